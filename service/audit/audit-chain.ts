@@ -1,0 +1,66 @@
+import { createHash } from "node:crypto";
+
+// The hash chain is computed over a canonical JSON form (sorted keys, no whitespace) so that the
+// same event always hashes the same, whatever order fields were written in.
+
+export const GENESIS_HASH = "0".repeat(64);
+
+export interface ChainedEventFields {
+  id: string;
+  chain_key: string;
+  organization_id: string | null;
+  seq: number;
+  actor_token_id: string | null;
+  actor_role: string | null;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  outcome: string;
+  request_id: string;
+  details: Record<string, unknown>;
+  created_at: string;
+}
+
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value ?? null);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+}
+
+export function chainHash(prevHash: string, event: ChainedEventFields): string {
+  return createHash("sha256").update(prevHash, "utf8").update(canonicalJson(event), "utf8").digest("hex");
+}
+
+export interface ChainBreak {
+  seq: number;
+  event_id: string;
+  reason: string;
+}
+
+/** Walks events in seq order and reports the first place the chain does not hold. */
+export async function verifyChain(
+  events: AsyncIterable<ChainedEventFields & { prev_hash: string; hash: string }>,
+): Promise<{ checked: number; break: ChainBreak | null }> {
+  let prev = GENESIS_HASH;
+  let expectedSeq = 1;
+  let checked = 0;
+  for await (const event of events) {
+    const { prev_hash, hash, ...fields } = event;
+    if (fields.seq !== expectedSeq) {
+      return { checked, break: { seq: fields.seq, event_id: fields.id, reason: `expected seq ${expectedSeq}, found ${fields.seq} (an event is missing or was inserted)` } };
+    }
+    if (prev_hash !== prev) {
+      return { checked, break: { seq: fields.seq, event_id: fields.id, reason: "prev_hash does not match the previous event's hash" } };
+    }
+    if (chainHash(prev, fields) !== hash) {
+      return { checked, break: { seq: fields.seq, event_id: fields.id, reason: "hash does not match the event's contents (the event was modified)" } };
+    }
+    prev = hash;
+    expectedSeq += 1;
+    checked += 1;
+  }
+  return { checked, break: null };
+}

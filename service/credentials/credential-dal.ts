@@ -1,0 +1,230 @@
+import type { Queryable } from "../db/index.js";
+
+export interface CredentialRow {
+  id: string;
+  organization_id: string;
+  project_id: string | null;
+  provider: string;
+  name: string;
+  type: string;
+  category: string;
+  key_hint: string;
+  key_version: number;
+  api_base: string | null;
+  env_var: string;
+  settings: Record<string, string>;
+  environment: string;
+  owner: string | null;
+  description: string | null;
+  is_default: boolean;
+  active: boolean;
+  rotation_period_days: number | null;
+  rotation_due_at: Date | null;
+  last_verified_at: Date | null;
+  last_verify_status: string | null;
+  secret_field_names: string[];
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+  rotated_at: Date | null;
+  created_by: string | null;
+  updated_by: string | null;
+}
+
+export interface VersionRow {
+  credential_id: string;
+  organization_id: string;
+  key_version: number;
+  key_hint: string;
+  ciphertext: Buffer | null;
+  nonce: Buffer | null;
+  wrapped_dek: Buffer | null;
+  master_key_id: string | null;
+  created_at: Date;
+  retired_at: Date | null;
+  grace_expires_at: Date | null;
+  destroyed_at: Date | null;
+}
+
+const ROTATION_DUE =
+  "case when c.rotation_period_days is null then null else coalesce(c.rotated_at, c.created_at) + make_interval(days => c.rotation_period_days) end";
+
+export const CREDENTIAL_COLUMNS = `c.id, c.organization_id, c.project_id, c.provider, c.name, c.type, c.category, c.key_hint,
+  c.key_version, c.api_base, c.env_var, c.settings, c.environment, c.owner, c.description, c.is_default, c.active,
+  c.rotation_period_days, ${ROTATION_DUE} as rotation_due_at, c.last_verified_at, c.last_verify_status,
+  c.secret_field_names, c.version, c.created_at, c.updated_at, c.rotated_at, c.created_by, c.updated_by`;
+
+export type NewCredential = Omit<CredentialRow, "rotation_due_at" | "last_verified_at" | "last_verify_status" | "version" | "created_at" | "updated_at" | "rotated_at" | "updated_by">;
+
+export async function insertCredential(tx: Queryable, c: NewCredential): Promise<void> {
+  await tx.query(
+    `insert into credentials (id, organization_id, project_id, provider, name, type, category, key_hint, key_version,
+       api_base, env_var, settings, environment, owner, description, is_default, active, rotation_period_days,
+       secret_field_names, version, created_at, updated_at, created_by, updated_by)
+     values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,1,now(),now(),$20,$20)`,
+    [
+      c.id, c.organization_id, c.project_id, c.provider, c.name, c.type, c.category, c.key_hint, c.key_version,
+      c.api_base, c.env_var, JSON.stringify(c.settings), c.environment, c.owner, c.description, c.is_default, c.active,
+      c.rotation_period_days, c.secret_field_names, c.created_by,
+    ],
+  );
+}
+
+export async function insertVersion(
+  tx: Queryable,
+  v: Pick<VersionRow, "credential_id" | "organization_id" | "key_version" | "key_hint" | "ciphertext" | "nonce" | "wrapped_dek" | "master_key_id">,
+): Promise<void> {
+  await tx.query(
+    `insert into credential_versions (credential_id, organization_id, key_version, key_hint, ciphertext, nonce, wrapped_dek, master_key_id, created_at)
+     values ($1,$2,$3,$4,$5,$6,$7,$8,now())`,
+    [v.credential_id, v.organization_id, v.key_version, v.key_hint, v.ciphertext, v.nonce, v.wrapped_dek, v.master_key_id],
+  );
+}
+
+export async function findCredential(
+  db: Queryable,
+  organizationId: string,
+  id: string,
+  opts: { forUpdate?: boolean } = {},
+): Promise<CredentialRow | null> {
+  const { rows } = await db.query<CredentialRow>(
+    `select ${CREDENTIAL_COLUMNS} from credentials c where c.organization_id = $1 and c.id = $2${opts.forUpdate ? " for update" : ""}`,
+    [organizationId, id],
+  );
+  return rows[0] ?? null;
+}
+
+export interface CredentialFilter {
+  organizationId: string;
+  provider?: string;
+  /** undefined: any; null: organization-level only; string: that project. */
+  projectId?: string | null;
+  active?: boolean;
+  environment?: string;
+  rotationDue?: boolean;
+  afterId?: string;
+  limit: number;
+}
+
+export async function listCredentials(db: Queryable, f: CredentialFilter): Promise<CredentialRow[]> {
+  const where = ["c.organization_id = $1"];
+  const params: unknown[] = [f.organizationId];
+  const add = (clause: string, value: unknown) => {
+    params.push(value);
+    where.push(clause.replace("?", `$${params.length}`));
+  };
+  if (f.provider !== undefined) add("c.provider = ?", f.provider);
+  if (f.projectId === null) where.push("c.project_id is null");
+  else if (f.projectId !== undefined) add("c.project_id = ?", f.projectId);
+  if (f.active !== undefined) add("c.active = ?", f.active);
+  if (f.environment !== undefined) add("c.environment = ?", f.environment);
+  if (f.rotationDue === true) where.push(`${ROTATION_DUE} <= now()`);
+  if (f.rotationDue === false) where.push(`(${ROTATION_DUE} is null or ${ROTATION_DUE} > now())`);
+  if (f.afterId !== undefined) add("c.id > ?", f.afterId);
+  params.push(f.limit + 1);
+  const { rows } = await db.query<CredentialRow>(
+    `select ${CREDENTIAL_COLUMNS} from credentials c where ${where.join(" and ")} order by c.id asc limit $${params.length}`,
+    params,
+  );
+  return rows;
+}
+
+export type CredentialPatch = Partial<
+  Pick<CredentialRow, "name" | "category" | "api_base" | "env_var" | "settings" | "environment" | "owner" | "description" | "is_default" | "active" | "rotation_period_days" | "key_hint" | "key_version" | "last_verified_at" | "last_verify_status">
+> & { rotated?: boolean };
+
+const PATCHABLE = new Set([
+  "name", "category", "api_base", "env_var", "settings", "environment", "owner", "description", "is_default", "active",
+  "rotation_period_days", "key_hint", "key_version", "last_verified_at", "last_verify_status",
+]);
+
+/** Applies a patch and bumps the optimistic-concurrency version. */
+export async function updateCredential(
+  tx: Queryable,
+  organizationId: string,
+  id: string,
+  patch: CredentialPatch,
+  updatedBy: string | null,
+): Promise<void> {
+  const sets: string[] = [];
+  const params: unknown[] = [];
+  for (const [column, value] of Object.entries(patch)) {
+    if (!PATCHABLE.has(column) || value === undefined) continue;
+    params.push(column === "settings" ? JSON.stringify(value) : value);
+    sets.push(`${column} = $${params.length}`);
+  }
+  if (patch.rotated) sets.push("rotated_at = now()");
+  params.push(updatedBy, organizationId, id);
+  const n = params.length;
+  await tx.query(
+    `update credentials set ${[...sets, `updated_by = $${n - 2}`, "updated_at = now()", "version = version + 1"].join(", ")}
+     where organization_id = $${n - 1} and id = $${n}`,
+    params,
+  );
+}
+
+/** Verify results are observations, not edits: they do not bump the ETag version. */
+export async function recordVerification(tx: Queryable, organizationId: string, id: string, status: string): Promise<void> {
+  await tx.query(
+    "update credentials set last_verified_at = now(), last_verify_status = $3 where organization_id = $1 and id = $2",
+    [organizationId, id, status],
+  );
+}
+
+export async function deleteCredential(tx: Queryable, organizationId: string, id: string): Promise<void> {
+  // credential_versions rows (and with them every ciphertext) go by ON DELETE CASCADE.
+  await tx.query("delete from credentials where organization_id = $1 and id = $2", [organizationId, id]);
+}
+
+export type VersionSummary = Pick<VersionRow, "key_version" | "key_hint" | "created_at" | "retired_at" | "grace_expires_at" | "destroyed_at">;
+
+/** Version metadata only: the ciphertext columns are never selected here. */
+export async function listVersions(db: Queryable, credentialId: string): Promise<VersionSummary[]> {
+  const { rows } = await db.query<VersionSummary>(
+    `select key_version, key_hint, created_at, retired_at, grace_expires_at, destroyed_at
+     from credential_versions where credential_id = $1 order by key_version desc`,
+    [credentialId],
+  );
+  return rows;
+}
+
+export async function findVersion(db: Queryable, credentialId: string, keyVersion: number): Promise<VersionRow | null> {
+  const { rows } = await db.query<VersionRow>(
+    "select * from credential_versions where credential_id = $1 and key_version = $2",
+    [credentialId, keyVersion],
+  );
+  return rows[0] ?? null;
+}
+
+/** Retires the current version: kept for the grace period, or destroyed at once without one. */
+export async function retireVersion(tx: Queryable, credentialId: string, keyVersion: number, graceSeconds: number): Promise<void> {
+  if (graceSeconds > 0) {
+    await tx.query(
+      `update credential_versions set retired_at = now(), grace_expires_at = now() + make_interval(secs => $3)
+       where credential_id = $1 and key_version = $2`,
+      [credentialId, keyVersion, graceSeconds],
+    );
+  } else {
+    await tx.query(
+      `update credential_versions set retired_at = now(), grace_expires_at = null, destroyed_at = now(),
+         ciphertext = null, nonce = null, wrapped_dek = null
+       where credential_id = $1 and key_version = $2`,
+      [credentialId, keyVersion],
+    );
+  }
+  // Only the immediately previous version may stay resolvable; anything older goes now.
+  await tx.query(
+    `update credential_versions set destroyed_at = now(), ciphertext = null, nonce = null, wrapped_dek = null
+     where credential_id = $1 and key_version < $2 and destroyed_at is null`,
+    [credentialId, keyVersion],
+  );
+}
+
+/** Destroys the ciphertext of every version whose grace period has ended. Returns how many. */
+export async function destroyExpiredVersions(db: Queryable): Promise<number> {
+  const { rowCount } = await db.query(
+    `update credential_versions set destroyed_at = now(), ciphertext = null, nonce = null, wrapped_dek = null
+     where destroyed_at is null and grace_expires_at is not null and grace_expires_at <= now()`,
+  );
+  return rowCount ?? 0;
+}

@@ -1,0 +1,94 @@
+import { hkdfSync } from "node:crypto";
+import type { Request, Response } from "express";
+import type { FeatureRegistrar } from "../http/app.js";
+import { actorOf } from "../http/context.js";
+import { parseBody, parseQuery } from "../http/validation.js";
+import { expectedVersion, setEtag } from "../http/conditional.js";
+import { decodeCursor, DEFAULT_LIMIT, encodeCursor } from "../http/pagination.js";
+import { claimIdempotencyKey, fingerprint, parseIdempotencyKey, storeIdempotentResponse } from "../http/idempotency.js";
+import { CredentialService, type RequestMeta } from "./credential-service.js";
+
+const meta = (req: Request): RequestMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
+const org = (req: Request) => String(req.params.org);
+const id = (req: Request) => String(req.params.id);
+
+export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring }) => {
+  const credentials = new CredentialService(db, keyring);
+  // Derived once at start: fingerprints of Idempotency-Key bodies are keyed by the master key.
+  const idempotencyHmacKey = Buffer.from(hkdfSync("sha256", keyring.current.bytes(), Buffer.alloc(0), "keyplane idempotency fingerprint", 32));
+
+  const sendCredential = (res: Response, credential: { version: number }, status = 200) => {
+    setEtag(res, credential.version);
+    res.status(status).json(credential);
+  };
+
+  ops.handle("listCredentials", async (req, res) => {
+    const query = parseQuery("listCredentials", req.query);
+    const cursor = decodeCursor<{ id: string }>(query.cursor, ["id"]);
+    const limit = query.limit ?? DEFAULT_LIMIT;
+    const { rows, hasMore } = await credentials.list({
+      organizationId: org(req),
+      provider: query.provider,
+      projectId: query.project_id === "none" ? null : query.project_id,
+      active: query.active,
+      environment: query.environment,
+      rotationDue: query.rotation_due,
+      afterId: cursor?.id,
+      limit,
+    });
+    res.json({ data: rows, next_cursor: hasMore ? encodeCursor({ id: rows[rows.length - 1].id }) : null });
+  });
+
+  ops.handle("createCredential", async (req, res) => {
+    const body = parseBody("createCredential", req.body);
+    const key = parseIdempotencyKey(req.get("idempotency-key"));
+    const organizationId = org(req);
+    if (key === undefined) {
+      const created = await credentials.create(organizationId, body, meta(req));
+      res.location(`/v1/organizations/${organizationId}/credentials/${created.id}`);
+      return sendCredential(res, created, 201);
+    }
+    const replay = await db.transaction(async (tx) => {
+      const stored = await claimIdempotencyKey(tx, organizationId, key, fingerprint(idempotencyHmacKey, body));
+      if (stored) return stored;
+      const created = await credentials.create(organizationId, body, meta(req), tx);
+      await storeIdempotentResponse(tx, organizationId, key, { status: 201, body: created });
+      return { status: 201, body: created };
+    });
+    const credential = replay.body as { id: string; version: number };
+    res.location(`/v1/organizations/${organizationId}/credentials/${credential.id}`);
+    sendCredential(res, credential, replay.status);
+  });
+
+  ops.handle("getCredential", async (req, res) => {
+    sendCredential(res, await credentials.get(org(req), id(req)));
+  });
+
+  ops.handle("updateCredential", async (req, res) => {
+    const body = parseBody("updateCredential", req.body);
+    sendCredential(res, await credentials.update(org(req), id(req), body, expectedVersion(req), meta(req)));
+  });
+
+  ops.handle("rotateCredential", async (req, res) => {
+    const body = parseBody("rotateCredential", req.body);
+    sendCredential(res, await credentials.rotate(org(req), id(req), body, expectedVersion(req), meta(req)));
+  });
+
+  ops.handle("activateCredential", async (req, res) => {
+    sendCredential(res, await credentials.setActive(org(req), id(req), true, expectedVersion(req), meta(req)));
+  });
+
+  ops.handle("deactivateCredential", async (req, res) => {
+    sendCredential(res, await credentials.setActive(org(req), id(req), false, expectedVersion(req), meta(req)));
+  });
+
+  ops.handle("listCredentialVersions", async (req, res) => {
+    res.json({ data: await credentials.versions(org(req), id(req)), next_cursor: null });
+  });
+
+  ops.handle("deleteCredential", async (req, res) => {
+    const query = parseQuery("deleteCredential", req.query);
+    await credentials.delete(org(req), id(req), query.force === true, expectedVersion(req), meta(req));
+    res.status(204).end();
+  });
+};

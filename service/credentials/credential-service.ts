@@ -1,0 +1,382 @@
+import { monotonicFactory } from "ulid";
+import type { Db, Queryable } from "../db/index.js";
+import { UniqueViolationError } from "../db/index.js";
+import { decryptSecret, encryptSecret, type MasterKeyring } from "../crypto/index.js";
+import { recordAudit } from "../audit/audit-service.js";
+import { findProvider, type CredentialType, type ProviderEntry } from "../providers/catalog.js";
+import { problems, type FieldError } from "../http/problem.js";
+import { checkPrecondition } from "../http/conditional.js";
+import type { Actor } from "../http/context.js";
+import type { Schemas } from "../http/validation.js";
+import { normalizeSecret, SecretRejected, type SecretInput } from "./credential-secrets.js";
+import * as dal from "./credential-dal.js";
+import type { CredentialRow } from "./credential-dal.js";
+
+const ulid = monotonicFactory();
+
+export type Credential = Schemas["Credential"];
+export type CredentialVersion = Schemas["CredentialVersion"];
+
+export interface RequestMeta {
+  actor: Actor;
+  requestId: string;
+}
+
+const MAX_GRACE_SECONDS = 7 * 24 * 3600;
+
+export class CredentialService {
+  constructor(
+    private readonly db: Db,
+    private readonly keyring: MasterKeyring,
+  ) {}
+
+  async create(organizationId: string, body: Schemas["CredentialCreate"], meta: RequestMeta, tx?: Queryable): Promise<Credential> {
+    const provider = requireProvider(body.provider, "body.provider");
+    const type = (body.type ?? provider.credential_type) as CredentialType;
+    checkTypeForProvider(provider, type);
+    const secret = secretOrThrow(provider, type, { api_key: body.api_key, fields: body.fields });
+    const settings = checkSettings(provider, body.settings ?? {}, "body.settings");
+    const id = `cred_${ulid()}`;
+    const run = async (q: Queryable) => {
+      if (body.project_id) await requireProject(q, organizationId, body.project_id, "body.project_id");
+      await guardUnique(() =>
+        dal.insertCredential(q, {
+          id,
+          organization_id: organizationId,
+          project_id: body.project_id ?? null,
+          provider: provider.id,
+          name: body.name,
+          type,
+          category: body.category ?? "llm_provider",
+          key_hint: secret.hint,
+          key_version: 1,
+          api_base: body.api_base ?? provider.default_api_base,
+          env_var: body.env_var ?? provider.default_env_var,
+          settings,
+          environment: body.environment ?? "production",
+          owner: body.owner ?? null,
+          description: body.description ?? null,
+          is_default: body.is_default ?? false,
+          active: body.active ?? true,
+          rotation_period_days: body.rotation_period_days ?? null,
+          secret_field_names: Object.keys(secret.values),
+          created_by: meta.actor.tokenId,
+        }),
+      );
+      await this.writeNew(q, organizationId, id, 1, secret.values, secret.hint);
+      const row = await mustFind(q, organizationId, id);
+      await audit(q, meta, organizationId, "credential.create", id, {
+        provider: provider.id,
+        name: row.name,
+        key_hint: row.key_hint,
+        key_version: 1,
+        project_id: row.project_id,
+      });
+      return toApi(row);
+    };
+    return tx ? run(tx) : this.db.transaction(run);
+  }
+
+  async get(organizationId: string, id: string): Promise<Credential> {
+    return toApi(await mustFind(this.db, organizationId, id));
+  }
+
+  async list(filter: dal.CredentialFilter): Promise<{ rows: Credential[]; hasMore: boolean }> {
+    const rows = await dal.listCredentials(this.db, filter);
+    const hasMore = rows.length > filter.limit;
+    return { rows: rows.slice(0, filter.limit).map(toApi), hasMore };
+  }
+
+  async update(
+    organizationId: string,
+    id: string,
+    body: Schemas["CredentialUpdate"],
+    expected: number | null | undefined,
+    meta: RequestMeta,
+  ): Promise<Credential> {
+    return this.db.transaction(async (tx) => {
+      const current = await mustFind(tx, organizationId, id, true);
+      checkPrecondition(expected, current.version);
+      const provider = requireProvider(current.provider, "provider");
+      const patch: dal.CredentialPatch = {};
+      const changed: string[] = [];
+      for (const [key, value] of Object.entries(body) as [keyof typeof body, unknown][]) {
+        if (value === undefined) continue;
+        if (key === "settings") {
+          patch.settings = checkSettings(provider, (value ?? {}) as Record<string, string>, "body.settings");
+        } else if (key === "api_base") {
+          patch.api_base = (value as string | null) ?? provider.default_api_base;
+        } else if (key === "env_var") {
+          patch.env_var = (value as string | null) ?? provider.default_env_var;
+        } else {
+          (patch as Record<string, unknown>)[key] = value;
+        }
+        changed.push(key);
+      }
+      if (changed.length === 0) return toApi(current);
+      await guardUnique(() => dal.updateCredential(tx, organizationId, id, patch, meta.actor.tokenId));
+      const row = await mustFind(tx, organizationId, id);
+      await audit(tx, meta, organizationId, "credential.update", id, { changed_fields: changed.sort() });
+      return toApi(row);
+    });
+  }
+
+  async rotate(
+    organizationId: string,
+    id: string,
+    body: Schemas["CredentialRotate"],
+    expected: number | null | undefined,
+    meta: RequestMeta,
+  ): Promise<Credential> {
+    const graceSeconds = body.grace_seconds ?? 0;
+    if (graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
+      throw problems.validation([{ path: "body.grace_seconds", message: `must be between 0 and ${MAX_GRACE_SECONDS}` }]);
+    }
+    return this.db.transaction(async (tx) => {
+      const current = await mustFind(tx, organizationId, id, true);
+      checkPrecondition(expected, current.version);
+      const provider = requireProvider(current.provider, "provider");
+      const secret = secretOrThrow(provider, current.type as CredentialType, { api_key: body.api_key, fields: body.fields });
+      const next = current.key_version + 1;
+      await dal.retireVersion(tx, id, current.key_version, graceSeconds);
+      await this.writeNew(tx, organizationId, id, next, secret.values, secret.hint);
+      await dal.updateCredential(
+        tx,
+        organizationId,
+        id,
+        { key_version: next, key_hint: secret.hint, rotated: true },
+        meta.actor.tokenId,
+      );
+      const row = await mustFind(tx, organizationId, id);
+      await audit(tx, meta, organizationId, "credential.rotate", id, {
+        previous_key_version: current.key_version,
+        previous_key_hint: current.key_hint,
+        key_version: next,
+        key_hint: secret.hint,
+        grace_seconds: graceSeconds,
+      });
+      return toApi(row);
+    });
+  }
+
+  async setActive(
+    organizationId: string,
+    id: string,
+    active: boolean,
+    expected: number | null | undefined,
+    meta: RequestMeta,
+  ): Promise<Credential> {
+    return this.db.transaction(async (tx) => {
+      const current = await mustFind(tx, organizationId, id, true);
+      checkPrecondition(expected, current.version);
+      if (current.active !== active) {
+        await dal.updateCredential(tx, organizationId, id, { active }, meta.actor.tokenId);
+      }
+      await audit(tx, meta, organizationId, active ? "credential.activate" : "credential.deactivate", id, {
+        changed: current.active !== active,
+      });
+      return toApi(await mustFind(tx, organizationId, id));
+    });
+  }
+
+  async delete(organizationId: string, id: string, force: boolean, expected: number | null | undefined, meta: RequestMeta): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const current = await mustFind(tx, organizationId, id, true);
+      checkPrecondition(expected, current.version);
+      if (current.active && !force) {
+        throw problems.conflict(
+          "credential_active",
+          "The credential is active. Deactivate it first and confirm nothing breaks, or delete with ?force=true.",
+        );
+      }
+      await dal.deleteCredential(tx, organizationId, id);
+      await audit(tx, meta, organizationId, "credential.delete", id, {
+        provider: current.provider,
+        name: current.name,
+        key_hint: current.key_hint,
+        forced: force && current.active,
+      });
+    });
+  }
+
+  async versions(organizationId: string, id: string): Promise<CredentialVersion[]> {
+    const current = await mustFind(this.db, organizationId, id);
+    const versions = await dal.listVersions(this.db, id);
+    const now = Date.now();
+    return versions.map((v) => ({
+      key_version: v.key_version,
+      key_hint: v.key_hint,
+      state:
+        v.key_version === current.key_version
+          ? "current"
+          : v.destroyed_at
+            ? "destroyed"
+            : v.grace_expires_at && new Date(v.grace_expires_at).getTime() > now
+              ? "grace"
+              : "retired",
+      created_at: iso(v.created_at)!,
+      retired_at: iso(v.retired_at),
+      grace_expires_at: iso(v.grace_expires_at),
+      destroyed_at: iso(v.destroyed_at),
+    }));
+  }
+
+  /** Decrypts one version's secret values. Callers are the resolver paths only. */
+  async readSecret(row: { id: string; organization_id: string }, keyVersion: number, q: Queryable = this.db): Promise<Record<string, string> | null> {
+    const version = await dal.findVersion(q, row.id, keyVersion);
+    if (!version || !version.ciphertext || !version.nonce || !version.wrapped_dek || !version.master_key_id) return null;
+    if (version.grace_expires_at && version.destroyed_at === null && new Date(version.grace_expires_at).getTime() <= Date.now()) {
+      return null;
+    }
+    const plaintext = decryptSecret(
+      this.keyring,
+      { ciphertext: version.ciphertext, nonce: version.nonce, wrappedDek: version.wrapped_dek, masterKeyId: version.master_key_id },
+      { organizationId: row.organization_id, credentialId: row.id, keyVersion },
+    );
+    try {
+      return JSON.parse(plaintext.toString("utf8")) as Record<string, string>;
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+
+  private async writeNew(q: Queryable, organizationId: string, credentialId: string, keyVersion: number, values: Record<string, string>, hint: string) {
+    const plaintext = Buffer.from(JSON.stringify(values), "utf8");
+    try {
+      const sealed = encryptSecret(this.keyring.current, plaintext, { organizationId, credentialId, keyVersion });
+      await dal.insertVersion(q, {
+        credential_id: credentialId,
+        organization_id: organizationId,
+        key_version: keyVersion,
+        key_hint: hint,
+        ciphertext: sealed.ciphertext,
+        nonce: sealed.nonce,
+        wrapped_dek: sealed.wrappedDek,
+        master_key_id: sealed.masterKeyId,
+      });
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+}
+
+function requireProvider(id: string, path: string): ProviderEntry {
+  const provider = findProvider(id);
+  if (!provider) throw problems.validation([{ path, message: "not a provider of the catalog (GET /v1/providers lists them)" }]);
+  return provider;
+}
+
+function checkTypeForProvider(provider: ProviderEntry, type: CredentialType): void {
+  if (provider.id === "custom" || type === provider.credential_type) return;
+  throw problems.validation([
+    { path: "body.type", message: `${provider.display_name} credentials are of type ${provider.credential_type}` },
+  ]);
+}
+
+function secretOrThrow(provider: ProviderEntry, type: CredentialType, input: SecretInput) {
+  try {
+    return normalizeSecret(provider, type, input);
+  } catch (error) {
+    if (error instanceof SecretRejected) throw problems.validation(error.errors);
+    throw error;
+  }
+}
+
+function checkSettings(provider: ProviderEntry, settings: Record<string, string>, path: string): Record<string, string> {
+  const errors: FieldError[] = [];
+  const open = provider.id === "custom" || provider.id === "litellm";
+  for (const [key, value] of Object.entries(settings)) {
+    if (!open && !provider.settings_allowed.includes(key)) {
+      errors.push({
+        path: `${path}.${key}`,
+        message: provider.settings_allowed.length
+          ? `not a setting of ${provider.display_name} (allowed: ${provider.settings_allowed.join(", ")})`
+          : `${provider.display_name} takes no settings`,
+      });
+    } else if (typeof value !== "string") {
+      errors.push({ path: `${path}.${key}`, message: "must be a string" });
+    }
+  }
+  if (errors.length) throw problems.validation(errors);
+  return settings;
+}
+
+async function requireProject(q: Queryable, organizationId: string, projectId: string, path: string): Promise<void> {
+  const { rows } = await q.query("select 1 from projects where organization_id = $1 and id = $2", [organizationId, projectId]);
+  if (rows.length === 0) throw problems.validation([{ path, message: "no such project in this organization" }]);
+}
+
+async function mustFind(q: Queryable, organizationId: string, id: string, forUpdate = false): Promise<CredentialRow> {
+  const row = await dal.findCredential(q, organizationId, id, { forUpdate });
+  if (!row) throw problems.notFound("credential");
+  return row;
+}
+
+async function guardUnique<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (error instanceof UniqueViolationError) {
+      if (error.constraint?.includes("default")) {
+        throw problems.conflict("default_conflict", "Another credential is already the default for this provider and environment.", [
+          { path: "body.is_default", message: "at most one default per organization, project, provider and environment" },
+        ]);
+      }
+      throw problems.conflict("name_conflict", "A credential with this name already exists for this provider.", [
+        { path: "body.name", message: "names are unique per organization, project and provider" },
+      ]);
+    }
+    throw error;
+  }
+}
+
+async function audit(q: Queryable, meta: RequestMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>) {
+  await recordAudit(q, {
+    organizationId,
+    actor: { tokenId: meta.actor.tokenId, role: meta.actor.role },
+    action,
+    targetType: "credential",
+    targetId,
+    outcome: "success",
+    requestId: meta.requestId,
+    details,
+  });
+}
+
+function iso(value: Date | string | null): string | null {
+  return value === null ? null : new Date(value).toISOString();
+}
+
+export function toApi(row: CredentialRow): Credential {
+  return {
+    id: row.id,
+    organization_id: row.organization_id,
+    project_id: row.project_id,
+    provider: row.provider,
+    name: row.name,
+    type: row.type as Credential["type"],
+    category: row.category as Credential["category"],
+    key_hint: row.key_hint,
+    key_version: row.key_version,
+    api_base: row.api_base,
+    env_var: row.env_var,
+    settings: row.settings ?? {},
+    environment: row.environment,
+    owner: row.owner,
+    description: row.description,
+    is_default: row.is_default,
+    active: row.active,
+    rotation_period_days: row.rotation_period_days,
+    rotation_due_at: iso(row.rotation_due_at),
+    last_verified_at: iso(row.last_verified_at),
+    last_verify_status: row.last_verify_status as Credential["last_verify_status"],
+    secret_fields: row.secret_field_names ?? [],
+    created_at: iso(row.created_at)!,
+    updated_at: iso(row.updated_at)!,
+    rotated_at: iso(row.rotated_at),
+    created_by: row.created_by,
+    updated_by: row.updated_by,
+    version: row.version,
+  };
+}
+

@@ -1,0 +1,3 @@
+export * from "./envelope.js";
+export * from "./master-key.js";
+export * from "./redacted.js";

@@ -1,0 +1,16 @@
+import { openPgDb } from "./pg-driver.js";
+import { openPgliteDb } from "./pglite-driver.js";
+import type { Db, DbOptions } from "./types.js";
+
+export * from "./errors.js";
+export * from "./types.js";
+export { migrate, MigrationError, type MigrateOptions, type MigrateResult } from "./migrate.js";
+export { setLocal, setOrganizationScope } from "./transaction.js";
+
+/**
+ * Opens PostgreSQL (a pool; connections are made lazily, call ping() to check) or the embedded
+ * PGlite database. `loadConfig().database` is a DbOptions.
+ */
+export async function openDb(opts: DbOptions): Promise<Db> {
+  return opts.driver === "pg" ? openPgDb(opts) : openPgliteDb(opts);
+}

@@ -1,0 +1,147 @@
+import pg from "pg";
+import { reveal } from "../crypto/redacted.js";
+import { DatabaseUnavailableError, TransactionAbortedError, mapDbError } from "./errors.js";
+import { TransactionScope, applyTransactionOptions, withSerializationRetries } from "./transaction.js";
+import type { Db, PgDbOptions, QueryResult, Queryable, TransactionOptions } from "./types.js";
+
+const INT8_OID = 20;
+
+/** int8 as a JS number like PGlite does (bigint only beyond 2^53), instead of pg's default string. */
+function parseInt8(text: string): number | bigint {
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : BigInt(text);
+}
+
+// Per-pool type parsers: changing pg.types globally would affect every other pg user in the process.
+const types = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === INT8_OID && format !== "binary") return parseInt8;
+    return pg.types.getTypeParser(oid, format as "text");
+  },
+} as pg.CustomTypesConfig;
+
+async function run<T>(
+  target: pg.Pool | pg.PoolClient,
+  sql: string,
+  params?: readonly unknown[],
+): Promise<QueryResult<T>> {
+  try {
+    const result = await target.query(sql, params as unknown[] | undefined);
+    return { rows: result.rows as T[], rowCount: result.rowCount ?? result.rows.length };
+  } catch (err) {
+    throw mapDbError(err);
+  }
+}
+
+/** Simple-query protocol: several statements, no parameters; the driver then returns an array of results. */
+async function runScript(target: pg.Pool | pg.PoolClient, sql: string): Promise<void> {
+  try {
+    await target.query(sql);
+  } catch (err) {
+    throw mapDbError(err);
+  }
+}
+
+class PgDb implements Db {
+  readonly driver = "pg" as const;
+  readonly #pool: pg.Pool;
+  readonly #scope = new TransactionScope();
+  #closed = false;
+
+  constructor(opts: PgDbOptions) {
+    const statementTimeout = opts.statementTimeoutMs ?? 15_000;
+    this.#pool = new pg.Pool({
+      connectionString: reveal(opts.url),
+      max: opts.poolMax ?? 10,
+      idleTimeoutMillis: opts.idleTimeoutMs ?? 30_000,
+      connectionTimeoutMillis: opts.connectionTimeoutMs ?? 5_000,
+      statement_timeout: statementTimeout,
+      // Client-side backstop for a server that stopped answering without closing the socket.
+      query_timeout: statementTimeout + 5_000,
+      idle_in_transaction_session_timeout: 60_000,
+      application_name: opts.applicationName ?? "keyplane",
+      keepAlive: true,
+      types,
+    });
+    // An idle pooled connection dies when PostgreSQL restarts; without a listener that error would
+    // crash the process. The pool already discards the client; new checkouts reconnect.
+    this.#pool.on("error", (err) => opts.onPoolError?.(mapDbError(err)));
+  }
+
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+    this.#scope.assertOutside(this, "Db.query");
+    return run<T>(this.#pool, sql, params);
+  }
+
+  exec(sql: string): Promise<void> {
+    this.#scope.assertOutside(this, "Db.exec");
+    return runScript(this.#pool, sql);
+  }
+
+  async ping(): Promise<void> {
+    await this.query("select 1");
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+    this.#scope.assertOutside(this, "Db.transaction");
+    return withSerializationRetries(opts.maxRetries, () => this.#attempt(fn, opts));
+  }
+
+  async #attempt<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw mapDbError(err);
+    }
+    // A checked-out client has no pool listener: a connection drop between statements would
+    // otherwise be an unhandled 'error' event.
+    let broken = false;
+    const onError = () => {
+      broken = true;
+    };
+    client.on("error", onError);
+    const tx: Queryable = {
+      query: <R>(sql: string, params?: readonly unknown[]) => run<R>(client, sql, params),
+      exec: (sql: string) => runScript(client, sql),
+    };
+    let open = false;
+    try {
+      await run(client, "BEGIN");
+      open = true;
+      await applyTransactionOptions(tx, opts);
+      const result = await this.#scope.run(this, () => fn(tx));
+      open = false;
+      const commit = await client.query("COMMIT").catch((err: unknown) => {
+        throw mapDbError(err);
+      });
+      // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
+      if (commit.command === "ROLLBACK") {
+        throw new TransactionAbortedError("transaction rolled back: a statement inside it failed");
+      }
+      return result;
+    } catch (err) {
+      if (open) {
+        await client.query("ROLLBACK").catch(() => {
+          broken = true;
+        });
+      }
+      if (err instanceof DatabaseUnavailableError) broken = true;
+      throw err;
+    } finally {
+      client.off("error", onError);
+      // release(true) destroys the connection instead of returning a possibly dead one to the pool.
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+}
+
+export function openPgDb(opts: PgDbOptions): Db {
+  return new PgDb(opts);
+}

@@ -1,0 +1,180 @@
+import { unlinkSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { PGlite, TransactionAbortedError as PgliteTransactionAbortedError, types as pgliteTypes } from "@electric-sql/pglite";
+import type { Results, Transaction } from "@electric-sql/pglite";
+import { DbError, TransactionAbortedError, mapDbError } from "./errors.js";
+import { TransactionScope, applyTransactionOptions, withSerializationRetries } from "./transaction.js";
+import type { Db, PgliteDbOptions, QueryResult, Queryable, TransactionOptions } from "./types.js";
+
+/** bytea arrives as "\x…" hex text; return Buffer like the pg driver instead of PGlite's Uint8Array. */
+function parseBytea(text: string): Buffer {
+  return Buffer.from(text.slice(2), "hex");
+}
+
+function normalize<T>(result: Results<T>): QueryResult<T> {
+  return { rows: result.rows, rowCount: result.rowCount ?? result.affectedRows ?? result.rows.length };
+}
+
+type Target = Pick<PGlite, "query" | "exec"> | Transaction;
+
+async function run<T>(target: Target, sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+  try {
+    return normalize(await target.query<T>(sql, params as unknown[] | undefined));
+  } catch (err) {
+    throw mapDbError(err);
+  }
+}
+
+async function runScript(target: Target, sql: string): Promise<void> {
+  try {
+    await target.exec(sql);
+  } catch (err) {
+    throw mapDbError(err);
+  }
+}
+
+/**
+ * PGlite is one PostgreSQL backend in WASM. Its transaction() holds an internal lock for the whole
+ * callback and its query()/exec() wait for that lock, so concurrent requests never interleave
+ * statements inside someone else's transaction (verified against 0.5.x; covered by db tests).
+ */
+class PgliteDb implements Db {
+  readonly driver = "pglite" as const;
+  readonly #pg: PGlite;
+  readonly #scope = new TransactionScope();
+  readonly #releaseLock: () => Promise<void>;
+
+  constructor(pglite: PGlite, releaseLock: () => Promise<void>) {
+    this.#pg = pglite;
+    this.#releaseLock = releaseLock;
+  }
+
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+    this.#scope.assertOutside(this, "Db.query");
+    return run<T>(this.#pg, sql, params);
+  }
+
+  exec(sql: string): Promise<void> {
+    this.#scope.assertOutside(this, "Db.exec");
+    return runScript(this.#pg, sql);
+  }
+
+  async ping(): Promise<void> {
+    await this.query("select 1");
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+    this.#scope.assertOutside(this, "Db.transaction");
+    return withSerializationRetries(opts.maxRetries, () => this.#attempt(fn, opts));
+  }
+
+  async #attempt<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions): Promise<T> {
+    let thrownByCallback: { error: unknown } | undefined;
+    try {
+      return await this.#pg.transaction(async (raw) => {
+        const tx: Queryable = {
+          query: <R>(sql: string, params?: readonly unknown[]) => run<R>(raw, sql, params),
+          exec: (sql: string) => runScript(raw, sql),
+        };
+        try {
+          await applyTransactionOptions(tx, opts);
+          return await this.#scope.run(this, () => fn(tx));
+        } catch (error) {
+          thrownByCallback = { error };
+          throw error;
+        }
+      });
+    } catch (err) {
+      if (thrownByCallback && err === thrownByCallback.error) throw err;
+      if (err instanceof PgliteTransactionAbortedError) {
+        throw new TransactionAbortedError("transaction rolled back: a statement inside it failed");
+      }
+      throw mapDbError(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.#pg.closed) await this.#pg.close();
+    await this.#releaseLock();
+  }
+}
+
+/** Lock files this process holds: a lock naming our own pid but not listed here is stale (pid reuse after a crash). */
+const heldLocks = new Set<string>();
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * PGlite does not lock its data directory, and two processes opening it (say `keyplane serve` and
+ * `keyplane token create`) corrupt it. `<dataDir>.lock` holds the owner's pid.
+ */
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const path = `${resolve(dataDir)}.lock`;
+  // Written aside and link()ed into place, so the lock never exists without its pid.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}`;
+  await writeFile(tmp, `${process.pid}\n`, { mode: 0o600 });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(tmp, path);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw mapDbError(err);
+      }
+      const owner = Number((await readFile(path, "utf8").catch(() => "")).trim());
+      const live = owner === process.pid ? heldLocks.has(path) : owner > 0 && isRunning(owner);
+      // attempt > 1: another process keeps winning the race for a stale lock; it owns the directory now.
+      if (live || attempt > 1) {
+        throw new DbError(
+          `the embedded database ${resolve(dataDir)} is in use by process ${owner || "?"}; stop it first or set DATABASE_URL`,
+        );
+      }
+      await rm(path, { force: true });
+    }
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  heldLocks.add(path);
+  // A lock left behind by a crash is recognized as stale on the next start; this covers normal exits.
+  const onExit = () => {
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  };
+  process.once("exit", onExit);
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    process.off("exit", onExit);
+    heldLocks.delete(path);
+    await rm(path, { force: true });
+  };
+}
+
+export async function openPgliteDb(opts: PgliteDbOptions): Promise<Db> {
+  const inMemory = opts.dataDir.startsWith("memory://");
+  let releaseLock = async () => {};
+  if (!inMemory) {
+    await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+    releaseLock = await lockDataDir(opts.dataDir);
+  }
+  try {
+    const pglite = await PGlite.create(opts.dataDir, { parsers: { [pgliteTypes.BYTEA]: parseBytea } });
+    return new PgliteDb(pglite, releaseLock);
+  } catch (err) {
+    await releaseLock();
+    throw mapDbError(err);
+  }
+}

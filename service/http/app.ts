@@ -1,0 +1,126 @@
+import express, { type NextFunction, type Request, type Response } from "express";
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import type { Db } from "../db/index.js";
+import { DatabaseUnavailableError } from "../db/index.js";
+import type { Metrics } from "../observability/metrics.js";
+import { Authenticator } from "../auth/authenticate.js";
+import { HttpProblem, problemBody, problems } from "./problem.js";
+import { ValidationError } from "./validation.js";
+import { docsRouter } from "./docs.js";
+import { OperationRouter, type GuardHooks } from "./operation-router.js";
+import type { MasterKeyring } from "../crypto/index.js";
+
+export interface AppServices {
+  config: Config;
+  db: Db;
+  keyring: MasterKeyring;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** Each feature folder exports one of these; it binds its operationIds to handlers. */
+export type FeatureRegistrar = (ops: OperationRouter, services: AppServices) => void;
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createApp(services: AppServices, features: FeatureRegistrar[], hooks: GuardHooks = {}) {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", false);
+  app.set("query parser", "simple");
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const incoming = req.get("x-request-id");
+    const requestId = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
+    req.kp = { requestId, log: services.log.child({ request_id: requestId }), actor: null, operationId: null };
+    res.setHeader("X-Request-Id", requestId);
+    res.setHeader("Cache-Control", "no-store");
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = req.kp.operationId ?? "unmatched";
+      services.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      services.metrics.httpDuration.observe({ method: req.method, route }, seconds);
+      req.kp.log.info(
+        { method: req.method, path: req.path, operation: route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+        "request",
+      );
+    });
+    next();
+  });
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res) => {
+    try {
+      await services.db.ping();
+      res.json({ status: "ready", database: services.db.driver });
+    } catch {
+      res.status(503).set("Retry-After", "2").json({ status: "unavailable", database: services.db.driver });
+    }
+  });
+  app.get("/metrics", async (_req, res) => {
+    res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
+  });
+  app.use(docsRouter());
+
+  app.use(requireJsonBody);
+  app.use(express.json({ limit: services.config.bodyLimit, strict: true, type: () => true }));
+
+  const ops = new OperationRouter(services.db, new Authenticator(services.db), hooks);
+  for (const register of features) register(ops, services);
+  app.use(ops.router);
+
+  app.use((req: Request) => {
+    throw new HttpProblem(404, "not_found", "Not found", `No route for ${req.method} ${req.path.slice(0, 200)}.`);
+  });
+  app.use(errorHandler);
+  return Object.assign(app, { operations: ops });
+}
+
+/** Bodies are JSON only; anything else is 415 rather than silently ignored. */
+function requireJsonBody(req: Request, _res: Response, next: NextFunction) {
+  const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+  if (!hasBody) return next();
+  const type = req.get("content-type") ?? "";
+  if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) throw problems.unsupportedMediaType();
+  next();
+}
+
+function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunction) {
+  const problem = toProblem(err, req);
+  if (problem.status >= 500 && problem.code !== "database_unavailable") {
+    req.kp?.log.error({ err: describeError(err) }, "unhandled error");
+  } else if (problem.code === "database_unavailable") {
+    req.kp?.log.warn({ err: describeError(err) }, "database unavailable");
+  }
+  if (res.headersSent) return;
+  res.status(problem.status).set(problem.headers).type("application/problem+json");
+  res.send(JSON.stringify(problemBody(problem, req.kp?.requestId ?? "unknown")));
+}
+
+function toProblem(err: unknown, _req: Request): HttpProblem {
+  if (err instanceof HttpProblem) return err;
+  if (err instanceof ValidationError) return problems.validation(err.errors);
+  if (err instanceof DatabaseUnavailableError) return problems.unavailable();
+  const e = err as { type?: string; status?: number };
+  // body-parser errors: never echo their message, which can quote the body.
+  if (e?.type === "entity.parse.failed") return problems.malformedJson();
+  if (e?.type === "entity.too.large") return problems.payloadTooLarge();
+  if (e?.type === "encoding.unsupported" || e?.type === "charset.unsupported") return problems.unsupportedMediaType();
+  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
+    return problems.badRequest("The request could not be read.");
+  }
+  return new HttpProblem(500, "internal_error", "Internal error", "An unexpected error occurred; it has been logged.");
+}
+
+/** Logs the error's class, code and stack frames, never its message's data fields. */
+function describeError(err: unknown) {
+  if (err instanceof Error) {
+    return { name: err.name, message: err.message, code: (err as { code?: string }).code, stack: err.stack };
+  }
+  return { value: typeof err };
+}

@@ -1,0 +1,29 @@
+import type { Request } from "express";
+import type { Logger } from "pino";
+import type { Role } from "../auth/tokens.js";
+
+export interface Actor {
+  tokenId: string;
+  role: Role;
+  /** null for platform admins, who belong to no organization. */
+  organizationId: string | null;
+}
+
+export interface RequestContext {
+  requestId: string;
+  log: Logger;
+  actor: Actor | null;
+  /** The operationId from openapi.yaml that matched, for metrics, audit and errors. */
+  operationId: string | null;
+}
+
+declare module "express-serve-static-core" {
+  interface Request {
+    kp: RequestContext;
+  }
+}
+
+export function actorOf(req: Request): Actor {
+  if (!req.kp.actor) throw new Error("route registered without authentication");
+  return req.kp.actor;
+}

@@ -1,0 +1,98 @@
+import { Router, type Request, type Response } from "express";
+import type { Db } from "../db/index.js";
+import type { Authenticator, AuthFailure } from "../auth/authenticate.js";
+import { recordStandaloneAudit } from "../audit/audit-service.js";
+import type { Role } from "../auth/tokens.js";
+import { operationTable } from "./validation.js";
+import { problems } from "./problem.js";
+import type { Actor } from "./context.js";
+
+export type OperationHandler = (req: Request, res: Response) => Promise<unknown> | unknown;
+
+export interface GuardHooks {
+  /** Called before authentication; may throw a 429 problem (failed-auth rate limiting). */
+  beforeAuth?: (req: Request) => void;
+  onAuthFailure?: (req: Request, failure: AuthFailure) => void;
+  /** Called once the actor is known; may throw (e.g. per-token rate limits). */
+  afterAuth?: (req: Request, actor: Actor) => void;
+}
+
+/**
+ * Registers handlers by operationId. Method, path and allowed roles come from openapi.yaml
+ * (`x-keyplane-roles`), so the contract is the single place that says who may call what.
+ *
+ * Order of checks: authentication (401) → organization scope (404, so a token of another
+ * organization learns nothing about existence) → role (403). Denials are audited.
+ */
+export class OperationRouter {
+  readonly router = Router();
+  private readonly registered = new Set<string>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly authenticator: Authenticator,
+    private readonly hooks: GuardHooks = {},
+  ) {}
+
+  handle(operationId: string, handler: OperationHandler): this {
+    const op = operationTable.get(operationId);
+    if (!op) throw new Error(`openapi.yaml has no operation ${operationId}`);
+    if (this.registered.has(operationId)) throw new Error(`${operationId} registered twice`);
+    this.registered.add(operationId);
+    const expressPath = op.path.replace(/\{(\w+)\}/g, ":$1");
+    const roles = new Set<Role>(op.roles as Role[]);
+    const guard = async (req: Request) => {
+      req.kp.operationId = operationId;
+      if (!op.secured) return;
+      this.hooks.beforeAuth?.(req);
+      const result = await this.authenticator.authenticate(req);
+      if ("failure" in result) {
+        this.hooks.onAuthFailure?.(req, result.failure);
+        await this.auditDenied(req, null, "unauthenticated", { reason: result.failure });
+        throw problems.unauthenticated();
+      }
+      const actor = result.actor;
+      req.kp.actor = actor;
+      req.kp.log = req.kp.log.child({ actor_token_id: actor.tokenId, role: actor.role });
+      const orgParam = typeof req.params.org === "string" ? req.params.org : undefined;
+      if (orgParam !== undefined && actor.role !== "platform_admin" && actor.organizationId !== orgParam) {
+        await this.auditDenied(req, actor, "other_organization", { requested_organization_id: orgParam });
+        throw problems.notFound("organization");
+      }
+      if (!roles.has(actor.role)) {
+        await this.auditDenied(req, actor, "role_not_allowed", {});
+        throw problems.forbidden(`The ${actor.role} role may not call ${operationId}.`);
+      }
+      this.hooks.afterAuth?.(req, actor);
+    };
+    this.router[op.method](expressPath, async (req: Request, res: Response) => {
+      await guard(req);
+      await handler(req, res);
+    });
+    return this;
+  }
+
+  /** Operations of the contract that have no handler yet: a test asserts this is empty. */
+  missing(): string[] {
+    return [...operationTable.keys()].filter((id) => !this.registered.has(id));
+  }
+
+  private async auditDenied(
+    req: Request,
+    actor: Actor | null,
+    reason: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    const organizationId = actor?.organizationId ?? null;
+    await recordStandaloneAudit(this.db, {
+      organizationId,
+      actor: { tokenId: actor?.tokenId ?? null, role: actor?.role ?? null },
+      action: actor ? "auth.denied" : "auth.unauthenticated",
+      targetType: "request",
+      targetId: typeof req.params.id === "string" ? req.params.id.slice(0, 128) : null,
+      outcome: "denied",
+      requestId: req.kp.requestId,
+      details: { reason, operation: req.kp.operationId, method: req.method, ...details },
+    });
+  }
+}

@@ -1,0 +1,77 @@
+// RFC 9457 problem details. Every error the API returns is one of these; `detail` and `errors`
+// are written by us and never echo request values, so a secret sent by mistake cannot leak back.
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly title: string,
+    detail: string,
+    readonly errors?: FieldError[],
+    readonly headers: Record<string, string> = {},
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super(detail);
+    this.name = "HttpProblem";
+  }
+}
+
+const PROBLEM_BASE = "https://keyplane.dev/problems/";
+
+export function problemBody(problem: HttpProblem, requestId: string) {
+  return {
+    type: PROBLEM_BASE + problem.code,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.message,
+    code: problem.code,
+    ...(problem.errors ? { errors: problem.errors } : {}),
+    ...problem.extensions,
+    request_id: requestId,
+  };
+}
+
+export const problems = {
+  badRequest: (detail: string, errors?: FieldError[]) =>
+    new HttpProblem(400, "bad_request", "Bad request", detail, errors),
+  malformedJson: () =>
+    new HttpProblem(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON."),
+  validation: (errors: FieldError[], detail = "The request did not pass validation.") =>
+    new HttpProblem(422, "validation_failed", "Validation failed", detail, errors),
+  unauthenticated: (detail = "A valid bearer token is required.") =>
+    new HttpProblem(401, "unauthenticated", "Unauthenticated", detail, undefined, {
+      "WWW-Authenticate": 'Bearer realm="keyplane"',
+    }),
+  forbidden: (detail: string) => new HttpProblem(403, "forbidden", "Forbidden", detail),
+  notFound: (what = "resource") => new HttpProblem(404, "not_found", "Not found", `The ${what} does not exist.`),
+  conflict: (code: string, detail: string, errors?: FieldError[]) =>
+    new HttpProblem(409, code, "Conflict", detail, errors),
+  preconditionFailed: (current: number) =>
+    new HttpProblem(
+      412,
+      "precondition_failed",
+      "Precondition failed",
+      `If-Match does not match the current version (ETag "v${current}"); fetch the resource and retry.`,
+      undefined,
+      { ETag: `"v${current}"` },
+    ),
+  unsupportedMediaType: () =>
+    new HttpProblem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json."),
+  payloadTooLarge: () =>
+    new HttpProblem(413, "payload_too_large", "Payload too large", "The request body exceeds the size limit."),
+  rateLimited: (retryAfterSeconds: number) =>
+    new HttpProblem(429, "rate_limited", "Too many requests", "Slow down and retry later.", undefined, {
+      "Retry-After": String(Math.max(1, Math.ceil(retryAfterSeconds))),
+    }),
+  unavailable: () =>
+    new HttpProblem(503, "database_unavailable", "Service unavailable", "The database is unreachable; retry shortly.", undefined, {
+      "Retry-After": "2",
+    }),
+  methodNotAllowed: () =>
+    new HttpProblem(405, "method_not_allowed", "Method not allowed", "This method is not supported on this path."),
+};

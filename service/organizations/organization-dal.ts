@@ -1,0 +1,52 @@
+import type { Queryable } from "../db/index.js";
+
+export interface OrganizationRow {
+  id: string;
+  name: string;
+  slug: string;
+  platform_fallback: boolean;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = "id, name, slug, platform_fallback, version, created_at, updated_at";
+
+export async function insertOrganization(tx: Queryable, org: Pick<OrganizationRow, "id" | "name" | "slug" | "platform_fallback">) {
+  await tx.query(
+    "insert into organizations (id, name, slug, platform_fallback, version, created_at, updated_at) values ($1,$2,$3,$4,1,now(),now())",
+    [org.id, org.name, org.slug, org.platform_fallback],
+  );
+}
+
+export async function findOrganization(q: Queryable, id: string, forUpdate = false): Promise<OrganizationRow | null> {
+  const { rows } = await q.query<OrganizationRow>(`select ${COLUMNS} from organizations where id = $1${forUpdate ? " for update" : ""}`, [id]);
+  return rows[0] ?? null;
+}
+
+export async function listOrganizations(q: Queryable, afterId: string | undefined, limit: number): Promise<OrganizationRow[]> {
+  const { rows } = await q.query<OrganizationRow>(
+    `select ${COLUMNS} from organizations where ($1::text is null or id > $1) order by id limit $2`,
+    [afterId ?? null, limit + 1],
+  );
+  return rows;
+}
+
+export async function updateOrganization(
+  tx: Queryable,
+  id: string,
+  patch: Partial<Pick<OrganizationRow, "name" | "slug" | "platform_fallback">>,
+): Promise<void> {
+  const sets: string[] = [];
+  const params: unknown[] = [];
+  for (const column of ["name", "slug", "platform_fallback"] as const) {
+    if (patch[column] === undefined) continue;
+    params.push(patch[column]);
+    sets.push(`${column} = $${params.length}`);
+  }
+  params.push(id);
+  await tx.query(
+    `update organizations set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")} where id = $${params.length}`,
+    params,
+  );
+}

@@ -1,0 +1,124 @@
+import type { Server } from "node:http";
+import type { Logger } from "pino";
+import { loadConfig, type Config } from "./config.js";
+import { openDb, migrate, type Db } from "./db/index.js";
+import { loadMasterKeyring, type MasterKeyring } from "./crypto/index.js";
+import { createLogger } from "./observability/logger.js";
+import { createMetrics } from "./observability/metrics.js";
+import { createApp, type FeatureRegistrar } from "./http/app.js";
+import { ensureBootstrapToken } from "./tokens/token-service.js";
+import { destroyExpiredVersions } from "./credentials/credential-dal.js";
+import { purgeIdempotencyKeys } from "./http/idempotency.js";
+import { providerRoutes } from "./providers/provider-routes.js";
+import { organizationRoutes } from "./organizations/organization-routes.js";
+import { tokenRoutes } from "./tokens/token-routes.js";
+import { credentialRoutes } from "./credentials/credential-routes.js";
+import { auditRoutes } from "./audit/audit-routes.js";
+import { withPendingDevelopmentKey } from "./cli/master-key-rotation.js";
+
+export const FEATURES: FeatureRegistrar[] = [providerRoutes, organizationRoutes, tokenRoutes, credentialRoutes, auditRoutes];
+
+export interface Runtime {
+  config: Config;
+  db: Db;
+  keyring: MasterKeyring;
+  log: Logger;
+  app: ReturnType<typeof createApp>;
+  /** Stops timers and closes the database (the HTTP server, if any, is closed by its owner). */
+  close(): Promise<void>;
+}
+
+const MAINTENANCE_INTERVAL_MS = 15_000;
+
+/** Everything but the listening socket: used by `serve` and by the API tests (supertest). */
+export async function createRuntime(options: { config?: Config; log?: Logger; db?: Db } = {}): Promise<Runtime> {
+  const config = options.config ?? loadConfig();
+  const log = options.log ?? createLogger(config.logLevel);
+  const loaded = await loadMasterKeyring(config);
+  if (loaded.generated) {
+    log.warn(
+      { path: loaded.path },
+      "GENERATED A DEVELOPMENT MASTER KEY. Anyone who can read this file can decrypt every stored credential. " +
+        "Set KEYPLANE_MASTER_KEY or KEYPLANE_MASTER_KEY_FILE for any real deployment.",
+    );
+  } else if (loaded.source === "data-dir") {
+    log.warn({ path: loaded.path }, "using the development master key from the data directory");
+  }
+  for (const warning of loaded.warnings) log.warn(warning);
+
+  const db = options.db ?? (await openDb(config.database));
+  await migrate(db);
+  const metrics = createMetrics();
+  // A half-finished development-key rotation left rows under master.key.next: keep them readable.
+  const keyring = loaded.source === "data-dir" ? await withPendingDevelopmentKey(loaded.keyring, config.dataDir) : loaded.keyring;
+  const app = createApp({ config, db, keyring, log, metrics }, FEATURES);
+
+  const bootstrap = await ensureBootstrapToken(db, config.bootstrapToken?.reveal());
+  if (bootstrap.token) {
+    // Printed once, to stdout and not through the logger, because it is the only copy.
+    process.stdout.write(
+      `\nKeyplane created a platform-admin token. It is shown only this once:\n\n  ${bootstrap.token}\n\n` +
+        "Store it now (e.g. export KEYPLANE_TOKEN=...). Set KEYPLANE_BOOTSTRAP_TOKEN to choose it yourself.\n\n",
+    );
+  }
+
+  const maintenance = setInterval(() => {
+    void runMaintenance(db, log);
+  }, MAINTENANCE_INTERVAL_MS);
+  maintenance.unref();
+
+  return {
+    config,
+    db,
+    keyring,
+    log,
+    app,
+    async close() {
+      clearInterval(maintenance);
+      await db.close();
+    },
+  };
+}
+
+export async function runMaintenance(db: Db, log: Logger): Promise<void> {
+  try {
+    const destroyed = await destroyExpiredVersions(db);
+    if (destroyed > 0) log.info({ destroyed }, "destroyed ciphertext of versions whose grace period ended");
+    await purgeIdempotencyKeys(db);
+  } catch (error) {
+    log.warn({ err: { name: (error as Error).name, code: (error as { code?: string }).code } }, "maintenance skipped");
+  }
+}
+
+/** Starts the HTTP server and stops gracefully on SIGTERM/SIGINT: no new connections, in-flight requests finish. */
+export async function serve(runtime: Runtime): Promise<Server> {
+  const { config, log, app } = runtime;
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once("error", reject);
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  log.info({ host: config.host, port, database: runtime.db.driver }, `Keyplane listening on http://${config.host}:${port}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down: finishing in-flight requests");
+    server.close(async () => {
+      await runtime.close();
+      log.info("stopped");
+      log.flush?.();
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+    setTimeout(() => {
+      log.warn("in-flight requests did not finish in 10 s; exiting");
+      process.exit(1);
+    }, 10_000).unref();
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+  return server;
+}

@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDatabases } from "../support/db.js";
+import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+
+for (const kind of testDatabases()) {
+  describe(`optimistic concurrency (${kind})`, () => {
+    let t: TestRuntime;
+    let base: string;
+    let admin: Record<string, string>;
+
+    beforeAll(async () => {
+      t = await startTestRuntime(kind);
+      const seeded = await seedOrganization(t);
+      admin = bearer(seeded.tokens.admin);
+      base = `/v1/organizations/${seeded.org.id}/credentials`;
+    }, 60_000);
+    afterAll(() => t?.close());
+
+    it("lets exactly one of many PATCHes with the same If-Match win; the rest get 412", async () => {
+      const created = await t.api.post(base).set(admin).send({ provider: "openai", name: "race", api_key: "sk-race000000000000000000000000000000" });
+      const etag = created.headers.etag;
+      const attempts = 12;
+      const results = await Promise.all(
+        Array.from({ length: attempts }, (_, i) =>
+          t.api.patch(`${base}/${created.body.id}`).set(admin).set("If-Match", etag).send({ description: `writer ${i}` }),
+        ),
+      );
+      const statuses = results.map((r) => r.status).sort();
+      expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+      expect(statuses.filter((s) => s === 412)).toHaveLength(attempts - 1);
+      const winner = results.find((r) => r.status === 200)!;
+      const now = await t.api.get(`${base}/${created.body.id}`).set(admin);
+      expect(now.body.description).toBe(winner.body.description);
+      expect(now.body.version).toBe(2);
+    });
+
+    it("serializes parallel rotations: versions increase by one, none lost", async () => {
+      const created = await t.api.post(base).set(admin).send({ provider: "openai", name: "rot", api_key: "sk-rot0000000000000000000000000000000" });
+      const n = 8;
+      const results = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          t.api.post(`${base}/${created.body.id}/rotate`).set(admin).send({ api_key: `sk-rot${String(i).repeat(30)}` }),
+        ),
+      );
+      expect(results.every((r) => r.status === 200)).toBe(true);
+      const versions = results.map((r) => r.body.key_version).sort((a, b) => a - b);
+      expect(versions).toEqual(Array.from({ length: n }, (_, i) => i + 2));
+    });
+  });
+}

@@ -1,0 +1,49 @@
+// GET /openapi.yaml and GET /docs: the contract is served verbatim and Swagger UI works offline,
+// from the locally installed swagger-ui-dist assets.
+
+import { readFileSync } from "node:fs";
+import express from "express";
+import request from "supertest";
+import { describe, expect, it } from "vitest";
+import { docsRouter } from "../../service/http/docs.js";
+import { openapiPath } from "../../service/http/validation.js";
+
+const app = express().use(docsRouter());
+
+describe("docs router", () => {
+  it("serves openapi.yaml verbatim as YAML", async () => {
+    const res = await request(app).get("/openapi.yaml").expect(200);
+    expect(res.headers["content-type"]).toMatch(/^text\/yaml/);
+    expect(res.text).toBe(readFileSync(openapiPath, "utf8"));
+  });
+
+  it("serves a Swagger UI page that loads only same-origin assets", async () => {
+    for (const path of ["/docs", "/docs/"]) {
+      const res = await request(app).get(path).expect(200);
+      expect(res.headers["content-type"]).toMatch(/^text\/html/);
+      expect(res.headers["content-security-policy"]).toMatch(/script-src 'self'/);
+      expect(res.text).not.toMatch(/(?:src|href)="(?:https?:)?\/\//);
+      const assets = [...res.text.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+      expect(assets).toContain("/docs/assets/swagger-ui-bundle.js");
+      for (const asset of assets) await request(app).get(asset).expect(200);
+    }
+  });
+
+  it("points Swagger UI at the local document", async () => {
+    const res = await request(app).get("/docs/init.js").expect(200);
+    expect(res.headers["content-type"]).toMatch(/javascript/);
+    expect(res.text).toContain('url: "/openapi.yaml"');
+    expect(res.text).toContain("validatorUrl: null");
+  });
+
+  it("serves the Swagger UI files with their types, and nothing else from the package", async () => {
+    const bundle = await request(app).get("/docs/assets/swagger-ui-bundle.js").expect(200);
+    expect(bundle.headers["content-type"]).toMatch(/^text\/javascript/);
+    expect(bundle.text).toContain("SwaggerUIBundle");
+    const css = await request(app).get("/docs/assets/swagger-ui.css").expect(200);
+    expect(css.headers["content-type"]).toMatch(/^text\/css/);
+    for (const path of ["/docs/assets/package.json", "/docs/assets/..%2Fpackage.json", "/docs/assets/index.html", "/docs/assets/"]) {
+      await request(app).get(path).expect(404);
+    }
+  });
+});
