@@ -39,7 +39,6 @@ export class OperationRouter {
     if (!op) throw new Error(`openapi.yaml has no operation ${operationId}`);
     if (this.registered.has(operationId)) throw new Error(`${operationId} registered twice`);
     this.registered.add(operationId);
-    const expressPath = op.path.replace(/\{(\w+)\}/g, ":$1");
     const roles = new Set<Role>(op.roles as Role[]);
     const guard = async (req: Request) => {
       req.kp.operationId = operationId;
@@ -65,7 +64,7 @@ export class OperationRouter {
       }
       this.hooks.afterAuth?.(req, actor);
     };
-    this.router[op.method](expressPath, async (req: Request, res: Response) => {
+    this.router[op.method](op.expressPath, async (req: Request, res: Response) => {
       await guard(req);
       await handler(req, res);
     });
@@ -74,7 +73,9 @@ export class OperationRouter {
 
   /** Operations of the contract that have no handler yet: a test asserts this is empty. */
   missing(): string[] {
-    return [...operationTable.keys()].filter((id) => !this.registered.has(id));
+    return [...operationTable.values()]
+      .filter((op) => op.secured && !this.registered.has(op.operationId))
+      .map((op) => op.operationId);
   }
 
   private async auditDenied(
