@@ -1,0 +1,237 @@
+// The plugin executable as the engine launches it: go-plugin handshake, AutoMTLS, health, Shutdown.
+import * as grpc from "@grpc/grpc-js";
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateSelfSignedCertificate, type SelfSignedCertificate } from "../../cdktf-provider/src/protocol/certificate.js";
+import { MAGIC_COOKIE_VALUE } from "../../cdktf-provider/src/protocol/handshake.js";
+import { loadProtocolPackage } from "../../cdktf-provider/src/protocol/server.js";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const launcher = join(root, "cdktf-provider/bin/terraform-provider-keyplane");
+const compiledMain = join(root, "dist/cdktf-provider/src/main.js");
+
+/** Builds dist/ when it is missing or older than the plugin's sources. */
+function ensureBuilt(): void {
+  const newestSource = (dir: string): number =>
+    Math.max(
+      0,
+      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
+        e.isDirectory() ? newestSource(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs,
+      ),
+    );
+  const fresh =
+    existsSync(compiledMain) &&
+    existsSync(join(root, "dist/cdktf-provider/src/protocol/proto/tfplugin6.proto")) &&
+    statSync(compiledMain).mtimeMs >= newestSource(join(root, "cdktf-provider/src"));
+  if (fresh) return;
+  // Other parts of the repo may not type-check yet; tsc still emits, and only our output matters.
+  spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "ignore" });
+  const copy = spawnSync("node", ["scripts/copy-assets.mjs"], { cwd: root, stdio: "inherit" });
+  if (!existsSync(compiledMain) || copy.status !== 0) throw new Error("building the plugin failed");
+}
+
+interface Launched {
+  child: ChildProcessWithoutNullStreams;
+  line: string;
+  ms: number;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+async function launch(env: Record<string, string | undefined>): Promise<Launched> {
+  const started = performance.now();
+  const child = spawn(launcher, [], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const lines = createInterface({ input: child.stdout });
+  const line = await new Promise<string>((resolve, reject) => {
+    lines.once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`plugin exited (${code}) before the handshake: ${stderr}`)));
+  });
+  return { child, line, ms: performance.now() - started, stderr: () => stderr, exited };
+}
+
+const pluginEnv = (clientCert?: string) => ({
+  TF_PLUGIN_MAGIC_COOKIE: MAGIC_COOKIE_VALUE,
+  PLUGIN_PROTOCOL_VERSIONS: "5,6",
+  PLUGIN_MIN_PORT: "30000",
+  PLUGIN_MAX_PORT: "40000",
+  PLUGIN_CLIENT_CERT: clientCert,
+});
+
+function derToPem(base64: string): string {
+  const body = Buffer.from(base64, "base64").toString("base64").match(/.{1,64}/g)!.join("\n");
+  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+}
+
+const pkg = loadProtocolPackage() as any;
+type Res = Record<string, any>;
+const unary = (client: any, method: string, req: object = {}) =>
+  new Promise<Res>((resolve, reject) =>
+    client[method](req, { deadline: Date.now() + 5000 }, (e: Error | null, r: Res) => (e ? reject(e) : resolve(r))),
+  );
+
+// What go-plugin's client does: trust only the handshake's certificate, ServerName "localhost".
+function tlsCredentials(serverCertPem: string, clientCert?: SelfSignedCertificate) {
+  return grpc.credentials.createSsl(
+    Buffer.from(serverCertPem),
+    clientCert ? Buffer.from(clientCert.keyPem) : null,
+    clientCert ? Buffer.from(clientCert.certPem) : null,
+  );
+}
+const channelOptions = { "grpc.ssl_target_name_override": "localhost" };
+
+let clientCert: SelfSignedCertificate;
+let strangerCert: SelfSignedCertificate;
+const timings: number[] = [];
+
+beforeAll(async () => {
+  ensureBuilt();
+  [clientCert, strangerCert] = await Promise.all([generateSelfSignedCertificate(), generateSelfSignedCertificate()]);
+}, 120_000);
+
+afterAll(() => {
+  if (timings.length > 0) {
+    console.log(`plugin start to handshake line: ${timings.map((ms) => `${ms.toFixed(0)} ms`).join(", ")}`);
+  }
+});
+
+describe("launched with AutoMTLS", () => {
+  let plugin: Launched;
+  let address: string;
+  let serverCertPem: string;
+
+  beforeAll(async () => {
+    plugin = await launch(pluginEnv(clientCert.certPem));
+    timings.push(plugin.ms);
+  }, 20_000);
+
+  afterAll(() => {
+    plugin?.child.kill("SIGKILL");
+  });
+
+  it("prints the handshake line first: core 1, protocol 6, tcp on 127.0.0.1 in the port range, grpc, its certificate", () => {
+    const parts = plugin.line.split("|");
+    expect(parts).toHaveLength(6);
+    expect(parts.slice(0, 3)).toEqual(["1", "6", "tcp"]);
+    expect(parts[4]).toBe("grpc");
+    const match = /^127\.0\.0\.1:(\d+)$/.exec(parts[3]);
+    expect(match).not.toBeNull();
+    const port = Number(match![1]);
+    expect(port).toBeGreaterThanOrEqual(30000);
+    expect(port).toBeLessThanOrEqual(40000);
+    address = parts[3];
+
+    // Base64 std encoding without padding, as go-plugin's base64.RawStdEncoding.
+    expect(parts[5]).toMatch(/^[A-Za-z0-9+/]+$/);
+    serverCertPem = derToPem(parts[5]);
+    const cert = new X509Certificate(serverCertPem);
+    expect(cert.subject).toContain("CN=localhost");
+    expect(cert.subjectAltName).toBe("DNS:localhost, IP Address:127.0.0.1");
+    expect(cert.checkHost("localhost")).toBe("localhost");
+    expect(cert.verify(cert.publicKey)).toBe(true);
+    expect(cert.keyUsage).toEqual(expect.arrayContaining(["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]));
+  });
+
+  it("serves GetProviderSchema and health to a client presenting PLUGIN_CLIENT_CERT", async () => {
+    const provider = new pkg.tfplugin6.Provider(address, tlsCredentials(serverCertPem, clientCert), channelOptions);
+    const schema = await unary(provider, "GetProviderSchema");
+    const attrs = Object.fromEntries((schema.provider.block.attributes as Res[]).map((a) => [a.name, a]));
+    expect(Object.keys(attrs).sort()).toEqual(["endpoint", "organization_id", "token"]);
+    expect(attrs.token).toMatchObject({ sensitive: true, optional: true });
+    expect(attrs.endpoint.type.toString()).toBe('"string"');
+    provider.close();
+
+    const health = new pkg.grpc.health.v1.Health(address, tlsCredentials(serverCertPem, clientCert), channelOptions);
+    expect(await unary(health, "Check", { service: "plugin" })).toEqual({ status: "SERVING" });
+    health.close();
+  });
+
+  it("refuses clients without a certificate, with another certificate, or without TLS", async () => {
+    const attempts = [
+      tlsCredentials(serverCertPem),
+      tlsCredentials(serverCertPem, strangerCert),
+      grpc.credentials.createInsecure(),
+    ];
+    for (const credentials of attempts) {
+      const health = new pkg.grpc.health.v1.Health(address, credentials, channelOptions);
+      await expect(unary(health, "Check", { service: "plugin" })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+      health.close();
+    }
+  });
+
+  it("ignores SIGINT (the engine stops providers through the protocol)", async () => {
+    plugin.child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 200));
+    const health = new pkg.grpc.health.v1.Health(address, tlsCredentials(serverCertPem, clientCert), channelOptions);
+    expect(await unary(health, "Check", { service: "plugin" })).toEqual({ status: "SERVING" });
+    health.close();
+  });
+
+  it("exits when GRPCController/Shutdown is called, logging only to stderr", async () => {
+    const controller = new pkg.plugin.GRPCController(address, tlsCredentials(serverCertPem, clientCert), channelOptions);
+    await unary(controller, "Shutdown");
+    controller.close();
+    expect(await plugin.exited).toBe(0);
+    // Every stderr line is a JSON log entry in hclog's shape.
+    for (const line of plugin.stderr().split("\n").filter(Boolean)) {
+      expect(JSON.parse(line)).toMatchObject({ "@level": expect.any(String), "@message": expect.any(String) });
+    }
+  });
+});
+
+describe("launched without PLUGIN_CLIENT_CERT", () => {
+  it("serves plaintext and leaves the certificate field empty", async () => {
+    const plugin = await launch({ ...pluginEnv(), PLUGIN_MIN_PORT: undefined, PLUGIN_MAX_PORT: undefined });
+    timings.push(plugin.ms);
+    try {
+      expect(plugin.line).toMatch(/^1\|6\|tcp\|127\.0\.0\.1:\d+\|grpc\|$/);
+      const address = plugin.line.split("|")[3];
+      const health = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+      expect(await unary(health, "Check", { service: "plugin" })).toEqual({ status: "SERVING" });
+      health.close();
+      const controller = new pkg.plugin.GRPCController(address, grpc.credentials.createInsecure());
+      await unary(controller, "Shutdown");
+      controller.close();
+      expect(await plugin.exited).toBe(0);
+    } finally {
+      plugin.child.kill("SIGKILL");
+    }
+  }, 20_000);
+
+  it("announces protocol 6 even when the engine offers only 5, so the engine reports the mismatch", async () => {
+    const plugin = await launch({ ...pluginEnv(), PLUGIN_PROTOCOL_VERSIONS: "5" });
+    timings.push(plugin.ms);
+    plugin.child.kill("SIGKILL");
+    expect(plugin.line.split("|")[1]).toBe("6");
+  }, 20_000);
+});
+
+describe("launched by hand", () => {
+  for (const [label, cookie] of [
+    ["without the magic cookie", undefined],
+    ["with a wrong magic cookie", "not-the-cookie"],
+  ] as const) {
+    it(`${label}: explains itself on stderr, prints nothing on stdout, exits 1`, async () => {
+      const child = spawn(launcher, [], { env: { PATH: process.env.PATH, TF_PLUGIN_MAGIC_COOKIE: cookie } });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c) => (stdout += c));
+      child.stderr.on("data", (c) => (stderr += c));
+      const code = await new Promise((resolve) => child.on("close", resolve));
+      expect(code).toBe(1);
+      expect(stdout).toBe("");
+      expect(stderr).toContain("This binary is a plugin for OpenTofu and Terraform");
+      expect(stderr).toContain("not meant to be executed directly");
+    }, 20_000);
+  }
+});
