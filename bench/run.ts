@@ -1,0 +1,338 @@
+// `npm run bench`: measures the resolve hot path against a bare Express route (same connections,
+// same duration, same run), write throughput, service memory, plugin start-up and `tofu plan`
+// against built-in terraform_data resources. Prints a table and writes bench/results.json.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as delay } from "node:timers/promises";
+import autocannon from "autocannon";
+import pg from "pg";
+import { generateSelfSignedCertificate } from "../cdktf-provider/src/protocol/certificate.js";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
+const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 3);
+const PLAN_RESOURCES = 100;
+
+interface LoadResult {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+async function waitReady(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before ${url} was ready`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await delay(100);
+  }
+  throw new Error(`${url} not ready after 30 s`);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((r) => {
+    if (child.exitCode !== null) return r();
+    child.once("exit", () => r());
+    child.kill("SIGTERM");
+    setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+  });
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function load(opts: autocannon.Options, sampleRssOf?: number): Promise<LoadResult & { rss_mb?: number }> {
+  await autocannon({ ...opts, connections: CONNECTIONS, duration: WARMUP_S });
+  let peak = 0;
+  const sampler = sampleRssOf
+    ? setInterval(() => {
+        peak = Math.max(peak, rssMb(sampleRssOf));
+      }, 200)
+    : undefined;
+  const result = await autocannon({ ...opts, connections: CONNECTIONS, duration: DURATION_S });
+  if (sampler) clearInterval(sampler);
+  return {
+    rps: Math.round(result.requests.average),
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    ...(sampleRssOf ? { rss_mb: Math.round(peak) } : {}),
+  };
+}
+
+async function startBareExpress(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [join(root, "dist/bench/bare-express.js")], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((r) => child.stdout!.once("data", (d) => r(Number(String(d).trim()))));
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+interface Service {
+  url: string;
+  child: ChildProcess;
+  platformToken: string;
+}
+
+async function startService(databaseUrl?: string): Promise<Service> {
+  const port = await freePort();
+  const platformToken = `kp_${randomBytes(32).toString("base64url")}`;
+  const dataDir = mkdtempSync(join(tmpdir(), "kp-bench-"));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    KEYPLANE_DATA_DIR: dataDir,
+    KEYPLANE_MASTER_KEY: randomBytes(32).toString("base64"),
+    KEYPLANE_BOOTSTRAP_TOKEN: platformToken,
+    KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: "0",
+    KEYPLANE_LOG_LEVEL: "info",
+  };
+  delete env.DATABASE_URL;
+  if (databaseUrl) env.DATABASE_URL = databaseUrl;
+  const child = spawn(process.execPath, [join(root, "dist/service/cli/main.js"), "serve"], { env, stdio: ["ignore", "ignore", "ignore"] });
+  child.once("exit", () => rmSync(dataDir, { recursive: true, force: true }));
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(`${url}/readyz`, child);
+  return { url, child, platformToken };
+}
+
+async function api<T>(service: Service, token: string, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(service.url + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+async function measureService(label: string, databaseUrl: string | undefined, bareRps: number) {
+  const service = await startService(databaseUrl);
+  try {
+    const org = await api<{ id: string }>(service, service.platformToken, "POST", "/v1/organizations", {
+      name: `bench ${label}`,
+      slug: `bench-${label}-${randomBytes(3).toString("hex")}`,
+    });
+    const admin = (await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "admin", name: "bench" })).token;
+    const resolver = (await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "resolver", name: "bench" })).token;
+    const credential = await api<{ id: string }>(service, admin, "POST", `/v1/organizations/${org.id}/credentials`, {
+      provider: "openai",
+      name: "bench",
+      api_key: `sk-bench${randomBytes(24).toString("hex")}`,
+      is_default: true,
+    });
+
+    const resolve = await load(
+      {
+        url: `${service.url}/v1/organizations/${org.id}/resolve`,
+        method: "POST",
+        headers: { Authorization: `Bearer ${resolver}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ provider: "openai" }),
+      },
+      service.child.pid,
+    );
+
+    let created = 0;
+    const create = await load({
+      url: `${service.url}/v1/organizations/${org.id}/credentials`,
+      method: "POST",
+      headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" },
+      requests: [
+        {
+          setupRequest: (req) => ({
+            ...req,
+            body: JSON.stringify({ provider: "openai", name: `c${created++}-${randomBytes(4).toString("hex")}`, api_key: `sk-bench${randomBytes(24).toString("hex")}` }),
+          }),
+        },
+      ],
+    });
+
+    const rotate = await load({
+      url: `${service.url}/v1/organizations/${org.id}/credentials/${credential.id}/rotate`,
+      method: "POST",
+      headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" },
+      requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ api_key: `sk-bench${randomBytes(24).toString("hex")}` }) }) }],
+    });
+
+    return {
+      resolve: {
+        rps: resolve.rps,
+        p50_ms: resolve.p50_ms,
+        p99_ms: resolve.p99_ms,
+        non2xx: resolve.non2xx,
+        ratio_vs_bare_express: Math.round((resolve.rps / bareRps) * 1000) / 1000,
+      },
+      baseline: { bare_express_rps: bareRps },
+      create: { rps: create.rps, p99_ms: create.p99_ms, non2xx: create.non2xx },
+      rotate: { rps: rotate.rps, p99_ms: rotate.p99_ms, non2xx: rotate.non2xx },
+      service: { rss_mb: resolve.rss_mb ?? 0 },
+    };
+  } finally {
+    await stop(service.child);
+  }
+}
+
+async function pluginStartupMs(): Promise<number> {
+  const launcher = join(root, "cdktf-provider/bin/terraform-provider-keyplane");
+  const client = await generateSelfSignedCertificate("localhost");
+  const samples: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const started = process.hrtime.bigint();
+    const child = spawn(launcher, [], {
+      env: {
+        ...process.env,
+        TF_PLUGIN_MAGIC_COOKIE: "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+        PLUGIN_PROTOCOL_VERSIONS: "6",
+        PLUGIN_CLIENT_CERT: client.certPem,
+      },
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    await new Promise<void>((r) => child.stdout!.once("data", () => r()));
+    samples.push(Number(process.hrtime.bigint() - started) / 1e6);
+    await stop(child);
+  }
+  return Math.round(median(samples));
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function findTofu(): string | null {
+  if (process.env.KEYPLANE_TF_BINARY) return process.env.KEYPLANE_TF_BINARY;
+  const built = spawnSync("bash", [join(root, ".ci/build-tofu.sh")], { encoding: "utf8" });
+  return built.status === 0 ? built.stdout.trim() : null;
+}
+
+async function planBench(tofu: string) {
+  const service = await startService();
+  const work = mkdtempSync(join(tmpdir(), "kp-bench-plan-"));
+  try {
+    const org = await api<{ id: string }>(service, service.platformToken, "POST", "/v1/organizations", { name: "plan bench", slug: `plan-${randomBytes(3).toString("hex")}` });
+    const admin = (await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "admin", name: "plan" })).token;
+    const cliConfig = join(work, "tofurc");
+    writeFileSync(cliConfig, `provider_installation {\n  dev_overrides {\n    "keyplane/keyplane" = "${join(root, "cdktf-provider/bin")}"\n  }\n  direct {}\n}\n`);
+    const env = { ...process.env, TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: "1", KEYPLANE_ENDPOINT: service.url, KEYPLANE_TOKEN: admin, KEYPLANE_ORGANIZATION_ID: org.id };
+    const dirs = {
+      keyplane: `terraform {\n  required_providers {\n    keyplane = { source = "keyplane/keyplane" }\n  }\n}\nprovider "keyplane" {}\nresource "keyplane_credential" "c" {\n  count = ${PLAN_RESOURCES}\n  provider_type = "openai"\n  name = "bench-\${count.index}"\n  api_key_wo = format("sk-bench%040d", count.index)\n  api_key_wo_version = 1\n}\n`,
+      terraform_data: `resource "terraform_data" "c" {\n  count = ${PLAN_RESOURCES}\n  input = { name = "bench-\${count.index}" }\n}\n`,
+    };
+    const timings: Record<string, number> = {};
+    for (const [name, hcl] of Object.entries(dirs)) {
+      const dir = join(work, name);
+      mkdirSync(dir);
+      writeFileSync(join(dir, "main.tf"), hcl);
+      const run = (...args: string[]) => {
+        const r = spawnSync(tofu, args, { cwd: dir, env, encoding: "utf8" });
+        if (r.status !== 0 && !(args[0] === "plan" && r.status === 2)) throw new Error(`tofu ${args.join(" ")} failed: ${r.stderr}`);
+      };
+      if (name === "terraform_data") run("init", "-input=false", "-no-color");
+      run("apply", "-auto-approve", "-input=false", "-no-color");
+      const samples: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const started = process.hrtime.bigint();
+        run("plan", "-input=false", "-no-color", "-detailed-exitcode");
+        samples.push(Number(process.hrtime.bigint() - started) / 1e9);
+      }
+      timings[name] = Math.round(median(samples) * 100) / 100;
+    }
+    return {
+      keyplane_100_s: timings.keyplane,
+      terraform_data_100_s: timings.terraform_data,
+      ratio_vs_terraform_data: Math.round((timings.keyplane / timings.terraform_data) * 100) / 100,
+    };
+  } finally {
+    await stop(service.child);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function withBenchDatabase<T>(fn: (url: string) => Promise<T>): Promise<T | null> {
+  const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  const name = `kp_bench_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  try {
+    await admin.connect();
+  } catch {
+    console.error(`PostgreSQL at ${adminUrl} is not reachable: skipping the postgres column`);
+    return null;
+  }
+  await admin.query(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  try {
+    return await fn(url.toString());
+  } finally {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+async function main() {
+  const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version, connections: CONNECTIONS, duration_s: DURATION_S, warmup_s: WARMUP_S };
+  console.error(`machine: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${DURATION_S} s per load`);
+
+  const bare = await startBareExpress();
+  const baseline = await load({ url: `${bare.url}/bare`, method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ provider: "openai" }) });
+  await stop(bare.child);
+  console.error(`bare express: ${baseline.rps} req/s`);
+
+  const embedded = await measureService("embedded", undefined, baseline.rps);
+  console.error(`embedded: resolve ${embedded.resolve.rps} req/s`);
+  const postgres = await withBenchDatabase((url) => measureService("postgres", url, baseline.rps));
+  if (postgres) console.error(`postgres: resolve ${postgres.resolve.rps} req/s`);
+
+  const plugin = { startup_ms: await pluginStartupMs() };
+  const tofu = findTofu();
+  const plan = tofu ? await planBench(tofu) : null;
+
+  const results = { machine, embedded, postgres, plugin, plan, measured_at: new Date().toISOString() };
+  mkdirSync(join(root, "bench"), { recursive: true });
+  writeFileSync(join(root, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);
+
+  const rows: [string, string, string][] = [];
+  for (const [label, r] of [["embedded", embedded], ["postgres", postgres]] as const) {
+    if (!r) continue;
+    rows.push(
+      [`${label} resolve`, `${r.resolve.rps} req/s`, `p50 ${r.resolve.p50_ms} ms, p99 ${r.resolve.p99_ms} ms, ${r.resolve.ratio_vs_bare_express}× bare Express`],
+      [`${label} create`, `${r.create.rps} req/s`, `p99 ${r.create.p99_ms} ms`],
+      [`${label} rotate`, `${r.rotate.rps} req/s`, `p99 ${r.rotate.p99_ms} ms`],
+      [`${label} service RSS`, `${r.service.rss_mb} MB`, "peak under the resolve load"],
+    );
+  }
+  rows.push(["bare Express route", `${baseline.rps} req/s`, `p50 ${baseline.p50_ms} ms, p99 ${baseline.p99_ms} ms`]);
+  rows.push(["plugin start-up", `${plugin.startup_ms} ms`, "median of 7 launches to the handshake line"]);
+  if (plan) rows.push(["tofu plan, 100 resources", `${plan.keyplane_100_s} s`, `terraform_data: ${plan.terraform_data_100_s} s, ratio ${plan.ratio_vs_terraform_data}`]);
+  const width = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(width[i])).join("  "));
+  console.log(`\nwritten to bench/results.json`);
+  if (!existsSync(join(root, "bench/results.json"))) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
