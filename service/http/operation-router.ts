@@ -3,7 +3,7 @@ import type { Db } from "../db/index.js";
 import type { Authenticator, AuthFailure } from "../auth/authenticate.js";
 import { recordStandaloneAudit } from "../audit/audit-service.js";
 import type { Role } from "../auth/tokens.js";
-import { operationTable } from "./validation.js";
+import { operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
 import { problems } from "./problem.js";
 import type { Actor } from "./context.js";
 
@@ -63,6 +63,10 @@ export class OperationRouter {
         throw problems.forbidden(`The ${actor.role} role may not call ${operationId}.`);
       }
       this.hooks.afterAuth?.(req, actor);
+      // Handlers parse what their operation declares; here, operations that declare no query or
+      // no body refuse stray input, so no request is half-understood.
+      if (op.queryParams.length === 0 && Object.keys(req.query).length > 0) parseQuery(operationId as OperationId, req.query);
+      if (op.requestBody === "none") parseBody(operationId as OperationId, req.body);
     };
     this.router[op.method](op.expressPath, async (req: Request, res: Response) => {
       await guard(req);

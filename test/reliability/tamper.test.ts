@@ -1,0 +1,129 @@
+/**
+ * Tampering with what is stored: every modified byte of a ciphertext, nonce or wrapped data key,
+ * every ciphertext moved to another version (AAD), and an unknown master key id are refused with a
+ * clear error; an edited audit row breaks the chain and verification says where.
+ */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDatabases } from "../support/db.js";
+import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { CredentialService } from "../../service/credentials/credential-service.js";
+import { DecryptionError } from "../../service/crypto/index.js";
+
+const KEY_V1 = "sk-tamper1111111111111111111111111111";
+const KEY_V2 = "sk-tamper2222222222222222222222222222";
+
+for (const kind of testDatabases()) {
+  describe(`tamper evidence (${kind})`, () => {
+    let t: TestRuntime;
+    let orgId: string;
+    let credentialId: string;
+    let service: CredentialService;
+    let admin: Record<string, string>;
+
+    beforeAll(async () => {
+      t = await startTestRuntime(kind);
+      const seeded = await seedOrganization(t);
+      orgId = seeded.org.id;
+      admin = bearer(seeded.tokens.admin);
+      const base = `/v1/organizations/${orgId}/credentials`;
+      credentialId = (await t.api.post(base).set(admin).send({ provider: "openai", name: "t", api_key: KEY_V1 })).body.id;
+      await t.api.post(`${base}/${credentialId}/rotate`).set(admin).send({ api_key: KEY_V2, grace_seconds: 3600 });
+      service = new CredentialService(t.testDb.db, t.runtime.keyring);
+    }, 60_000);
+    afterAll(() => t?.close());
+
+    const read = (version: number) => service.readSecret({ id: credentialId, organization_id: orgId }, version);
+
+    async function expectRefused(version: number, reason: string) {
+      const error = await read(version).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(DecryptionError);
+      const decryption = error as DecryptionError;
+      expect(decryption.reason).toBe(reason);
+      expect(decryption.message).toContain(credentialId);
+      expect(decryption.message).toContain(`version ${version}`);
+      expect(decryption.message).not.toContain(KEY_V1);
+      expect(decryption.message).not.toContain(KEY_V2);
+    }
+
+    async function withTampered(sql: string, check: () => Promise<void>) {
+      await t.testDb.db.query("create temporary table if not exists saved as select * from credential_versions with no data");
+      await t.testDb.db.query("delete from saved");
+      await t.testDb.db.query("insert into saved select * from credential_versions where credential_id = $1", [credentialId]);
+      await t.testDb.db.query(sql, [credentialId]);
+      try {
+        await check();
+      } finally {
+        await t.testDb.db.query(
+          `update credential_versions v set ciphertext = s.ciphertext, nonce = s.nonce, wrapped_dek = s.wrapped_dek, master_key_id = s.master_key_id
+           from saved s where v.credential_id = s.credential_id and v.key_version = s.key_version`,
+        );
+      }
+      expect(await read(2)).toEqual({ api_key: KEY_V2 });
+    }
+
+    it("reads both versions untampered", async () => {
+      expect(await read(1)).toEqual({ api_key: KEY_V1 });
+      expect(await read(2)).toEqual({ api_key: KEY_V2 });
+    });
+
+    for (const column of ["ciphertext", "nonce", "wrapped_dek"]) {
+      for (const position of ["0", `length(${column}) - 1`, `length(${column}) / 2`]) {
+        it(`refuses a flipped bit in ${column} at byte ${position}`, async () => {
+          await withTampered(
+            `update credential_versions set ${column} = set_byte(${column}, ${position}, get_byte(${column}, ${position}) # 1)
+             where credential_id = $1 and key_version = 2`,
+            () => expectRefused(2, "authentication_failed"),
+          );
+        });
+      }
+    }
+
+    it("refuses a version's ciphertext moved onto another version (AAD binds key_version)", async () => {
+      await withTampered(
+        `update credential_versions v set ciphertext = o.ciphertext, nonce = o.nonce, wrapped_dek = o.wrapped_dek
+         from credential_versions o where v.credential_id = $1 and o.credential_id = $1 and v.key_version = 2 and o.key_version = 1`,
+        () => expectRefused(2, "authentication_failed"),
+      );
+    });
+
+    it("refuses a row that names a master key the service does not hold", async () => {
+      await withTampered("update credential_versions set master_key_id = 'ffffffffffffffff' where credential_id = $1 and key_version = 2", () =>
+        expectRefused(2, "unknown_master_key"),
+      );
+    });
+
+    it("detects an edited audit row and says where the chain breaks", async () => {
+      const verify = () => t.api.post(`/v1/organizations/${orgId}/audit-events/verify`).set(admin);
+      expect((await verify()).body.valid).toBe(true);
+      const { rows } = await t.testDb.db.query<{ seq: number }>(
+        "select seq::int as seq from audit_events where chain_key = $1 and action = 'credential.rotate'",
+        [`org:${orgId}`],
+      );
+      const seq = rows[0].seq;
+      // The table refuses UPDATE through its trigger; an attacker with superuser rights can switch it off.
+      await t.testDb.db.exec("alter table audit_events disable trigger user");
+      await t.testDb.db.query(
+        `update audit_events set details = jsonb_set(details, '{grace_seconds}', '0') where chain_key = $1 and seq = $2`,
+        [`org:${orgId}`, seq],
+      );
+      await t.testDb.db.exec("alter table audit_events enable trigger user");
+      const result = (await verify()).body;
+      expect(result).toMatchObject({ valid: false, broken_at_seq: seq });
+      expect(result.reason).toContain("modified");
+
+      if (t.testDb.url) {
+        const cli = spawnSync(process.execPath, [join(process.cwd(), "dist/service/cli/main.js"), "audit", "verify", "--org", orgId], {
+          env: { ...process.env, DATABASE_URL: t.testDb.url, KEYPLANE_MASTER_KEY: t.masterKey },
+          encoding: "utf8",
+        });
+        expect(cli.status).toBe(1);
+        expect(JSON.parse(cli.stdout)).toMatchObject({ valid: false, broken_at_seq: seq });
+      }
+    });
+  });
+}
