@@ -46,5 +46,16 @@ for (const kind of testDatabases()) {
       const versions = results.map((r) => r.body.key_version).sort((a, b) => a - b);
       expect(versions).toEqual(Array.from({ length: n }, (_, i) => i + 2));
     });
+
+    it("turns parallel creates with the same Idempotency-Key into one credential", async () => {
+      const body = { provider: "anthropic", name: "idem", api_key: "sk-ant-idem000000000000000000000000000000" };
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => t.api.post(base).set(admin).set("Idempotency-Key", "parallel-create-1").send(body)),
+      );
+      expect(results.map((r) => r.status)).toEqual(Array(10).fill(201));
+      expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
+      const list = await t.api.get(base).query({ provider: "anthropic" }).set(admin);
+      expect(list.body.data.filter((c: { name: string }) => c.name === "idem")).toHaveLength(1);
+    });
   });
 }
