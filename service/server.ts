@@ -14,9 +14,21 @@ import { organizationRoutes } from "./organizations/organization-routes.js";
 import { tokenRoutes } from "./tokens/token-routes.js";
 import { credentialRoutes } from "./credentials/credential-routes.js";
 import { auditRoutes } from "./audit/audit-routes.js";
+import { projectRoutes } from "./projects/project-routes.js";
+import { resolveRoutes } from "./resolve/resolve-routes.js";
+import { platformKeyEnvVars } from "./resolve/platform-keys.js";
+import { createRateLimits } from "./ratelimit/rate-limit-hooks.js";
 import { withPendingDevelopmentKey } from "./cli/master-key-rotation.js";
 
-export const FEATURES: FeatureRegistrar[] = [providerRoutes, organizationRoutes, tokenRoutes, credentialRoutes, auditRoutes];
+export const FEATURES: FeatureRegistrar[] = [
+  providerRoutes,
+  organizationRoutes,
+  tokenRoutes,
+  projectRoutes,
+  credentialRoutes,
+  resolveRoutes,
+  auditRoutes,
+];
 
 export interface Runtime {
   config: Config;
@@ -32,7 +44,7 @@ const MAINTENANCE_INTERVAL_MS = 15_000;
 
 /** Everything but the listening socket: used by `serve` and by the API tests (supertest). */
 export async function createRuntime(options: { config?: Config; log?: Logger; db?: Db } = {}): Promise<Runtime> {
-  const config = options.config ?? loadConfig();
+  const config = options.config ?? loadConfig(process.env, { providerEnvVars: platformKeyEnvVars() });
   const log = options.log ?? createLogger(config.logLevel);
   const loaded = await loadMasterKeyring(config);
   if (loaded.generated) {
@@ -51,7 +63,7 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
   const metrics = createMetrics();
   // A half-finished development-key rotation left rows under master.key.next: keep them readable.
   const keyring = loaded.source === "data-dir" ? await withPendingDevelopmentKey(loaded.keyring, config.dataDir) : loaded.keyring;
-  const app = createApp({ config, db, keyring, log, metrics }, FEATURES);
+  const app = createApp({ config, db, keyring, log, metrics }, FEATURES, createRateLimits(config.rateLimit).hooks);
 
   const bootstrap = await ensureBootstrapToken(db, config.bootstrapToken?.reveal());
   if (bootstrap.token) {

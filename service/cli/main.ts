@@ -8,10 +8,14 @@ import { loadMasterKeyring, MasterKey } from "../crypto/index.js";
 import { ROLES, type Role } from "../auth/tokens.js";
 import { createToken } from "../tokens/token-service.js";
 import { verifyOrganizationChain } from "../audit/audit-service.js";
-import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, withPendingDevelopmentKey } from "./master-key-rotation.js";
+import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, withPendingDevelopmentKey, type RewrapProgress } from "./master-key-rotation.js";
+import { registerRunCommand } from "./run.js";
+import { registerEnvCommand } from "./env.js";
 
 const program = new Command();
 program.name("keyplane").description("Keyplane: organization-owned AI provider credentials").showHelpAfterError();
+// `run` passes every option after the command name on to the command itself.
+program.enablePositionalOptions();
 
 program
   .command("serve")
@@ -89,24 +93,9 @@ program
         ? MasterKey.fromBase64((await readFile(opts.newKeyFile, "utf8")).trim())
         : (await nextDevelopmentKey(config.dataDir)).key;
       const keyring = development ? await withPendingDevelopmentKey(loaded.keyring, config.dataDir) : loaded.keyring;
-      const bar = new cliProgress.SingleBar(
-        { format: "re-wrapping data keys [{bar}] {value}/{total}", stream: process.stderr, hideCursor: true },
-        cliProgress.Presets.shades_classic,
-      );
-      let started = false;
-      const result = await rewrapAllDataKeys(
-        db,
-        keyring,
-        newKey,
-        ({ total, done }) => {
-          if (!started) {
-            bar.start(total, done);
-            started = true;
-          } else bar.update(done);
-        },
-        opts.batchSize,
-      );
-      bar.stop();
+      const progress = progressReporter();
+      const result = await rewrapAllDataKeys(db, keyring, newKey, progress.update, opts.batchSize);
+      progress.stop();
       if (development && !opts.newKeyFile) await promoteDevelopmentKey(config.dataDir);
       process.stderr.write(`re-wrapped ${result.done} data keys under master key ${newKey.id}\n`);
       if (!development) process.stderr.write("now set KEYPLANE_MASTER_KEY to the new key and restart the service\n");
@@ -131,6 +120,40 @@ audit
       await db.close();
     }
   });
+
+registerRunCommand(program);
+registerEnvCommand(program);
+
+/**
+ * A progress bar on a terminal; in logs (no TTY) a plain line every 5% so CI output and operators
+ * tailing a log still see it move.
+ */
+function progressReporter() {
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      { format: "re-wrapping data keys [{bar}] {value}/{total}", stream: process.stderr, hideCursor: true },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      update: ({ total, done }: RewrapProgress) => {
+        if (!started) bar.start(total, done);
+        else bar.update(done);
+        started = true;
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  let printed = -1;
+  return {
+    update: ({ total, done }: RewrapProgress) => {
+      if (printed >= 0 && done < total && done - printed < Math.max(1, total / 20)) return;
+      printed = done;
+      process.stderr.write(`re-wrapping data keys: ${done}/${total}\n`);
+    },
+    stop: () => {},
+  };
+}
 
 function fail(message: string): never {
   process.stderr.write(`keyplane: ${message}\n`);

@@ -7,6 +7,7 @@ import { expectedVersion, setEtag } from "../http/conditional.js";
 import { decodeCursor, DEFAULT_LIMIT, encodeCursor } from "../http/pagination.js";
 import { claimIdempotencyKey, fingerprint, parseIdempotencyKey, storeIdempotentResponse } from "../http/idempotency.js";
 import { CredentialService, type RequestMeta } from "./credential-service.js";
+import { CredentialVerifier } from "./credential-verify.js";
 
 const meta = (req: Request): RequestMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
 const org = (req: Request) => String(req.params.org);
@@ -14,6 +15,7 @@ const id = (req: Request) => String(req.params.id);
 
 export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring }) => {
   const credentials = new CredentialService(db, keyring);
+  const verifier = new CredentialVerifier(db, credentials);
   // Derived once at start: fingerprints of Idempotency-Key bodies are keyed by the master key.
   const idempotencyHmacKey = Buffer.from(hkdfSync("sha256", keyring.current.bytes(), Buffer.alloc(0), "keyplane idempotency fingerprint", 32));
 
@@ -80,6 +82,11 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring }) => {
 
   ops.handle("deactivateCredential", async (req, res) => {
     sendCredential(res, await credentials.setActive(org(req), id(req), false, expectedVersion(req), meta(req)));
+  });
+
+  ops.handle("verifyCredential", async (req, res) => {
+    parseBody("verifyCredential", req.body);
+    res.json(await verifier.verify(org(req), id(req), meta(req)));
   });
 
   ops.handle("listCredentialVersions", async (req, res) => {

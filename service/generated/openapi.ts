@@ -700,10 +700,13 @@ export interface components {
         ResolutionSource: "project" | "organization" | "platform";
         /**
          * @description `ok`: the provider accepted the key; `unauthorized`: it rejected the key (401/403);
-         *     `error`: any other provider response; `unreachable`: no response (DNS, TLS, timeout).
+         *     `error`: any other provider response; `unreachable`: no response (DNS, TLS, timeout);
+         *     `unsupported`: the provider has no list-models endpoint Keyplane can call (e.g. `bedrock`,
+         *     `vertex`), or the credential has no `api_base`/`endpoint` to call — nothing was checked and
+         *     `last_verified_at` is left unchanged.
          * @enum {string}
          */
-        VerifyStatus: "ok" | "unauthorized" | "error" | "unreachable";
+        VerifyStatus: "ok" | "unauthorized" | "error" | "unreachable" | "unsupported";
         /** @description Pass as `cursor` to get the next page; null on the last page. */
         Cursor: string | null;
         Health: {
@@ -736,8 +739,8 @@ export interface components {
             /**
              * @description Stable machine-readable code, e.g. `malformed_json`, `bad_request`,
              *     `validation_failed`, `unauthenticated`, `forbidden`, `not_found`, `no_credential`,
-             *     `slug_conflict`, `name_conflict`, `default_conflict`, `credential_active`,
-             *     `project_not_empty`, `precondition_failed`, `payload_too_large`,
+             *     `no_previous_version`, `slug_conflict`, `name_conflict`, `default_conflict`,
+             *     `credential_active`, `project_not_empty`, `precondition_failed`, `payload_too_large`,
              *     `unsupported_media_type`, `rate_limited`, `database_unavailable`.
              */
             code: string;
@@ -1173,8 +1176,10 @@ export interface components {
             };
         };
         /**
-         * @description Nothing to resolve (`no_credential`, with `checked` listing each step that was tried), or
-         *     the organization or project is not visible to the token (`not_found`).
+         * @description Nothing to resolve (`no_credential`, with `checked` listing each step that was tried),
+         *     no previous key for `version: previous` (`no_previous_version`: the chosen credential was
+         *     never rotated, its grace period has ended, or the platform key was chosen), or the
+         *     organization or project is not visible to the token (`not_found`).
          */
         NoCredential: {
             headers: {

@@ -1,0 +1,96 @@
+// The two reads of the run-time path. Each is a single statement that brings the organization's
+// fallback setting, the project's inheritance flag and the chosen credential together with its
+// encrypted version, so a resolve costs one round trip to the database (plus its audit write).
+import type { Queryable } from "../db/index.js";
+
+export interface CandidateRow {
+  platform_fallback: boolean;
+  /** The project id when one was asked for and exists in the organization, else null. */
+  project_found: string | null;
+  inherits: boolean | null;
+  credential_id: string | null;
+  credential_project_id: string | null;
+  provider: string | null;
+  type: string | null;
+  api_base: string | null;
+  env_var: string | null;
+  settings: Record<string, string> | null;
+  /** The credential's optimistic-concurrency version (bumped by every change). */
+  version: number | null;
+  current_key_version: number | null;
+  served_key_version: number | null;
+  served_key_hint: string | null;
+  ciphertext: Buffer | null;
+  nonce: Buffer | null;
+  wrapped_dek: Buffer | null;
+  master_key_id: string | null;
+  /** The served version still has its material and, if retired, is within its grace period. */
+  served_usable: boolean | null;
+}
+
+// Steps 1–2 of the resolution order as one filter: the project's own active credentials, and
+// the organization's when no project was asked for or the project inherits. Ranking puts the
+// project's before the organization's, then the default, then the most recently rotated.
+const ELIGIBLE = `c.organization_id = o.id and c.active
+    and ($3::text is null or c.environment = $3)
+    and ((p.id is not null and c.project_id = p.id)
+      or (c.project_id is null and ($2::text is null or p.inherit_organization_credentials)))`;
+const RANK = "(c.project_id is null), c.is_default desc, coalesce(c.rotated_at, c.created_at) desc, c.id desc";
+const CREDENTIAL_COLUMNS = `c.id as credential_id, c.project_id as credential_project_id, c.provider, c.type, c.api_base,
+    c.env_var, c.settings, c.version, c.key_version as current_key_version`;
+const SELECTED = `o.platform_fallback, p.id as project_found, p.inherit_organization_credentials as inherits,
+  c.credential_id, c.credential_project_id, c.provider, c.type, c.api_base, c.env_var, c.settings, c.version,
+  c.current_key_version, v.key_version as served_key_version, v.key_hint as served_key_hint, v.ciphertext, v.nonce,
+  v.wrapped_dek, v.master_key_id,
+  (v.destroyed_at is null and (v.grace_expires_at is null or v.grace_expires_at > now())) as served_usable`;
+
+/**
+ * The credential that resolves for one provider, with the version to serve (`previous`: the
+ * one before the current). No row: the organization does not exist. A row without
+ * credential_id: nothing eligible (the caller then considers the platform key).
+ */
+export async function findResolveCandidate(
+  db: Queryable,
+  q: { organizationId: string; projectId: string | null; environment: string | null; provider: string; previous: boolean },
+): Promise<CandidateRow | null> {
+  const { rows } = await db.query<CandidateRow>(
+    `select ${SELECTED}
+     from organizations o
+     left join projects p on p.organization_id = o.id and p.id = $2
+     left join lateral (
+       select ${CREDENTIAL_COLUMNS} from credentials c
+       where ${ELIGIBLE} and c.provider = $4
+       order by ${RANK}
+       limit 1
+     ) c on true
+     left join credential_versions v on v.credential_id = c.credential_id
+       and v.key_version = c.current_key_version - (case when $5::boolean then 1 else 0 end)
+     where o.id = $1`,
+    [q.organizationId, q.projectId, q.environment, q.provider, q.previous],
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * The chosen credential of every provider (one row each, current versions), or a single row
+ * without credential_id when none is eligible. No rows: the organization does not exist.
+ */
+export async function findEnvironmentCandidates(
+  db: Queryable,
+  q: { organizationId: string; projectId: string | null; environment: string | null },
+): Promise<CandidateRow[]> {
+  const { rows } = await db.query<CandidateRow>(
+    `select ${SELECTED}
+     from organizations o
+     left join projects p on p.organization_id = o.id and p.id = $2
+     left join lateral (
+       select distinct on (c.provider) ${CREDENTIAL_COLUMNS} from credentials c
+       where ${ELIGIBLE}
+       order by c.provider, ${RANK}
+     ) c on true
+     left join credential_versions v on v.credential_id = c.credential_id and v.key_version = c.current_key_version
+     where o.id = $1`,
+    [q.organizationId, q.projectId, q.environment],
+  );
+  return rows;
+}

@@ -1,0 +1,49 @@
+import { hkdfSync } from "node:crypto";
+import type { Request } from "express";
+import type { FeatureRegistrar } from "../http/app.js";
+import { actorOf } from "../http/context.js";
+import { parseBody, parseHeaders, parseQuery } from "../http/validation.js";
+import { AuditBatcher } from "./audit-batch.js";
+import { PlatformKeys } from "./platform-keys.js";
+import { Resolver, type CallMeta } from "./resolve-service.js";
+
+const meta = (req: Request): CallMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
+
+export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log }) => {
+  // Derived once at start, never per request: keys the platform-key digests in environment ETags.
+  const digestKey = Buffer.from(hkdfSync("sha256", keyring.current.bytes(), Buffer.alloc(0), "keyplane platform key digest", 32));
+  const platformKeys = new PlatformKeys(config.platformKeys, digestKey);
+  if (platformKeys.ignored.length > 0) {
+    log.warn(
+      { providers: platformKeys.ignored },
+      "ignoring platform keys for providers that are not single-key providers of the catalog",
+    );
+  }
+  const resolver = new Resolver(db, keyring, platformKeys, new AuditBatcher(db));
+
+  ops.handle("resolveCredential", async (req, res) => {
+    const body = parseBody("resolveCredential", req.body);
+    const resolved = await resolver.resolve(
+      String(req.params.org),
+      { provider: body.provider, projectId: body.project_id, environment: body.environment, version: body.version },
+      meta(req),
+    );
+    res.json(resolved);
+  });
+
+  ops.handle("getEnvironment", async (req, res) => {
+    const query = parseQuery("getEnvironment", req.query);
+    const headers = parseHeaders("getEnvironment", req.headers);
+    const result = await resolver.environment(
+      String(req.params.org),
+      { projectId: query.project_id, environment: query.environment, ifNoneMatch: headers["If-None-Match"] },
+      meta(req),
+    );
+    res.setHeader("ETag", result.etag);
+    if (result.notModified) {
+      res.status(304).end();
+      return;
+    }
+    res.json({ variables: result.variables });
+  });
+};

@@ -1,0 +1,243 @@
+// Run-time resolution (SPEC §3): which secret an AI feature gets for a provider, and the same
+// for every provider at once as environment variables. Read-only apart from the audit trail.
+import { createHash } from "node:crypto";
+import type { Db } from "../db/index.js";
+import { decryptSecret, type MasterKeyring } from "../crypto/index.js";
+import { findProvider, PROVIDERS, type ProviderEntry } from "../providers/catalog.js";
+import { HttpProblem, problems } from "../http/problem.js";
+import type { Actor } from "../http/context.js";
+import type { Schemas } from "../http/validation.js";
+import type { AuditEventInput, AuditOutcome } from "../audit/audit-service.js";
+import type { AuditBatcher } from "./audit-batch.js";
+import type { PlatformKeys } from "./platform-keys.js";
+import { findEnvironmentCandidates, findResolveCandidate, type CandidateRow } from "./resolve-dal.js";
+import { credentialVariables } from "./environment-variables.js";
+
+export type ResolveResponse = Schemas["ResolveResponse"];
+export type ResolutionSource = Schemas["ResolutionSource"];
+type ResolutionCheck = Schemas["ResolutionCheck"];
+
+export interface ResolveInput {
+  provider: string;
+  projectId?: string;
+  environment?: string;
+  version?: "current" | "previous";
+}
+
+export interface CallMeta {
+  actor: Actor;
+  requestId: string;
+}
+
+export type EnvironmentResult =
+  | { notModified: true; etag: string }
+  | { notModified: false; etag: string; variables: Record<string, string> };
+
+/** One provider's pick for the environment: a credential row or the platform key. */
+type Choice = { provider: ProviderEntry; source: ResolutionSource; row: CandidateRow | null };
+
+export class Resolver {
+  constructor(
+    private readonly db: Db,
+    private readonly keyring: MasterKeyring,
+    private readonly platformKeys: PlatformKeys,
+    private readonly audit: AuditBatcher,
+  ) {}
+
+  async resolve(organizationId: string, input: ResolveInput, meta: CallMeta): Promise<ResolveResponse> {
+    const provider = findProvider(input.provider);
+    if (!provider) {
+      throw problems.validation([{ path: "body.provider", message: "not a provider of the catalog (GET /v1/providers lists them)" }]);
+    }
+    const previous = input.version === "previous";
+    const projectId = input.projectId ?? null;
+    const environment = input.environment ?? null;
+    const row = await findResolveCandidate(this.db, { organizationId, projectId, environment, provider: provider.id, previous });
+    if (!row) throw problems.notFound("organization");
+
+    const auditBase = {
+      provider: provider.id,
+      project_id: projectId,
+      environment,
+      version: previous ? "previous" : "current",
+    };
+    const fail = async (problem: HttpProblem, details: Record<string, unknown>): Promise<never> => {
+      await this.record(meta, organizationId, "failure", row.credential_id, { ...auditBase, ...details, reason: problem.code });
+      throw problem;
+    };
+    if (projectId !== null && row.project_found === null) return fail(problems.notFound("project"), {});
+
+    if (row.credential_id !== null) {
+      const source: ResolutionSource = row.credential_project_id === null ? "organization" : "project";
+      if (previous && (row.served_key_version === null || !row.served_usable)) {
+        return fail(noPreviousVersion(`Credential ${row.credential_id} has no previous key within a rotation grace period.`), { source });
+      }
+      const values = this.decrypt(organizationId, row);
+      await this.record(meta, organizationId, "success", row.credential_id, {
+        ...auditBase,
+        source,
+        key_version: row.served_key_version,
+        key_hint: row.served_key_hint,
+      });
+      return {
+        ...(row.type === "api_token" ? { secret: values.api_key } : { fields: values }),
+        source,
+        credential_id: row.credential_id,
+        key_hint: row.served_key_hint!,
+        key_version: row.served_key_version,
+        api_base: row.api_base,
+        env_var: row.env_var!,
+        settings: row.settings ?? {},
+      };
+    }
+
+    const platform = row.platform_fallback ? this.platformKeys.get(provider.id) : undefined;
+    if (platform) {
+      if (previous) return fail(noPreviousVersion("The platform key has no previous version."), { source: "platform" });
+      await this.record(meta, organizationId, "success", null, { ...auditBase, source: "platform", key_version: null, key_hint: platform.hint });
+      return {
+        secret: platform.value,
+        source: "platform",
+        credential_id: null,
+        key_hint: platform.hint,
+        key_version: null,
+        api_base: provider.default_api_base,
+        env_var: provider.default_env_var,
+        settings: {},
+      };
+    }
+
+    const checked: ResolutionCheck[] = [];
+    const narrowed = environment === null ? {} : { environment };
+    if (projectId !== null) checked.push({ source: "project", project_id: projectId, ...narrowed });
+    if (projectId === null || row.inherits) checked.push({ source: "organization", ...narrowed });
+    if (row.platform_fallback) checked.push({ source: "platform" });
+    return fail(
+      new HttpProblem(
+        404,
+        "no_credential",
+        "No credential",
+        `No active credential for provider ${provider.id}${environment === null ? "" : ` in environment ${environment}`}; checked: ${checked.map((c) => c.source).join(", ")}.`,
+        undefined,
+        {},
+        { checked },
+      ),
+      { checked: checked.map((c) => c.source) },
+    );
+  }
+
+  /**
+   * Every provider resolved at once. The ETag is a digest of what decides the variables (each
+   * chosen credential's id, key_version and version, each platform key's keyed digest, and the
+   * request's scope), so it changes with any rotation, activation, deletion or edit that changes
+   * a variable, and a 304 needs no decryption.
+   */
+  async environment(
+    organizationId: string,
+    input: { projectId?: string; environment?: string; ifNoneMatch?: string },
+    meta: CallMeta,
+  ): Promise<EnvironmentResult> {
+    const projectId = input.projectId ?? null;
+    const environment = input.environment ?? null;
+    const rows = await findEnvironmentCandidates(this.db, { organizationId, projectId, environment });
+    if (rows.length === 0) throw problems.notFound("organization");
+    if (projectId !== null && rows[0].project_found === null) throw problems.notFound("project");
+
+    const byProvider = new Map(rows.filter((r) => r.credential_id !== null).map((r) => [r.provider!, r]));
+    const choices: Choice[] = [];
+    for (const provider of PROVIDERS) {
+      const row = byProvider.get(provider.id);
+      if (row) choices.push({ provider, source: row.credential_project_id === null ? "organization" : "project", row });
+      else if (rows[0].platform_fallback && this.platformKeys.get(provider.id)) choices.push({ provider, source: "platform", row: null });
+    }
+    // On a name clash the more specific source wins (project, organization, platform), then catalog order.
+    const rank: Record<ResolutionSource, number> = { project: 0, organization: 1, platform: 2 };
+    choices.sort((a, b) => rank[a.source] - rank[b.source]);
+
+    const etag = this.environmentEtag(projectId, environment, choices);
+    const auditDetails = {
+      project_id: projectId,
+      environment,
+      resolved: choices.map((c) => ({
+        provider: c.provider.id,
+        source: c.source,
+        credential_id: c.row?.credential_id ?? null,
+        key_version: c.row?.served_key_version ?? null,
+        key_hint: c.row?.served_key_hint ?? this.platformKeys.get(c.provider.id)?.hint ?? null,
+      })),
+    };
+    if (input.ifNoneMatch !== undefined && etagMatches(input.ifNoneMatch, etag)) {
+      await this.record(meta, organizationId, "success", projectId, { ...auditDetails, not_modified: true }, "environment.resolve", "environment");
+      return { notModified: true, etag };
+    }
+
+    const variables: Record<string, string> = {};
+    for (const choice of choices) {
+      const pairs = choice.row
+        ? credentialVariables(choice.provider, choice.row.env_var!, this.decrypt(organizationId, choice.row), choice.row.settings ?? {})
+        : [[choice.provider.default_env_var, this.platformKeys.get(choice.provider.id)!.value] as [string, string]];
+      for (const [name, value] of pairs) if (!Object.hasOwn(variables, name)) variables[name] = value;
+    }
+    await this.record(meta, organizationId, "success", projectId, { ...auditDetails, not_modified: false }, "environment.resolve", "environment");
+    return { notModified: false, etag, variables };
+  }
+
+  private environmentEtag(projectId: string | null, environment: string | null, choices: Choice[]): string {
+    const hash = createHash("sha256").update(`env1\u0000${projectId ?? ""}\u0000${environment ?? ""}`);
+    for (const c of choices) {
+      const identity = c.row
+        ? `${c.row.credential_id}:${c.row.served_key_version}:${c.row.version}`
+        : this.platformKeys.get(c.provider.id)!.digest;
+      hash.update(`\u0000${c.provider.id}:${c.source}:${identity}`);
+    }
+    return `"env-${hash.digest("base64url")}"`;
+  }
+
+  private decrypt(organizationId: string, row: CandidateRow): Record<string, string> {
+    const plaintext = decryptSecret(
+      this.keyring,
+      { ciphertext: row.ciphertext, nonce: row.nonce, wrappedDek: row.wrapped_dek, masterKeyId: row.master_key_id },
+      { organizationId, credentialId: row.credential_id!, keyVersion: row.served_key_version! },
+    );
+    try {
+      return JSON.parse(plaintext.toString("utf8")) as Record<string, string>;
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+
+  private record(
+    meta: CallMeta,
+    organizationId: string,
+    outcome: AuditOutcome,
+    targetId: string | null,
+    details: Record<string, unknown>,
+    action = "credential.resolve",
+    targetType = "credential",
+  ): Promise<void> {
+    const event: AuditEventInput = {
+      organizationId,
+      actor: { tokenId: meta.actor.tokenId, role: meta.actor.role },
+      action,
+      targetType,
+      targetId,
+      outcome,
+      requestId: meta.requestId,
+      details,
+    };
+    return this.audit.record(event);
+  }
+}
+
+function noPreviousVersion(detail: string): HttpProblem {
+  return new HttpProblem(404, "no_previous_version", "No previous version", detail);
+}
+
+/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/` is ignored, `*` matches. */
+export function etagMatches(header: string, etag: string): boolean {
+  const bare = etag.replace(/^W\//, "");
+  return header.split(",").some((candidate) => {
+    const tag = candidate.trim();
+    return tag === "*" || tag.replace(/^W\//, "") === bare;
+  });
+}
