@@ -47,14 +47,15 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
   const config = options.config ?? loadConfig(process.env, { providerEnvVars: platformKeyEnvVars() });
   const log = options.log ?? createLogger(config.logLevel);
   const loaded = await loadMasterKeyring(config);
-  if (loaded.generated) {
-    log.warn(
-      { path: loaded.path },
-      "GENERATED A DEVELOPMENT MASTER KEY. Anyone who can read this file can decrypt every stored credential. " +
-        "Set KEYPLANE_MASTER_KEY or KEYPLANE_MASTER_KEY_FILE for any real deployment.",
+  if (loaded.source === "data-dir") {
+    const what = loaded.generated ? "GENERATED a development master key" : "Using the development master key";
+    log.warn({ path: loaded.path, generated: loaded.generated }, `${what}; set KEYPLANE_MASTER_KEY or KEYPLANE_MASTER_KEY_FILE for real deployments`);
+    // Also a plain banner: this is the one warning a person starting the service must not miss.
+    process.stderr.write(
+      `\n  !!! ${what} at ${loaded.path}\n` +
+        "  !!! Anyone who can read that file can decrypt every stored credential.\n" +
+        "  !!! For anything but local development set KEYPLANE_MASTER_KEY or KEYPLANE_MASTER_KEY_FILE.\n\n",
     );
-  } else if (loaded.source === "data-dir") {
-    log.warn({ path: loaded.path }, "using the development master key from the data directory");
   }
   for (const warning of loaded.warnings) log.warn(warning);
 

@@ -63,12 +63,12 @@ export function normalizeSecret(
     if (errors.length === 0 && provider.key_prefix && !key.startsWith(provider.key_prefix)) {
       errors.push({
         path: `${at}.api_key`,
-        message: `a ${provider.display_name} key starts with "${provider.key_prefix}"; this key does not`,
+        message: `${provider.display_name} keys start with "${provider.key_prefix}"; this key does not`,
       });
     } else if (errors.length === 0 && provider.key_pattern && !new RegExp(provider.key_pattern).test(key)) {
       errors.push({
         path: `${at}.api_key`,
-        message: `a ${provider.display_name} key is "${provider.key_prefix ?? ""}" followed by letters, digits, "-" or "_"`,
+        message: `${provider.display_name} keys are "${provider.key_prefix ?? ""}" followed by letters, digits, "-" or "_"`,
       });
     }
     if (errors.length) throw new SecretRejected(errors);
