@@ -31,29 +31,22 @@ export async function lastChainLink(tx: Queryable, chainKey: string): Promise<{ 
   return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
 }
 
-export async function insertEvent(tx: Queryable, row: AuditRow): Promise<void> {
-  await tx.query(
-    `insert into audit_events (id, chain_key, organization_id, seq, actor_token_id, actor_role, action, target_type,
-       target_id, outcome, request_id, details, created_at, prev_hash, hash)
-     values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
-    [
-      row.id,
-      row.chain_key,
-      row.organization_id,
-      row.seq,
-      row.actor_token_id,
-      row.actor_role,
-      row.action,
-      row.target_type,
-      row.target_id,
-      row.outcome,
-      row.request_id,
-      JSON.stringify(row.details),
-      row.created_at,
-      row.prev_hash,
-      row.hash,
-    ],
-  );
+const INSERT_COLUMNS =
+  "id, chain_key, organization_id, seq, actor_token_id, actor_role, action, target_type, target_id, outcome, request_id, details, created_at, prev_hash, hash";
+
+/** One multi-row INSERT; 15 parameters a row, so callers keep batches well under 65,535 / 15. */
+export async function insertEvents(tx: Queryable, rows: AuditRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const params: unknown[] = [];
+  const values = rows.map((r) => {
+    const base = params.length;
+    params.push(
+      r.id, r.chain_key, r.organization_id, r.seq, r.actor_token_id, r.actor_role, r.action, r.target_type,
+      r.target_id, r.outcome, r.request_id, JSON.stringify(r.details), r.created_at, r.prev_hash, r.hash,
+    );
+    return `(${Array.from({ length: 15 }, (_, i) => `$${base + i + 1}`).join(",")})`;
+  });
+  await tx.query(`insert into audit_events (${INSERT_COLUMNS}) values ${values.join(", ")}`, params);
 }
 
 export interface AuditFilter {

@@ -1,7 +1,7 @@
 import { monotonicFactory } from "ulid";
 import type { Db, Queryable } from "../db/index.js";
 import { chainHash, GENESIS_HASH, verifyChain, type ChainBreak } from "./audit-chain.js";
-import { insertEvent, lastChainLink, lockChain, walkChain, type AuditRow } from "./audit-dal.js";
+import { insertEvents, lastChainLink, lockChain, walkChain, type AuditRow } from "./audit-dal.js";
 
 const ulid = monotonicFactory();
 
@@ -30,28 +30,51 @@ export function chainKeyFor(organizationId: string | null): string {
 
 /** Appends an event inside the caller's transaction, so the event and the change commit together. */
 export async function recordAudit(tx: Queryable, input: AuditEventInput): Promise<AuditRow> {
-  const chainKey = chainKeyFor(input.organizationId);
-  await lockChain(tx, chainKey);
-  const last = await lastChainLink(tx, chainKey);
-  const fields = {
-    id: `evt_${ulid()}`,
-    chain_key: chainKey,
-    organization_id: input.organizationId,
-    seq: (last?.seq ?? 0) + 1,
-    actor_token_id: input.actor.tokenId,
-    actor_role: input.actor.role,
-    action: input.action,
-    target_type: input.targetType,
-    target_id: input.targetId,
-    outcome: input.outcome,
-    request_id: input.requestId,
-    details: input.details ?? {},
-    created_at: new Date().toISOString(),
-  };
-  const prevHash = last?.hash ?? GENESIS_HASH;
-  const row: AuditRow = { ...fields, prev_hash: prevHash, hash: chainHash(prevHash, fields) };
-  await insertEvent(tx, row);
+  const [row] = await appendAuditEvents(tx, [input]);
   return row;
+}
+
+/**
+ * Appends events to their chains inside `tx`. Each chain is locked for the rest of the
+ * transaction (in a fixed order, so two writers never deadlock), extended from its last link,
+ * and all rows go in with one INSERT.
+ */
+export async function appendAuditEvents(tx: Queryable, inputs: AuditEventInput[]): Promise<AuditRow[]> {
+  const byChain = new Map<string, AuditEventInput[]>();
+  for (const input of inputs) {
+    const key = chainKeyFor(input.organizationId);
+    byChain.set(key, [...(byChain.get(key) ?? []), input]);
+  }
+  const rows: AuditRow[] = [];
+  for (const chainKey of [...byChain.keys()].sort()) {
+    await lockChain(tx, chainKey);
+    const last = await lastChainLink(tx, chainKey);
+    let seq = last?.seq ?? 0;
+    let prevHash = last?.hash ?? GENESIS_HASH;
+    for (const input of byChain.get(chainKey)!) {
+      seq += 1;
+      const fields = {
+        id: `evt_${ulid()}`,
+        chain_key: chainKey,
+        organization_id: input.organizationId,
+        seq,
+        actor_token_id: input.actor.tokenId,
+        actor_role: input.actor.role,
+        action: input.action,
+        target_type: input.targetType,
+        target_id: input.targetId,
+        outcome: input.outcome,
+        request_id: input.requestId,
+        details: input.details ?? {},
+        created_at: new Date().toISOString(),
+      };
+      const hash = chainHash(prevHash, fields);
+      rows.push({ ...fields, prev_hash: prevHash, hash });
+      prevHash = hash;
+    }
+  }
+  await insertEvents(tx, rows);
+  return rows;
 }
 
 /** For events that accompany no change (denied requests): a transaction of their own. */
