@@ -1,6 +1,12 @@
 // The Keyplane provider: its configuration and the registry of resource types. Resource, data
 // source and ephemeral resource implementations (src/resources/) are registered here.
+import { ApiError, KeyplaneClient } from "./client/keyplane-client.js";
 import { diag, isUnknown, t, type Diagnostic, type ObjectValue, type ProviderImplementation } from "./protocol/index.js";
+import { credentialResource } from "./resources/credential.js";
+import { credentialsDataSource } from "./resources/credentials-data.js";
+import { projectResource } from "./resources/project.js";
+import { providersDataSource } from "./resources/providers-data.js";
+import { resolvedCredentialEphemeral } from "./resources/resolved-credential.js";
 
 /** Handed to every resource call as `req.provider`. */
 export interface KeyplaneProviderData {
@@ -51,6 +57,15 @@ export function resolveProviderSettings(
       diag.error("Invalid endpoint", `"${endpoint}" is not an http:// or https:// URL of a Keyplane service.`, ["endpoint"]),
     );
   }
+  if (!values.token && !isUnknown(config.token)) {
+    diagnostics.push(
+      diag.error(
+        "Missing Keyplane token",
+        "The keyplane provider needs an API token and none is set. Set token in the provider block (from a sensitive variable, never a literal) or the KEYPLANE_TOKEN environment variable.",
+        ["token"],
+      ),
+    );
+  }
   if (diagnostics.length > 0) return { diagnostics };
   return {
     data: { endpoint: endpoint.replace(/\/+$/, ""), token: values.token, organizationId: values.organization_id },
@@ -82,8 +97,51 @@ export const provider: ProviderImplementation<KeyplaneProviderData> = {
       },
     },
   },
-  resources: {},
-  dataSources: {},
-  ephemeralResources: {},
-  configure: ({ config }) => resolveProviderSettings(config),
+  resources: {
+    keyplane_credential: credentialResource,
+    keyplane_project: projectResource,
+  },
+  dataSources: {
+    keyplane_credentials: credentialsDataSource,
+    keyplane_providers: providersDataSource,
+  },
+  ephemeralResources: {
+    keyplane_resolved_credential: resolvedCredentialEphemeral,
+  },
+  async configure({ config }) {
+    const settings = resolveProviderSettings(config);
+    if (!settings.data) return settings;
+    const diagnostics = await checkService(settings.data);
+    return diagnostics.length > 0 ? { diagnostics } : settings;
+  },
 };
+
+/**
+ * One authenticated call (the catalog, which every role may read) so that a wrong endpoint or a
+ * rejected token is reported once, at the provider block, rather than by every resource.
+ */
+export async function checkService(data: KeyplaneProviderData): Promise<Diagnostic[]> {
+  const client = new KeyplaneClient({ endpoint: data.endpoint, token: data.token, maxAttempts: 2, timeoutMs: 10_000 });
+  try {
+    await client.listProviders();
+    return [];
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const fix = "Set endpoint in the keyplane provider block (or KEYPLANE_ENDPOINT) to the URL of a running Keyplane service.";
+    if (error.unreachable) return [diag.error("Keyplane service unreachable", `${error.message} ${fix}`, ["endpoint"])];
+    if (error.status === 401) {
+      return [
+        diag.error(
+          "Keyplane token rejected",
+          `The Keyplane service at ${data.endpoint} did not accept the token: ${error.message.replace(/\.?$/, ".")} Set token (or KEYPLANE_TOKEN) to a valid, unexpired API token.`,
+          ["token"],
+        ),
+      ];
+    }
+    // No Keyplane API at that address (a wrong path, or some other server answering).
+    if (error.status === 404 || error.code.startsWith("http_")) {
+      return [diag.error("Not a Keyplane service", `${data.endpoint} answered HTTP ${error.status} to GET /v1/providers. ${fix}`, ["endpoint"])];
+    }
+    return [diag.error("Keyplane service not ready", `${data.endpoint} answered HTTP ${error.status}: ${error.message}`, ["endpoint"])];
+  }
+}

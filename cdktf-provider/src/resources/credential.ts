@@ -1,0 +1,642 @@
+// keyplane_credential: one secret record of the Keyplane service (SPEC §6).
+//
+// The secret is write-only: it travels from the configuration to the service on create and on
+// rotation and is never part of a plan, a state or this provider's private state. Reviewers see
+// hints instead: while planning, the hint of the configured secret is computed with the service's
+// own rule (normalizeSecret), so a rotation reads `key_hint: "sk-…a1b2" -> "sk-…z9y8"`.
+//
+// Private state (JSON) remembers only the ETag of the last read or write (sent as If-Match) and
+// the key_version this configuration last pushed; a higher key_version on refresh means someone
+// rotated the key outside Terraform, and the next plan pushes the configured secret again.
+import { randomUUID } from "node:crypto";
+import { CREDENTIAL_TYPES, findProvider, PROVIDERS, type CredentialType, type ProviderEntry } from "../../../service/providers/catalog.js";
+import { normalizeSecret, SecretRejected, type SecretInput } from "../../../service/credentials/credential-secrets.js";
+import { ApiError, type Credential, type CredentialCreate, type CredentialUpdate, type KeyplaneClient } from "../client/keyplane-client.js";
+import {
+  diag,
+  isUnknown,
+  isWhollyKnown,
+  key,
+  t,
+  Unknown,
+  type AttributePath,
+  type CtyValue,
+  type Diagnostic,
+  type ManagedResource,
+  type ObjectValue,
+  type Schema,
+} from "../protocol/index.js";
+import type { KeyplaneProviderData } from "../provider.js";
+import { apiErrorDiagnostics, clientFor, missingOrganization, organizationOf, type ErrorContext } from "./api-diagnostics.js";
+
+export const credentialSchema: Schema = {
+  block: {
+    description:
+      "An AI provider credential stored in Keyplane. The secret (`api_key_wo` or `fields_wo`) is write-only: it is sent to " +
+      "the service and never stored in plans or state; plans show the key hint instead. Change `api_key_wo_version` " +
+      "(or `fields_wo_version`) to rotate. Destroying deactivates, then deletes.",
+    descriptionKind: "markdown",
+    attributes: {
+      id: { type: t.string, computed: true, useStateForUnknown: true, description: "Credential id (`cred_…`)." },
+      organization_id: {
+        type: t.string,
+        optional: true,
+        computed: true,
+        requiresReplace: true,
+        description: "Organization that owns the credential. Default: the provider's `organization_id`. Changing it replaces the credential.",
+      },
+      project_id: {
+        type: t.string,
+        optional: true,
+        requiresReplace: true,
+        description: "Project the credential belongs to; unset for an organization-level credential. Changing it replaces the credential.",
+      },
+      provider_type: {
+        type: t.string,
+        required: true,
+        requiresReplace: true,
+        description: `Catalog id of the AI provider (${PROVIDERS.map((p) => `\`${p.id}\``).join(", ")}). Changing it replaces the credential.`,
+      },
+      name: { type: t.string, required: true, description: "Name, unique per organization, project and provider (1–128 characters)." },
+      type: {
+        type: t.string,
+        optional: true,
+        computed: true,
+        requiresReplace: true,
+        description: `Credential type (${CREDENTIAL_TYPES.map((c) => `\`${c}\``).join(", ")}). Default: the provider's catalog type.`,
+      },
+      category: {
+        type: t.string,
+        optional: true,
+        computed: true,
+        description: "What the credential is for: `llm_provider` (default), `mcp_service`, `runtime`, `communication`, `ssh_key`, `custom`.",
+      },
+      api_key_wo: {
+        type: t.string,
+        optional: true,
+        sensitive: true,
+        writeOnly: true,
+        description: "The API key of an `api_token` credential. Write-only: sent on create and when `api_key_wo_version` changes, never stored.",
+      },
+      api_key_wo_version: {
+        type: t.number,
+        optional: true,
+        description: "Set with `api_key_wo`; change it (e.g. increase it) to rotate the key to the configured value.",
+      },
+      fields_wo: {
+        type: t.map(t.string),
+        optional: true,
+        sensitive: true,
+        writeOnly: true,
+        description: "Secret fields of a multi-field credential (e.g. `access_key_id`, `secret_access_key` for `aws`). Write-only.",
+      },
+      fields_wo_version: {
+        type: t.number,
+        optional: true,
+        description: "Set with `fields_wo`; change it to rotate the fields to the configured values.",
+      },
+      api_base: { type: t.string, optional: true, computed: true, description: "API base URL. Default: the catalog's." },
+      env_var: { type: t.string, optional: true, computed: true, description: "Environment variable used for injection. Default: the catalog's." },
+      settings: { type: t.map(t.string), optional: true, description: "Non-secret provider settings (the catalog lists the allowed names)." },
+      environment: { type: t.string, optional: true, computed: true, description: "Environment label. Default `production`." },
+      owner: { type: t.string, optional: true, description: "Who is responsible for rotating it." },
+      description: { type: t.string, optional: true, description: "What the credential is for." },
+      is_default: {
+        type: t.bool,
+        optional: true,
+        computed: true,
+        description: "Whether this is the default credential for its project, provider and environment. Default `false`.",
+      },
+      active: { type: t.bool, optional: true, computed: true, description: "Inactive credentials are never resolved. Default `true`." },
+      rotation_period_days: { type: t.number, optional: true, description: "Days between rotations; drives the service's `rotation_due_at`." },
+      key_hint: { type: t.string, computed: true, description: "Public prefix and at most the last 4 characters of the current secret." },
+      key_version: { type: t.number, computed: true, description: "1 on create, +1 on each rotation." },
+      created_at: { type: t.string, computed: true, useStateForUnknown: true, description: "Creation time (RFC 3339)." },
+      updated_at: { type: t.string, computed: true, description: "Time of the last change (RFC 3339)." },
+      rotated_at: { type: t.string, computed: true, description: "Time of the last rotation (RFC 3339); null before the first one." },
+    },
+  },
+};
+
+const attributes = credentialSchema.block.attributes;
+const DEFAULT_CATEGORY = "llm_provider";
+const DEFAULT_ENVIRONMENT = "production";
+
+/** Attributes the service lets PATCH change in place. */
+const MUTABLE = [
+  "name",
+  "category",
+  "api_base",
+  "env_var",
+  "settings",
+  "environment",
+  "owner",
+  "description",
+  "is_default",
+  "active",
+  "rotation_period_days",
+] as const satisfies readonly (keyof CredentialUpdate)[];
+
+// Private state ----------------------------------------------------------------------------
+
+interface PrivateState {
+  /** Format marker of this provider's private state. */
+  v: 1;
+  /** ETag of the last response seen for the credential, sent as If-Match. */
+  etag?: string;
+  /** key_version this configuration last pushed (or adopted on import). */
+  key_version?: number;
+}
+
+export function readPrivate(raw: Uint8Array | undefined): PrivateState {
+  if (!raw || raw.length === 0) return { v: 1 };
+  try {
+    const parsed = JSON.parse(Buffer.from(raw).toString("utf8")) as Partial<PrivateState>;
+    return {
+      v: 1,
+      ...(typeof parsed.etag === "string" ? { etag: parsed.etag } : {}),
+      ...(typeof parsed.key_version === "number" ? { key_version: parsed.key_version } : {}),
+    };
+  } catch {
+    return { v: 1 };
+  }
+}
+
+function writePrivate(state: PrivateState): Buffer {
+  return Buffer.from(JSON.stringify(state), "utf8");
+}
+
+// Values -----------------------------------------------------------------------------------
+
+const knownString = (value: CtyValue | undefined): string | undefined => (typeof value === "string" ? value : undefined);
+const isSet = (value: CtyValue | undefined): boolean => value !== null && value !== undefined;
+
+/** Deep equality of known values; map key order does not matter (jsonb reorders keys). */
+function sameValue(a: CtyValue | undefined, b: CtyValue | undefined): boolean {
+  const x = a ?? null;
+  const y = b ?? null;
+  if (x === y) return true;
+  if (isUnknown(x) || isUnknown(y) || x === null || y === null || typeof x !== "object" || typeof y !== "object") return false;
+  if (Array.isArray(x) || Array.isArray(y)) {
+    return Array.isArray(x) && Array.isArray(y) && x.length === y.length && x.every((v, i) => sameValue(v, y[i]));
+  }
+  const xs = x as Record<string, CtyValue>;
+  const ys = y as Record<string, CtyValue>;
+  const keys = Object.keys(xs);
+  return keys.length === Object.keys(ys).length && keys.every((k) => Object.hasOwn(ys, k) && sameValue(xs[k], ys[k]));
+}
+
+/** `config[name]` unless it is null, else the default (unknown stays unknown). */
+function orDefault(config: ObjectValue, name: string, fallback: CtyValue): CtyValue {
+  return isSet(config[name]) ? config[name] : fallback;
+}
+
+/** The state for a credential as the service returns it; attributes the service does not hold come from `base`. */
+export function stateFromCredential(credential: Credential, base: ObjectValue | null): ObjectValue {
+  const emptySettings = Object.keys(credential.settings).length === 0;
+  return {
+    id: credential.id,
+    organization_id: credential.organization_id,
+    project_id: credential.project_id,
+    provider_type: credential.provider,
+    name: credential.name,
+    type: credential.type,
+    category: credential.category,
+    api_key_wo: null,
+    api_key_wo_version: base?.api_key_wo_version ?? null,
+    fields_wo: null,
+    fields_wo_version: base?.fields_wo_version ?? null,
+    api_base: credential.api_base,
+    env_var: credential.env_var,
+    // The service answers {} for "no settings"; keep the configuration's null so that is no diff.
+    settings: emptySettings && !isSet(base?.settings) ? null : credential.settings,
+    environment: credential.environment,
+    owner: credential.owner,
+    description: credential.description,
+    is_default: credential.is_default,
+    active: credential.active,
+    rotation_period_days: credential.rotation_period_days,
+    key_hint: credential.key_hint,
+    key_version: credential.key_version,
+    created_at: credential.created_at,
+    updated_at: credential.updated_at,
+    rotated_at: credential.rotated_at,
+  };
+}
+
+// Secrets ----------------------------------------------------------------------------------
+
+interface ConfiguredSecret {
+  /** No secret attribute is set at all. */
+  absent: boolean;
+  /** Known: the input for the service; undefined while part of it is unknown. */
+  input?: SecretInput;
+}
+
+function configuredSecret(config: ObjectValue): ConfiguredSecret {
+  const apiKey = config.api_key_wo;
+  const fields = config.fields_wo;
+  if (!isSet(apiKey) && !isSet(fields)) return { absent: true };
+  if (isUnknown(apiKey) || !isWhollyKnown(fields ?? null)) return { absent: false };
+  return {
+    absent: false,
+    input: {
+      ...(typeof apiKey === "string" ? { api_key: apiKey } : {}),
+      ...(isSet(fields) ? { fields: fields as Record<string, string> } : {}),
+    },
+  };
+}
+
+/** `body.api_key` → api_key_wo, `body.fields.x` → fields_wo["x"]. */
+function secretPath(field: string): AttributePath {
+  const [, name, sub] = field.split(".");
+  if (name === "api_key") return ["api_key_wo"];
+  if (name === "fields") return sub ? ["fields_wo", key(sub)] : ["fields_wo"];
+  return [];
+}
+
+/**
+ * Checks the configured secret exactly as the service will and returns its hint. Messages name
+ * the attribute and the expected shape (e.g. the key prefix), never the value.
+ */
+function hintOf(entry: ProviderEntry, type: CredentialType, input: SecretInput): { hint?: string; diagnostics: Diagnostic[] } {
+  try {
+    return { hint: normalizeSecret(entry, type, input).hint, diagnostics: [] };
+  } catch (error) {
+    if (!(error instanceof SecretRejected)) throw error;
+    return {
+      diagnostics: error.errors.map((fe) => {
+        const path = secretPath(fe.path);
+        const name = path[0] === "fields_wo" && path.length > 1 ? `fields_wo["${(path[1] as { key: string }).key}"]` : String(path[0] ?? "the secret");
+        return diag.error(`Invalid ${name}`, `The configured ${name} does not pass Keyplane's check for ${entry.id} credentials: ${fe.message.replace(/\.?$/, ".")}`, path);
+      }),
+    };
+  }
+}
+
+function unknownProvider(name: string): Diagnostic {
+  return diag.error(
+    "Unknown provider type",
+    `"${name}" is not a provider of the Keyplane catalog. Use one of: ${PROVIDERS.map((p) => p.id).join(", ")}.`,
+    ["provider_type"],
+  );
+}
+
+/** Static checks that need no service: the catalog, the type, the secret's shape. */
+function checkConfig(config: ObjectValue): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const providerType = knownString(config.provider_type);
+  const entry = providerType === undefined ? undefined : findProvider(providerType);
+  if (providerType !== undefined && !entry) out.push(unknownProvider(providerType));
+
+  const typeValue = knownString(config.type);
+  if (typeValue !== undefined && !(CREDENTIAL_TYPES as readonly string[]).includes(typeValue)) {
+    out.push(diag.error("Invalid type", `"${typeValue}" is not a credential type. Use one of: ${CREDENTIAL_TYPES.join(", ")}.`, ["type"]));
+    return out;
+  }
+  if (entry && typeValue !== undefined && entry.id !== "custom" && typeValue !== entry.credential_type) {
+    out.push(diag.error("Invalid type", `${entry.display_name} credentials are of type ${entry.credential_type}; remove type or set it to "${entry.credential_type}".`, ["type"]));
+    return out;
+  }
+
+  if (isSet(config.api_key_wo) && isSet(config.fields_wo)) {
+    out.push(diag.error("Conflicting secrets", "Set either api_key_wo (api_token credentials) or fields_wo (all other types), not both.", ["fields_wo"]));
+  }
+  for (const [secret, version] of [
+    ["api_key_wo", "api_key_wo_version"],
+    ["fields_wo", "fields_wo_version"],
+  ] as const) {
+    if (isSet(config[secret]) && config[version] === null) {
+      out.push(
+        diag.error(
+          `Missing ${version}`,
+          `Set ${version} together with ${secret}. ${secret} is write-only and never stored, so changing ${version} is how a rotation is requested.`,
+          [version],
+        ),
+      );
+    }
+    if (config[secret] === null && isSet(config[version]) && !isUnknown(config[version])) {
+      out.push(diag.error(`Missing ${secret}`, `${version} is set, but ${secret} is not: there is no secret to push.`, [secret]));
+    }
+  }
+
+  const secret = configuredSecret(config);
+  if (entry && secret.input && out.length === 0) {
+    const type = (typeValue ?? entry.credential_type) as CredentialType;
+    out.push(...hintOf(entry, type, secret.input).diagnostics);
+  }
+  return out;
+}
+
+// Errors -----------------------------------------------------------------------------------
+
+function errorContext(action: string, sentEtag?: string): ErrorContext {
+  return {
+    action,
+    attributes,
+    renames: { provider: "provider_type", api_key: "api_key_wo", fields: "fields_wo" },
+    byCode: {
+      precondition_failed: (err) => [
+        diag.error(
+          "Credential changed outside Terraform",
+          `Could not ${action}: the credential was changed outside Terraform since the last refresh ` +
+            `(Terraform expected ETag ${sentEtag ?? "(none)"}, the service now has ${err.etag ?? "a newer version"}). ` +
+            "Nothing was changed. Run plan again to see the current values, then apply.",
+        ),
+      ],
+    },
+    forbiddenHint: "Managing credentials needs an admin token of the organization.",
+    notFoundHint: "The credential or its organization does not exist, or the token belongs to another organization.",
+  };
+}
+
+function label(state: ObjectValue | null): string {
+  const name = knownString(state?.name);
+  const id = knownString(state?.id);
+  return `credential${name ? ` "${name}"` : ""}${id ? ` (${id})` : ""}`;
+}
+
+// Resource ---------------------------------------------------------------------------------
+
+export const credentialResource: ManagedResource<KeyplaneProviderData> = {
+  schema: credentialSchema,
+
+  validate: ({ config }) => checkConfig(config),
+
+  plan({ priorState, proposedNewState, config, priorPrivate, provider }) {
+    if (proposedNewState === null || config === null) return { plannedState: null };
+    const diagnostics = checkConfig(config);
+    const providerType = knownString(config.provider_type);
+    const entry = providerType === undefined ? undefined : findProvider(providerType);
+    const planned: ObjectValue = { ...proposedNewState };
+
+    const organization = organizationOf(config.organization_id, provider) ?? knownString(priorState?.organization_id);
+    if (isUnknown(config.organization_id)) planned.organization_id = Unknown;
+    else if (organization) planned.organization_id = organization;
+    else diagnostics.push(missingOrganization("A keyplane_credential"));
+
+    // Defaults the service would apply, planned explicitly so removing an attribute restores them.
+    // type cannot change in place: once created, an unset type keeps what the credential has.
+    planned.type = orDefault(config, "type", priorState?.type ?? (entry ? entry.credential_type : Unknown));
+    planned.category = orDefault(config, "category", DEFAULT_CATEGORY);
+    planned.api_base = orDefault(config, "api_base", entry ? entry.default_api_base : Unknown);
+    planned.env_var = orDefault(config, "env_var", entry ? entry.default_env_var : Unknown);
+    planned.environment = orDefault(config, "environment", DEFAULT_ENVIRONMENT);
+    planned.is_default = orDefault(config, "is_default", false);
+    planned.active = orDefault(config, "active", true);
+
+    const secret = configuredSecret(config);
+    const typeKnown = knownString(planned.type) as CredentialType | undefined;
+    // checkConfig above has already reported a secret the service would reject.
+    const newHint = (): CtyValue => (entry && typeKnown && secret.input ? (hintOf(entry, typeKnown, secret.input).hint ?? Unknown) : Unknown);
+
+    if (priorState === null) {
+      if (secret.absent) {
+        const attribute = typeKnown && typeKnown !== "api_token" ? "fields_wo" : "api_key_wo";
+        diagnostics.push(
+          diag.error(
+            "Missing secret",
+            `Creating a credential needs its secret: set ${attribute}${attribute === "api_key_wo" ? " (api_token credentials) or fields_wo (all other types)" : ""}, ` +
+              "e.g. from a sensitive, ephemeral variable.",
+            [attribute],
+          ),
+        );
+      }
+      Object.assign(planned, {
+        id: Unknown,
+        key_hint: newHint(),
+        key_version: 1,
+        created_at: Unknown,
+        updated_at: Unknown,
+        rotated_at: null,
+      });
+      return { plannedState: planned, diagnostics };
+    }
+
+    // Update: computed values stay as refreshed unless this change moves them.
+    for (const name of ["id", "key_hint", "key_version", "created_at", "updated_at", "rotated_at"]) planned[name] = priorState[name];
+    const applied = readPrivate(priorPrivate);
+    const versionChanged =
+      (!sameValue(config.api_key_wo_version, priorState.api_key_wo_version) && isSet(config.api_key_wo_version)) ||
+      (!sameValue(config.fields_wo_version, priorState.fields_wo_version) && isSet(config.fields_wo_version));
+    const remoteVersion = typeof priorState.key_version === "number" ? priorState.key_version : undefined;
+    const rotatedOutside = applied.key_version !== undefined && remoteVersion !== undefined && remoteVersion > applied.key_version;
+
+    let rotate = versionChanged && !secret.absent;
+    let plannedPrivate: Buffer | undefined;
+    if (rotatedOutside && !versionChanged) {
+      if (secret.absent) {
+        // The configuration does not manage the secret: an outside rotation is not drift; adopt it.
+        plannedPrivate = writePrivate({ ...applied, key_version: remoteVersion });
+      } else {
+        const attribute = isSet(config.fields_wo) ? "fields_wo" : "api_key_wo";
+        rotate = true;
+        diagnostics.push(
+          diag.warning(
+            "Credential rotated outside Terraform",
+            `Keyplane reports key_version ${remoteVersion} (${priorState.key_hint}) for this ${label(priorState)}, but the last version ` +
+              `Terraform pushed is ${applied.key_version}: someone rotated it through the API or CLI. This plan pushes the configured ` +
+              `write-only ${attribute} again as key_version ${remoteVersion! + 1}, so the credential matches the configuration. To keep the ` +
+              `outside rotation instead, put that secret in ${attribute} and change ${attribute}_version.`,
+            [attribute],
+          ),
+        );
+      }
+    }
+    if (rotate) {
+      planned.key_hint = newHint();
+      planned.key_version = (remoteVersion ?? 0) + 1;
+      planned.rotated_at = Unknown;
+    }
+    const remoteChange = rotate || MUTABLE.some((name) => !sameValue(planned[name], priorState[name]));
+    if (remoteChange) planned.updated_at = Unknown;
+    return { plannedState: planned, diagnostics, ...(plannedPrivate ? { plannedPrivate } : {}) };
+  },
+
+  async apply({ priorState, plannedState, config, plannedPrivate, provider, signal }) {
+    const client = clientFor(provider);
+    const applied = readPrivate(plannedPrivate);
+    if (plannedState === null) return destroy(client, priorState!, applied, signal);
+    if (priorState === null) return create(client, plannedState, config ?? {}, signal);
+    return update(client, priorState, plannedState, config ?? {}, applied, signal);
+  },
+
+  async read({ currentState, private: raw, provider, signal }) {
+    const client = clientFor(provider);
+    const organization = knownString(currentState.organization_id) ?? provider.organizationId;
+    const id = knownString(currentState.id);
+    if (!organization || !id) return { newState: currentState };
+    let found;
+    try {
+      found = await client.getCredential(organization, id, signal);
+    } catch (error) {
+      return { newState: currentState, diagnostics: apiErrorDiagnostics(error, errorContext(`read ${label(currentState)}`)) };
+    }
+    // Deleted outside Terraform: forget it, so the next plan creates it again.
+    if (!found) return { newState: null };
+    const applied = readPrivate(raw);
+    return {
+      newState: stateFromCredential(found.body, currentState),
+      // Keep the version this configuration pushed (an imported credential adopts the current one):
+      // a higher current version means it was rotated outside Terraform.
+      private: writePrivate({ v: 1, etag: found.etag, key_version: applied.key_version ?? found.body.key_version }),
+    };
+  },
+
+  import({ id }) {
+    const match = /^([^/\s]+)\/([^/\s]+)$/.exec(id.trim());
+    if (!match) {
+      return {
+        state: null,
+        diagnostics: [
+          diag.error(
+            "Invalid import ID",
+            `"${id}" is not an import ID of a keyplane_credential. Use ORG_ID/CREDENTIAL_ID, e.g. org_01J…/cred_01J….`,
+          ),
+        ],
+      };
+    }
+    const state: ObjectValue = Object.fromEntries(Object.keys(attributes).map((name) => [name, null]));
+    state.organization_id = match[1];
+    state.id = match[2];
+    return { state, private: writePrivate({ v: 1 }) };
+  },
+};
+
+// Apply steps ------------------------------------------------------------------------------
+
+async function create(client: KeyplaneClient, planned: ObjectValue, config: ObjectValue, signal: AbortSignal) {
+  const secret = configuredSecret(config).input;
+  if (!secret) {
+    return { newState: null, diagnostics: [diag.error("Missing secret", "Creating a credential needs api_key_wo or fields_wo.", ["api_key_wo"])] };
+  }
+  const optional = <T>(value: CtyValue | undefined) => (isSet(value) ? (value as T) : undefined);
+  const body: CredentialCreate = {
+    provider: planned.provider_type as string,
+    name: planned.name as string,
+    project_id: optional<string>(planned.project_id),
+    type: optional<CredentialCreate["type"]>(planned.type),
+    category: optional<CredentialCreate["category"]>(planned.category),
+    ...secret,
+    api_base: optional<string>(planned.api_base),
+    env_var: optional<string>(planned.env_var),
+    settings: optional<Record<string, string>>(planned.settings),
+    environment: optional<string>(planned.environment),
+    owner: optional<string>(planned.owner),
+    description: optional<string>(planned.description),
+    is_default: optional<boolean>(planned.is_default),
+    active: optional<boolean>(planned.active),
+    rotation_period_days: optional<number>(planned.rotation_period_days),
+  };
+  try {
+    // One key per apply: the client's retries of this request can never create a second credential.
+    const created = await client.createCredential(planned.organization_id as string, body, randomUUID(), signal);
+    return {
+      newState: stateFromCredential(created.body, planned),
+      private: writePrivate({ v: 1, etag: created.etag, key_version: created.body.key_version }),
+    };
+  } catch (error) {
+    return { newState: null, diagnostics: apiErrorDiagnostics(error, errorContext(`create credential "${body.name}"`)) };
+  }
+}
+
+async function update(
+  client: KeyplaneClient,
+  prior: ObjectValue,
+  planned: ObjectValue,
+  config: ObjectValue,
+  applied: PrivateState,
+  signal: AbortSignal,
+) {
+  const organization = prior.organization_id as string;
+  const id = prior.id as string;
+  const patch: CredentialUpdate = {};
+  for (const name of MUTABLE) {
+    // active goes through activate/deactivate, which the audit log records as such.
+    if (name === "active" || sameValue(planned[name], prior[name])) continue;
+    // settings: null in configuration means none; the service replaces the whole map.
+    (patch as Record<string, unknown>)[name] = name === "settings" ? (planned.settings ?? {}) : planned[name];
+  }
+  const rotate = !sameValue(planned.key_version, prior.key_version);
+  let etag = applied.etag;
+  let keyVersion = applied.key_version;
+  let current: Credential | undefined;
+  // After a failure the old *_wo_version stays in state, so the next plan proposes the rotation again.
+  const failed = (diagnostics: Diagnostic[]) => ({
+    newState: current
+      ? stateFromCredential(current, { ...planned, api_key_wo_version: prior.api_key_wo_version, fields_wo_version: prior.fields_wo_version })
+      : prior,
+    private: writePrivate({ v: 1, etag, key_version: keyVersion }),
+    diagnostics,
+  });
+
+  const setActive = async (active: boolean) => {
+    const sent = etag;
+    try {
+      ({ body: current, etag } = await client.setCredentialActive(organization, id, active, sent, signal));
+    } catch (error) {
+      return failed(apiErrorDiagnostics(error, errorContext(`${active ? "activate" : "deactivate"} ${label(prior)}`, sent)));
+    }
+  };
+  const activeChange = sameValue(planned.active, prior.active) ? undefined : planned.active === true;
+
+  if (Object.keys(patch).length > 0) {
+    const sent = etag;
+    try {
+      ({ body: current, etag } = await client.updateCredential(organization, id, patch, sent, signal));
+    } catch (error) {
+      return failed(apiErrorDiagnostics(error, errorContext(`update ${label(prior)}`, sent)));
+    }
+  }
+  // Deactivate before and activate after a rotation: the old key is never resolvable again meanwhile.
+  if (activeChange === false) {
+    const failure = await setActive(false);
+    if (failure) return failure;
+  }
+  if (rotate) {
+    const secret = configuredSecret(config).input;
+    if (!secret) {
+      return failed([diag.error("Missing secret", "The rotation needs the configured api_key_wo or fields_wo, which is not known.", ["api_key_wo"])]);
+    }
+    const sent = etag;
+    try {
+      ({ body: current, etag } = await client.rotateCredential(organization, id, secret, sent, signal));
+      keyVersion = current.key_version;
+    } catch (error) {
+      return failed(apiErrorDiagnostics(error, errorContext(`rotate ${label(prior)}`, sent)));
+    }
+  }
+  if (activeChange === true) {
+    const failure = await setActive(true);
+    if (failure) return failure;
+  }
+  return {
+    // Only *_wo_version changed: nothing to send, the state just records the new numbers.
+    newState: current ? stateFromCredential(current, planned) : { ...prior, api_key_wo_version: planned.api_key_wo_version, fields_wo_version: planned.fields_wo_version },
+    private: writePrivate({ v: 1, etag, key_version: keyVersion ?? current?.key_version }),
+  };
+}
+
+async function destroy(client: KeyplaneClient, prior: ObjectValue, applied: PrivateState, signal: AbortSignal) {
+  const organization = prior.organization_id as string;
+  const id = prior.id as string;
+  // Deactivate first: resolvers stop getting the key before it disappears; then delete.
+  let etag = applied.etag;
+  try {
+    const deactivated = await client.setCredentialActive(organization, id, false, etag, signal);
+    etag = deactivated.etag;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return { newState: null };
+    return { newState: prior, diagnostics: apiErrorDiagnostics(error, errorContext(`deactivate ${label(prior)} before deleting it`, etag)) };
+  }
+  try {
+    await client.deleteCredential(organization, id, { ifMatch: etag, signal });
+  } catch (error) {
+    return {
+      newState: { ...prior, active: false },
+      private: writePrivate({ ...applied, etag }),
+      diagnostics: apiErrorDiagnostics(error, errorContext(`delete ${label(prior)} (it is now deactivated)`, etag)),
+    };
+  }
+  return { newState: null };
+}

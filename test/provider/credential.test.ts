@@ -1,0 +1,390 @@
+// keyplane_credential's plan/apply/read/import, called the way the protocol server calls them,
+// against a real Keyplane service (in-process, listening on loopback) — and the provider's
+// configure checks. The engine-level behaviour is covered by test/e2e/credential*.test.ts.
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isUnknown, key, nullWriteOnly, Unknown, type Diagnostic, type ObjectValue } from "../../cdktf-provider/src/protocol/index.js";
+import { provider, resolveProviderSettings, type KeyplaneProviderData } from "../../cdktf-provider/src/provider.js";
+import { credentialResource, credentialSchema, readPrivate } from "../../cdktf-provider/src/resources/credential.js";
+import { keyHint } from "../../service/providers/catalog.js";
+import { testDatabases } from "../support/db.js";
+import { startService, type E2eService, type SeededOrganization } from "../e2e/support/service.js";
+
+const caps = { deferralAllowed: false, writeOnlyAttributesAllowed: true };
+const attributeNames = Object.keys(credentialSchema.block.attributes);
+const openaiKey = () => `sk-proj-${randomBytes(24).toString("hex")}`;
+
+/** A configuration: every attribute null unless given. */
+const cfg = (values: ObjectValue): ObjectValue => ({ ...Object.fromEntries(attributeNames.map((n) => [n, null])), ...values });
+
+/** What the engine proposes: the configuration, with prior values for computed attributes it leaves unset. */
+function proposed(prior: ObjectValue | null, config: ObjectValue): ObjectValue {
+  const out: ObjectValue = {};
+  for (const [name, attr] of Object.entries(credentialSchema.block.attributes)) {
+    out[name] = config[name] !== null ? config[name] : attr.computed ? (prior ? prior[name] : Unknown) : null;
+  }
+  return nullWriteOnly(credentialSchema.block, out);
+}
+
+const errors = (diagnostics: Diagnostic[] | undefined) => (diagnostics ?? []).filter((d) => d.severity === "error");
+
+interface Managed {
+  state: ObjectValue | null;
+  private: Buffer;
+}
+
+describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
+  let service: E2eService;
+  let org: SeededOrganization;
+  let data: KeyplaneProviderData;
+  const ctx = () => ({ provider: data, typeName: "keyplane_credential", signal: new AbortController().signal });
+
+  const plan = async (current: Managed, config: ObjectValue) =>
+    credentialResource.plan!({
+      ...ctx(),
+      priorState: current.state,
+      proposedNewState: proposed(current.state, config),
+      config,
+      priorPrivate: current.private,
+      providerMeta: null,
+      clientCapabilities: caps,
+    });
+
+  /** Plan then apply, as the engine does; returns the new managed object and every diagnostic. */
+  const planApply = async (current: Managed, config: ObjectValue) => {
+    const planned = await plan(current, config);
+    if (errors(planned.diagnostics).length > 0) return { managed: current, planned, diagnostics: planned.diagnostics ?? [] };
+    const applied = await credentialResource.apply({
+      ...ctx(),
+      priorState: current.state,
+      plannedState: nullWriteOnly(credentialSchema.block, planned.plannedState),
+      config,
+      plannedPrivate: Buffer.from(planned.plannedPrivate ?? current.private),
+      providerMeta: null,
+    });
+    return {
+      managed: { state: applied.newState, private: Buffer.from(applied.private ?? current.private) },
+      planned,
+      diagnostics: [...(planned.diagnostics ?? []), ...(applied.diagnostics ?? [])],
+    };
+  };
+
+  const refresh = async (current: Managed): Promise<Managed> => {
+    const read = await credentialResource.read({ ...ctx(), currentState: current.state!, private: current.private, providerMeta: null, clientCapabilities: caps });
+    expect(errors(read.diagnostics)).toEqual([]);
+    return { state: read.newState, private: Buffer.from(read.private ?? current.private) };
+  };
+
+  const fresh = (): Managed => ({ state: null, private: Buffer.alloc(0) });
+
+  beforeAll(async () => {
+    service = await startService(kind);
+    org = await service.seedOrganization();
+    data = { endpoint: service.url, token: org.tokens.admin, organizationId: org.id };
+  }, 60_000);
+
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  describe("validation (the service's own catalog and key rules)", () => {
+    const validate = (values: ObjectValue) => credentialResource.validate!({ typeName: "keyplane_credential", config: cfg(values), clientCapabilities: caps }) as Diagnostic[];
+
+    it("names provider_type for an unknown provider, listing the catalog", () => {
+      const [d] = validate({ provider_type: "openia", name: "x" });
+      expect(d).toMatchObject({ severity: "error", summary: "Unknown provider type", path: ["provider_type"] });
+      expect(d.detail).toContain("openai, anthropic");
+    });
+
+    it("names api_key_wo and the expected prefix for a key of the wrong format, without echoing it", () => {
+      const wrong = `pk-${randomBytes(16).toString("hex")}`;
+      const [d] = validate({ provider_type: "anthropic", name: "x", api_key_wo: wrong, api_key_wo_version: 1 });
+      expect(d).toMatchObject({ severity: "error", summary: "Invalid api_key_wo", path: ["api_key_wo"] });
+      expect(d.detail).toMatch(/starts? with "sk-ant-"/);
+      expect(JSON.stringify(d)).not.toContain(wrong);
+    });
+
+    it("maps field errors of multi-field secrets onto fields_wo[\"name\"]", () => {
+      const diagnostics = validate({ provider_type: "bedrock", name: "x", fields_wo: { access_key_id: "nope", secret_access_key: "x".repeat(40) }, fields_wo_version: 1 });
+      expect(diagnostics.map((d) => d.path)).toEqual([["fields_wo", key("access_key_id")]]);
+    });
+
+    it("checks the type against the provider, and asks for a version with every write-only secret", () => {
+      expect(validate({ provider_type: "openai", name: "x", type: "aws" })[0]).toMatchObject({ path: ["type"], summary: "Invalid type" });
+      expect(validate({ provider_type: "openai", name: "x", type: "magic" })[0]).toMatchObject({ path: ["type"] });
+      expect(validate({ provider_type: "openai", name: "x", api_key_wo: openaiKey() })[0]).toMatchObject({ path: ["api_key_wo_version"] });
+      expect(validate({ provider_type: "openai", name: "x", api_key_wo_version: 2 })[0]).toMatchObject({ path: ["api_key_wo"] });
+      expect(validate({ provider_type: "openai", name: "x", api_key_wo: openaiKey(), api_key_wo_version: 1, fields_wo: { a: "b" }, fields_wo_version: 1 })[0]).toMatchObject({
+        path: ["fields_wo"],
+      });
+      // Unknown values (not yet known while validating) are left for the plan.
+      expect(validate({ provider_type: "anthropic", name: "x", api_key_wo: Unknown, api_key_wo_version: 1 })).toEqual([]);
+    });
+  });
+
+  describe("plan", () => {
+    it("plans a create with the configured key's hint, version 1 and the catalog defaults", async () => {
+      const apiKey = openaiKey();
+      const result = await plan(fresh(), cfg({ provider_type: "openai", name: "p1", api_key_wo: apiKey, api_key_wo_version: 1 }));
+      expect(result.diagnostics).toEqual([]);
+      expect(result.plannedState).toMatchObject({
+        organization_id: org.id,
+        key_hint: keyHint(apiKey, "sk-"),
+        key_version: 1,
+        type: "api_token",
+        category: "llm_provider",
+        env_var: "OPENAI_API_KEY",
+        api_base: "https://api.openai.com/v1",
+        environment: "production",
+        is_default: false,
+        active: true,
+        rotated_at: null,
+      });
+      expect(isUnknown(result.plannedState!.id)).toBe(true);
+      expect(JSON.stringify(result)).not.toContain(apiKey.slice(8));
+    });
+
+    it("leaves the hint unknown when the key is not known yet, and needs an organization and a secret", async () => {
+      const unknownKey = await plan(fresh(), cfg({ provider_type: "openai", name: "p2", api_key_wo: Unknown, api_key_wo_version: 1 }));
+      expect(isUnknown(unknownKey.plannedState!.key_hint)).toBe(true);
+
+      const saved = data;
+      data = { ...data, organizationId: undefined };
+      try {
+        const noOrg = await plan(fresh(), cfg({ provider_type: "openai", name: "p3", api_key_wo: openaiKey(), api_key_wo_version: 1 }));
+        expect(errors(noOrg.diagnostics)[0]).toMatchObject({ summary: "No organization", path: ["organization_id"] });
+      } finally {
+        data = saved;
+      }
+      const noSecret = await plan(fresh(), cfg({ provider_type: "openai", name: "p4" }));
+      expect(errors(noSecret.diagnostics)[0]).toMatchObject({ summary: "Missing secret", path: ["api_key_wo"] });
+    });
+  });
+
+  describe("lifecycle against the service", () => {
+    const keyA = openaiKey();
+    const keyB = openaiKey();
+    const keyC = openaiKey();
+    const base = { provider_type: "openai", name: "life", settings: { openai_project: "proj_1" }, description: "d" };
+    let managed: Managed;
+
+    it("creates with an Idempotency-Key and remembers only the ETag and key_version privately", async () => {
+      const { managed: created, diagnostics } = await planApply(fresh(), cfg({ ...base, api_key_wo: keyA, api_key_wo_version: 1 }));
+      expect(diagnostics).toEqual([]);
+      managed = created;
+      expect(managed.state).toMatchObject({ key_hint: keyHint(keyA, "sk-"), key_version: 1, api_key_wo: null, settings: { openai_project: "proj_1" } });
+      expect(readPrivate(managed.private)).toEqual({ v: 1, etag: '"v1"', key_version: 1 });
+      expect(managed.private.toString()).not.toContain(keyA);
+      // The create carried a fresh Idempotency-Key (so the client's retries cannot create twice).
+      const keys = await service.runtime.runtime.db.query<{ idem_key: string }>("select idem_key from idempotency_keys where organization_id = $1", [org.id]);
+      expect(keys.rows).toHaveLength(1);
+      expect(keys.rows[0].idem_key).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    });
+
+    it("plans no change when nothing changed (settings compared regardless of key order)", async () => {
+      managed = await refresh(managed);
+      const result = await plan(managed, cfg({ ...base, api_key_wo: keyA, api_key_wo_version: 1 }));
+      expect(result.plannedState).toEqual(managed.state);
+    });
+
+    it("plans a rotation as a new hint and key_version + 1, then rotates", async () => {
+      const config = cfg({ ...base, api_key_wo: keyB, api_key_wo_version: 2 });
+      const result = await plan(managed, config);
+      expect(result.plannedState).toMatchObject({ key_hint: keyHint(keyB, "sk-"), key_version: 2 });
+      expect(isUnknown(result.plannedState!.updated_at)).toBe(true);
+      expect(isUnknown(result.plannedState!.rotated_at)).toBe(true);
+      const { managed: rotated, diagnostics } = await planApply(managed, config);
+      expect(diagnostics).toEqual([]);
+      managed = rotated;
+      expect(managed.state).toMatchObject({ key_hint: keyHint(keyB, "sk-"), key_version: 2, api_key_wo_version: 2 });
+      expect((await org.resolver.resolve(org.id, { provider: "openai" })).secret).toBe(keyB);
+    });
+
+    it("detects a rotation outside Terraform on refresh and plans to push the configured key, with a warning", async () => {
+      const got = await org.admin.getCredential(org.id, managed.state!.id as string);
+      await org.admin.rotateCredential(org.id, managed.state!.id as string, { api_key: keyC }, got!.etag);
+      managed = await refresh(managed);
+      expect(managed.state).toMatchObject({ key_version: 3, key_hint: keyHint(keyC, "sk-") });
+      expect(readPrivate(managed.private).key_version).toBe(2);
+
+      const config = cfg({ ...base, api_key_wo: keyB, api_key_wo_version: 2 });
+      const { managed: restored, planned, diagnostics } = await planApply(managed, config);
+      expect(planned.plannedState).toMatchObject({ key_hint: keyHint(keyB, "sk-"), key_version: 4 });
+      expect(diagnostics).toHaveLength(1);
+      expect(diagnostics[0]).toMatchObject({ severity: "warning", summary: "Credential rotated outside Terraform", path: ["api_key_wo"] });
+      expect(diagnostics[0].detail).toContain("key_version 3");
+      expect(diagnostics[0].detail).toContain("last version Terraform pushed is 2");
+      expect(diagnostics[0].detail).toContain("as key_version 4");
+      managed = restored;
+      expect(readPrivate(managed.private).key_version).toBe(4);
+      expect((await org.resolver.resolve(org.id, { provider: "openai" })).secret).toBe(keyB);
+    });
+
+    it("turns a stale ETag (412) into 'changed outside Terraform since the last refresh', changing nothing", async () => {
+      const stale = managed;
+      const got = await org.admin.getCredential(org.id, managed.state!.id as string);
+      await org.admin.updateCredential(org.id, managed.state!.id as string, { owner: "someone" }, got!.etag);
+      const { managed: after, diagnostics } = await planApply(stale, cfg({ ...base, description: "new", api_key_wo: keyB, api_key_wo_version: 2 }));
+      expect(diagnostics).toHaveLength(1);
+      expect(diagnostics[0]).toMatchObject({ severity: "error", summary: "Credential changed outside Terraform" });
+      expect(diagnostics[0].detail).toContain("changed outside Terraform since the last refresh");
+      expect(diagnostics[0].detail).toContain("Run plan again");
+      expect(after.state).toEqual(stale.state);
+      expect((await org.admin.getCredential(org.id, managed.state!.id as string))!.body.description).toBe("d");
+      managed = await refresh(managed);
+    });
+
+    it("rejects a malformed key while planning, without echoing it", async () => {
+      const bad = `sk-${"!".repeat(30)}`; // passes the prefix check, fails the character pattern
+      const planned = await plan(managed, cfg({ ...base, api_key_wo: bad, api_key_wo_version: 3 }));
+      expect(errors(planned.diagnostics)[0]).toMatchObject({ path: ["api_key_wo"] });
+      expect(JSON.stringify(planned.diagnostics)).not.toContain(bad);
+    });
+
+    it("keeps the old api_key_wo_version when a rotation fails at apply, so the next plan proposes it again", async () => {
+      const config = cfg({ ...base, description: "patched", api_key_wo: keyB, api_key_wo_version: 3 });
+      const planned = await plan(managed, config);
+      expect(planned.plannedState).toMatchObject({ key_version: 5, description: "patched" });
+      // The service refuses the rotation after the PATCH went through (here: a key it rejects).
+      const applied = await credentialResource.apply({
+        ...ctx(),
+        priorState: managed.state,
+        plannedState: nullWriteOnly(credentialSchema.block, planned.plannedState),
+        config: { ...config, api_key_wo: "sk-short!" },
+        plannedPrivate: managed.private,
+        providerMeta: null,
+      });
+      expect(errors(applied.diagnostics)[0]).toMatchObject({ path: ["api_key_wo"] });
+      expect(applied.newState).toMatchObject({ description: "patched", key_version: 4, api_key_wo_version: 2 });
+      managed = { state: applied.newState, private: Buffer.from(applied.private!) };
+      expect(readPrivate(managed.private)).toMatchObject({ key_version: 4 });
+      const again = await plan(managed, config);
+      expect(again.plannedState).toMatchObject({ key_version: 5, key_hint: keyHint(keyB, "sk-") });
+      // Back to the configuration of the other tests.
+      const { managed: back } = await planApply(managed, cfg({ ...base, api_key_wo: keyB, api_key_wo_version: 2 }));
+      managed = back;
+      expect(managed.state).toMatchObject({ description: "d", key_version: 4 });
+    });
+
+    it("maps the service's 422 and 409 field errors onto attribute paths", async () => {
+      const withBadSetting = await planApply(managed, cfg({ ...base, settings: { region: "eu" }, api_key_wo: keyB, api_key_wo_version: 2 }));
+      expect(withBadSetting.diagnostics).toHaveLength(1);
+      expect(withBadSetting.diagnostics[0]).toMatchObject({ severity: "error", path: ["settings", key("region")] });
+      expect(withBadSetting.diagnostics[0].detail).toContain("openai_organization, openai_project");
+
+      const duplicate = await planApply(fresh(), cfg({ ...base, api_key_wo: openaiKey(), api_key_wo_version: 1 }));
+      expect(duplicate.diagnostics[0]).toMatchObject({ severity: "error", path: ["name"] });
+      expect(duplicate.managed.state).toBeNull();
+
+      // Past the plan-time checks (as with a provider catalog newer than the service): body.provider → provider_type.
+      const applied = await credentialResource.apply({
+        ...ctx(),
+        priorState: null,
+        plannedState: { ...managed.state!, provider_type: "nonexistent", name: "n", id: Unknown },
+        config: cfg({ api_key_wo: openaiKey() }),
+        plannedPrivate: Buffer.alloc(0),
+        providerMeta: null,
+      });
+      expect(applied.diagnostics![0]).toMatchObject({ severity: "error", path: ["provider_type"] });
+    });
+
+    it("imports ORG_ID/CREDENTIAL_ID and adopts the current key_version", async () => {
+      const bad = await credentialResource.import!({ ...ctx(), id: "cred_only", clientCapabilities: caps });
+      expect(bad.diagnostics![0].detail).toContain("ORG_ID/CREDENTIAL_ID");
+
+      const imported = await credentialResource.import!({ ...ctx(), id: `${org.id}/${managed.state!.id}`, clientCapabilities: caps });
+      const read = await refresh({ state: imported.state, private: Buffer.from(imported.private!) });
+      expect(read.state).toMatchObject({ id: managed.state!.id, name: "life", key_version: 4, api_key_wo_version: null });
+      expect(readPrivate(read.private)).toMatchObject({ key_version: 4 });
+      // Without a configured secret there is nothing to rotate, and no warning.
+      const noSecret = await plan(read, cfg({ ...base, owner: "someone" }));
+      expect(noSecret.diagnostics).toEqual([]);
+      expect(noSecret.plannedState!.key_version).toBe(4);
+
+      // Nor is a rotation outside Terraform drift then: it is adopted.
+      const got = await org.admin.getCredential(org.id, managed.state!.id as string);
+      await org.admin.rotateCredential(org.id, managed.state!.id as string, { api_key: keyC }, got!.etag);
+      const rotated = await refresh(read);
+      expect(readPrivate(rotated.private).key_version).toBe(4);
+      const adopted = await plan(rotated, cfg({ ...base, owner: "someone" }));
+      expect(adopted.diagnostics).toEqual([]);
+      expect(adopted.plannedState).toMatchObject({ key_version: 5, key_hint: keyHint(keyC, "sk-") });
+      expect(readPrivate(adopted.plannedPrivate)).toMatchObject({ key_version: 5 });
+      managed = await refresh(managed);
+    });
+
+    it("destroys by deactivating then deleting; a credential already gone is simply forgotten", async () => {
+      const id = managed.state!.id as string;
+      const destroyed = await credentialResource.apply({
+        ...ctx(),
+        priorState: managed.state,
+        plannedState: null,
+        config: null,
+        plannedPrivate: managed.private,
+        providerMeta: null,
+      });
+      expect(destroyed).toEqual({ newState: null });
+      expect((await service.auditActions(org, id)).slice(-2)).toEqual(["credential.deactivate", "credential.delete"]);
+
+      const again = await credentialResource.apply({ ...ctx(), priorState: managed.state, plannedState: null, config: null, plannedPrivate: managed.private, providerMeta: null });
+      expect(again).toEqual({ newState: null });
+      const read = await credentialResource.read({ ...ctx(), currentState: managed.state!, private: managed.private, providerMeta: null, clientCapabilities: caps });
+      expect(read.newState).toBeNull();
+    });
+  });
+
+  it("manages a multi-field secret through fields_wo and fields_wo_version", async () => {
+    const fields = (id: string) => ({ access_key_id: id, secret_access_key: randomBytes(24).toString("base64url") });
+    const first = fields(`AKIA${randomBytes(8).toString("hex").toUpperCase()}`);
+    const config = cfg({ provider_type: "bedrock", name: "aws", settings: { region: "eu-west-1" }, fields_wo: first, fields_wo_version: 1 });
+    const created = await planApply(fresh(), config);
+    expect(created.diagnostics).toEqual([]);
+    expect(created.planned.plannedState).toMatchObject({ type: "aws", key_hint: keyHint(first.access_key_id) });
+    expect(created.managed.state).toMatchObject({ type: "aws", key_hint: keyHint(first.access_key_id), fields_wo: null, key_version: 1 });
+
+    const second = fields(`AKIA${randomBytes(8).toString("hex").toUpperCase()}`);
+    const rotated = await planApply(created.managed, { ...config, fields_wo: second, fields_wo_version: 2 });
+    expect(rotated.diagnostics).toEqual([]);
+    expect(rotated.managed.state).toMatchObject({ key_hint: keyHint(second.access_key_id), key_version: 2, fields_wo_version: 2 });
+    const resolved = await org.resolver.resolve(org.id, { provider: "bedrock" });
+    expect(resolved.fields).toEqual(second);
+    const text = JSON.stringify([created, rotated].map((r) => ({ ...r, managed: { ...r.managed, private: r.managed.private.toString() } })));
+    expect(text).not.toContain(second.secret_access_key);
+    expect(text).not.toContain(first.secret_access_key);
+  });
+
+  describe("provider configuration", () => {
+    const configure = (config: ObjectValue) =>
+      provider.configure({ config: { endpoint: null, token: null, organization_id: null, ...config }, terraformVersion: "1.11.0", clientCapabilities: caps });
+
+    it("fails on token when no token is set anywhere (block or KEYPLANE_TOKEN)", async () => {
+      expect(resolveProviderSettings({ endpoint: service.url, token: null, organization_id: null }, {}).diagnostics[0]).toMatchObject({
+        summary: "Missing Keyplane token",
+        path: ["token"],
+      });
+      expect(resolveProviderSettings({ endpoint: service.url, token: null, organization_id: null }, { KEYPLANE_TOKEN: "kp_x" }).diagnostics).toEqual([]);
+    });
+
+    it("names endpoint when nothing answers, or something that is not Keyplane does", async () => {
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const port = (server.address() as { port: number }).port;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const down = await configure({ endpoint: `http://127.0.0.1:${port}`, token: org.tokens.admin });
+      expect(down.diagnostics![0]).toMatchObject({ summary: "Keyplane service unreachable", path: ["endpoint"] });
+      expect(down.diagnostics![0].detail).toContain("ECONNREFUSED");
+
+      const wrongPath = await configure({ endpoint: `${service.url}/not-keyplane`, token: org.tokens.admin });
+      expect(wrongPath.diagnostics![0]).toMatchObject({ summary: "Not a Keyplane service", path: ["endpoint"] });
+    });
+
+    it("names token when the service rejects it, and configures with a good one", async () => {
+      const rejected = await configure({ endpoint: service.url, token: `kp_${randomBytes(32).toString("base64url")}` });
+      expect(rejected.diagnostics![0]).toMatchObject({ summary: "Keyplane token rejected", path: ["token"] });
+      const ok = await configure({ endpoint: service.url, token: org.tokens.resolver, organization_id: org.id });
+      expect(ok.diagnostics).toEqual([]);
+      expect(ok.data).toMatchObject({ endpoint: service.url, organizationId: org.id });
+    });
+  });
+});
