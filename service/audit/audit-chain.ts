@@ -30,6 +30,18 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
 }
 
+/**
+ * The canonical JSON of an event split around its sequence number, for the database to hash once
+ * it has assigned the number: canonical = prefix + seq + suffix. Keys are sorted, so `seq` is
+ * always directly followed by `target_id`; `details` sorts earlier, so the last match is the field.
+ */
+export function canonicalAroundSeq(event: ChainedEventFields): { prefix: string; suffix: string } {
+  const text = canonicalJson({ ...event, seq: 0 });
+  const marker = ',"seq":0,"target_id":';
+  const at = text.lastIndexOf(marker);
+  return { prefix: text.slice(0, at + ',"seq":'.length), suffix: text.slice(at + ',"seq":0'.length) };
+}
+
 export function chainHash(prevHash: string, event: ChainedEventFields): string {
   return createHash("sha256").update(prevHash, "utf8").update(canonicalJson(event), "utf8").digest("hex");
 }

@@ -18,37 +18,6 @@ function normalize(row: Record<string, unknown>): AuditRow {
   };
 }
 
-/** Serializes writers of one chain for the rest of the transaction. */
-export async function lockChain(tx: Queryable, chainKey: string): Promise<void> {
-  await tx.query("select pg_advisory_xact_lock(hashtextextended($1, 7))", [`audit:${chainKey}`]);
-}
-
-export async function lastChainLink(tx: Queryable, chainKey: string): Promise<{ seq: number; hash: string } | null> {
-  const { rows } = await tx.query<{ seq: number; hash: string }>(
-    "select seq::int as seq, hash from audit_events where chain_key = $1 order by seq desc limit 1",
-    [chainKey],
-  );
-  return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
-}
-
-const INSERT_COLUMNS =
-  "id, chain_key, organization_id, seq, actor_token_id, actor_role, action, target_type, target_id, outcome, request_id, details, created_at, prev_hash, hash";
-
-/** One multi-row INSERT; 15 parameters a row, so callers keep batches well under 65,535 / 15. */
-export async function insertEvents(tx: Queryable, rows: AuditRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  const params: unknown[] = [];
-  const values = rows.map((r) => {
-    const base = params.length;
-    params.push(
-      r.id, r.chain_key, r.organization_id, r.seq, r.actor_token_id, r.actor_role, r.action, r.target_type,
-      r.target_id, r.outcome, r.request_id, JSON.stringify(r.details), r.created_at, r.prev_hash, r.hash,
-    );
-    return `(${Array.from({ length: 15 }, (_, i) => `$${base + i + 1}`).join(",")})`;
-  });
-  await tx.query(`insert into audit_events (${INSERT_COLUMNS}) values ${values.join(", ")}`, params);
-}
-
 export interface AuditFilter {
   chainKey: string;
   action?: string;

@@ -1,9 +1,8 @@
-import { monotonicFactory } from "ulid";
 import type { Db, Queryable } from "../db/index.js";
-import { chainHash, GENESIS_HASH, verifyChain, type ChainBreak } from "./audit-chain.js";
-import { insertEvents, lastChainLink, lockChain, walkChain, type AuditRow } from "./audit-dal.js";
+import { newId } from "../ids.js";
+import { canonicalAroundSeq, verifyChain, type ChainBreak, type ChainedEventFields } from "./audit-chain.js";
+import { walkChain } from "./audit-dal.js";
 
-const ulid = monotonicFactory();
 
 export type AuditOutcome = "success" | "denied" | "failure";
 
@@ -29,35 +28,29 @@ export function chainKeyFor(organizationId: string | null): string {
 }
 
 /** Appends an event inside the caller's transaction, so the event and the change commit together. */
-export async function recordAudit(tx: Queryable, input: AuditEventInput): Promise<AuditRow> {
-  const [row] = await appendAuditEvents(tx, [input]);
-  return row;
+export async function recordAudit(tx: Queryable, input: AuditEventInput): Promise<void> {
+  await appendAuditEvents(tx, [input]);
 }
 
 /**
- * Appends events to their chains inside `tx`. Each chain is locked for the rest of the
- * transaction (in a fixed order, so two writers never deadlock), extended from its last link,
- * and all rows go in with one INSERT.
+ * Appends events to their chains: one statement per chain (keyplane_append_audit locks the chain
+ * for the rest of the transaction, extends it from its last link and inserts every row). Chains
+ * are taken in a fixed order, so two writers never deadlock. Outside a transaction the statement
+ * is its own transaction.
  */
-export async function appendAuditEvents(tx: Queryable, inputs: AuditEventInput[]): Promise<AuditRow[]> {
+export async function appendAuditEvents(q: Queryable, inputs: AuditEventInput[]): Promise<void> {
   const byChain = new Map<string, AuditEventInput[]>();
   for (const input of inputs) {
     const key = chainKeyFor(input.organizationId);
     byChain.set(key, [...(byChain.get(key) ?? []), input]);
   }
-  const rows: AuditRow[] = [];
   for (const chainKey of [...byChain.keys()].sort()) {
-    await lockChain(tx, chainKey);
-    const last = await lastChainLink(tx, chainKey);
-    let seq = last?.seq ?? 0;
-    let prevHash = last?.hash ?? GENESIS_HASH;
-    for (const input of byChain.get(chainKey)!) {
-      seq += 1;
-      const fields = {
-        id: `evt_${ulid()}`,
+    const events = byChain.get(chainKey)!.map((input) => {
+      const fields: ChainedEventFields = {
+        id: newId("evt"),
         chain_key: chainKey,
         organization_id: input.organizationId,
-        seq,
+        seq: 0,
         actor_token_id: input.actor.tokenId,
         actor_role: input.actor.role,
         action: input.action,
@@ -68,13 +61,11 @@ export async function appendAuditEvents(tx: Queryable, inputs: AuditEventInput[]
         details: input.details ?? {},
         created_at: new Date().toISOString(),
       };
-      const hash = chainHash(prevHash, fields);
-      rows.push({ ...fields, prev_hash: prevHash, hash });
-      prevHash = hash;
-    }
+      const { prefix, suffix } = canonicalAroundSeq(fields);
+      return { ...fields, canonical_prefix: prefix, canonical_suffix: suffix };
+    });
+    await q.query("select keyplane_append_audit($1, $2::jsonb)", [chainKey, JSON.stringify(events)], { name: "keyplane_append_audit" });
   }
-  await insertEvents(tx, rows);
-  return rows;
 }
 
 /** For events that accompany no change (denied requests): a transaction of their own. */

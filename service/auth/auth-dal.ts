@@ -18,6 +18,7 @@ export async function findTokenByHash(db: Queryable, hash: Buffer): Promise<Toke
   const { rows } = await db.query<TokenRecord>(
     "select id, organization_id, role, name, token_hash, created_at, expires_at, last_used_at, revoked_at, created_by from api_tokens where token_hash = $1",
     [hash],
+    { name: "keyplane_token_by_hash" },
   );
   return rows[0] ?? null;
 }

@@ -1,5 +1,5 @@
-import { monotonicFactory } from "ulid";
 import type { Db, Queryable } from "../db/index.js";
+import { newId } from "../ids.js";
 import { UniqueViolationError } from "../db/index.js";
 import { decryptSecret, encryptSecret, type MasterKeyring } from "../crypto/index.js";
 import { recordAudit } from "../audit/audit-service.js";
@@ -12,7 +12,6 @@ import { normalizeSecret, SecretRejected, type SecretInput } from "./credential-
 import * as dal from "./credential-dal.js";
 import type { CredentialRow } from "./credential-dal.js";
 
-const ulid = monotonicFactory();
 
 export type Credential = Schemas["Credential"];
 export type CredentialVersion = Schemas["CredentialVersion"];
@@ -36,7 +35,7 @@ export class CredentialService {
     checkTypeForProvider(provider, type);
     const secret = secretOrThrow(provider, type, { api_key: body.api_key, fields: body.fields });
     const settings = checkSettings(provider, body.settings ?? {}, "body.settings");
-    const id = `cred_${ulid()}`;
+    const id = newId("cred");
     const run = async (q: Queryable) => {
       if (body.project_id) await requireProject(q, organizationId, body.project_id, "body.project_id");
       await guardUnique(() =>

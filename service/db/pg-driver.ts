@@ -2,7 +2,7 @@ import pg from "pg";
 import { reveal } from "../crypto/redacted.js";
 import { DatabaseUnavailableError, TransactionAbortedError, mapDbError } from "./errors.js";
 import { TransactionScope, applyTransactionOptions, withSerializationRetries } from "./transaction.js";
-import type { Db, PgDbOptions, QueryResult, Queryable, TransactionOptions } from "./types.js";
+import type { Db, PgDbOptions, QueryOptions, QueryResult, Queryable, TransactionOptions } from "./types.js";
 
 const INT8_OID = 20;
 
@@ -24,9 +24,11 @@ async function run<T>(
   target: pg.Pool | pg.PoolClient,
   sql: string,
   params?: readonly unknown[],
+  opts?: QueryOptions,
 ): Promise<QueryResult<T>> {
   try {
-    const result = await target.query(sql, params as unknown[] | undefined);
+    const values = params as unknown[] | undefined;
+    const result = opts?.name ? await target.query({ name: opts.name, text: sql, values }) : await target.query(sql, values);
     return { rows: result.rows as T[], rowCount: result.rowCount ?? result.rows.length };
   } catch (err) {
     throw mapDbError(err);
@@ -68,9 +70,9 @@ class PgDb implements Db {
     this.#pool.on("error", (err) => opts.onPoolError?.(mapDbError(err)));
   }
 
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: QueryOptions): Promise<QueryResult<T>> {
     this.#scope.assertOutside(this, "Db.query");
-    return run<T>(this.#pool, sql, params);
+    return run<T>(this.#pool, sql, params, opts);
   }
 
   exec(sql: string): Promise<void> {
@@ -102,7 +104,7 @@ class PgDb implements Db {
     };
     client.on("error", onError);
     const tx: Queryable = {
-      query: <R>(sql: string, params?: readonly unknown[]) => run<R>(client, sql, params),
+      query: <R>(sql: string, params?: readonly unknown[], opts?: QueryOptions) => run<R>(client, sql, params, opts),
       exec: (sql: string) => runScript(client, sql),
     };
     let open = false;

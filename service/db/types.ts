@@ -13,9 +13,17 @@ export interface QueryResult<T> {
   rowCount: number;
 }
 
+export interface QueryOptions {
+  /**
+   * Hot-path statements only: PostgreSQL keeps a named statement parsed and planned per
+   * connection. The name must always go with the same SQL text. PGlite ignores it.
+   */
+  name?: string;
+}
+
 export interface Queryable {
   /** One statement with $1… placeholders. Values are never interpolated into SQL text. */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: QueryOptions): Promise<QueryResult<T>>;
   /** Several statements without parameters: static SQL scripts only (migrations, test setup). */
   exec(sql: string): Promise<void>;
 }

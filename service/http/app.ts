@@ -10,6 +10,7 @@ import { HttpProblem, problemBody, problems } from "./problem.js";
 import { ValidationError } from "./validation.js";
 import { docsRouter } from "./docs.js";
 import { OperationRouter, type GuardHooks } from "./operation-router.js";
+import type { RequestContext } from "./context.js";
 import type { MasterKeyring } from "../crypto/index.js";
 
 export interface AppServices {
@@ -34,7 +35,7 @@ export function createApp(services: AppServices, features: FeatureRegistrar[], h
   app.use((req: Request, res: Response, next: NextFunction) => {
     const incoming = req.get("x-request-id");
     const requestId = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
-    req.kp = { requestId, log: services.log.child({ request_id: requestId }), actor: null, operationId: null };
+    req.kp = requestContext(services.log, requestId);
     res.setHeader("X-Request-Id", requestId);
     res.setHeader("Cache-Control", "no-store");
     const started = process.hrtime.bigint();
@@ -43,8 +44,17 @@ export function createApp(services: AppServices, features: FeatureRegistrar[], h
       const route = req.kp.operationId ?? "unmatched";
       services.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       services.metrics.httpDuration.observe({ method: req.method, route }, seconds);
-      req.kp.log.info(
-        { method: req.method, path: req.path, operation: route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+      const actor = req.kp.actor;
+      services.log.info(
+        {
+          request_id: requestId,
+          ...(actor ? { actor_token_id: actor.tokenId, role: actor.role } : {}),
+          method: req.method,
+          path: req.path,
+          operation: route,
+          status: res.statusCode,
+          ms: Math.round(seconds * 1e4) / 10,
+        },
         "request",
       );
     });
@@ -79,6 +89,23 @@ export function createApp(services: AppServices, features: FeatureRegistrar[], h
   });
   app.use(errorHandler);
   return Object.assign(app, { operations: ops });
+}
+
+/** The request's context; its child logger is made on first use, as most requests never log. */
+function requestContext(log: Logger, requestId: string): RequestContext {
+  let child: Logger | undefined;
+  return {
+    requestId,
+    actor: null,
+    operationId: null,
+    get log() {
+      child ??= log.child({
+        request_id: requestId,
+        ...(this.actor ? { actor_token_id: this.actor.tokenId, role: this.actor.role } : {}),
+      });
+      return child;
+    },
+  };
 }
 
 /** Bodies are JSON only; anything else is 415 rather than silently ignored. */

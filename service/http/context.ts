@@ -11,7 +11,7 @@ export interface Actor {
 
 export interface RequestContext {
   requestId: string;
-  log: Logger;
+  readonly log: Logger;
   actor: Actor | null;
   /** The operationId from openapi.yaml that matched, for metrics, audit and errors. */
   operationId: string | null;

@@ -30,7 +30,7 @@ export class OperationRouter {
 
   constructor(
     private readonly db: Db,
-    private readonly authenticator: Authenticator,
+    readonly authenticator: Authenticator,
     private readonly hooks: GuardHooks = {},
   ) {}
 
@@ -52,7 +52,6 @@ export class OperationRouter {
       }
       const actor = result.actor;
       req.kp.actor = actor;
-      req.kp.log = req.kp.log.child({ actor_token_id: actor.tokenId, role: actor.role });
       const orgParam = typeof req.params.org === "string" ? req.params.org : undefined;
       if (orgParam !== undefined && actor.role !== "platform_admin" && actor.organizationId !== orgParam) {
         await this.auditDenied(req, actor, "other_organization", { requested_organization_id: orgParam });

@@ -1,5 +1,5 @@
-import { monotonicFactory } from "ulid";
 import type { Request } from "express";
+import { newId } from "../ids.js";
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery, type Schemas } from "../http/validation.js";
@@ -10,7 +10,6 @@ import { UniqueViolationError, type Queryable } from "../db/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import * as dal from "./organization-dal.js";
 
-const ulid = monotonicFactory();
 
 export function organizationToApi(row: dal.OrganizationRow): Schemas["Organization"] {
   return {
@@ -60,7 +59,7 @@ export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
 
   ops.handle("createOrganization", async (req, res) => {
     const body = parseBody("createOrganization", req.body);
-    const id = `org_${ulid()}`;
+    const id = newId("org");
     const row = await db.transaction(async (tx) => {
       await slugGuard(() =>
         dal.insertOrganization(tx, { id, name: body.name, slug: body.slug, platform_fallback: body.platform_fallback ?? true }),

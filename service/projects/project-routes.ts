@@ -1,5 +1,5 @@
-import { monotonicFactory } from "ulid";
 import type { Request, Response } from "express";
+import { newId } from "../ids.js";
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery, type Schemas } from "../http/validation.js";
@@ -10,7 +10,6 @@ import { UniqueViolationError, type Queryable } from "../db/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import * as dal from "./project-dal.js";
 
-const ulid = monotonicFactory();
 
 export type Project = Schemas["Project"];
 
@@ -86,7 +85,7 @@ export const projectRoutes: FeatureRegistrar = (ops, { db }) => {
   ops.handle("createProject", async (req, res) => {
     const body = parseBody("createProject", req.body);
     const organizationId = org(req);
-    const id = `prj_${ulid()}`;
+    const id = newId("prj");
     const row = await db.transaction(async (tx) => {
       // Platform admins reach any organization id; an unknown one is a 404, not a foreign-key error.
       const { rows } = await tx.query("select 1 from organizations where id = $1", [organizationId]);

@@ -24,7 +24,7 @@ export class AuditBatcher {
   constructor(
     private readonly db: Db,
     /** Batches written at once: they queue on the chain lock, but their other round trips overlap. */
-    private readonly maxInFlight = 2,
+    private readonly maxInFlight = 1,
   ) {}
 
   /** Resolves once the event is committed; rejects when its batch could not be written. */
@@ -48,7 +48,8 @@ export class AuditBatcher {
   private async write(batch: Pending[]): Promise<void> {
     this.inFlight += 1;
     try {
-      await this.db.transaction((tx) => appendAuditEvents(tx, batch.map((p) => p.input)));
+      // One statement per chain, each its own transaction: no BEGIN/COMMIT round trips.
+      await appendAuditEvents(this.db, batch.map((p) => p.input));
       for (const p of batch) p.done();
     } catch (error) {
       for (const p of batch) p.failed(error);

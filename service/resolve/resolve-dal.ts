@@ -67,6 +67,7 @@ export async function findResolveCandidate(
        and v.key_version = c.current_key_version - (case when $5::boolean then 1 else 0 end)
      where o.id = $1`,
     [q.organizationId, q.projectId, q.environment, q.provider, q.previous],
+    { name: "keyplane_resolve_candidate" },
   );
   return rows[0] ?? null;
 }

@@ -42,6 +42,7 @@ export const tokenRoutes: FeatureRegistrar = (ops, { db }) => {
       revokeToken(tx, String(req.params.org), String(req.params.id), { tokenId: actor.tokenId, role: actor.role }, req.kp.requestId),
     );
     if (!revoked) throw problems.notFound("token");
+    ops.authenticator.forget(String(req.params.id));
     res.status(204).end();
   });
 };

@@ -1,11 +1,10 @@
-import { monotonicFactory } from "ulid";
 import type { Db, Queryable } from "../db/index.js";
+import { newId } from "../ids.js";
 import { generateToken, hashToken, type Role } from "../auth/tokens.js";
 import { findTokenByHash, type TokenRecord } from "../auth/auth-dal.js";
 import { recordAudit, type AuditActor } from "../audit/audit-service.js";
 import type { Schemas } from "../http/validation.js";
 
-const ulid = monotonicFactory();
 
 export interface NewToken {
   organizationId: string | null;
@@ -38,7 +37,7 @@ export async function createToken(
   requestId: string,
   plaintext = generateToken(),
 ): Promise<{ token: string; record: TokenRecord }> {
-  const id = `tok_${ulid()}`;
+  const id = newId("tok");
   const { rows } = await tx.query<TokenRecord>(
     `insert into api_tokens (id, organization_id, role, name, token_hash, created_at, expires_at, created_by)
      values ($1,$2,$3,$4,$5,now(),$6,$7) returning ${COLUMNS}`,

@@ -142,9 +142,12 @@ describe.runIf(process.env.TEST_DATABASE_URL)("PostgreSQL resilience", () => {
     try {
       for (let i = 0; i < 3; i++) dbs.push(await openDb({ driver: "pg", url: fresh.url, poolMax: 2 }));
       const results = await Promise.all(dbs.map((db) => migrate(db)));
-      expect(results.map((r) => r.applied.length).sort()).toEqual([0, 0, 1]);
-      const rows = await dbs[0].query("select version from schema_migrations");
-      expect(rows.rows).toEqual([{ version: 1 }]);
+      const shipped = Math.max(...results.map((r) => r.applied.length));
+      expect(shipped).toBeGreaterThan(0);
+      // Exactly one process applied the migrations; the others found them done.
+      expect(results.map((r) => r.applied.length).sort()).toEqual([0, 0, shipped]);
+      const rows = await dbs[0].query<{ n: number }>("select count(*)::int as n from schema_migrations");
+      expect(rows.rows[0].n).toBe(shipped);
     } finally {
       await Promise.all(dbs.map((db) => db.close()));
       await fresh.drop();

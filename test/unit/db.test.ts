@@ -1,3 +1,4 @@
+import { readdirSync } from "node:fs";
 import { cp, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +22,13 @@ import {
 import { dumpAllTables, openTestDb, testDatabases, type TestDb } from "../support/db.js";
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("../../service/db/migrations/", import.meta.url));
+// What this build ships, so these tests hold as migrations are added.
+const SHIPPED = readdirSync(MIGRATIONS_DIR)
+  .filter((f) => /^\d{4}_.+\.sql$/.test(f))
+  .sort()
+  .map((f) => ({ version: Number(f.slice(0, 4)), name: f.slice(5, -4) }));
+const LATEST = SHIPPED[SHIPPED.length - 1].version;
+const NEXT = String(LATEST + 1).padStart(4, "0");
 const SLOW = 60_000;
 
 let counter = 0;
@@ -68,11 +76,11 @@ for (const kind of testDatabases()) {
     describe("migrations", () => {
       it("are applied once and a second run is a no-op", async () => {
         expect(db.driver).toBe(kind);
-        expect(await migrate(db)).toEqual({ applied: [], version: 1 });
+        expect(await migrate(db)).toEqual({ applied: [], version: LATEST });
         const rows = await db.query<{ version: number; name: string; checksum: string }>(
-          "select version, name, checksum from schema_migrations",
+          "select version, name, checksum from schema_migrations order by version",
         );
-        expect(rows.rows).toEqual([{ version: 1, name: "init", checksum: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+        expect(rows.rows).toEqual(SHIPPED.map((m) => ({ ...m, checksum: expect.stringMatching(/^[0-9a-f]{64}$/) })));
         const tables = await db.query<{ table_name: string }>(
           "select table_name from information_schema.tables where table_schema = 'public' order by 1",
         );
@@ -108,7 +116,7 @@ for (const kind of testDatabases()) {
           await cp(MIGRATIONS_DIR, dir, { recursive: true });
           const file = join(dir, "0001_init.sql");
           await writeFile(file, (await readFile(file, "utf8")).replace(/\n/g, "\r\n"));
-          expect(await migrate(db, { dir })).toEqual({ applied: [], version: 1 });
+          expect(await migrate(db, { dir })).toEqual({ applied: [], version: LATEST });
         } finally {
           await rm(dir, { recursive: true, force: true });
         }
@@ -118,13 +126,13 @@ for (const kind of testDatabases()) {
         const dir = await mkdtemp(join(tmpdir(), "kp-mig-"));
         try {
           await cp(MIGRATIONS_DIR, dir, { recursive: true });
-          await writeFile(join(dir, "0002_probe.sql"), "create table migration_probe (id int primary key);");
-          expect(await migrate(db, { dir })).toEqual({ applied: [{ version: 2, name: "probe" }], version: 2 });
+          await writeFile(join(dir, `${NEXT}_probe.sql`), "create table migration_probe (id int primary key);");
+          expect(await migrate(db, { dir })).toEqual({ applied: [{ version: LATEST + 1, name: "probe" }], version: LATEST + 1 });
           const err = await caught(migrate(db));
           expect(err).toBeInstanceOf(MigrationError);
-          expect(String(err)).toContain("0002_probe which this build does not know");
+          expect(String(err)).toContain(`${NEXT}_probe which this build does not know`);
         } finally {
-          await db.exec("drop table migration_probe; delete from schema_migrations where version = 2;");
+          await db.exec(`drop table if exists migration_probe; delete from schema_migrations where version = ${LATEST + 1};`);
           await rm(dir, { recursive: true, force: true });
         }
       });
@@ -133,11 +141,11 @@ for (const kind of testDatabases()) {
         const dir = await mkdtemp(join(tmpdir(), "kp-mig-"));
         try {
           await cp(MIGRATIONS_DIR, dir, { recursive: true });
-          await writeFile(join(dir, "0002_broken.sql"), "create table half_done (id int);\nselect no_such_function();");
+          await writeFile(join(dir, `${NEXT}_broken.sql`), "create table half_done (id int);\nselect no_such_function();");
           expect(await caught(migrate(db, { dir }))).toBeInstanceOf(DbError);
           const left = await db.query("select 1 from information_schema.tables where table_name = 'half_done'");
           expect(left.rowCount).toBe(0);
-          expect((await db.query("select 1 from schema_migrations where version = 2")).rowCount).toBe(0);
+          expect((await db.query("select 1 from schema_migrations where version = $1", [LATEST + 1])).rowCount).toBe(0);
         } finally {
           await rm(dir, { recursive: true, force: true });
         }
@@ -429,7 +437,7 @@ describe("embedded database on disk", () => {
     const dataDir = join(home, "data");
     try {
       const first = await openDb({ driver: "pglite", dataDir });
-      expect((await migrate(first)).applied).toEqual([{ version: 1, name: "init" }]);
+      expect((await migrate(first)).applied).toEqual(SHIPPED);
       const orgId = await insertOrg(first, "persisted");
       await first.close();
       await first.close();
