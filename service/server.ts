@@ -61,6 +61,8 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
 
   const db = options.db ?? (await openDb(config.database));
   await migrate(db);
+  // From here on, queries run as keyplane_app under each request's organization scope.
+  db.enforceOrganizationScope();
   const metrics = createMetrics();
   // A half-finished development-key rotation left rows under master.key.next: keep them readable.
   const keyring = loaded.source === "data-dir" ? await withPendingDevelopmentKey(loaded.keyring, config.dataDir) : loaded.keyring;

@@ -6,6 +6,7 @@ export * from "./errors.js";
 export * from "./types.js";
 export { migrate, MigrationError, type MigrateOptions, type MigrateResult } from "./migrate.js";
 export { setLocal, setOrganizationScope } from "./transaction.js";
+export { ALL_ORGANIZATIONS, withOrganizationScope, currentOrganizationScope } from "./scope.js";
 
 /**
  * Opens PostgreSQL (a pool; connections are made lazily, call ping() to check) or the embedded

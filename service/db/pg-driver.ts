@@ -3,6 +3,7 @@ import { reveal } from "../crypto/redacted.js";
 import { DatabaseUnavailableError, TransactionAbortedError, mapDbError } from "./errors.js";
 import { TransactionScope, applyTransactionOptions, withSerializationRetries } from "./transaction.js";
 import type { Db, PgDbOptions, QueryOptions, QueryResult, Queryable, TransactionOptions } from "./types.js";
+import { APP_ROLE, currentOrganizationScope } from "./scope.js";
 
 const INT8_OID = 20;
 
@@ -44,11 +45,18 @@ async function runScript(target: pg.Pool | pg.PoolClient, sql: string): Promise<
   }
 }
 
+/** Session state of a pooled connection, so role and scope are set only when they change. */
+interface ScopedClient extends pg.PoolClient {
+  keyplaneRole?: boolean;
+  keyplaneScope?: string;
+}
+
 class PgDb implements Db {
   readonly driver = "pg" as const;
   readonly #pool: pg.Pool;
   readonly #scope = new TransactionScope();
   #closed = false;
+  #enforceScope = false;
 
   constructor(opts: PgDbOptions) {
     const statementTimeout = opts.statementTimeoutMs ?? 15_000;
@@ -70,14 +78,56 @@ class PgDb implements Db {
     this.#pool.on("error", (err) => opts.onPoolError?.(mapDbError(err)));
   }
 
+  enforceOrganizationScope(): void {
+    this.#enforceScope = true;
+  }
+
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: QueryOptions): Promise<QueryResult<T>> {
     this.#scope.assertOutside(this, "Db.query");
-    return run<T>(this.#pool, sql, params, opts);
+    if (!this.#enforceScope) return run<T>(this.#pool, sql, params, opts);
+    return this.#withClient((client) => run<T>(client, sql, params, opts));
   }
 
   exec(sql: string): Promise<void> {
     this.#scope.assertOutside(this, "Db.exec");
-    return runScript(this.#pool, sql);
+    if (!this.#enforceScope) return runScript(this.#pool, sql);
+    return this.#withClient((client) => runScript(client, sql));
+  }
+
+  async #withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: ScopedClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw mapDbError(err);
+    }
+    let broken = false;
+    try {
+      await this.#applyScope(client);
+      return await fn(client);
+    } catch (err) {
+      if (err instanceof DatabaseUnavailableError) broken = true;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Role once per connection; the scope whenever it differs from the connection's last one. */
+  async #applyScope(client: ScopedClient): Promise<void> {
+    if (!this.#enforceScope) return;
+    if (client.keyplaneRole === undefined) {
+      // Without the role (it could not be created) the login role's own rights apply.
+      client.keyplaneRole = await run(client, `set role ${APP_ROLE}`).then(
+        () => true,
+        () => false,
+      );
+    }
+    const scope = currentOrganizationScope();
+    if (client.keyplaneScope !== scope) {
+      await run(client, "select set_config('keyplane.organization_id', $1, false)", [scope], { name: "keyplane_set_scope" });
+      client.keyplaneScope = scope;
+    }
   }
 
   async ping(): Promise<void> {
@@ -90,11 +140,17 @@ class PgDb implements Db {
   }
 
   async #attempt<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions): Promise<T> {
-    let client: pg.PoolClient;
+    let client: ScopedClient;
     try {
       client = await this.#pool.connect();
     } catch (err) {
       throw mapDbError(err);
+    }
+    try {
+      await this.#applyScope(client);
+    } catch (err) {
+      client.release(true);
+      throw err;
     }
     // A checked-out client has no pool listener: a connection drop between statements would
     // otherwise be an unhandled 'error' event.

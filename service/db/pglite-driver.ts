@@ -7,6 +7,7 @@ import type { Results, Transaction } from "@electric-sql/pglite";
 import { DbError, TransactionAbortedError, mapDbError } from "./errors.js";
 import { TransactionScope, applyTransactionOptions, withSerializationRetries } from "./transaction.js";
 import type { Db, PgliteDbOptions, QueryResult, Queryable, TransactionOptions } from "./types.js";
+import { APP_ROLE, currentOrganizationScope } from "./scope.js";
 
 /** bytea arrives as "\x…" hex text; return Buffer like the pg driver instead of PGlite's Uint8Array. */
 function parseBytea(text: string): Buffer {
@@ -51,14 +52,62 @@ class PgliteDb implements Db {
     this.#releaseLock = releaseLock;
   }
 
+  #enforceScope = false;
+  #roleExists: Promise<boolean> | undefined;
+
+  enforceOrganizationScope(): void {
+    this.#enforceScope = true;
+  }
+
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
     this.#scope.assertOutside(this, "Db.query");
-    return run<T>(this.#pg, sql, params);
+    if (!this.#enforceScope) return run<T>(this.#pg, sql, params);
+    return this.#scoped((raw) => run<T>(raw, sql, params));
   }
 
   exec(sql: string): Promise<void> {
     this.#scope.assertOutside(this, "Db.exec");
-    return runScript(this.#pg, sql);
+    if (!this.#enforceScope) return runScript(this.#pg, sql);
+    return this.#scoped((raw) => runScript(raw, sql));
+  }
+
+  /**
+   * One connection serves every request, so role and scope are set transaction-locally, in the
+   * same locked transaction as the statement: another request can never run in between.
+   */
+  async #scoped<T>(fn: (raw: Transaction) => Promise<T>): Promise<T> {
+    await this.#ensureRoleKnown();
+    let thrownByCallback: { error: unknown } | undefined;
+    try {
+      return await this.#pg.transaction(async (raw) => {
+        try {
+          await this.#applyScope(raw);
+          return await fn(raw);
+        } catch (error) {
+          thrownByCallback = { error };
+          throw error;
+        }
+      });
+    } catch (err) {
+      if (thrownByCallback && err === thrownByCallback.error) throw err;
+      throw mapDbError(err);
+    }
+  }
+
+  #ensureRoleKnown(): Promise<boolean> {
+    this.#roleExists ??= run<{ n: number }>(this.#pg, "select count(*)::int as n from pg_roles where rolname = $1", [APP_ROLE]).then(
+      (r) => r.rows[0].n > 0,
+    );
+    return this.#roleExists;
+  }
+
+  async #applyScope(raw: Transaction): Promise<void> {
+    if (!this.#enforceScope) return;
+    const role = (await this.#ensureRoleKnown()) ? APP_ROLE : "none";
+    await run(raw, "select set_config('role', $1, true), set_config('keyplane.organization_id', $2, true)", [
+      role,
+      currentOrganizationScope(),
+    ]);
   }
 
   async ping(): Promise<void> {
@@ -71,6 +120,7 @@ class PgliteDb implements Db {
   }
 
   async #attempt<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions): Promise<T> {
+    if (this.#enforceScope) await this.#ensureRoleKnown();
     let thrownByCallback: { error: unknown } | undefined;
     try {
       return await this.#pg.transaction(async (raw) => {
@@ -79,6 +129,7 @@ class PgliteDb implements Db {
           exec: (sql: string) => runScript(raw, sql),
         };
         try {
+          await this.#applyScope(raw);
           await applyTransactionOptions(tx, opts);
           return await this.#scope.run(this, () => fn(tx));
         } catch (error) {

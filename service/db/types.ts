@@ -50,6 +50,12 @@ export interface Db extends Queryable {
    * outside the database out of it). Inside `fn`, use only `tx`: calling the Db itself throws.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  /**
+   * From now on every statement runs as the keyplane_app role with the async context's
+   * organization scope (scope.ts), so row-level security (migration 0003) applies. Call after
+   * migrations, which need the owner's rights.
+   */
+  enforceOrganizationScope(): void;
   /** Resolves when the database answers `select 1`; throws DatabaseUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from "express";
-import type { Db } from "../db/index.js";
+import { withOrganizationScope, type Db } from "../db/index.js";
 import type { Authenticator, AuthFailure } from "../auth/authenticate.js";
 import { recordStandaloneAudit } from "../audit/audit-service.js";
 import type { Role } from "../auth/tokens.js";
@@ -69,7 +69,11 @@ export class OperationRouter {
     };
     this.router[op.method](op.expressPath, async (req: Request, res: Response) => {
       await guard(req);
-      await handler(req, res);
+      // Row-level security: everything the handler reads or writes is confined to the organization
+      // in the path (the guard has checked the caller may act in it).
+      const org = typeof req.params.org === "string" ? req.params.org : undefined;
+      if (org === undefined) await handler(req, res);
+      else await withOrganizationScope(org, () => handler(req, res));
     });
     return this;
   }

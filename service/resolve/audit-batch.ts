@@ -4,7 +4,7 @@
 // than the resolve itself. Events queue up while batches are being written and the next batch
 // appends all of them to their chains in one transaction: under load, many resolves share one
 // commit; alone, a resolve pays one.
-import type { Db } from "../db/index.js";
+import { ALL_ORGANIZATIONS, withOrganizationScope, type Db } from "../db/index.js";
 import { appendAuditEvents, type AuditEventInput } from "../audit/audit-service.js";
 
 // 15 parameters per row: 500 rows stay far below PostgreSQL's 65535-parameter limit.
@@ -49,7 +49,8 @@ export class AuditBatcher {
     this.inFlight += 1;
     try {
       // One statement per chain, each its own transaction: no BEGIN/COMMIT round trips.
-      await appendAuditEvents(this.db, batch.map((p) => p.input));
+      // The batch mixes organizations: it is the service's own write, not one request's.
+      await withOrganizationScope(ALL_ORGANIZATIONS, () => appendAuditEvents(this.db, batch.map((p) => p.input)));
       for (const p of batch) p.done();
     } catch (error) {
       for (const p of batch) p.failed(error);

@@ -1,0 +1,79 @@
+/**
+ * Defence in depth: PostgreSQL row-level security keyed on the organization scope of each request.
+ * A deliberately unscoped query, run in one organization's scope, returns none of another
+ * organization's rows and cannot write them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withOrganizationScope } from "../../service/db/index.js";
+import { testDatabases } from "../support/db.js";
+import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+
+const TABLES: [table: string, column: string][] = [
+  ["organizations", "id"],
+  ["api_tokens", "organization_id"],
+  ["projects", "organization_id"],
+  ["credentials", "organization_id"],
+  ["credential_versions", "organization_id"],
+  ["audit_events", "organization_id"],
+  ["idempotency_keys", "organization_id"],
+];
+
+for (const kind of testDatabases()) {
+  describe(`row-level security (${kind})`, () => {
+    let t: TestRuntime;
+    let a: string;
+    let b: string;
+
+    beforeAll(async () => {
+      t = await startTestRuntime(kind);
+      for (const slug of ["rls-a", "rls-b"]) {
+        const { org, tokens } = await seedOrganization(t, slug);
+        const admin = bearer(tokens.admin);
+        const project = await t.api.post(`/v1/organizations/${org.id}/projects`).set(admin).send({ name: "p" });
+        await t.api
+          .post(`/v1/organizations/${org.id}/credentials`)
+          .set(admin)
+          .set("Idempotency-Key", `rls-${slug}`)
+          .send({ provider: "openai", name: "c", api_key: `sk-${slug}000000000000000000000000000000`, project_id: project.body.id });
+        if (slug === "rls-a") a = org.id;
+        else b = org.id;
+      }
+    }, 60_000);
+    afterAll(() => t?.close());
+
+    const unscoped = (sql: string) => t.testDb.db.query<Record<string, string>>(sql);
+
+    it("runs the service's queries as the non-superuser role keyplane_app", async () => {
+      const { rows } = await withOrganizationScope(a, () => unscoped("select current_user as who"));
+      expect(rows[0].who).toBe("keyplane_app");
+    });
+
+    for (const [table, column] of TABLES) {
+      it(`an unscoped SELECT on ${table} in organization A's scope sees only A's rows`, async () => {
+        const all = await unscoped(`select ${column} as org from ${table}`);
+        expect(all.rows.some((r) => r.org === b)).toBe(true);
+        const scoped = await withOrganizationScope(a, () => unscoped(`select ${column} as org from ${table}`));
+        expect(scoped.rows.length).toBeGreaterThan(0);
+        expect(scoped.rows.every((r) => r.org === a)).toBe(true);
+        const nowhere = await withOrganizationScope("org_00000000000000000000000000", () => unscoped(`select 1 from ${table}`));
+        expect(nowhere.rows).toHaveLength(0);
+      });
+    }
+
+    it("an unscoped UPDATE in A's scope touches only A's rows", async () => {
+      const changed = await withOrganizationScope(a, () => t.testDb.db.query("update credentials set description = 'rls probe'"));
+      expect(changed.rowCount).toBe(1);
+      const b1 = await t.api.get(`/v1/organizations/${b}/credentials`).set(bearer(t.platformToken));
+      expect(b1.body.data[0].description).toBeNull();
+    });
+
+    it("refuses to write another organization's rows from A's scope", async () => {
+      const attempt = withOrganizationScope(a, () =>
+        t.testDb.db.query("insert into projects (id, organization_id, name, inherit_organization_credentials, version, created_at, updated_at) values ('prj_rlsprobe00000000000000000', $1, 'sneaky', false, 1, now(), now())", [b]),
+      );
+      await expect(attempt).rejects.toThrow();
+      const projects = await unscoped("select name from projects where name = 'sneaky'");
+      expect(projects.rows).toHaveLength(0);
+    });
+  });
+}
