@@ -101,7 +101,13 @@ class PgDb implements Db {
     } catch (err) {
       throw mapDbError(err);
     }
+    // A checked-out client has no pool listener: a connection terminated under it would otherwise
+    // be an unhandled 'error' event and bring the process down.
     let broken = false;
+    const onError = () => {
+      broken = true;
+    };
+    client.on("error", onError);
     try {
       await this.#applyScope(client);
       return await fn(client);
@@ -109,6 +115,7 @@ class PgDb implements Db {
       if (err instanceof DatabaseUnavailableError) broken = true;
       throw err;
     } finally {
+      client.off("error", onError);
       client.release(broken);
     }
   }
@@ -146,12 +153,6 @@ class PgDb implements Db {
     } catch (err) {
       throw mapDbError(err);
     }
-    try {
-      await this.#applyScope(client);
-    } catch (err) {
-      client.release(true);
-      throw err;
-    }
     // A checked-out client has no pool listener: a connection drop between statements would
     // otherwise be an unhandled 'error' event.
     let broken = false;
@@ -159,6 +160,13 @@ class PgDb implements Db {
       broken = true;
     };
     client.on("error", onError);
+    try {
+      await this.#applyScope(client);
+    } catch (err) {
+      client.off("error", onError);
+      client.release(true);
+      throw err;
+    }
     const tx: Queryable = {
       query: <R>(sql: string, params?: readonly unknown[], opts?: QueryOptions) => run<R>(client, sql, params, opts),
       exec: (sql: string) => runScript(client, sql),

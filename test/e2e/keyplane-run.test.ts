@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -69,7 +69,7 @@ for (const kind of testDatabases()) {
       ensureBuilt();
       t = await startTestRuntime(kind);
       server = await new Promise<Server>((r) => {
-        const s = t.runtime.app.listen(0, "127.0.0.1", () => r(s));
+        const s = createServer(t.handler).listen(0, "127.0.0.1", () => r(s));
       });
       endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const seeded = await seedOrganization(t);

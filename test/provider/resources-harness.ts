@@ -3,7 +3,7 @@
  * the real keyplane provider served over gRPC, driven the way OpenTofu/Terraform drive it
  * (ConfigureProvider, then plan/apply/read/import, data source reads, ephemeral opens).
  */
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { decodeMsgpack, encodeMsgpack } from "../../cdktf-provider/src/protocol/codec.js";
@@ -37,7 +37,7 @@ export interface ServiceUnderTest {
 export async function startService(): Promise<ServiceUnderTest> {
   const t = await startTestRuntime("pglite");
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = t.runtime.app.listen(0, "127.0.0.1", () => resolve(s));
+    const s = createServer(t.handler).listen(0, "127.0.0.1", () => resolve(s));
     s.once("error", reject);
   });
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

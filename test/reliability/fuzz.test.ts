@@ -5,7 +5,7 @@
  * exactly as it was.
  */
 import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { openapiDocument, operationTable, type OperationInfo } from "../../service/http/validation.js";
@@ -111,7 +111,7 @@ describe("fuzzing every operation (pglite)", () => {
     const spare = await t.api.post(`/v1/organizations/${seeded.org.id}/tokens`).set(admin).send({ role: "member", name: "spare" });
     ids = { org: seeded.org.id, credential: credential.body.id, project: project.body.id, token: spare.body.id };
     tokens = { platform_admin: t.platformToken, ...seeded.tokens };
-    server = t.runtime.app.listen(0, "127.0.0.1");
+    server = createServer(t.handler).listen(0, "127.0.0.1");
     await new Promise((r) => server.once("listening", r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }, 60_000);

@@ -11,13 +11,16 @@ import request from "supertest";
 import { loadConfig } from "../../service/config.js";
 import { createLogger } from "../../service/observability/logger.js";
 import { createRuntime, type Runtime } from "../../service/server.js";
-import { openTestDb, type TestDb, type TestDbKind } from "./db.js";
+import { dumpAllTables, openTestDb, type TestDb, type TestDbKind } from "./db.js";
+import { LeakRecorder } from "./leak-recorder.js";
 
 export interface TestRuntime {
   kind: TestDbKind;
   testDb: TestDb;
   runtime: Runtime;
   api: ReturnType<typeof request>;
+  /** The app as an HTTP handler with leak recording, for tests that listen on a port themselves. */
+  handler: ReturnType<LeakRecorder["wrap"]>;
   /** Every log line the runtime wrote. */
   logs: string[];
   /** Every response body the helpers saw, for leak scans. */
@@ -48,18 +51,23 @@ export async function startTestRuntime(kind: TestDbKind, env: Record<string, str
   });
   const log = createLogger("debug", sink);
   const runtime = await createRuntime({ config, log, db: testDb.db });
-  const responses: string[] = [];
-  const api = request(runtime.app);
+  const recorder = new LeakRecorder();
+  const responses = recorder.responses;
+  const handler = recorder.wrap(runtime.app);
+  const api = request(handler);
   return {
     kind,
     testDb,
     runtime,
     api,
+    handler,
     logs,
     responses,
     platformToken,
     masterKey,
     async close() {
+      const tables = await dumpAllTables(testDb.db).catch(() => "");
+      recorder.flush(logs, tables);
       await runtime.close();
       await testDb.cleanup();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // A real Keyplane service for the engine to talk to: the runtime of test/support/runtime.ts (test
 // database, fresh master key, pino lines captured in memory) listening on 127.0.0.1, port 0.
 // It runs in the test process, so engines must be driven asynchronously (see workdir.ts).
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KeyplaneClient } from "../../../cdktf-provider/src/client/keyplane-client.js";
 import type { TestDbKind } from "../../support/db.js";
@@ -33,7 +33,7 @@ export interface E2eService {
 export async function startService(kind: TestDbKind = "pglite"): Promise<E2eService> {
   const runtime = await startTestRuntime(kind);
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = runtime.runtime.app.listen(0, "127.0.0.1", () => resolve(s));
+    const s = createServer(runtime.handler).listen(0, "127.0.0.1", () => resolve(s));
     s.once("error", reject);
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
