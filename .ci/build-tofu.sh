@@ -3,6 +3,8 @@
 # go.mod of opentofu carries `replace` directives, so `go install module@version` refuses; build inside the
 # module directory that `go mod download` reports instead.
 set -euo pipefail
+# The machine's Go lives in /usr/local/go; CI's environment may not have it on PATH.
+command -v go >/dev/null 2>&1 || export PATH="$PATH:/usr/local/go/bin"
 version="${TOFU_VERSION:-v1.11.0}"
 cache="${KEYPLANE_TOOL_CACHE:-$HOME/.cache/keyplane-tools}"
 bin="$cache/tofu-$version/tofu"
