@@ -54,7 +54,7 @@ export class OperationRouter {
       req.kp.actor = actor;
       const orgParam = typeof req.params.org === "string" ? req.params.org : undefined;
       if (orgParam !== undefined && actor.role !== "platform_admin" && actor.organizationId !== orgParam) {
-        await this.auditDenied(req, actor, "other_organization", { requested_organization_id: orgParam });
+        await this.auditDenied(req, actor, "other_organization", { requested_organization_id: orgParam.slice(0, 128) });
         throw problems.notFound("organization");
       }
       if (!roles.has(actor.role)) {
