@@ -18,7 +18,6 @@ import { projectRoutes } from "./projects/project-routes.js";
 import { resolveRoutes } from "./resolve/resolve-routes.js";
 import { platformKeyEnvVars } from "./resolve/platform-keys.js";
 import { createRateLimits } from "./ratelimit/rate-limit-hooks.js";
-import { withPendingDevelopmentKey } from "./cli/master-key-rotation.js";
 
 export const FEATURES: FeatureRegistrar[] = [
   providerRoutes,
@@ -64,8 +63,7 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
   // From here on, queries run as keyplane_app under each request's organization scope.
   db.enforceOrganizationScope();
   const metrics = createMetrics();
-  // A half-finished development-key rotation left rows under master.key.next: keep them readable.
-  const keyring = loaded.source === "data-dir" ? await withPendingDevelopmentKey(loaded.keyring, config.dataDir) : loaded.keyring;
+  const keyring = loaded.keyring;
   const app = createApp({ config, db, keyring, log, metrics }, FEATURES, createRateLimits(config.rateLimit).hooks);
 
   const bootstrap = await ensureBootstrapToken(db, config.bootstrapToken?.reveal());

@@ -8,7 +8,7 @@ import { loadMasterKeyring, MasterKey } from "../crypto/index.js";
 import { ROLES, type Role } from "../auth/tokens.js";
 import { createToken } from "../tokens/token-service.js";
 import { verifyOrganizationChain } from "../audit/audit-service.js";
-import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, withPendingDevelopmentKey, type RewrapProgress } from "./master-key-rotation.js";
+import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, type RewrapProgress } from "./master-key-rotation.js";
 import { registerRunCommand } from "./run.js";
 import { registerEnvCommand } from "./env.js";
 
@@ -92,9 +92,8 @@ program
       const newKey = opts.newKeyFile
         ? MasterKey.fromBase64((await readFile(opts.newKeyFile, "utf8")).trim())
         : (await nextDevelopmentKey(config.dataDir)).key;
-      const keyring = development ? await withPendingDevelopmentKey(loaded.keyring, config.dataDir) : loaded.keyring;
       const progress = progressReporter();
-      const result = await rewrapAllDataKeys(db, keyring, newKey, progress.update, opts.batchSize);
+      const result = await rewrapAllDataKeys(db, loaded.keyring, newKey, progress.update, opts.batchSize);
       progress.stop();
       if (development && !opts.newKeyFile) await promoteDevelopmentKey(config.dataDir);
       process.stderr.write(`re-wrapped ${result.done} data keys under master key ${newKey.id}\n`);

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { chmod, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Db } from "../db/index.js";
-import { MasterKey, MasterKeyring, rewrapDek } from "../crypto/index.js";
+import { MasterKey, PENDING_MASTER_KEY_FILE_NAME, rewrapDek, type MasterKeyring } from "../crypto/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 
 export interface RewrapProgress {
@@ -85,7 +85,7 @@ export async function rewrapAllDataKeys(
  * before any row changes, so a run that dies half-way is resumed with the same key.
  */
 export async function nextDevelopmentKey(dataDir: string): Promise<{ key: MasterKey; path: string }> {
-  const path = join(dataDir, "master.key.next");
+  const path = join(dataDir, PENDING_MASTER_KEY_FILE_NAME);
   if (existsSync(path)) return { key: MasterKey.fromBase64((await readFile(path, "utf8")).trim()), path };
   const key = MasterKey.generate();
   await writeFile(path, key.toBase64() + "\n", { mode: 0o600, flag: "wx" });
@@ -97,18 +97,5 @@ export async function nextDevelopmentKey(dataDir: string): Promise<{ key: Master
 export async function promoteDevelopmentKey(dataDir: string): Promise<void> {
   const current = join(dataDir, "master.key");
   await rename(current, join(dataDir, "master.key.previous"));
-  await rename(join(dataDir, "master.key.next"), current);
-}
-
-/**
- * While a development-key rotation is half done, some rows are wrapped by `master.key.next`; the
- * service must still read them, so that key joins the keyring as a previous key.
- */
-export async function withPendingDevelopmentKey(keyring: MasterKeyring, dataDir: string): Promise<MasterKeyring> {
-  const path = join(dataDir, "master.key.next");
-  if (!existsSync(path)) return keyring;
-  const pending = MasterKey.fromBase64((await readFile(path, "utf8")).trim());
-  if (keyring.has(pending.id)) return keyring;
-  const previous = keyring.ids().filter((id) => id !== keyring.current.id).map((id) => keyring.get(id)!);
-  return new MasterKeyring(keyring.current, [...previous, pending]);
+  await rename(join(dataDir, PENDING_MASTER_KEY_FILE_NAME), current);
 }

@@ -166,10 +166,3 @@ function hintForFields(type: CredentialType, rule: TypeRule, values: Record<stri
   const source = rule.open ? values[Object.keys(values)[0]] : values[rule.hintFrom];
   return keyHint(source ?? "");
 }
-
-/** Names of the secret fields of a type, for the catalog and for error messages. */
-export function fieldNamesOf(type: CredentialType): string[] {
-  if (type === "api_token") return ["api_key"];
-  const rule = TYPE_RULES[type];
-  return [...rule.required, ...rule.optional];
-}

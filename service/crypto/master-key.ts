@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, link, mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -6,6 +7,8 @@ import { Redacted, reveal } from "./redacted.js";
 
 export const MASTER_KEY_BYTES = 32;
 export const MASTER_KEY_FILE_NAME = "master.key";
+/** The next development key while `rotate-master-key` is re-wrapping towards it. */
+export const PENDING_MASTER_KEY_FILE_NAME = "master.key.next";
 
 /** Raised when the master key cannot be loaded; never contains key material. */
 export class MasterKeyError extends Error {
@@ -206,7 +209,11 @@ export async function loadMasterKeyring(opts: MasterKeyOptions): Promise<LoadedM
 
   const path = join(opts.dataDir, MASTER_KEY_FILE_NAME);
   const { key, generated } = await readOrCreateDevKey(opts.dataDir, path, warnings);
-  return { keyring: new MasterKeyring(key, previous), source: "data-dir", generated, path, warnings };
+  // A development-key rotation that stopped half-way left rows wrapped by master.key.next
+  // (`keyplane rotate-master-key` resumes it): that key must keep unwrapping them meanwhile.
+  const pendingPath = join(opts.dataDir, PENDING_MASTER_KEY_FILE_NAME);
+  const pending = existsSync(pendingPath) ? [await readKeyFile(pendingPath, PENDING_MASTER_KEY_FILE_NAME, warnings)] : [];
+  return { keyring: new MasterKeyring(key, [...previous, ...pending]), source: "data-dir", generated, path, warnings };
 }
 
 async function readKeyFile(path: string, label: string, warnings: string[]): Promise<MasterKey> {

@@ -5,7 +5,7 @@ import type { Db, DbOptions } from "./types.js";
 export * from "./errors.js";
 export * from "./types.js";
 export { migrate, MigrationError, type MigrateOptions, type MigrateResult } from "./migrate.js";
-export { setLocal, setOrganizationScope } from "./transaction.js";
+export { setLocal } from "./transaction.js";
 export { ALL_ORGANIZATIONS, withOrganizationScope, currentOrganizationScope } from "./scope.js";
 
 /**

@@ -5,16 +5,12 @@ import type { Queryable, TransactionOptions } from "./types.js";
 
 /**
  * Sets a transaction-local setting (`SET LOCAL name = value`, parametrized through set_config).
- * Row-level security policies read `keyplane.organization_id` this way.
+ * (Row-level security's scope is applied by the drivers; see scope.ts.)
  */
 export async function setLocal(tx: Queryable, name: string, value: string): Promise<void> {
   await tx.query("select set_config($1, $2, true)", [name, value]);
 }
 
-/** Convenience for the organization scope read by row-level security. */
-export function setOrganizationScope(tx: Queryable, organizationId: string): Promise<void> {
-  return setLocal(tx, "keyplane.organization_id", organizationId);
-}
 
 const ISOLATION_SQL = {
   "read committed": "READ COMMITTED",

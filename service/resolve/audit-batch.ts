@@ -48,9 +48,14 @@ export class AuditBatcher {
   private async write(batch: Pending[]): Promise<void> {
     this.inFlight += 1;
     try {
-      // One statement per chain, each its own transaction: no BEGIN/COMMIT round trips.
-      // The batch mixes organizations: it is the service's own write, not one request's.
-      await withOrganizationScope(ALL_ORGANIZATIONS, () => appendAuditEvents(this.db, batch.map((p) => p.input)));
+      // One statement per chain, each its own transaction (no BEGIN/COMMIT round trips), written
+      // in that chain's organization scope: the connections then keep the scope the resolves
+      // themselves use, instead of switching to '*' and back around every batch.
+      const byOrganization = new Map<string | null, AuditEventInput[]>();
+      for (const { input } of batch) byOrganization.set(input.organizationId, [...(byOrganization.get(input.organizationId) ?? []), input]);
+      for (const [organizationId, inputs] of byOrganization) {
+        await withOrganizationScope(organizationId ?? ALL_ORGANIZATIONS, () => appendAuditEvents(this.db, inputs));
+      }
       for (const p of batch) p.done();
     } catch (error) {
       for (const p of batch) p.failed(error);

@@ -15,7 +15,7 @@ import {
   UniqueViolationError,
   migrate,
   openDb,
-  setOrganizationScope,
+  setLocal,
   type Db,
   type Queryable,
 } from "../../service/db/index.js";
@@ -190,7 +190,7 @@ for (const kind of testDatabases()) {
           async (tx) => {
             const iso = await tx.query<{ transaction_isolation: string }>("show transaction_isolation");
             const scope = await tx.query<{ v: string }>("select current_setting('keyplane.organization_id', true) as v");
-            await setOrganizationScope(tx, `${orgId}-2`);
+            await setLocal(tx, "keyplane.organization_id", `${orgId}-2`);
             const changed = await tx.query<{ v: string }>("select current_setting('keyplane.organization_id', true) as v");
             return [iso.rows[0].transaction_isolation, scope.rows[0].v, changed.rows[0].v];
           },

@@ -31,7 +31,7 @@ import {
 } from "../../service/http/validation.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const generatedPath = join(root, "service/generated/openapi.ts");
+const generatedPath = join(root, "service/generated/openapi.d.ts");
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -81,10 +81,10 @@ const rawOperation = (id: string): Json => {
 // ---- (a) generated types ------------------------------------------------------------------
 
 describe("generated types", () => {
-  it("service/generated/openapi.ts is what `npm run gen:types` produces from openapi.yaml", () => {
+  it("service/generated/openapi.d.ts is what `npm run gen:types` produces from openapi.yaml", () => {
     const dir = mkdtempSync(join(tmpdir(), "keyplane-openapi-"));
     try {
-      const out = join(dir, "openapi.ts");
+      const out = join(dir, "openapi.d.ts");
       const cli = join(root, "node_modules/openapi-typescript/bin/cli.js");
       execFileSync(process.execPath, [cli, "openapi.yaml", "-o", out], { cwd: root, stdio: "pipe" });
       const fresh = readFileSync(out, "utf8");
