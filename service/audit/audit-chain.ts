@@ -48,13 +48,25 @@ export function chainHash(prevHash: string, event: ChainedEventFields): string {
 
 export interface ChainBreak {
   seq: number;
-  event_id: string;
+  /** null when the break is a missing event (nothing to point at). */
+  event_id: string | null;
   reason: string;
 }
 
-/** Walks events in seq order and reports the first place the chain does not hold. */
+/** The chain's last link as recorded beside it when the walk started (audit_chain_heads). */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/**
+ * Walks events in seq order and reports the first place the chain does not hold. With the head
+ * read before the walk, the chain must also reach it and pass through it: events removed from the
+ * end would otherwise leave a shorter chain that is valid in itself.
+ */
 export async function verifyChain(
   events: AsyncIterable<ChainedEventFields & { prev_hash: string; hash: string }>,
+  head?: ChainHead | null,
 ): Promise<{ checked: number; break: ChainBreak | null }> {
   let prev = GENESIS_HASH;
   let expectedSeq = 1;
@@ -70,9 +82,18 @@ export async function verifyChain(
     if (chainHash(prev, fields) !== hash) {
       return { checked, break: { seq: fields.seq, event_id: fields.id, reason: "hash does not match the event's contents (the event was modified)" } };
     }
+    if (head && fields.seq === head.seq && hash !== head.hash) {
+      return { checked, break: { seq: fields.seq, event_id: fields.id, reason: "the chain's recorded head does not match this event (the chain was rewritten)" } };
+    }
     prev = hash;
     expectedSeq += 1;
     checked += 1;
+  }
+  if (head && checked < head.seq) {
+    return {
+      checked,
+      break: { seq: checked + 1, event_id: null, reason: `the chain ends at seq ${checked} but its recorded head is seq ${head.seq} (events were removed from the end)` },
+    };
   }
   return { checked, break: null };
 }

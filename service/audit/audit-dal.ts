@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/index.js";
-import type { ChainedEventFields } from "./audit-chain.js";
+import type { ChainedEventFields, ChainHead } from "./audit-chain.js";
 
 export interface AuditRow extends ChainedEventFields {
   prev_hash: string;
@@ -63,4 +63,9 @@ export async function* walkChain(db: Queryable, chainKey: string, pageSize = 100
     if (page.length < pageSize) return;
     afterSeq = page[page.length - 1].seq;
   }
+}
+
+export async function readChainHead(db: Queryable, chainKey: string): Promise<ChainHead | null> {
+  const { rows } = await db.query<ChainHead>("select seq::int as seq, hash from audit_chain_heads where chain_key = $1", [chainKey]);
+  return rows[0] ?? null;
 }

@@ -1,7 +1,7 @@
 import type { Db, Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
 import { canonicalAroundSeq, verifyChain, type ChainBreak, type ChainedEventFields } from "./audit-chain.js";
-import { walkChain } from "./audit-dal.js";
+import { readChainHead, walkChain } from "./audit-dal.js";
 
 
 export type AuditOutcome = "success" | "denied" | "failure";
@@ -33,8 +33,8 @@ export async function recordAudit(tx: Queryable, input: AuditEventInput): Promis
 }
 
 /**
- * Appends events to their chains: one statement per chain (keyplane_append_audit locks the chain
- * for the rest of the transaction, extends it from its last link and inserts every row). Chains
+ * Appends events to their chains: one statement per chain (keyplane_append_audit locks the chain's
+ * head for the rest of the transaction, extends the chain from it and inserts every row). Chains
  * are taken in a fixed order, so two writers never deadlock. Outside a transaction the statement
  * is its own transaction.
  */
@@ -82,7 +82,10 @@ export interface ChainVerification {
 }
 
 export async function verifyOrganizationChain(db: Queryable, organizationId: string | null): Promise<ChainVerification> {
-  const result = await verifyChain(walkChain(db, chainKeyFor(organizationId)));
+  const chainKey = chainKeyFor(organizationId);
+  // The head first: events appended during the walk only extend the chain past it.
+  const head = await readChainHead(db, chainKey);
+  const result = await verifyChain(walkChain(db, chainKey), head);
   return toVerification(result.checked, result.break);
 }
 

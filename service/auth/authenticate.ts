@@ -1,5 +1,5 @@
 import type { Request } from "express";
-import type { Db } from "../db/index.js";
+import { ALL_ORGANIZATIONS, type Db } from "../db/index.js";
 import { findTokenByHash, touchToken, type TokenRecord } from "./auth-dal.js";
 import { hashesEqual, hashToken, looksLikeToken } from "./tokens.js";
 import type { Actor } from "../http/context.js";
@@ -12,8 +12,9 @@ const TOUCH_INTERVAL_MS = 60_000;
 
 // Verified tokens are remembered briefly so the hot path (resolve) does not pay a database round
 // trip per request for the same token. A revocation through this process takes effect at once
-// (forget); through another instance of the service, within TOKEN_CACHE_TTL_MS. Expiry is checked
-// on every request against the cached record. Unknown tokens are never cached.
+// (forget); through another instance of the service, when its change notification arrives (the
+// cached tokens of that organization are dropped), and within TOKEN_CACHE_TTL_MS in any case.
+// Expiry is checked on every request against the cached record. Unknown tokens are never cached.
 const TOKEN_CACHE_TTL_MS = 5_000;
 const TOKEN_CACHE_MAX = 10_000;
 
@@ -21,7 +22,12 @@ export class Authenticator {
   private readonly lastTouched = new Map<string, number>();
   private readonly verified = new Map<string, { record: TokenRecord; until: number }>();
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db) {
+    db.changes.subscribe((organizationId) => {
+      if (organizationId === ALL_ORGANIZATIONS) this.verified.clear();
+      else for (const [key, entry] of this.verified) if (entry.record.organization_id === organizationId) this.verified.delete(key);
+    });
+  }
 
   async authenticate(req: Request): Promise<{ actor: Actor } | { failure: AuthFailure }> {
     const header = req.get("authorization");

@@ -3,7 +3,11 @@ import { reveal } from "../crypto/redacted.js";
 import { DatabaseUnavailableError, TransactionAbortedError, mapDbError } from "./errors.js";
 import { TransactionScope, applyTransactionOptions, withSerializationRetries } from "./transaction.js";
 import type { Db, PgDbOptions, QueryOptions, QueryResult, Queryable, TransactionOptions } from "./types.js";
-import { APP_ROLE, currentOrganizationScope } from "./scope.js";
+import { currentOrganizationScope, roleForScope, SCOPE_ROLES_USABLE_SQL } from "./scope.js";
+import { CHANGE_CHANNEL, ChangeFeed } from "./change-feed.js";
+
+const LISTEN_RETRY_MIN_MS = 500;
+const LISTEN_RETRY_MAX_MS = 30_000;
 
 const INT8_OID = 20;
 
@@ -47,7 +51,6 @@ async function runScript(target: pg.Pool | pg.PoolClient, sql: string): Promise<
 
 /** Session state of a pooled connection, so role and scope are set only when they change. */
 interface ScopedClient extends pg.PoolClient {
-  keyplaneRole?: boolean;
   keyplaneScope?: string;
 }
 
@@ -57,8 +60,13 @@ class PgDb implements Db {
   readonly #scope = new TransactionScope();
   #closed = false;
   #enforceScope = false;
+  #rolesUsable: Promise<boolean> | undefined;
+  readonly changes = new ChangeFeed(false, () => void this.#listen());
+  #listener: pg.Client | undefined;
+  #listenRetryMs = LISTEN_RETRY_MIN_MS;
+  #listenRetry: NodeJS.Timeout | undefined;
 
-  constructor(opts: PgDbOptions) {
+  constructor(private readonly opts: PgDbOptions) {
     const statementTimeout = opts.statementTimeoutMs ?? 15_000;
     this.#pool = new pg.Pool({
       connectionString: reveal(opts.url),
@@ -80,6 +88,45 @@ class PgDb implements Db {
 
   enforceOrganizationScope(): void {
     this.#enforceScope = true;
+  }
+
+  /**
+   * A dedicated connection LISTENs for other processes' changes. The feed is live only while it
+   * is up; when it drops, the feed goes dark (caches empty and stop filling) until it is back.
+   */
+  async #listen(): Promise<void> {
+    if (this.#closed || this.#listener) return;
+    const client = new pg.Client({
+      connectionString: reveal(this.opts.url),
+      application_name: `${this.opts.applicationName ?? "keyplane"}-changes`,
+      connectionTimeoutMillis: this.opts.connectionTimeoutMs ?? 5_000,
+      keepAlive: true,
+    });
+    this.#listener = client;
+    const lost = () => {
+      if (this.#listener !== client) return;
+      this.#listener = undefined;
+      this.changes.setLive(false);
+      client.removeAllListeners("notification");
+      client.end().catch(() => {});
+      if (this.#closed) return;
+      this.#listenRetry = setTimeout(() => void this.#listen(), this.#listenRetryMs);
+      this.#listenRetry.unref();
+      this.#listenRetryMs = Math.min(this.#listenRetryMs * 2, LISTEN_RETRY_MAX_MS);
+    };
+    client.on("error", lost);
+    client.on("end", lost);
+    client.on("notification", (message) => this.changes.announce(message.payload ?? "*"));
+    try {
+      await client.connect();
+      await client.query(`listen ${CHANGE_CHANNEL}`);
+    } catch {
+      lost();
+      return;
+    }
+    if (this.#listener !== client) return;
+    this.#listenRetryMs = LISTEN_RETRY_MIN_MS;
+    this.changes.setLive(true);
   }
 
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: QueryOptions): Promise<QueryResult<T>> {
@@ -120,21 +167,17 @@ class PgDb implements Db {
     }
   }
 
-  /** Role once per connection; the scope whenever it differs from the connection's last one. */
+  /** Role and scope whenever they differ from the connection's last ones: one statement. */
   async #applyScope(client: ScopedClient): Promise<void> {
     if (!this.#enforceScope) return;
-    if (client.keyplaneRole === undefined) {
-      // Without the role (it could not be created) the login role's own rights apply.
-      client.keyplaneRole = await run(client, `set role ${APP_ROLE}`).then(
-        () => true,
-        () => false,
-      );
-    }
     const scope = currentOrganizationScope();
-    if (client.keyplaneScope !== scope) {
-      await run(client, "select set_config('keyplane.organization_id', $1, false)", [scope], { name: "keyplane_set_scope" });
-      client.keyplaneScope = scope;
-    }
+    if (client.keyplaneScope === scope) return;
+    this.#rolesUsable ??= run<{ usable: boolean }>(this.#pool, SCOPE_ROLES_USABLE_SQL).then((r) => r.rows[0].usable);
+    const role = roleForScope(scope, await this.#rolesUsable);
+    await run(client, "select set_config('role', $1, false), set_config('keyplane.organization_id', $2, false)", [role, scope], {
+      name: "keyplane_set_scope",
+    });
+    client.keyplaneScope = scope;
   }
 
   async ping(): Promise<void> {
@@ -185,6 +228,7 @@ class PgDb implements Db {
       if (commit.command === "ROLLBACK") {
         throw new TransactionAbortedError("transaction rolled back: a statement inside it failed");
       }
+      if (!opts.readOnly) this.changes.announce(currentOrganizationScope());
       return result;
     } catch (err) {
       if (open) {
@@ -204,7 +248,11 @@ class PgDb implements Db {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#pool.end();
+    clearTimeout(this.#listenRetry);
+    const listener = this.#listener;
+    this.#listener = undefined;
+    this.changes.setLive(false);
+    await Promise.all([this.#pool.end(), listener?.end().catch(() => {})]);
   }
 }
 

@@ -7,7 +7,8 @@ import type { Results, Transaction } from "@electric-sql/pglite";
 import { DbError, TransactionAbortedError, mapDbError } from "./errors.js";
 import { TransactionScope, applyTransactionOptions, withSerializationRetries } from "./transaction.js";
 import type { Db, PgliteDbOptions, QueryResult, Queryable, TransactionOptions } from "./types.js";
-import { APP_ROLE, currentOrganizationScope } from "./scope.js";
+import { currentOrganizationScope, roleForScope, SCOPE_ROLES_USABLE_SQL } from "./scope.js";
+import { ChangeFeed } from "./change-feed.js";
 
 /** bytea arrives as "\x…" hex text; return Buffer like the pg driver instead of PGlite's Uint8Array. */
 function parseBytea(text: string): Buffer {
@@ -53,7 +54,9 @@ class PgliteDb implements Db {
   }
 
   #enforceScope = false;
-  #roleExists: Promise<boolean> | undefined;
+  // One process owns the embedded database (lockDataDir), so its own commits are all the changes.
+  readonly changes = new ChangeFeed(true);
+  #rolesUsable: Promise<boolean> | undefined;
 
   enforceOrganizationScope(): void {
     this.#enforceScope = true;
@@ -76,7 +79,7 @@ class PgliteDb implements Db {
    * same locked transaction as the statement: another request can never run in between.
    */
   async #scoped<T>(fn: (raw: Transaction) => Promise<T>): Promise<T> {
-    await this.#ensureRoleKnown();
+    await this.#scopeRolesUsable();
     let thrownByCallback: { error: unknown } | undefined;
     try {
       return await this.#pg.transaction(async (raw) => {
@@ -94,19 +97,17 @@ class PgliteDb implements Db {
     }
   }
 
-  #ensureRoleKnown(): Promise<boolean> {
-    this.#roleExists ??= run<{ n: number }>(this.#pg, "select count(*)::int as n from pg_roles where rolname = $1", [APP_ROLE]).then(
-      (r) => r.rows[0].n > 0,
-    );
-    return this.#roleExists;
+  #scopeRolesUsable(): Promise<boolean> {
+    this.#rolesUsable ??= run<{ usable: boolean }>(this.#pg, SCOPE_ROLES_USABLE_SQL).then((r) => r.rows[0].usable);
+    return this.#rolesUsable;
   }
 
   async #applyScope(raw: Transaction): Promise<void> {
     if (!this.#enforceScope) return;
-    const role = (await this.#ensureRoleKnown()) ? APP_ROLE : "none";
+    const scope = currentOrganizationScope();
     await run(raw, "select set_config('role', $1, true), set_config('keyplane.organization_id', $2, true)", [
-      role,
-      currentOrganizationScope(),
+      roleForScope(scope, await this.#scopeRolesUsable()),
+      scope,
     ]);
   }
 
@@ -120,10 +121,11 @@ class PgliteDb implements Db {
   }
 
   async #attempt<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions): Promise<T> {
-    if (this.#enforceScope) await this.#ensureRoleKnown();
+    if (this.#enforceScope) await this.#scopeRolesUsable();
     let thrownByCallback: { error: unknown } | undefined;
+    let result: T;
     try {
-      return await this.#pg.transaction(async (raw) => {
+      result = await this.#pg.transaction(async (raw) => {
         const tx: Queryable = {
           query: <R>(sql: string, params?: readonly unknown[]) => run<R>(raw, sql, params),
           exec: (sql: string) => runScript(raw, sql),
@@ -144,6 +146,8 @@ class PgliteDb implements Db {
       }
       throw mapDbError(err);
     }
+    if (!opts.readOnly) this.changes.announce(currentOrganizationScope());
+    return result;
   }
 
   async close(): Promise<void> {

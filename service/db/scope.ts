@@ -18,5 +18,19 @@ export function currentOrganizationScope(): string {
   return storage.getStore() ?? ALL_ORGANIZATIONS;
 }
 
-/** The role the service's queries run as once scoping is enforced (see migration 0003). */
-export const APP_ROLE = "keyplane_app";
+/**
+ * Once scoping is enforced, statements in an organization's scope run as keyplane_app (rows of that
+ * organization only) and those in the '*' scope as keyplane_platform (see migration 0004).
+ */
+const APP_ROLE = "keyplane_app";
+const PLATFORM_ROLE = "keyplane_platform";
+
+/** Whether the login role may switch to both roles; when not, its own rights and policies apply. */
+export const SCOPE_ROLES_USABLE_SQL = `select count(*)::int = 2 as usable from pg_roles
+  where rolname in ('${APP_ROLE}', '${PLATFORM_ROLE}') and pg_has_role(current_user, oid, 'MEMBER')`;
+
+/** The session role for a scope: `none` is the login role itself. */
+export function roleForScope(scope: string, rolesUsable: boolean): string {
+  if (!rolesUsable) return "none";
+  return scope === ALL_ORGANIZATIONS ? PLATFORM_ROLE : APP_ROLE;
+}

@@ -1,4 +1,5 @@
 import type { Redacted } from "../crypto/redacted.js";
+import type { ChangeFeed } from "./change-feed.js";
 
 /**
  * Values returned by both drivers are normalized to the same JS types: bytea → Buffer,
@@ -51,11 +52,16 @@ export interface Db extends Queryable {
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /**
-   * From now on every statement runs as the keyplane_app role with the async context's
-   * organization scope (scope.ts), so row-level security (migration 0003) applies. Call after
-   * migrations, which need the owner's rights.
+   * From now on every statement runs in the async context's organization scope, as keyplane_app
+   * or, for the '*' scope, keyplane_platform (scope.ts), so row-level security (migrations 0003,
+   * 0004) applies. Call after migrations, which need the owner's rights.
    */
   enforceOrganizationScope(): void;
+  /**
+   * Committed changes by organization, for caches: this process's transactions at once, and on
+   * PostgreSQL every process's writes through LISTEN (migration 0006).
+   */
+  readonly changes: ChangeFeed;
   /** Resolves when the database answers `select 1`; throws DatabaseUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

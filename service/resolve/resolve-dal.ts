@@ -26,6 +26,8 @@ export interface CandidateRow {
   master_key_id: string | null;
   /** The served version still has its material and, if retired, is within its grace period. */
   served_usable: boolean | null;
+  /** When the served version's grace period ends (retired versions only). */
+  grace_expires_at: Date | null;
 }
 
 // Steps 1–2 of the resolution order as one filter: the project's own active credentials, and
@@ -42,7 +44,8 @@ const SELECTED = `o.platform_fallback, p.id as project_found, p.inherit_organiza
   c.credential_id, c.credential_project_id, c.provider, c.type, c.api_base, c.env_var, c.settings, c.version,
   c.current_key_version, v.key_version as served_key_version, v.key_hint as served_key_hint, v.ciphertext, v.nonce,
   v.wrapped_dek, v.master_key_id,
-  (v.destroyed_at is null and (v.grace_expires_at is null or v.grace_expires_at > now())) as served_usable`;
+  (v.destroyed_at is null and (v.grace_expires_at is null or v.grace_expires_at > now())) as served_usable,
+  v.grace_expires_at`;
 
 /**
  * The credential that resolves for one provider, with the version to serve (`previous`: the

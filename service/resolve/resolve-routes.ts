@@ -4,6 +4,7 @@ import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseHeaders, parseQuery } from "../http/validation.js";
 import { AuditBatcher } from "./audit-batch.js";
+import { CandidateCache } from "./candidate-cache.js";
 import { PlatformKeys } from "./platform-keys.js";
 import { Resolver, type CallMeta } from "./resolve-service.js";
 
@@ -19,7 +20,7 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log 
       "ignoring platform keys for providers that are not single-key providers of the catalog",
     );
   }
-  const resolver = new Resolver(db, keyring, platformKeys, new AuditBatcher(db));
+  const resolver = new Resolver(db, keyring, platformKeys, new AuditBatcher(db), new CandidateCache(db.changes));
 
   ops.handle("resolveCredential", async (req, res) => {
     const body = parseBody("resolveCredential", req.body);

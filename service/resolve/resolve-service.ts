@@ -10,6 +10,7 @@ import type { Schemas } from "../http/validation.js";
 import type { AuditEventInput, AuditOutcome } from "../audit/audit-service.js";
 import type { AuditBatcher } from "./audit-batch.js";
 import type { PlatformKeys } from "./platform-keys.js";
+import type { CandidateCache } from "./candidate-cache.js";
 import { findEnvironmentCandidates, findResolveCandidate, type CandidateRow } from "./resolve-dal.js";
 import { credentialVariables } from "./environment-variables.js";
 
@@ -42,6 +43,7 @@ export class Resolver {
     private readonly keyring: MasterKeyring,
     private readonly platformKeys: PlatformKeys,
     private readonly audit: AuditBatcher,
+    private readonly candidates: CandidateCache,
   ) {}
 
   async resolve(organizationId: string, input: ResolveInput, meta: CallMeta): Promise<ResolveResponse> {
@@ -52,7 +54,10 @@ export class Resolver {
     const previous = input.version === "previous";
     const projectId = input.projectId ?? null;
     const environment = input.environment ?? null;
-    const row = await findResolveCandidate(this.db, { organizationId, projectId, environment, provider: provider.id, previous });
+    const query = { organizationId, projectId, environment, provider: provider.id, previous };
+    // Project ids and environment names are free text: the key separates them with a NUL.
+    const key = `${provider.id}\u0000${projectId ?? ""}\u0000${environment ?? "\u0000"}\u0000${previous ? 1 : 0}`;
+    const row = await this.candidates.get(organizationId, key, () => findResolveCandidate(this.db, query));
     if (!row) throw problems.notFound("organization");
 
     const auditBase = {

@@ -43,9 +43,19 @@ for (const kind of testDatabases()) {
 
     const unscoped = (sql: string) => t.testDb.db.query<Record<string, string>>(sql);
 
-    it("runs the service's queries as the non-superuser role keyplane_app", async () => {
+    it("runs organization work as keyplane_app and the '*' scope as keyplane_platform", async () => {
       const { rows } = await withOrganizationScope(a, () => unscoped("select current_user as who"));
       expect(rows[0].who).toBe("keyplane_app");
+      expect((await unscoped("select current_user as who")).rows[0].who).toBe("keyplane_platform");
+    });
+
+    it("gives the planner an organization filter it can estimate: an audit page walks the chain index", async () => {
+      const plan = await withOrganizationScope(a, () =>
+        unscoped(`explain select seq from audit_events where chain_key = 'org:${a}' and seq > 0 order by seq limit 100`),
+      );
+      const text = plan.rows.map((r) => r["QUERY PLAN"]).join("\n");
+      expect(text).toContain("audit_events_chain_seq_key");
+      expect(text).not.toMatch(/Seq Scan|Sort/);
     });
 
     for (const [table, column] of TABLES) {

@@ -1,7 +1,8 @@
 /**
  * Tampering with what is stored: every modified byte of a ciphertext, nonce or wrapped data key,
  * every ciphertext moved to another version (AAD), and an unknown master key id are refused with a
- * clear error; an edited audit row breaks the chain and verification says where.
+ * clear error; an edited audit row breaks the chain and verification says where, and so do events
+ * cut from its end.
  */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -110,7 +111,7 @@ for (const kind of testDatabases()) {
       await t.testDb.db.exec(
         `reset role; alter table audit_events disable trigger user;
          update audit_events set details = jsonb_set(details, '{grace_seconds}', '0') where chain_key = 'org:${orgId}' and seq = ${Number(seq)};
-         alter table audit_events enable trigger user; set role keyplane_app;`,
+         alter table audit_events enable trigger user; set role keyplane_platform;`,
       );
       const result = (await verify()).body;
       expect(result).toMatchObject({ valid: false, broken_at_seq: seq });
@@ -124,6 +125,25 @@ for (const kind of testDatabases()) {
         expect(cli.status).toBe(1);
         expect(JSON.parse(cli.stdout)).toMatchObject({ valid: false, broken_at_seq: seq });
       }
+    });
+
+    it("detects events removed from the end of a chain, which leave a chain valid in itself", async () => {
+      const seeded = await seedOrganization(t, "tamper-tail");
+      const other = seeded.org.id;
+      const otherAdmin = bearer(seeded.tokens.admin);
+      const verify = () => t.api.post(`/v1/organizations/${other}/audit-events/verify`).set(otherAdmin);
+      await t.api.post(`/v1/organizations/${other}/projects`).set(otherAdmin).send({ name: "one" });
+      await t.api.post(`/v1/organizations/${other}/projects`).set(otherAdmin).send({ name: "two" });
+      const before = (await verify()).body;
+      expect(before.valid).toBe(true);
+      await t.testDb.db.exec(
+        `reset role; alter table audit_events disable trigger user;
+         delete from audit_events where chain_key = 'org:${other}' and seq > ${Number(before.checked) - 2};
+         alter table audit_events enable trigger user; set role keyplane_platform;`,
+      );
+      const result = (await verify()).body;
+      expect(result).toMatchObject({ valid: false, broken_at_seq: before.checked - 1 });
+      expect(result.reason).toContain("removed from the end");
     });
   });
 }

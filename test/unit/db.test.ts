@@ -86,6 +86,7 @@ for (const kind of testDatabases()) {
         );
         expect(tables.rows.map((r) => r.table_name)).toEqual([
           "api_tokens",
+          "audit_chain_heads",
           "audit_events",
           "credential_versions",
           "credentials",
