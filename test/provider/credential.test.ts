@@ -334,6 +334,40 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
     });
   });
 
+  it("answers a burst of refresh reads with one listing; a lone read, or one the listing lacks, asks directly", async () => {
+    const created: Managed[] = [];
+    for (let i = 0; i < 4; i++) {
+      created.push((await planApply(fresh(), cfg({ provider_type: "openai", name: `burst-${i}`, api_key_wo: openaiKey(), api_key_wo_version: 1 }))).managed);
+    }
+    const gone = created.pop()!;
+    const got = await org.admin.getCredential(org.id, gone.state!.id as string);
+    await org.admin.setCredentialActive(org.id, gone.state!.id as string, false, got!.etag);
+    await org.admin.deleteCredential(org.id, gone.state!.id as string);
+
+    // A provider configured anew, as in a new plugin process: nothing listed yet.
+    const provider = { ...data };
+    const read = (m: Managed) =>
+      credentialResource.read({ ...ctx(), provider, currentState: m.state!, private: m.private, providerMeta: null, clientCapabilities: caps });
+    const calls = (operation: string) => service.logText().split("\n").filter((line) => line.includes(`"operation":"${operation}"`)).length;
+    const [lists, gets] = [calls("listCredentials"), calls("getCredential")];
+
+    const burst = await Promise.all([...created, gone].map(read));
+    created.forEach((m, i) => {
+      expect(burst[i].newState).toEqual(m.state);
+      expect(readPrivate(Buffer.from(burst[i].private!))).toEqual(readPrivate(m.private));
+    });
+    expect(burst[created.length].newState).toBeNull();
+    // One listing for the burst; the deleted credential, absent from it, was confirmed by its own GET.
+    expect([calls("listCredentials") - lists, calls("getCredential") - gets]).toEqual([1, 1]);
+
+    // A lone read while the listing is fresh is answered from it; another provider block has its own.
+    await read(created[0]);
+    expect([calls("listCredentials") - lists, calls("getCredential") - gets]).toEqual([1, 1]);
+    const other = { ...data };
+    await credentialResource.read({ ...ctx(), provider: other, currentState: created[1].state!, private: created[1].private, providerMeta: null, clientCapabilities: caps });
+    expect([calls("listCredentials") - lists, calls("getCredential") - gets]).toEqual([1, 2]);
+  });
+
   it("manages a multi-field secret through fields_wo and fields_wo_version", async () => {
     const fields = (id: string) => ({ access_key_id: id, secret_access_key: randomBytes(24).toString("base64url") });
     const first = fields(`AKIA${randomBytes(8).toString("hex").toUpperCase()}`);

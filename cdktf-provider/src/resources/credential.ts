@@ -28,6 +28,7 @@ import {
 } from "../protocol/index.js";
 import type { KeyplaneProviderData } from "../provider.js";
 import { apiErrorDiagnostics, clientFor, missingOrganization, organizationOf, type ErrorContext } from "./api-diagnostics.js";
+import { credentialReads } from "./credential-reads.js";
 
 export const credentialSchema: Schema = {
   block: {
@@ -456,6 +457,8 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
   async apply({ priorState, plannedState, config, plannedPrivate, provider, signal }) {
     const client = clientFor(provider);
     const applied = readPrivate(plannedPrivate);
+    const organization = knownString((plannedState ?? priorState)?.organization_id) ?? provider.organizationId;
+    if (organization) credentialReads(provider, client).forget(organization);
     if (plannedState === null) return destroy(client, priorState!, applied, signal);
     if (priorState === null) return create(client, plannedState, config ?? {}, signal);
     return update(client, priorState, plannedState, config ?? {}, applied, signal);
@@ -468,7 +471,7 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
     if (!organization || !id) return { newState: currentState };
     let found;
     try {
-      found = await client.getCredential(organization, id, signal);
+      found = await credentialReads(provider, client).read(organization, id, signal);
     } catch (error) {
       return { newState: currentState, diagnostics: apiErrorDiagnostics(error, errorContext(`read ${label(currentState)}`)) };
     }

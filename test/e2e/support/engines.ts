@@ -68,7 +68,8 @@ function newestMtime(dir: string): number {
 }
 
 function isFresh(): boolean {
-  const main = join(repoRoot, "dist/cdktf-provider/src/main.js");
+  // What the launcher runs: the bundle of the compiled plugin.
+  const main = join(repoRoot, "dist/cdktf-provider/plugin/main.mjs");
   if (!existsSync(main)) return false;
   // The plugin runs service code too (the catalog and the secret rules).
   const sources = Math.max(newestMtime(join(repoRoot, "cdktf-provider/src")), newestMtime(join(repoRoot, "service")));
@@ -102,7 +103,8 @@ export function ensureBuilt(): void {
     // tsc emits even with type errors elsewhere in the repository; the engine runs show real breakage.
     spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repoRoot, stdio: "ignore" });
     execFileSync("node", ["scripts/copy-assets.mjs"], { cwd: repoRoot });
-    if (!existsSync(join(repoRoot, "dist/cdktf-provider/src/main.js"))) throw new Error("npm run build produced no dist/cdktf-provider/src/main.js");
+    execFileSync("node", ["scripts/bundle-plugin.mjs"], { cwd: repoRoot });
+    if (!existsSync(join(repoRoot, "dist/cdktf-provider/plugin/main.mjs"))) throw new Error("npm run build produced no dist/cdktf-provider/plugin/main.mjs");
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
