@@ -226,7 +226,12 @@ export async function openPgliteDb(opts: PgliteDbOptions): Promise<Db> {
     releaseLock = await lockDataDir(opts.dataDir);
   }
   try {
-    const pglite = await PGlite.create(opts.dataDir, { parsers: { [pgliteTypes.BYTEA]: parseBytea } });
+    const pglite = await PGlite.create(opts.dataDir, {
+      parsers: { [pgliteTypes.BYTEA]: parseBytea },
+      // PostgreSQL's default 128 MB of shared buffers live in the WASM heap, which never shrinks;
+      // the embedded database is for one small deployment, and 16 MB keeps its memory near 200 MB.
+      startParams: [...PGlite.defaultStartParams, "-c", "shared_buffers=16MB"],
+    });
     return new PgliteDb(pglite, releaseLock);
   } catch (err) {
     await releaseLock();
