@@ -172,7 +172,13 @@ class PgDb implements Db {
     if (!this.#enforceScope) return;
     const scope = currentOrganizationScope();
     if (client.keyplaneScope === scope) return;
-    this.#rolesUsable ??= run<{ usable: boolean }>(this.#pool, SCOPE_ROLES_USABLE_SQL).then((r) => r.rows[0].usable);
+    this.#rolesUsable ??= run<{ usable: boolean }>(this.#pool, SCOPE_ROLES_USABLE_SQL).then(
+      (r) => r.rows[0].usable,
+      (err: unknown) => {
+        this.#rolesUsable = undefined; // asked again once the database answers
+        throw err;
+      },
+    );
     const role = roleForScope(scope, await this.#rolesUsable);
     await run(client, "select set_config('role', $1, false), set_config('keyplane.organization_id', $2, false)", [role, scope], {
       name: "keyplane_set_scope",
