@@ -1,7 +1,8 @@
 // Bundles the compiled plugin (dist/cdktf-provider/src/main.js and everything it imports) into one
 // file, dist/cdktf-provider/plugin/main.mjs, which bin/terraform-provider-keyplane runs. The engine
-// starts the plugin three times per plan (schema, validation, plan); resolving and reading ~300
-// module files took about a quarter of each start. The .proto files sit next to it (read at start).
+// starts the plugin three times per plan (schema, validation, plan); resolving and loading the
+// separate module files took about a fifth of each start (297 → 236 ms measured). The .proto files
+// sit next to it (read at start).
 import { cpSync } from "node:fs";
 import { build } from "esbuild";
 

@@ -68,9 +68,13 @@ export async function appendAuditEvents(q: Queryable, inputs: AuditEventInput[])
   }
 }
 
-/** For events that accompany no change (denied requests): a transaction of their own. */
+/**
+ * For events that accompany no change (denied requests): the append is one statement, its own
+ * transaction. Not db.transaction: that announces a change (db.changes), and a flood of denied
+ * requests would then empty the resolve and token caches on every one.
+ */
 export async function recordStandaloneAudit(db: Db, input: AuditEventInput): Promise<void> {
-  await db.transaction((tx) => recordAudit(tx, input));
+  await appendAuditEvents(db, [input]);
 }
 
 export interface ChainVerification {

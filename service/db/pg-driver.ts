@@ -141,7 +141,11 @@ class PgDb implements Db {
     return this.#withClient((client) => runScript(client, sql));
   }
 
-  async #withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Checks out a connection in the current scope. `markBroken` (and any DatabaseUnavailableError)
+   * makes release destroy the connection instead of returning a possibly dead one to the pool.
+   */
+  async #withClient<T>(fn: (client: pg.PoolClient, markBroken: () => void) => Promise<T>): Promise<T> {
     let client: ScopedClient;
     try {
       client = await this.#pool.connect();
@@ -151,18 +155,18 @@ class PgDb implements Db {
     // A checked-out client has no pool listener: a connection terminated under it would otherwise
     // be an unhandled 'error' event and bring the process down.
     let broken = false;
-    const onError = () => {
+    const markBroken = () => {
       broken = true;
     };
-    client.on("error", onError);
+    client.on("error", markBroken);
     try {
       await this.#applyScope(client);
-      return await fn(client);
+      return await fn(client, markBroken);
     } catch (err) {
       if (err instanceof DatabaseUnavailableError) broken = true;
       throw err;
     } finally {
-      client.off("error", onError);
+      client.off("error", markBroken);
       client.release(broken);
     }
   }
@@ -195,60 +199,33 @@ class PgDb implements Db {
     return withSerializationRetries(opts.maxRetries, () => this.#attempt(fn, opts));
   }
 
-  async #attempt<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions): Promise<T> {
-    let client: ScopedClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw mapDbError(err);
-    }
-    // A checked-out client has no pool listener: a connection drop between statements would
-    // otherwise be an unhandled 'error' event.
-    let broken = false;
-    const onError = () => {
-      broken = true;
-    };
-    client.on("error", onError);
-    try {
-      await this.#applyScope(client);
-    } catch (err) {
-      client.off("error", onError);
-      client.release(true);
-      throw err;
-    }
-    const tx: Queryable = {
-      query: <R>(sql: string, params?: readonly unknown[], opts?: QueryOptions) => run<R>(client, sql, params, opts),
-      exec: (sql: string) => runScript(client, sql),
-    };
-    let open = false;
-    try {
-      await run(client, "BEGIN");
-      open = true;
-      await applyTransactionOptions(tx, opts);
-      const result = await this.#scope.run(this, () => fn(tx));
-      open = false;
-      const commit = await client.query("COMMIT").catch((err: unknown) => {
-        throw mapDbError(err);
-      });
-      // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
-      if (commit.command === "ROLLBACK") {
-        throw new TransactionAbortedError("transaction rolled back: a statement inside it failed");
-      }
-      if (!opts.readOnly) this.changes.announce(currentOrganizationScope());
-      return result;
-    } catch (err) {
-      if (open) {
-        await client.query("ROLLBACK").catch(() => {
-          broken = true;
+  #attempt<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions): Promise<T> {
+    return this.#withClient(async (client, markBroken) => {
+      const tx: Queryable = {
+        query: <R>(sql: string, params?: readonly unknown[], opts?: QueryOptions) => run<R>(client, sql, params, opts),
+        exec: (sql: string) => runScript(client, sql),
+      };
+      let open = false;
+      try {
+        await run(client, "BEGIN");
+        open = true;
+        await applyTransactionOptions(tx, opts);
+        const result = await this.#scope.run(this, () => fn(tx));
+        open = false;
+        const commit = await client.query("COMMIT").catch((err: unknown) => {
+          throw mapDbError(err);
         });
+        // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
+        if (commit.command === "ROLLBACK") {
+          throw new TransactionAbortedError("transaction rolled back: a statement inside it failed");
+        }
+        if (!opts.readOnly) this.changes.announce(currentOrganizationScope());
+        return result;
+      } catch (err) {
+        if (open) await client.query("ROLLBACK").catch(markBroken);
+        throw err;
       }
-      if (err instanceof DatabaseUnavailableError) broken = true;
-      throw err;
-    } finally {
-      client.off("error", onError);
-      // release(true) destroys the connection instead of returning a possibly dead one to the pool.
-      client.release(broken);
-    }
+    });
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,3 @@
-import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import request from "supertest";
 import { openDb } from "../../service/db/index.js";
@@ -9,18 +8,12 @@ import { createLogger } from "../../service/observability/logger.js";
 import { createMetrics } from "../../service/observability/metrics.js";
 import { MasterKey, MasterKeyring } from "../../service/crypto/index.js";
 import { bearer, seedOrganization, startTestRuntime } from "../support/runtime.js";
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from "../support/service-process.js";
 
 describe("database unreachable", () => {
   it("answers 503 with Retry-After (PostgreSQL down), never 500", async () => {
-    const port = await closedPort();
+    // A port nothing listens on once the probe server is closed.
+    const port = await freePort();
     const config = loadConfig({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/none`, KEYPLANE_MASTER_KEY: MasterKey.generate().toBase64() });
     const db = await openDb({ driver: "pg", url: `postgres://postgres@127.0.0.1:${port}/none`, connectionTimeoutMs: 1000 });
     const app = createApp(

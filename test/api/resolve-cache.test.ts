@@ -56,6 +56,20 @@ for (const kind of testDatabases()) {
       expect((await resolveOn(t.api)).body.secret).toBe(KEYS[1]);
     });
 
+    it("announces no change for denied requests, so a flood of them does not empty the caches", async () => {
+      const announced: string[] = [];
+      const unsubscribe = t.runtime.db.changes.subscribe((organizationId) => announced.push(organizationId));
+      try {
+        for (const token of ["kp_" + "x".repeat(43), resolver.Authorization.slice("Bearer ".length)]) {
+          const denied = await t.api.get(`/v1/organizations/${org}/credentials`).set(bearer(token));
+          expect([401, 403]).toContain(denied.status);
+        }
+      } finally {
+        unsubscribe();
+      }
+      expect(announced).toEqual([]);
+    });
+
     it.runIf(kind === "pg")("sees a change made through another instance once its notification arrived", async () => {
       const other = await startSecondInstance(t);
       try {
@@ -83,6 +97,8 @@ for (const kind of testDatabases()) {
         );
         await superuser.end();
         await waitFor(() => !t.runtime.db.changes.live);
+        // Resolved while the feed is down: were it kept, the next resolve would still return it.
+        expect((await resolveOn(t.api)).body.secret).toBe(KEYS[2]);
         const rotated = await other.api.post(`/v1/organizations/${org}/credentials/${credential}/rotate`).set(admin).send({ api_key: KEYS[3] });
         expect(rotated.status).toBe(200);
         expect((await resolveOn(t.api)).body.secret).toBe(KEYS[3]);
