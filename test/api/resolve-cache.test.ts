@@ -84,6 +84,29 @@ for (const kind of testDatabases()) {
       }
     });
 
+    it.runIf(kind === "pg")("refuses a token revoked through another instance once its notification arrived", async () => {
+      const other = await startSecondInstance(t);
+      try {
+        const issued = await t.api.post(`/v1/organizations/${org}/tokens`).set(admin).send({ role: "resolver", name: "revoked elsewhere" });
+        expect(issued.status).toBe(201);
+        const doomed = bearer(issued.body.token);
+        const resolveWith = () => t.api.post(`/v1/organizations/${org}/resolve`).set(doomed).send({ provider: "openai" });
+        // Twice: the second is answered from this instance's token cache.
+        expect((await resolveWith()).status).toBe(200);
+        expect((await resolveWith()).status).toBe(200);
+
+        const announced = nextAnnouncement(t.runtime.db, org);
+        expect((await other.api.delete(`/v1/organizations/${org}/tokens/${issued.body.id}`).set(admin)).status).toBe(204);
+        await announced;
+        // Well inside the cache's 5 s lifetime: the notification, not expiry, dropped the token.
+        const refused = await resolveWith();
+        expect(refused.status).toBe(401);
+        expect(refused.body.code).toBe("unauthenticated");
+      } finally {
+        await other.close();
+      }
+    });
+
     it.runIf(kind === "pg")("keeps nothing while the notification feed is down and forgets everything when it is back", async () => {
       const other = await startSecondInstance(t);
       try {
