@@ -1,8 +1,8 @@
 // Bundles the compiled plugin (dist/cdktf-provider/src/main.js and everything it imports) into one
 // file, dist/cdktf-provider/plugin/main.mjs, which bin/terraform-provider-keyplane runs. The engine
 // starts the plugin three times per plan (schema, validation, plan); resolving and loading the
-// separate module files took about a fifth of each start (297 → 236 ms measured). The .proto files
-// sit next to it (read at start).
+// separate module files took about a fifth of each start (297 → 236 ms measured). The protocol
+// descriptor (proto/protocol.json) sits next to it (read at start).
 import { cpSync } from "node:fs";
 import { build } from "esbuild";
 
@@ -16,8 +16,12 @@ await build({
   target: "node20",
   sourcemap: "linked",
   logLevel: "warning",
-  // The bundled CommonJS dependencies (grpc-js, protobufjs, node-forge) call require() for Node's
+  // grpc-js requires @grpc/proto-loader (with protobufjs's .proto parser) only to serve channelz
+  // and ORCA, which the plugin never registers; bundled, it was a tenth of the code V8 compiles
+  // at every start. Left external it still resolves from node_modules should it ever be needed.
+  external: ["@grpc/proto-loader"],
+  // The bundled CommonJS dependencies (grpc-js, protobufjs) call require() for Node's
   // own modules; an ES module has no require of its own.
   banner: { js: "import { createRequire as keyplaneCreateRequire } from 'node:module'; const require = keyplaneCreateRequire(import.meta.url);" },
 });
-cpSync("cdktf-provider/src/protocol/proto", `${out}/proto`, { recursive: true });
+cpSync("cdktf-provider/src/protocol/proto/protocol.json", `${out}/proto/protocol.json`);

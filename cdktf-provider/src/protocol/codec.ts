@@ -6,7 +6,7 @@
 // (the engine sends numbers that are not exact doubles that way) become the nearest double, which
 // the engine compares equal. Encoded as msgpack int when a safe integer, float64 otherwise, and
 // bigints as decimal strings when beyond 2^53 (always accepted by the engine).
-import { decode, encode, ExtData } from "@msgpack/msgpack";
+import { Decoder, Encoder, ExtData } from "@msgpack/msgpack";
 import {
   checkCtyType,
   ctyTypeToJson,
@@ -30,6 +30,11 @@ const REFINED_UNKNOWN_EXT = 12;
 // go-cty rejects a plain unknown whose payload is longer than one byte: fixext1 with a zero byte.
 const PLAIN_UNKNOWN_PAYLOAD = new Uint8Array([0]);
 const MAX_STRING_PREFIX_BYTES = 256;
+
+// One of each for the process: msgpack's encode() and decode() build a new instance (buffers, and
+// the decoder's cache of attribute names) on every call. Both are safe to reuse and re-enter.
+const encoder = new Encoder();
+const decoder = new Decoder({ useBigInt64: true });
 
 /** A value that does not fit its type; `path` locates it for a diagnostic. */
 export class CodecError extends Error {
@@ -56,7 +61,7 @@ function formatPath(path: PathStep[]): string {
 export function decodeMsgpack(data: Uint8Array, type: CtyType): CtyValue {
   let raw: unknown;
   try {
-    raw = decode(data, { useBigInt64: true });
+    raw = decoder.decode(data);
   } catch (err) {
     throw new CodecError(`malformed msgpack: ${(err as Error).message}`, []);
   }
@@ -64,7 +69,7 @@ export function decodeMsgpack(data: Uint8Array, type: CtyType): CtyValue {
 }
 
 export function encodeMsgpack(value: CtyValue, type: CtyType): Uint8Array {
-  return encode(toMsgpack(value, type, []));
+  return encoder.encode(toMsgpack(value, type, []));
 }
 
 function fromMsgpack(raw: unknown, type: CtyType, path: PathStep[]): CtyValue {
@@ -228,9 +233,7 @@ function toMsgpack(value: CtyValue | undefined, type: CtyType, path: PathStep[])
         }
       }
       return Object.fromEntries(
-        Object.keys(attributes)
-          .sort(utf8Order)
-          .map((name) => [name, toMsgpack(value[name], attributes[name], [...path, name])]),
+        sortedAttributeNames(attributes).map((name) => [name, toMsgpack(value[name], attributes[name], [...path, name])]),
       );
     }
   }
@@ -239,6 +242,14 @@ function toMsgpack(value: CtyValue | undefined, type: CtyType, path: PathStep[])
 // Go compares strings bytewise (UTF-8); JS's default sort compares UTF-16 code units.
 function utf8Order(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+// Object types come from schemas and live as long as the process: sort their names once.
+const sortedNames = new WeakMap<object, readonly string[]>();
+function sortedAttributeNames(attributes: { readonly [name: string]: CtyType }): readonly string[] {
+  let names = sortedNames.get(attributes);
+  if (!names) sortedNames.set(attributes, (names = Object.keys(attributes).sort(utf8Order)));
+  return names;
 }
 
 function encodeNumber(value: CtyValue, path: PathStep[]): number | string {
@@ -255,7 +266,7 @@ function unknownFromExt(ext: ExtData): UnknownValue {
   if (ext.type !== REFINED_UNKNOWN_EXT || !(ext.data instanceof Uint8Array)) return Unknown;
   let raw: unknown;
   try {
-    raw = decode(ext.data, { useBigInt64: true });
+    raw = decoder.decode(ext.data);
   } catch {
     return Unknown; // Refinements are optional knowledge; a payload we cannot read is just unknown.
   }
@@ -304,7 +315,7 @@ function unknownToExt(value: UnknownValue, type: CtyType): ExtData {
   if (entries.length === 0) return new ExtData(UNKNOWN_EXT, PLAIN_UNKNOWN_PAYLOAD);
   // Refinement maps have integer keys, which the msgpack encoder does not produce for objects.
   const parts: Uint8Array[] = [new Uint8Array([0x80 | entries.length])];
-  for (const [key, v] of entries) parts.push(new Uint8Array([key]), encode(v));
+  for (const [key, v] of entries) parts.push(new Uint8Array([key]), encoder.encode(v));
   return new ExtData(REFINED_UNKNOWN_EXT, Buffer.concat(parts));
 }
 

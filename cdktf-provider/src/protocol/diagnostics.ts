@@ -47,7 +47,7 @@ export class DiagnosticsError extends Error {
   }
 }
 
-// Wire form (tfplugin6.Diagnostic / AttributePath as plain objects for @grpc/proto-loader).
+// Wire form (tfplugin6.Diagnostic / AttributePath as the plain objects the gRPC server encodes).
 
 export interface ProtoAttributePath {
   steps: Array<{ attribute_name: string } | { element_key_string: string } | { element_key_int: number }>;

@@ -6,8 +6,8 @@
 // tfplugin6.proto (list resources, actions, state stores, identity upgrades, functions calls…)
 // get gRPC UNIMPLEMENTED from grpc-js, which both engines accept for features a provider lacks.
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import protobuf from "protobufjs/light.js";
 import { ctyEqual, type CtyType, type CtyValue, type ObjectValue } from "./cty.js";
 import { CodecError, decodeDynamicValue, decodeJsonValue, encodeDynamicValue, type DynamicValueMessage } from "./codec.js";
 import {
@@ -39,24 +39,47 @@ import {
   writeOnlyPathsSet,
 } from "./schema.js";
 
-const PROTO_DIR = fileURLToPath(new URL("./proto/", import.meta.url));
+// The .proto files as a protobufjs JSON descriptor (cdktf-provider/scripts/gen-protocol-json.mjs):
+// parsing the .proto text and building @grpc/proto-loader's reflection descriptors, which this
+// server never uses, took about a third of each plugin start (three starts per plan).
+const PROTOCOL_JSON = new URL("./proto/protocol.json", import.meta.url);
+const SERVICES = ["tfplugin6.Provider", "plugin.GRPCStdio", "plugin.GRPCController", "plugin.GRPCBroker", "grpc.health.v1.Health"];
 
 /**
- * int64 fields (schema versions, min/max items, list indexes in attribute paths) are read as JS
- * numbers: they never come near 2^53, and numbers keep provider code free of Long objects.
+ * Decoded messages are plain objects with the .proto field names, enums as names, bytes as
+ * Buffers and every field present. int64 fields (schema versions, min/max items, list indexes in
+ * attribute paths) are read as JS numbers: they never come near 2^53, and numbers keep provider
+ * code free of Long objects.
  */
-export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  bytes: Buffer,
-  defaults: true,
-  oneofs: true,
-  includeDirs: [PROTO_DIR],
-};
+const MESSAGE_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: Buffer, defaults: true, oneofs: true };
+
+// In Node protobufjs writes into Buffers, which is what grpc-js sends.
+const serialize = (type: protobuf.Type) => (value: object) => type.encode(type.fromObject(value)).finish() as Buffer;
+const deserialize = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), MESSAGE_OPTIONS);
+
+/** What @grpc/proto-loader would make of the method, less the reflection data nothing here reads. */
+function methodDefinition(serviceName: string, method: protobuf.Method): grpc.MethodDefinition<object, object> {
+  method.resolve();
+  const request = method.resolvedRequestType!;
+  const response = method.resolvedResponseType!;
+  return {
+    path: `/${serviceName}/${method.name}`,
+    requestStream: Boolean(method.requestStream),
+    responseStream: Boolean(method.responseStream),
+    requestSerialize: serialize(request),
+    requestDeserialize: deserialize(request),
+    responseSerialize: serialize(response),
+    responseDeserialize: deserialize(response),
+  };
+}
 
 export function loadProtocolPackage(): grpc.GrpcObject {
-  const definition = protoLoader.loadSync(["tfplugin6.proto", "go-plugin.proto", "health.proto"], PROTO_LOADER_OPTIONS);
+  const root = protobuf.Root.fromJSON(JSON.parse(readFileSync(PROTOCOL_JSON, "utf8")));
+  const definition: Parameters<typeof grpc.loadPackageDefinition>[0] = {};
+  for (const name of SERVICES) {
+    const service = root.lookupService(name);
+    definition[name] = Object.fromEntries(service.methodsArray.map((method) => [method.name, methodDefinition(name, method)]));
+  }
   return grpc.loadPackageDefinition(definition);
 }
 
@@ -96,6 +119,8 @@ export function createPluginServer(provider: ProviderImplementation<unknown>, op
     // Matches terraform-plugin-go: schemas and states can be large.
     "grpc.max_receive_message_length": 256 << 20,
     "grpc.max_send_message_length": 256 << 20,
+    // Nobody queries channelz in a plugin; its per-call bookkeeping is pure overhead here.
+    "grpc.enable_channelz": 0,
   });
   const openStreams = new Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>();
   const track = (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
