@@ -31,6 +31,9 @@ export function createApp(services: AppServices, features: FeatureRegistrar[], h
   app.disable("x-powered-by");
   app.set("trust proxy", false);
   app.set("query parser", "simple");
+  // ETags are the contract's (credential versions, the environment digest), set by their handlers.
+  // Express's automatic one would hash every body into a header, a resolved secret's included.
+  app.set("etag", false);
 
   // The request line has a fixed shape of non-secret fields (ids, method, path, status), so it
   // skips the redaction pass, which costs about three times the rest of writing the line.

@@ -3,6 +3,7 @@
 // may have no internet access, and a CDN would also be a third party able to run script on a
 // page where people paste bearer tokens.
 
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -71,21 +72,25 @@ function swaggerUiDistDir(): string {
 /** Routes for `GET /openapi.yaml`, `GET /docs` and the Swagger UI assets under `/docs/`. Mount at the root. */
 export function docsRouter(): Router {
   const contract = readFileSync(openapiPath, "utf8");
+  // The app turns Express's per-response ETags off; these bodies are fixed, so theirs are computed
+  // once and browsers still revalidate them (no-cache) with a 304.
+  const etagOf = (body: string) => `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
+  const [contractEtag, pageEtag, initEtag] = [contract, PAGE, INIT].map(etagOf);
   const assetDir = swaggerUiDistDir();
   const router = Router();
 
   router.get("/openapi.yaml", (_req, res) => {
-    res.type("text/yaml; charset=utf-8").set("Cache-Control", "no-cache").send(contract);
+    res.type("text/yaml; charset=utf-8").set("Cache-Control", "no-cache").set("ETag", contractEtag).send(contract);
   });
 
   const page = (_req: unknown, res: Response) => {
-    res.type("text/html; charset=utf-8").set("Content-Security-Policy", DOCS_CSP).set("Cache-Control", "no-cache").send(PAGE);
+    res.type("text/html; charset=utf-8").set("Content-Security-Policy", DOCS_CSP).set("Cache-Control", "no-cache").set("ETag", pageEtag).send(PAGE);
   };
   router.get("/docs", page);
   router.get("/docs/", page);
 
   router.get("/docs/init.js", (_req, res) => {
-    res.type("text/javascript; charset=utf-8").set("Cache-Control", "no-cache").send(INIT);
+    res.type("text/javascript; charset=utf-8").set("Cache-Control", "no-cache").set("ETag", initEtag).send(INIT);
   });
 
   router.get("/docs/assets/:file", (req, res, next) => {

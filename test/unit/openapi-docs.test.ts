@@ -8,13 +8,22 @@ import { describe, expect, it } from "vitest";
 import { docsRouter } from "../../service/http/docs.js";
 import { openapiPath } from "../../service/http/validation.js";
 
-const app = express().use(docsRouter());
+// As in the service: Express's own per-response ETags are off.
+const app = express().set("etag", false).use(docsRouter());
 
 describe("docs router", () => {
   it("serves openapi.yaml verbatim as YAML", async () => {
     const res = await request(app).get("/openapi.yaml").expect(200);
     expect(res.headers["content-type"]).toMatch(/^text\/yaml/);
     expect(res.text).toBe(readFileSync(openapiPath, "utf8"));
+  });
+
+  it("lets browsers revalidate the contract, the page and its script with a 304", async () => {
+    for (const path of ["/openapi.yaml", "/docs", "/docs/init.js"]) {
+      const first = await request(app).get(path).expect(200);
+      expect(first.headers.etag).toMatch(/^"[\w-]{27}"$/);
+      await request(app).get(path).set("If-None-Match", first.headers.etag).expect(304);
+    }
   });
 
   it("serves a Swagger UI page that loads only same-origin assets", async () => {
