@@ -17,6 +17,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 3);
+// Rounds of (bare route, resolve) loads, alternated: this VM's speed drifts by 10–20% between
+// loads, and a ratio taken from one load of each would carry that drift.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PLAN_RESOURCES = 100;
 
 interface LoadResult {
@@ -63,9 +66,9 @@ function rssMb(pid: number): number {
   return kb / 1024;
 }
 
-async function load(opts: autocannon.Options, sampleRssOf?: number): Promise<LoadResult & { rss_mb?: number }> {
+async function load(opts: autocannon.Options, sampleRssOf?: number, warmupS = WARMUP_S): Promise<LoadResult & { rss_mb?: number }> {
   const connections = opts.connections ?? CONNECTIONS;
-  await autocannon({ ...opts, connections, duration: WARMUP_S });
+  if (warmupS > 0) await autocannon({ ...opts, connections, duration: warmupS });
   let peak = 0;
   const sampler = sampleRssOf
     ? setInterval(() => {
@@ -129,7 +132,16 @@ async function api<T>(service: Service, token: string, method: string, path: str
   return (await res.json()) as T;
 }
 
-async function measureService(label: string, databaseUrl: string | undefined, bareRps: number) {
+function bareLoad(bareUrl: string, warmupS: number) {
+  return load({ url: `${bareUrl}/bare`, method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ provider: "openai" }) }, undefined, warmupS);
+}
+
+/** The round whose throughput is the median; its latencies are reported with it. */
+function medianRound<T extends { rps: number }>(rounds: T[]): T {
+  return [...rounds].sort((a, b) => a.rps - b.rps)[Math.floor(rounds.length / 2)];
+}
+
+async function measureService(label: string, databaseUrl: string | undefined, bareUrl: string) {
   const service = await startService(databaseUrl);
   try {
     const org = await api<{ id: string }>(service, service.platformToken, "POST", "/v1/organizations", {
@@ -145,25 +157,27 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
       is_default: true,
     });
 
-    const resolve = await load(
-      {
-        url: `${service.url}/v1/organizations/${org.id}/resolve`,
-        method: "POST",
-        headers: { Authorization: `Bearer ${resolver}`, "Content-Type": "application/json" },
-        body: JSON.stringify({ provider: "openai" }),
-      },
-      service.child.pid,
-    );
-
-    // At saturation, latency is mostly queueing (connections / throughput). One request at a time
-    // shows what the service itself adds, the audit event's durable commit included.
-    const single = await load({
+    const resolveOpts: autocannon.Options = {
       url: `${service.url}/v1/organizations/${org.id}/resolve`,
       method: "POST",
       headers: { Authorization: `Bearer ${resolver}`, "Content-Type": "application/json" },
       body: JSON.stringify({ provider: "openai" }),
-      connections: 1,
-    });
+    };
+    const bareRounds: LoadResult[] = [];
+    const resolveRounds: (LoadResult & { rss_mb?: number })[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      // Both servers stay up between rounds; a full warm-up only before each one's first load.
+      const warmupS = round === 0 ? WARMUP_S : Math.min(WARMUP_S, 1);
+      bareRounds.push(await bareLoad(bareUrl, warmupS));
+      resolveRounds.push(await load(resolveOpts, service.child.pid, warmupS));
+    }
+    const bare = medianRound(bareRounds);
+    const resolve = medianRound(resolveRounds);
+    const peakRss = Math.max(...resolveRounds.map((r) => r.rss_mb ?? 0));
+
+    // At saturation, latency is mostly queueing (connections / throughput). One request at a time
+    // shows what the service itself adds, the audit event's durable commit included.
+    const single = await load({ ...resolveOpts, connections: 1 });
 
     let created = 0;
     const create = await load({
@@ -193,13 +207,14 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
         p50_ms: resolve.p50_ms,
         p99_ms: resolve.p99_ms,
         non2xx: resolve.non2xx,
-        ratio_vs_bare_express: Math.round((resolve.rps / bareRps) * 1000) / 1000,
+        ratio_vs_bare_express: ratio(resolve.rps, bare.rps),
         one_connection: { rps: single.rps, p50_ms: single.p50_ms, p99_ms: single.p99_ms, non2xx: single.non2xx },
+        rounds: resolveRounds.map((r, i) => ({ rps: r.rps, bare_express_rps: bareRounds[i].rps, ratio: ratio(r.rps, bareRounds[i].rps) })),
       },
-      baseline: { bare_express_rps: bareRps },
+      baseline: { bare_express_rps: bare.rps, p50_ms: bare.p50_ms, p99_ms: bare.p99_ms },
       create: { rps: create.rps, p99_ms: create.p99_ms, non2xx: create.non2xx },
       rotate: { rps: rotate.rps, p99_ms: rotate.p99_ms, non2xx: rotate.non2xx },
-      service: { rss_mb: resolve.rss_mb ?? 0 },
+      service: { rss_mb: peakRss },
     };
   } finally {
     await stop(service.child);
@@ -226,6 +241,10 @@ async function pluginStartupMs(): Promise<number> {
     await stop(child);
   }
   return Math.round(median(samples));
+}
+
+function ratio(rps: number, bareRps: number): number {
+  return Math.round((rps / bareRps) * 1000) / 1000;
 }
 
 function median(values: number[]): number {
@@ -304,18 +323,19 @@ async function withBenchDatabase<T>(fn: (url: string) => Promise<T>): Promise<T 
 }
 
 async function main() {
-  const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version, connections: CONNECTIONS, duration_s: DURATION_S, warmup_s: WARMUP_S };
-  console.error(`machine: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${DURATION_S} s per load`);
+  const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version, connections: CONNECTIONS, duration_s: DURATION_S, warmup_s: WARMUP_S, rounds: ROUNDS };
+  console.error(`machine: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${DURATION_S} s per load, ${ROUNDS} rounds of bare and resolve`);
 
   const bare = await startBareExpress();
-  const baseline = await load({ url: `${bare.url}/bare`, method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ provider: "openai" }) });
-  await stop(bare.child);
-  console.error(`bare express: ${baseline.rps} req/s`);
-
-  const embedded = await measureService("embedded", undefined, baseline.rps);
-  console.error(`embedded: resolve ${embedded.resolve.rps} req/s`);
-  const postgres = await withBenchDatabase((url) => measureService("postgres", url, baseline.rps));
-  if (postgres) console.error(`postgres: resolve ${postgres.resolve.rps} req/s`);
+  let embedded, postgres;
+  try {
+    embedded = await measureService("embedded", undefined, bare.url);
+    console.error(`embedded: resolve ${embedded.resolve.rps} req/s, bare Express ${embedded.baseline.bare_express_rps} req/s`);
+    postgres = await withBenchDatabase((url) => measureService("postgres", url, bare.url));
+    if (postgres) console.error(`postgres: resolve ${postgres.resolve.rps} req/s, bare Express ${postgres.baseline.bare_express_rps} req/s`);
+  } finally {
+    await stop(bare.child);
+  }
 
   const plugin = { startup_ms: await pluginStartupMs() };
   const tofu = findTofu();
@@ -329,14 +349,14 @@ async function main() {
   for (const [label, r] of [["embedded", embedded], ["postgres", postgres]] as const) {
     if (!r) continue;
     rows.push(
-      [`${label} resolve`, `${r.resolve.rps} req/s`, `p50 ${r.resolve.p50_ms} ms, p99 ${r.resolve.p99_ms} ms, ${r.resolve.ratio_vs_bare_express}× bare Express`],
+      [`${label} resolve`, `${r.resolve.rps} req/s`, `p50 ${r.resolve.p50_ms} ms, p99 ${r.resolve.p99_ms} ms, ${r.resolve.ratio_vs_bare_express}× bare Express (rounds ${r.resolve.rounds.map((x) => x.ratio).join(", ")})`],
+      [`${label} bare Express route`, `${r.baseline.bare_express_rps} req/s`, `p50 ${r.baseline.p50_ms} ms, p99 ${r.baseline.p99_ms} ms, alternated with the resolve rounds`],
       [`${label} resolve, 1 connection`, `${r.resolve.one_connection.rps} req/s`, `p50 ${r.resolve.one_connection.p50_ms} ms, p99 ${r.resolve.one_connection.p99_ms} ms, one request at a time`],
       [`${label} create`, `${r.create.rps} req/s`, `p99 ${r.create.p99_ms} ms`],
       [`${label} rotate`, `${r.rotate.rps} req/s`, `p99 ${r.rotate.p99_ms} ms`],
       [`${label} service RSS`, `${r.service.rss_mb} MB`, "peak under the resolve load"],
     );
   }
-  rows.push(["bare Express route", `${baseline.rps} req/s`, `p50 ${baseline.p50_ms} ms, p99 ${baseline.p99_ms} ms`]);
   rows.push(["plugin start-up", `${plugin.startup_ms} ms`, "median of 7 launches to the handshake line"]);
   if (plan) rows.push(["tofu plan, 100 resources", `${plan.keyplane_100_s} s`, `terraform_data: ${plan.terraform_data_100_s} s, ratio ${plan.ratio_vs_terraform_data}`]);
   const width = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
