@@ -243,6 +243,11 @@ async function pluginStartupMs(): Promise<number> {
   return Math.round(median(samples));
 }
 
+/** autocannon's histogram keeps whole milliseconds, truncated: 0 means under one. */
+function ms(value: number): string {
+  return value === 0 ? "< 1 ms" : `${value} ms`;
+}
+
 function ratio(rps: number, bareRps: number): number {
   return Math.round((rps / bareRps) * 1000) / 1000;
 }
@@ -349,11 +354,11 @@ async function main() {
   for (const [label, r] of [["embedded", embedded], ["postgres", postgres]] as const) {
     if (!r) continue;
     rows.push(
-      [`${label} resolve`, `${r.resolve.rps} req/s`, `p50 ${r.resolve.p50_ms} ms, p99 ${r.resolve.p99_ms} ms, ${r.resolve.ratio_vs_bare_express}× bare Express (rounds ${r.resolve.rounds.map((x) => x.ratio).join(", ")})`],
-      [`${label} bare Express route`, `${r.baseline.bare_express_rps} req/s`, `p50 ${r.baseline.p50_ms} ms, p99 ${r.baseline.p99_ms} ms, alternated with the resolve rounds`],
-      [`${label} resolve, 1 connection`, `${r.resolve.one_connection.rps} req/s`, `p50 ${r.resolve.one_connection.p50_ms} ms, p99 ${r.resolve.one_connection.p99_ms} ms, one request at a time`],
-      [`${label} create`, `${r.create.rps} req/s`, `p99 ${r.create.p99_ms} ms`],
-      [`${label} rotate`, `${r.rotate.rps} req/s`, `p99 ${r.rotate.p99_ms} ms`],
+      [`${label} resolve`, `${r.resolve.rps} req/s`, `p50 ${ms(r.resolve.p50_ms)}, p99 ${ms(r.resolve.p99_ms)}, ${r.resolve.ratio_vs_bare_express}× bare Express (rounds ${r.resolve.rounds.map((x) => x.ratio).join(", ")})`],
+      [`${label} bare Express route`, `${r.baseline.bare_express_rps} req/s`, `p50 ${ms(r.baseline.p50_ms)}, p99 ${ms(r.baseline.p99_ms)}, alternated with the resolve rounds`],
+      [`${label} resolve, 1 connection`, `${r.resolve.one_connection.rps} req/s`, `p50 ${ms(r.resolve.one_connection.p50_ms)}, p99 ${ms(r.resolve.one_connection.p99_ms)}, one request at a time`],
+      [`${label} create`, `${r.create.rps} req/s`, `p99 ${ms(r.create.p99_ms)}`],
+      [`${label} rotate`, `${r.rotate.rps} req/s`, `p99 ${ms(r.rotate.p99_ms)}`],
       [`${label} service RSS`, `${r.service.rss_mb} MB`, "peak under the resolve load"],
     );
   }
