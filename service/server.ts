@@ -61,7 +61,7 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
 
   const db = options.db ?? (await openDb(config.database));
   await migrate(db);
-  // From here on, queries run as keyplane_app under each request's organization scope.
+  // From here on, queries run in each request's organization scope (as keyplane_app or keyplane_platform).
   db.enforceOrganizationScope();
   const metrics = createMetrics();
   const keyring = loaded.keyring;

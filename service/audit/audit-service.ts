@@ -42,7 +42,9 @@ export async function appendAuditEvents(q: Queryable, inputs: AuditEventInput[])
   const byChain = new Map<string, AuditEventInput[]>();
   for (const input of inputs) {
     const key = chainKeyFor(input.organizationId);
-    byChain.set(key, [...(byChain.get(key) ?? []), input]);
+    const events = byChain.get(key);
+    if (events) events.push(input);
+    else byChain.set(key, [input]);
   }
   for (const chainKey of [...byChain.keys()].sort()) {
     const events = byChain.get(chainKey)!.map((input) => {

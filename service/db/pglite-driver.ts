@@ -229,7 +229,7 @@ export async function openPgliteDb(opts: PgliteDbOptions): Promise<Db> {
     const pglite = await PGlite.create(opts.dataDir, {
       parsers: { [pgliteTypes.BYTEA]: parseBytea },
       // PostgreSQL's default 128 MB of shared buffers live in the WASM heap, which never shrinks;
-      // the embedded database is for one small deployment, and 16 MB keeps its memory near 200 MB.
+      // the embedded database is for one small deployment, and 16 MB of them are plenty for it.
       startParams: [...PGlite.defaultStartParams, "-c", "shared_buffers=16MB"],
     });
     return new PgliteDb(pglite, releaseLock);

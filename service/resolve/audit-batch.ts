@@ -52,7 +52,11 @@ export class AuditBatcher {
       // in that chain's organization scope: the connections then keep the scope the resolves
       // themselves use, instead of switching to '*' and back around every batch.
       const byOrganization = new Map<string | null, AuditEventInput[]>();
-      for (const { input } of batch) byOrganization.set(input.organizationId, [...(byOrganization.get(input.organizationId) ?? []), input]);
+      for (const { input } of batch) {
+        const inputs = byOrganization.get(input.organizationId);
+        if (inputs) inputs.push(input);
+        else byOrganization.set(input.organizationId, [input]);
+      }
       for (const [organizationId, inputs] of byOrganization) {
         await withOrganizationScope(organizationId ?? ALL_ORGANIZATIONS, () => appendAuditEvents(this.db, inputs));
       }
