@@ -9,6 +9,7 @@ import { checkPrecondition } from "../http/conditional.js";
 import type { Actor } from "../http/context.js";
 import type { Schemas } from "../http/validation.js";
 import { normalizeSecret, SecretRejected, type SecretInput } from "./credential-secrets.js";
+import { checkVariableNames } from "./credential-variable-names.js";
 import * as dal from "./credential-dal.js";
 import type { CredentialRow } from "./credential-dal.js";
 
@@ -35,6 +36,10 @@ export class CredentialService {
     checkTypeForProvider(provider, type);
     const secret = secretOrThrow(provider, type, { api_key: body.api_key, fields: body.fields });
     const settings = checkSettings(provider, body.settings ?? {}, "body.settings");
+    checkVariableNames(provider, body.env_var ?? provider.default_env_var, Object.keys(secret.values), {
+      envVar: "body.env_var",
+      field: (f) => `body.fields.${f}`,
+    });
     const id = newId("cred");
     const run = async (q: Queryable) => {
       if (body.project_id) await requireProject(q, organizationId, body.project_id, "body.project_id");
@@ -107,6 +112,7 @@ export class CredentialService {
           patch.api_base = (value as string | null) ?? provider.default_api_base;
         } else if (key === "env_var") {
           patch.env_var = (value as string | null) ?? provider.default_env_var;
+          checkVariableNames(provider, patch.env_var, current.secret_field_names ?? [], { envVar: "body.env_var", field: () => "body.env_var" });
         } else {
           (patch as Record<string, unknown>)[key] = value;
         }
@@ -136,6 +142,7 @@ export class CredentialService {
       checkPrecondition(expected, current.version);
       const provider = requireProvider(current.provider, "provider");
       const secret = secretOrThrow(provider, current.type as CredentialType, { api_key: body.api_key, fields: body.fields });
+      checkVariableNames(provider, current.env_var, Object.keys(secret.values), { envVar: null, field: (f) => `body.fields.${f}` });
       const next = current.key_version + 1;
       await dal.retireVersion(tx, id, current.key_version, graceSeconds);
       await this.writeNew(tx, organizationId, id, next, secret.values, secret.hint);

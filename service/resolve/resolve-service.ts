@@ -13,6 +13,7 @@ import type { PlatformKeys } from "./platform-keys.js";
 import type { CandidateCache } from "./candidate-cache.js";
 import { findEnvironmentCandidates, findResolveCandidate, type CandidateRow } from "./resolve-dal.js";
 import { credentialVariables } from "./environment-variables.js";
+import { variableNameProblem } from "../providers/env-var-names.js";
 
 export type ResolveResponse = Schemas["ResolveResponse"];
 export type ResolutionSource = Schemas["ResolutionSource"];
@@ -177,13 +178,20 @@ export class Resolver {
     }
 
     const variables: Record<string, string> = {};
+    // Credentials written before a name was refused still hold it: such a variable is left out
+    // (the rest of the environment still serves) and the audit event names it for the admins.
+    const refused = new Set<string>();
     for (const choice of choices) {
       const pairs = choice.row
         ? credentialVariables(choice.provider, choice.row.env_var!, this.decrypt(organizationId, choice.row), choice.row.settings ?? {})
         : [[choice.provider.default_env_var, this.platformKeys.get(choice.provider.id)!.value] as [string, string]];
-      for (const [name, value] of pairs) if (!Object.hasOwn(variables, name)) variables[name] = value;
+      for (const [name, value] of pairs) {
+        if (variableNameProblem(name)) refused.add(name);
+        else if (!Object.hasOwn(variables, name)) variables[name] = value;
+      }
     }
-    await this.record(meta, organizationId, "success", projectId, { ...auditDetails, not_modified: false }, "environment.resolve", "environment");
+    const refusedDetails = refused.size ? { refused_variables: [...refused].sort() } : {};
+    await this.record(meta, organizationId, "success", projectId, { ...auditDetails, ...refusedDetails, not_modified: false }, "environment.resolve", "environment");
     return { notModified: false, etag, variables };
   }
 
