@@ -1,6 +1,7 @@
 // `keyplane env`: fetch the resolved variables of an organization (and project) from a running
 // Keyplane and print them as dotenv, JSON or shell exports. Shared with `keyplane run`.
 import { Command, Option } from "commander";
+import { variableNameProblem } from "../providers/env-var-names.js";
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -70,26 +71,52 @@ export async function fetchEnvironment(opts: ConnectionOptions): Promise<Record<
   }
   const body = JSON.parse(text) as { variables?: unknown };
   if (!body.variables || typeof body.variables !== "object") throw new CliError("unexpected answer from Keyplane (no variables)");
-  return body.variables as Record<string, string>;
+  return checkReceivedVariables(body.variables as Record<string, unknown>);
+}
+
+/**
+ * The server refuses these names already; checking again means a compromised or outdated server
+ * cannot take over the command either. One refused name refuses the whole answer: a server that
+ * sends it is not one to trust with the other values, and a loud failure gets it fixed where a
+ * warning in a workload's log would not.
+ */
+function checkReceivedVariables(variables: Record<string, unknown>): Record<string, string> {
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(variables)) {
+    const problem = variableNameProblem(name);
+    if (problem) problems.push(problem);
+    else if (typeof value !== "string" || value.includes("\0")) problems.push(`the value of ${name} is not a string an environment can hold`);
+  }
+  if (problems.length) {
+    throw new CliError(`Keyplane sent variables that must not be injected; nothing was used:\n  ${problems.join("\n  ")}`);
+  }
+  return variables as Record<string, string>;
 }
 
 export type EnvFormat = "dotenv" | "json" | "shell";
 
+/** POSIX single quotes: everything is literal up to the next `'`, which is written `'\''`. */
+function singleQuoted(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
 /**
- * dotenv: `NAME="value"` with `\`, `"`, newline and carriage return backslash-escaped (dotenv
- * dialects disagree on escapes; API keys need none, and json or shell are exact for anything);
- * shell: `export NAME='value'`, POSIX single quotes, safe for `eval "$(keyplane env --format shell)"`;
- * json: one object.
+ * Output that is safe to source: values are never expanded, so `$(…)`, backticks and `$VAR` in a
+ * value stay text.
+ * - dotenv: `NAME='value'`. `source`/`set -a` read it back byte for byte, newlines (PEM keys)
+ *   included, as do dotenv libraries for values without `'`; they have no common escape for `'`
+ *   inside single quotes, so a value with one is exact for shells only (use json for anything else).
+ * - shell: `export NAME='value'`, for `eval "$(keyplane env --format shell)"`.
+ * - json: one object, exact for any value.
+ * Names are checked again here: a line is only as safe as its name.
  */
 export function formatVariables(variables: Record<string, string>, format: EnvFormat): string {
   const names = Object.keys(variables).sort();
   if (format === "json") return `${JSON.stringify(Object.fromEntries(names.map((n) => [n, variables[n]])), null, 2)}\n`;
-  const line =
-    format === "shell"
-      ? (n: string) => `export ${n}='${variables[n].replace(/'/g, `'\\''`)}'`
-      : (n: string) =>
-          `${n}="${variables[n].replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n").replace(/\r/g, "\\r")}"`;
-  return names.map((n) => `${line(n)}\n`).join("");
+  const problems = names.map(variableNameProblem).filter((p) => p !== null);
+  if (problems.length) throw new CliError(`refusing to print these variables:\n  ${problems.join("\n  ")}`);
+  const prefix = format === "shell" ? "export " : "";
+  return names.map((n) => `${prefix}${n}=${singleQuoted(variables[n])}\n`).join("");
 }
 
 export function registerEnvCommand(program: Command): void {

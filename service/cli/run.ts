@@ -1,5 +1,7 @@
 // `keyplane run -- CMD ARGS…`: run a command with the resolved credentials in its environment.
 // The values go straight from the HTTP answer into the child's environment; nothing is printed.
+// fetchEnvironment refuses the whole answer (exit 125, the command never starts) when it holds a
+// variable name that could take over the child (LD_PRELOAD, NODE_OPTIONS, PATH…).
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import type { Command } from "commander";

@@ -22,7 +22,11 @@ const ANTHROPIC = "sk-ant-api03-RunAnthropic0000000000000000000000d03";
 const AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYRUNSECRETKEY";
 // Quotes, a dollar sign, a backslash and spaces: what shell quoting must survive.
 const TRICKY = `it's a "$HOME" \\ test; rm -rf / #d04`;
-const SECRETS = [OPENAI, PROJECT_OPENAI, ANTHROPIC, AWS_SECRET, TRICKY];
+// Everything a shell would act on when sourcing an unquoted or double-quoted value: command
+// substitutions that would create files in the working directory, quotes of both kinds, `\`,
+// newlines (a trailing one too), a carriage return, a tab and non-ASCII text.
+const HOSTILE = `a'b"c $(touch pwned-dollar) \`touch pwned-backtick\` \${HOME} $HOME \\ \\' '\\'' #x !x\nsecond line\r\nthird\ttab é ✓\n`;
+const SECRETS = [OPENAI, PROJECT_OPENAI, ANTHROPIC, AWS_SECRET, TRICKY, HOSTILE];
 
 /** dist/ must hold the CLI as it is in the sources: build when it is missing or older. */
 function ensureBuilt(): void {
@@ -84,6 +88,7 @@ for (const kind of testDatabases()) {
       await create({ provider: "anthropic", name: "org", api_key: ANTHROPIC });
       await create({ provider: "bedrock", name: "aws", fields: { access_key_id: "AKIARUN0000000000001", secret_access_key: AWS_SECRET }, settings: { region: "eu-central-1" } });
       await create({ provider: "custom", name: "tricky", api_key: TRICKY, env_var: "TRICKY_SECRET" });
+      await create({ provider: "litellm", name: "hostile", api_key: HOSTILE, env_var: "HOSTILE_SECRET" });
       projectId = (await t.api.post(`/v1/organizations/${orgId}/projects`).set(admin).send({ name: "run", inherit_organization_credentials: true })).body.id;
       await create({ provider: "openai", name: "project", api_key: PROJECT_OPENAI, project_id: projectId });
       tmp = mkdtempSync(join(tmpdir(), "kp-run-"));
@@ -194,8 +199,8 @@ for (const kind of testDatabases()) {
       expect(variables).toMatchObject({ OPENAI_API_KEY: OPENAI, ANTHROPIC_API_KEY: ANTHROPIC, AWS_SECRET_ACCESS_KEY: AWS_SECRET, TRICKY_SECRET: TRICKY });
 
       const dotenv = await runCli(["env", "--org", orgId, "--project", projectId], env);
-      expect(dotenv.stdout).toContain(`OPENAI_API_KEY="${PROJECT_OPENAI}"\n`);
-      expect(dotenv.stdout).toContain(`TRICKY_SECRET="it's a \\"$HOME\\" \\\\ test; rm -rf / #d04"\n`);
+      expect(dotenv.stdout).toContain(`OPENAI_API_KEY='${PROJECT_OPENAI}'\n`);
+      expect(dotenv.stdout).toContain(`TRICKY_SECRET='it'\\''s a "$HOME" \\ test; rm -rf / #d04'\n`);
 
       const shell = await runCli(["env", "--org", orgId, "--format", "shell"], env);
       expect(shell.stdout).toContain(`export OPENAI_API_KEY='${OPENAI}'\n`);
@@ -208,8 +213,100 @@ for (const kind of testDatabases()) {
       expect(refused.code).not.toBe(0);
       expect(refused.stdout).toBe("");
     });
+
+    it("keyplane env dotenv and shell output, sourced by bash and sh, reproduces $(…), backticks, quotes, newlines and \\ byte for byte and runs nothing", async () => {
+      const work = mkdtempSync(join(tmp, "source-"));
+      const readBack = (shell: string, script: string, file: string) =>
+        execFileSync(shell, ["-c", script, file], { cwd: work, env: { PATH: process.env.PATH } }).toString("utf8");
+      // The child sees what `set -a` exported, not only a shell variable.
+      const printExported = `${JSON.stringify(process.execPath)} -e 'process.stdout.write(process.env.HOSTILE_SECRET)'`;
+
+      const dotenv = await runCli(["env", "--org", orgId, "--format", "dotenv"], env);
+      expect(dotenv.code).toBe(0);
+      const dotenvFile = join(work, ".env");
+      writeFileSync(dotenvFile, dotenv.stdout);
+      for (const shell of ["bash", "sh"]) {
+        expect(readBack(shell, `set -a; . "$0"; ${printExported}`, dotenvFile), shell).toBe(HOSTILE);
+        expect(readBack(shell, `set -a; . "$0"; printf '%s' "$TRICKY_SECRET"`, dotenvFile), shell).toBe(TRICKY);
+      }
+
+      const shellExports = await runCli(["env", "--org", orgId, "--format", "shell"], env);
+      expect(shellExports.code).toBe(0);
+      const shellFile = join(work, "exports.sh");
+      writeFileSync(shellFile, shellExports.stdout);
+      for (const shell of ["bash", "sh"]) {
+        expect(readBack(shell, `. "$0"; ${printExported}`, shellFile), shell).toBe(HOSTILE);
+        expect(readBack(shell, `eval "$(cat "$0")"; ${printExported}`, shellFile), shell).toBe(HOSTILE);
+      }
+      expect(existsSync(join(work, "pwned-dollar"))).toBe(false);
+      expect(existsSync(join(work, "pwned-backtick"))).toBe(false);
+    });
   });
 }
+
+describe("keyplane run / env against a server that sends names it must not", () => {
+  let server: Server;
+  let endpoint: string;
+  let answer: unknown;
+  let tmp: string;
+  beforeAll(async () => {
+    ensureBuilt();
+    tmp = mkdtempSync(join(tmpdir(), "kp-hostile-"));
+    server = await new Promise<Server>((r) => {
+      const s = createServer((_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(answer));
+      }).listen(0, "127.0.0.1", () => r(s));
+    });
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }, 180_000);
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => (server ? server.close(r) : r(undefined)));
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+  const env = () => ({ KEYPLANE_ENDPOINT: endpoint, KEYPLANE_TOKEN: `kp_${"h".repeat(43)}` });
+
+  it("keyplane run exits 125 without starting the command when the answer holds NODE_OPTIONS, http_proxy or PATH", async () => {
+    const payload = join(tmp, "payload.cjs");
+    const payloadRan = join(tmp, "payload-ran");
+    writeFileSync(payload, `require("node:fs").writeFileSync(${JSON.stringify(payloadRan)}, "taken over")`);
+    const commandRan = join(tmp, "command-ran");
+    const command = nodeChild(`require("node:fs").writeFileSync(${JSON.stringify(commandRan)}, "ran")`);
+    for (const [name, value] of [
+      ["NODE_OPTIONS", `--require ${payload}`],
+      ["http_proxy", "http://attacker.invalid:3128"],
+      ["PATH", tmp],
+    ]) {
+      answer = { variables: { OPENAI_API_KEY: "sk-proj-HostileServer000000000000000000000000", [name]: value } };
+      const result = await runCli(["run", "--org", "org_00000000000000000000000000", "--", ...command], env());
+      expect(result.code, name).toBe(125);
+      expect(result.stderr).toContain(`${name} is refused (`);
+      expect(result.stderr).not.toContain(value);
+      expect(existsSync(payloadRan), name).toBe(false);
+      expect(existsSync(commandRan), name).toBe(false);
+    }
+  });
+
+  it("keyplane env prints nothing and exits 1 for a name that is not one or a value that is not a string, without echoing control characters", async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ "X;touch pwned": "v" }, "shell"],
+      [{ "A\u001b]0;title\u0007": "v" }, "dotenv"],
+      [{ "1ABC": "v" }, "json"],
+      [{ GOOD_NAME: 42 }, "dotenv"],
+      [{ GOOD_NAME: "a\u0000b" }, "shell"],
+      [{ BASH_ENV: "/tmp/x" }, "dotenv"],
+    ];
+    for (const [variables, format] of cases) {
+      answer = { variables };
+      const result = await runCli(["env", "--org", "org_00000000000000000000000000", "--format", format], env());
+      expect(result.code, `${format} ${JSON.stringify(variables)}`).toBe(1);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain("must not be injected");
+      expect(result.stderr).not.toContain("\u001b");
+    }
+  });
+});
 
 async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
   const started = Date.now();
