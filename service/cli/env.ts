@@ -103,9 +103,9 @@ function singleQuoted(value: string): string {
 /**
  * Output that is safe to source: values are never expanded, so `$(…)`, backticks and `$VAR` in a
  * value stay text.
- * - dotenv: `NAME='value'`. `source`/`set -a` read it back byte for byte, newlines (PEM keys)
- *   included, as do dotenv libraries for values without `'`; they have no common escape for `'`
- *   inside single quotes, so a value with one is exact for shells only (use json for anything else).
+ * - dotenv: `NAME='value'`. `set -a; . file` reads it back byte for byte, newlines (PEM keys)
+ *   included. dotenv readers take single quotes literally too but escape `'` differently and not
+ *   all keep line endings; API keys have neither, and json is exact for anything.
  * - shell: `export NAME='value'`, for `eval "$(keyplane env --format shell)"`.
  * - json: one object, exact for any value.
  * Names are checked again here: a line is only as safe as its name.

@@ -354,7 +354,8 @@ export interface paths {
          * Update credential metadata
          * @description Changes non-secret fields only (use `rotate` for a new secret). `provider`, `project_id`
          *     and `type` are fixed after creation. `null` clears a nullable field; for `api_base` and
-         *     `env_var` it restores the catalog default. Honours `If-Match` (412 on mismatch).
+         *     `env_var` it restores the catalog default. Honours `If-Match` (412 on mismatch). An
+         *     `env_var` that may not be injected is refused as on create (see `CredentialCreate.env_var`).
          */
         patch: operations["updateCredential"];
         trace?: never;
@@ -378,7 +379,8 @@ export interface paths {
          * @description Stores a new secret as version N+1 and makes it current atomically. The previous version
          *     stays resolvable with `"version": "previous"` for `grace_seconds` (default 0, at most
          *     7 days); then its ciphertext is destroyed. Supply `api_key` or `fields`, matching the
-         *     credential's type. Honours `If-Match`.
+         *     credential's type. Honours `If-Match`. A field whose variable may not be injected is
+         *     refused at `body.fields.<name>` (see `CredentialCreate.env_var`).
          */
         post: operations["rotateCredential"];
         delete?: never;
@@ -540,6 +542,8 @@ export interface paths {
          *     and returns the result as environment variables: the credential's `env_var` holds the
          *     secret; multi-field types export each field under the catalog's variable for that field.
          *     Providers that resolve to nothing are left out. This is what `keyplane run -- cmd` injects.
+         *     A variable whose name is refused (see `CredentialCreate.env_var`: a credential stored
+         *     before the rule) is left out too, and the audit event lists it under `refused_variables`.
          *
          *     The strong `ETag` changes whenever any variable changes; send it back in `If-None-Match`
          *     to get 304 without a body. **Resolver tokens only**; marked `Cache-Control: no-store`.
@@ -638,7 +642,10 @@ export interface components {
         ProviderId: string;
         /** @description Free environment label such as `production`, `staging`, `development`. */
         EnvironmentLabel: string;
-        /** @description Environment variable name used for injection. */
+        /**
+         * @description Environment variable name used for injection. Writes refuse names that would let the
+         *     variable take over the process it is injected into (see `CredentialCreate.env_var`).
+         */
         EnvVarName: string;
         /** @description 1–128 characters, no control characters. */
         DisplayName: string;
@@ -975,7 +982,19 @@ export interface components {
             fields?: components["schemas"]["SecretFields"];
             /** @description Default is the catalog's `default_api_base`. */
             api_base?: components["schemas"]["ApiBase"];
-            /** @description Default is the catalog's `default_env_var`. */
+            /**
+             * @description Default is the catalog's `default_env_var`. Refused with 422 at `body.env_var`: names
+             *     that change how the process it is injected into loads code, finds programs and
+             *     configuration, or routes traffic — `LD_*`, `DYLD_*`, `NODE_*`, `PYTHON*`, `PERL*`,
+             *     `RUBY*`, `JAVA_*`, `_JAVA_*`, `BASH_*`, `ENV`, `SHELL`, `IFS`, `PS4`, `PROMPT_COMMAND`,
+             *     `*PATH` (`PATH` too), `*HOME` (`HOME` too), `*DIR`, `*_PROXY`, `*_BASE_URL`, `SSL_*`,
+             *     `*_CA_BUNDLE`, `GIT_*`, `*EDITOR`, `*PAGER`, `KEYPLANE_*` and the other families the
+             *     README lists, matched case-insensitively — and the variables Keyplane exports from
+             *     settings (`AZURE_OPENAI_ENDPOINT`, `OPENAI_API_VERSION`, …). The variables derived
+             *     from `fields` (`<ENV_VAR>_<FIELD>` for fields the catalog does not name) follow the
+             *     same rule and are reported at `body.fields.<name>`; on `PATCH`, a new `env_var` is
+             *     checked with the credential's stored field names.
+             */
             env_var?: components["schemas"]["EnvVarName"];
             settings?: components["schemas"]["Settings"];
             /** @description Default `production`. */

@@ -48,7 +48,7 @@ export const REFUSED_VARIABLE_FAMILIES: readonly { pattern: string; reason: stri
     "*PATH", "PATHEXT", "*HOME", "*DIR", "*DIRS", "*_FILE", "*_CONFIG", "*_CONF", "*RC",
     "XDG_*", "TMP", "TEMP", "TZ", "TERM", "TERMINFO*", "TERMCAP", "LANG", "LANGUAGE", "LC_*",
     "COMSPEC", "SYSTEMROOT", "WINDIR", "APPDATA", "LOCALAPPDATA", "USERPROFILE", "PROGRAMDATA", "PROGRAMFILES*", "COMMONPROGRAMFILES*",
-    "KUBECONFIG", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
+    "KUBECONFIG", "AWS_PROFILE",
   ]),
   // Proxies, base URLs of SDKs and tools, name resolution, certificate trust and TLS key logs.
   ...family(ROUTES_TRAFFIC, [

@@ -2,6 +2,7 @@
  * The rule set of variable names Keyplane may inject (service/providers/env-var-names.ts), shared by
  * the server's credential writes, GET …/environment and the CLI.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { PROVIDERS } from "../../service/providers/catalog.js";
 import { MAX_VARIABLE_NAME_LENGTH, REFUSED_VARIABLE_FAMILIES, refusedFamily, variableNameProblem } from "../../service/providers/env-var-names.js";
@@ -151,5 +152,12 @@ describe("injectable variable names", () => {
   it("states every family as an upper-case name, a NAME* prefix or a *NAME suffix", () => {
     for (const { pattern } of REFUSED_VARIABLE_FAMILIES) expect(pattern).toMatch(/^\*?[A-Z0-9_]+\*?$/);
     for (const { pattern } of REFUSED_VARIABLE_FAMILIES) expect(pattern.startsWith("*") && pattern.endsWith("*")).toBe(false);
+  });
+
+  it("the README's table of refused names lists every family", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const table = readme.slice(readme.indexOf("| refused because the variable |"), readme.indexOf("Real secrets are named after"));
+    const listed = [...table.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+    expect(listed.sort()).toEqual(REFUSED_VARIABLE_FAMILIES.map((f) => f.pattern).sort());
   });
 });
