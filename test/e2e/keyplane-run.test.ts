@@ -14,7 +14,7 @@ import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "..
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const CLI = join(ROOT, "dist/service/cli/main.js");
-const SOURCES = ["service/cli/main.ts", "service/cli/run.ts", "service/cli/env.ts"].map((p) => join(ROOT, p));
+const SOURCES = ["service/cli/main.ts", "service/cli/run.ts", "service/cli/env.ts", "service/providers/env-var-names.ts"].map((p) => join(ROOT, p));
 
 const OPENAI = "sk-proj-RunOpenAI000000000000000000000000000d01";
 const PROJECT_OPENAI = "sk-proj-RunProjectOpenAI00000000000000000000d02";
