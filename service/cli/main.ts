@@ -101,7 +101,9 @@ program
       progress.stop();
       if (development) await promoteDevelopmentKey(config.dataDir);
       process.stderr.write(`re-wrapped ${result.done} data keys under master key ${newKey.id}\n`);
-      if (!development && keyring.ids().length > 1) {
+      if (newKey.id !== loaded.keyring.current.id && !development) {
+        process.stderr.write("now make that key the current one of every instance (KEYPLANE_MASTER_KEY or KEYPLANE_MASTER_KEY_FILE)\n");
+      } else if (!development && keyring.ids().length > 1) {
         process.stderr.write("the other keys now wrap nothing: remove them from KEYPLANE_MASTER_KEY_PREVIOUS at the next restart\n");
       }
     } finally {

@@ -16,10 +16,10 @@ import { loadConfig } from "../../service/config.js";
 import { createLogger } from "../../service/observability/logger.js";
 import { createRuntime, type Runtime } from "../../service/server.js";
 import { migrate, openDb, type Db } from "../../service/db/index.js";
-import { MasterKey } from "../../service/crypto/index.js";
+import { MasterKey, MasterKeyring } from "../../service/crypto/index.js";
 import { canonicalJson } from "../../service/audit/audit-chain.js";
 import { listEvents } from "../../service/audit/audit-dal.js";
-import { verifyOrganizationChain } from "../../service/audit/audit-service.js";
+import { appendAuditEvents, openAuditChain, verifyOrganizationChain, type AuditEventInput } from "../../service/audit/audit-service.js";
 import { rewrapAllDataKeys } from "../../service/cli/master-key-rotation.js";
 import { createPgTestDatabase, testDatabases } from "../support/db.js";
 import { CLI } from "../support/service-process.js";
@@ -208,3 +208,41 @@ for (const kind of testDatabases()) {
     });
   });
 }
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)("keyed audit chain with two writers (pg)", () => {
+  it("two processes appending to one chain at once keep it valid: each relinks from the end the other wrote", async () => {
+    const database = await createPgTestDatabase();
+    const keyring = new MasterKeyring(MasterKey.generate());
+    const first = await openDb({ driver: "pg", url: database.url, poolMax: 4 });
+    const second = await openDb({ driver: "pg", url: database.url, poolMax: 4 });
+    try {
+      await migrate(first);
+      // Each Db stands for one process: its own pool, audit chain and remembered heads.
+      await openAuditChain(first, keyring);
+      await openAuditChain(second, keyring);
+      const event = (i: number): AuditEventInput => ({
+        organizationId: null,
+        actor: { tokenId: null, role: null },
+        action: "test.append",
+        targetType: "test",
+        targetId: String(i),
+        outcome: "success",
+        requestId: `r${i}`,
+      });
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < 60; i++) {
+        const db = i % 2 === 0 ? first : second;
+        // Alone, in transactions and in batches: every way the service appends.
+        if (i % 3 === 0) writes.push(appendAuditEvents(db, [event(i)]));
+        else if (i % 3 === 1) writes.push(db.transaction((tx) => appendAuditEvents(tx, [event(i)])));
+        else writes.push(appendAuditEvents(db, [event(i), event(i + 1000)]));
+      }
+      await Promise.all(writes);
+      expect(await verifyOrganizationChain(first, null)).toMatchObject({ valid: true, checked: 80, legacy_events: 0 });
+    } finally {
+      await first.close();
+      await second.close();
+      await database.drop();
+    }
+  }, 60_000);
+});
