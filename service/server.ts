@@ -68,7 +68,9 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
   await assertKeyringCoversStoredKeys(db, keyring);
   keyring.setLoader(async () => (await loadMasterKeyring({ ...config, existingOnly: true })).keyring);
   const audit = await openAuditChain(db, keyring);
-  if (audit.created) log.info(audit.created, "created the audit key; the audit events written before it are sealed as legacy (sha256) events");
+  if (audit.created) {
+    log.info({ sealed_chains: audit.created.chains, sealed_legacy_events: audit.created.legacyEvents }, "created the audit key (events written before it stay sha256 links, sealed)");
+  }
   const metrics = createMetrics();
   const app = createApp({ config, db, keyring, log, metrics }, FEATURES, createRateLimits(config.rateLimit).hooks);
 
