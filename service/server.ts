@@ -2,7 +2,8 @@ import type { Server } from "node:http";
 import type { Logger } from "pino";
 import { loadConfig, type Config } from "./config.js";
 import { openDb, migrate, type Db } from "./db/index.js";
-import { loadMasterKeyring, type MasterKeyring } from "./crypto/index.js";
+import { assertKeyringCoversStoredKeys, loadMasterKeyring, refreshKeyringHealth, type MasterKeyring } from "./crypto/index.js";
+import { openAuditChain } from "./audit/audit-service.js";
 import { createLogger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { createApp, type FeatureRegistrar } from "./http/app.js";
@@ -63,8 +64,14 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
   await migrate(db);
   // From here on, queries run in each request's organization scope (as keyplane_app or keyplane_platform).
   db.enforceOrganizationScope();
-  const metrics = createMetrics();
   const keyring = loaded.keyring;
+  await assertKeyringCoversStoredKeys(db, keyring);
+  keyring.setLoader(async () => (await loadMasterKeyring({ ...config, existingOnly: true })).keyring);
+  const audit = await openAuditChain(db, keyring);
+  if (audit.created) {
+    log.info({ sealed_chains: audit.created.chains, sealed_legacy_events: audit.created.legacyEvents }, "created the audit key (events written before it stay sha256 links, sealed)");
+  }
+  const metrics = createMetrics();
   const app = createApp({ config, db, keyring, log, metrics }, FEATURES, createRateLimits(config.rateLimit).hooks);
 
   const bootstrap = await ensureBootstrapToken(db, config.bootstrapToken?.reveal());
@@ -78,6 +85,7 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
 
   const maintenance = setInterval(() => {
     void runMaintenance(db, log);
+    void checkKeyring(db, keyring, log);
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
 
@@ -102,6 +110,12 @@ export async function runMaintenance(db: Db, log: Logger): Promise<void> {
   } catch (error) {
     log.warn({ err: { name: (error as Error).name, code: (error as { code?: string }).code } }, "maintenance skipped");
   }
+}
+
+/** Stored master key ids this keyring lacks make it reload, and fail /readyz while still lacking. */
+async function checkKeyring(db: Db, keyring: MasterKeyring, log: Logger): Promise<void> {
+  const missing = await refreshKeyringHealth(db, keyring).catch(() => keyring.missing());
+  if (missing.length > 0) log.error({ missing_master_key_ids: missing }, "stored data is wrapped by master keys this process does not hold; not ready");
 }
 
 /** Starts the HTTP server and stops gracefully on SIGTERM/SIGINT: no new connections, in-flight requests finish. */
@@ -132,6 +146,13 @@ export async function serve(runtime: Runtime): Promise<Server> {
       process.exit(1);
     }, 10_000).unref();
   };
+  // After the master key file changed (a rotation): adopt its key as the current one.
+  process.on("SIGHUP", () => {
+    void runtime.keyring.reload().then(
+      (added) => log.info({ current: runtime.keyring.current.id, added }, "master keyring reloaded"),
+      (error: Error) => log.error({ err: { name: error.name, message: error.message } }, "master keyring reload failed"),
+    );
+  });
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
   return server;

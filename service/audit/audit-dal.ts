@@ -1,13 +1,10 @@
 import type { Queryable } from "../db/index.js";
-import type { ChainedEventFields, ChainHead } from "./audit-chain.js";
+import type { ChainHead, StoredEvent } from "./audit-chain.js";
 
-export interface AuditRow extends ChainedEventFields {
-  prev_hash: string;
-  hash: string;
-}
+export type AuditRow = StoredEvent;
 
 const COLUMNS =
-  "id, chain_key, organization_id, seq::int as seq, actor_token_id, actor_role, action, target_type, target_id, outcome, request_id, details, created_at, prev_hash, hash";
+  "id, chain_key, organization_id, seq::int as seq, actor_token_id, actor_role, action, target_type, target_id, outcome, request_id, details, created_at, prev_hash, hash, hash_alg";
 
 function normalize(row: Record<string, unknown>): AuditRow {
   return {
@@ -67,5 +64,85 @@ export async function* walkChain(db: Queryable, chainKey: string, pageSize = 100
 
 export async function readChainHead(db: Queryable, chainKey: string): Promise<ChainHead | null> {
   const { rows } = await db.query<ChainHead>("select seq::int as seq, hash from audit_chain_heads where chain_key = $1", [chainKey]);
+  return rows[0] ?? null;
+}
+
+/** An event linked into its chain by the service: seq, prev_hash, hash and hash_alg are set. */
+export type LinkedEvent = StoredEvent;
+
+/**
+ * Appends events linked from `from`; returns null when they were written, or the chain's actual
+ * head when it is not `from` (nothing written). See migration 0007.
+ */
+export async function appendLinkedEvents(
+  q: Queryable,
+  chainKey: string,
+  organizationId: string | null,
+  from: ChainHead,
+  events: LinkedEvent[],
+): Promise<ChainHead | null> {
+  const { rows } = await q.query<{ head_seq: number; head_hash: string }>(
+    "select head_seq::int as head_seq, head_hash from keyplane_append_audit($1, $2, $3, $4, $5::jsonb)",
+    [chainKey, organizationId, from.seq, from.hash, JSON.stringify(events)],
+    { name: "keyplane_append_audit" },
+  );
+  return rows.length === 0 ? null : { seq: Number(rows[0].head_seq), hash: rows[0].head_hash };
+}
+
+export interface AuditKeyRow {
+  id: string;
+  wrapped_key: Buffer;
+  master_key_id: string;
+}
+
+export async function listAuditKeys(q: Queryable): Promise<AuditKeyRow[]> {
+  const { rows } = await q.query<AuditKeyRow>("select id, wrapped_key, master_key_id from audit_keys order by created_at, id");
+  return rows;
+}
+
+export async function insertAuditKey(q: Queryable, row: AuditKeyRow): Promise<void> {
+  await q.query("insert into audit_keys (id, wrapped_key, master_key_id) values ($1, $2, $3)", [row.id, row.wrapped_key, row.master_key_id]);
+}
+
+export async function updateAuditKeyWrap(q: Queryable, row: AuditKeyRow): Promise<void> {
+  await q.query("update audit_keys set wrapped_key = $2, master_key_id = $3 where id = $1", [row.id, row.wrapped_key, row.master_key_id]);
+}
+
+/** Serializes creating the audit key between processes starting at once. */
+export async function lockAuditKeys(tx: Queryable): Promise<void> {
+  await tx.query("select pg_advisory_xact_lock(hashtextextended('keyplane.audit_keys', 0))");
+}
+
+export async function anyKeyedEvent(q: Queryable): Promise<boolean> {
+  const { rows } = await q.query("select 1 from audit_events where hash_alg <> 'sha256' limit 1");
+  return rows.length > 0;
+}
+
+export async function listChainHeads(q: Queryable): Promise<Array<ChainHead & { chain_key: string; organization_id: string | null }>> {
+  const { rows } = await q.query<ChainHead & { chain_key: string; organization_id: string | null }>(
+    "select chain_key, organization_id, seq::int as seq, hash from audit_chain_heads where seq > 0 order by chain_key",
+  );
+  return rows;
+}
+
+export interface LegacyHeadRow extends ChainHead {
+  chain_key: string;
+  organization_id: string | null;
+  audit_key_id: string;
+  mac: string;
+}
+
+export async function insertLegacyHead(q: Queryable, row: LegacyHeadRow): Promise<void> {
+  await q.query(
+    "insert into audit_legacy_heads (chain_key, organization_id, seq, hash, audit_key_id, mac) values ($1, $2, $3, $4, $5, $6)",
+    [row.chain_key, row.organization_id, row.seq, row.hash, row.audit_key_id, row.mac],
+  );
+}
+
+export async function readLegacyHead(q: Queryable, chainKey: string): Promise<LegacyHeadRow | null> {
+  const { rows } = await q.query<LegacyHeadRow>(
+    "select chain_key, organization_id, seq::int as seq, hash, audit_key_id, mac from audit_legacy_heads where chain_key = $1",
+    [chainKey],
+  );
   return rows[0] ?? null;
 }

@@ -4,10 +4,10 @@ import { readFile } from "node:fs/promises";
 import cliProgress from "cli-progress";
 import { loadConfig } from "../config.js";
 import { openDb, migrate } from "../db/index.js";
-import { loadMasterKeyring, MasterKey } from "../crypto/index.js";
+import { assertKeyringCoversStoredKeys, loadMasterKeyring, MasterKey } from "../crypto/index.js";
 import { ROLES, type Role } from "../auth/tokens.js";
 import { createToken } from "../tokens/token-service.js";
-import { verifyOrganizationChain } from "../audit/audit-service.js";
+import { openAuditChain, verifyOrganizationChain } from "../audit/audit-service.js";
 import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, type RewrapProgress } from "./master-key-rotation.js";
 import { registerRunCommand } from "./run.js";
 import { registerEnvCommand } from "./env.js";
@@ -52,9 +52,8 @@ token
       fail(opts.role === "platform_admin" ? "a platform_admin token belongs to no organization: drop --org" : "--org is required for this role");
     }
     const config = loadConfig();
-    const db = await openDb(config.database);
+    const db = await openAuditedDb(config);
     try {
-      await migrate(db);
       const created = await db.transaction(async (tx) => {
         if (opts.org) {
           const { rows } = await tx.query("select 1 from organizations where id = $1", [opts.org]);
@@ -76,28 +75,37 @@ token
 
 program
   .command("rotate-master-key")
-  .description("re-wrap every data key under a new master key (resumable: run again after an interruption)")
-  .option("--new-key-file <path>", "file holding the new key (base64 of 32 bytes); default for the development key: generate one")
+  .description(
+    "re-wrap every data key and the audit key under the current master key (KEYPLANE_MASTER_KEY or KEYPLANE_MASTER_KEY_FILE), " +
+      "unwrapping with KEYPLANE_MASTER_KEY_PREVIOUS; with the development key, generate the next key and switch to it. Resumable: run again after an interruption",
+  )
+  .option("--new-key-file <path>", "re-wrap under the key in this file (base64 of 32 bytes) instead of the current one")
   .option("--batch-size <n>", "rows per transaction", (v) => Number.parseInt(v, 10), 200)
   .action(async (opts: { newKeyFile?: string; batchSize: number }) => {
     const config = loadConfig();
     const loaded = await loadMasterKeyring(config);
+    const development = loaded.source === "data-dir" && !opts.newKeyFile;
+    const newKey = opts.newKeyFile
+      ? MasterKey.fromBase64((await readFile(opts.newKeyFile, "utf8")).trim())
+      : development
+        ? (await nextDevelopmentKey(config.dataDir)).key
+        : loaded.keyring.current;
+    const keyring = loaded.keyring.withCurrent(newKey);
     const db = await openDb(config.database);
     try {
       await migrate(db);
-      const development = loaded.source === "data-dir";
-      if (!opts.newKeyFile && !development) {
-        fail("pass --new-key-file with the new master key; then set KEYPLANE_MASTER_KEY to it and keep the old one in KEYPLANE_MASTER_KEY_PREVIOUS until this finishes");
-      }
-      const newKey = opts.newKeyFile
-        ? MasterKey.fromBase64((await readFile(opts.newKeyFile, "utf8")).trim())
-        : (await nextDevelopmentKey(config.dataDir)).key;
+      await assertKeyringCoversStoredKeys(db, keyring);
+      await openAuditChain(db, keyring);
       const progress = progressReporter();
-      const result = await rewrapAllDataKeys(db, loaded.keyring, newKey, progress.update, opts.batchSize);
+      const result = await rewrapAllDataKeys(db, keyring, newKey, progress.update, opts.batchSize);
       progress.stop();
-      if (development && !opts.newKeyFile) await promoteDevelopmentKey(config.dataDir);
+      if (development) await promoteDevelopmentKey(config.dataDir);
       process.stderr.write(`re-wrapped ${result.done} data keys under master key ${newKey.id}\n`);
-      if (!development) process.stderr.write("now set KEYPLANE_MASTER_KEY to the new key and restart the service\n");
+      if (newKey.id !== loaded.keyring.current.id && !development) {
+        process.stderr.write("now make that key the current one of every instance (KEYPLANE_MASTER_KEY or KEYPLANE_MASTER_KEY_FILE)\n");
+      } else if (!development && keyring.ids().length > 1) {
+        process.stderr.write("the other keys now wrap nothing: remove them from KEYPLANE_MASTER_KEY_PREVIOUS at the next restart\n");
+      }
     } finally {
       await db.close();
     }
@@ -110,7 +118,7 @@ audit
   .option("--org <id>", "organization id (omit for the platform chain)")
   .action(async (opts: { org?: string }) => {
     const config = loadConfig();
-    const db = await openDb(config.database);
+    const db = await openAuditedDb(config);
     try {
       const result = await verifyOrganizationChain(db, opts.org ?? null);
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -119,6 +127,20 @@ audit
       await db.close();
     }
   });
+
+/** The database, migrated, with its audit key loaded: the audit events a command writes or checks are keyed. */
+async function openAuditedDb(config: ReturnType<typeof loadConfig>) {
+  const { keyring } = await loadMasterKeyring(config);
+  const db = await openDb(config.database);
+  try {
+    await migrate(db);
+    await openAuditChain(db, keyring);
+    return db;
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
 
 registerRunCommand(program);
 registerEnvCommand(program);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Db } from "../db/index.js";
 import { MasterKey, PENDING_MASTER_KEY_FILE_NAME, rewrapDek, type MasterKeyring } from "../crypto/index.js";
 import { recordAudit } from "../audit/audit-service.js";
+import { rewrapAuditKeys } from "../audit/audit-keys.js";
 
 export interface RewrapProgress {
   total: number;
@@ -21,9 +22,9 @@ interface PendingRow {
 }
 
 /**
- * Re-wraps every live data key under `newKey`. Each batch commits on its own and rows already
- * under the new key are skipped, so an interrupted run is resumed by running it again with the
- * same new key. Secret ciphertexts are never touched.
+ * Re-wraps the audit key and every live data key under `newKey`. Each batch commits on its own
+ * and rows already under the new key are skipped, so an interrupted run is resumed by running it
+ * again with the same new key. Secret ciphertexts and audit events are never touched.
  */
 export async function rewrapAllDataKeys(
   db: Db,
@@ -36,6 +37,7 @@ export async function rewrapAllDataKeys(
     "select count(*)::int as n from credential_versions where wrapped_dek is not null and master_key_id <> $1",
     [newKey.id],
   );
+  const auditKeys = await rewrapAuditKeys(db, oldKeyring, newKey);
   const progress = { total: Number(countResult.rows[0].n), done: 0 };
   onProgress(progress);
   for (;;) {
@@ -74,7 +76,7 @@ export async function rewrapAllDataKeys(
       targetId: newKey.id,
       outcome: "success",
       requestId: "cli",
-      details: { rewrapped: progress.done, previous_key_ids: oldKeyring.ids() },
+      details: { rewrapped: progress.done, audit_keys_rewrapped: auditKeys, previous_key_ids: oldKeyring.ids().filter((id) => id !== newKey.id) },
     }),
   );
   return progress;

@@ -234,6 +234,8 @@ export class CredentialService {
     if (version.grace_expires_at && version.destroyed_at === null && new Date(version.grace_expires_at).getTime() <= Date.now()) {
       return null;
     }
+    // A rotation run by another process re-wraps data keys under a key this process may not hold yet.
+    await this.keyring.ensure(version.master_key_id);
     const plaintext = decryptSecret(
       this.keyring,
       { ciphertext: version.ciphertext, nonce: version.nonce, wrappedDek: version.wrapped_dek, masterKeyId: version.master_key_id },

@@ -179,6 +179,27 @@ export function decryptSecret(keyring: MasterKeyring, row: StoredSecret, aad: Se
 }
 
 /**
+ * Wraps other key material (the audit key) under a master key, in the data keys' layout:
+ * 12-byte nonce ‖ AES-256-GCM(master key, material) ‖ 16-byte tag, with AAD
+ * `<context>|<master_key_id>`, so a wrapped key is bound to what it is and to the key that wrapped it.
+ */
+export function wrapKeyMaterial(masterKey: MasterKey, material: Uint8Array, context: string): Buffer {
+  const nonce = randomBytes(NONCE_BYTES);
+  return Buffer.concat([nonce, seal(masterKey.bytes(), nonce, material, Buffer.from(`${context}|${masterKey.id}`, "utf8"))]);
+}
+
+/** The material wrapped by wrapKeyMaterial, or null when it does not authenticate; the caller zeroes it. */
+export function unwrapKeyMaterial(masterKey: MasterKey, wrapped: Uint8Array, context: string): Buffer | null {
+  if (wrapped.length < NONCE_BYTES + TAG_BYTES) return null;
+  return open(
+    masterKey.bytes(),
+    wrapped.subarray(0, NONCE_BYTES),
+    wrapped.subarray(NONCE_BYTES),
+    Buffer.from(`${context}|${masterKey.id}`, "utf8"),
+  );
+}
+
+/**
  * Master key rotation: unwraps the DEK with whichever key of `oldKeyring` wrapped it and wraps it
  * again under `newKey`. The secret ciphertext and nonce are untouched.
  */

@@ -95,20 +95,37 @@ export function decodeBase64Key(text: string): Buffer | null {
   return bytes;
 }
 
+/** How often a keyring may re-read its sources when asked for a key it lacks (a row naming a bogus id must not turn every request into file reads). */
+const RELOAD_INTERVAL_MS = 1_000;
+
 /**
  * The current key (encrypts and wraps everything new) plus previous keys (only unwrap rows not yet
  * re-wrapped by rotate-master-key). Decryption picks the key by the row's master_key_id.
+ *
+ * A keyring given a loader can reload itself while the service runs: when it meets a key id it
+ * lacks (another process re-wrapped rows under a new key), on SIGHUP, and when the periodic check
+ * finds stored ids it lacks. A reload adopts the sources' current key and keeps every key already
+ * held, so rows not yet re-wrapped stay readable until the process restarts.
  */
 export class MasterKeyring {
-  readonly current: MasterKey;
+  #current: MasterKey;
   readonly #byId: Map<string, MasterKey>;
+  #loader: (() => Promise<MasterKeyring>) | undefined;
+  #reloading: Promise<void> | undefined;
+  #lastReload = 0;
+  /** Ids that stored rows name and no source provides: readiness fails while there are any. */
+  #missing: string[] = [];
 
   constructor(current: MasterKey, previous: readonly MasterKey[] = []) {
-    this.current = current;
+    this.#current = current;
     this.#byId = new Map([[current.id, current]]);
     for (const key of previous) {
       if (!this.#byId.has(key.id)) this.#byId.set(key.id, key);
     }
+  }
+
+  get current(): MasterKey {
+    return this.#current;
   }
 
   get(id: string): MasterKey | undefined {
@@ -121,7 +138,7 @@ export class MasterKeyring {
 
   /** Current key id first. */
   ids(): string[] {
-    return [...this.#byId.keys()];
+    return [this.#current.id, ...[...this.#byId.keys()].filter((id) => id !== this.#current.id)];
   }
 
   /** A keyring whose current key is `next`, keeping every key of this one for unwrapping. */
@@ -129,12 +146,54 @@ export class MasterKeyring {
     return new MasterKeyring(next, [...this.#byId.values()]);
   }
 
+  /** Where reload() reads the keys from (the same sources the process started with). */
+  setLoader(loader: () => Promise<MasterKeyring>): void {
+    this.#loader = loader;
+  }
+
+  /** Re-reads the sources (one read at a time); returns the ids it added. */
+  async reload(): Promise<string[]> {
+    if (!this.#loader) return [];
+    const before = new Set(this.#byId.keys());
+    this.#reloading ??= this.#loader()
+      .then((loaded) => {
+        for (const id of loaded.ids()) if (!this.#byId.has(id)) this.#byId.set(id, loaded.get(id)!);
+        this.#current = this.#byId.get(loaded.current.id)!;
+        this.#missing = this.#missing.filter((id) => !this.#byId.has(id));
+      })
+      .finally(() => {
+        this.#lastReload = Date.now();
+        this.#reloading = undefined;
+      });
+    await this.#reloading;
+    return [...this.#byId.keys()].filter((id) => !before.has(id));
+  }
+
+  /** Whether the keyring holds `id`, reloading first when it does not (at most once a second). */
+  async ensure(id: string): Promise<boolean> {
+    if (this.#byId.has(id)) return true;
+    if (this.#loader && Date.now() - this.#lastReload >= RELOAD_INTERVAL_MS) await this.reload().catch(() => {});
+    if (this.#byId.has(id)) return true;
+    if (!this.#missing.includes(id)) this.#missing.push(id);
+    return false;
+  }
+
+  /** Records the ids stored rows name that this keyring lacks (replacing the previous finding). */
+  setMissing(ids: readonly string[]): void {
+    this.#missing = ids.filter((id) => !this.#byId.has(id));
+  }
+
+  /** Stored master key ids this keyring lacks, as last found. */
+  missing(): string[] {
+    return [...this.#missing];
+  }
+
   toJSON(): { current: string; keys: string[] } {
-    return { current: this.current.id, keys: this.ids() };
+    return { current: this.#current.id, keys: this.ids() };
   }
 
   [inspect.custom](): string {
-    return `MasterKeyring(current=${this.current.id}, keys=[${this.ids().join(", ")}])`;
+    return `MasterKeyring(current=${this.#current.id}, keys=[${this.ids().join(", ")}])`;
   }
 }
 
@@ -149,6 +208,8 @@ export interface MasterKeyOptions {
   dataDir: string;
   /** production never generates a key. */
   production?: boolean;
+  /** a reload while the service runs: read the development key, never generate one. */
+  existingOnly?: boolean;
 }
 
 export interface LoadedMasterKey {
@@ -208,7 +269,9 @@ export async function loadMasterKeyring(opts: MasterKeyOptions): Promise<LoadedM
   }
 
   const path = join(opts.dataDir, MASTER_KEY_FILE_NAME);
-  const { key, generated } = await readOrCreateDevKey(opts.dataDir, path, warnings);
+  const { key, generated } = opts.existingOnly
+    ? { key: await readKeyFile(path, "master key file", warnings), generated: false }
+    : await readOrCreateDevKey(opts.dataDir, path, warnings);
   // A development-key rotation that stopped half-way left rows wrapped by master.key.next
   // (`keyplane rotate-master-key` resumes it): that key must keep unwrapping them meanwhile.
   const pendingPath = join(opts.dataDir, PENDING_MASTER_KEY_FILE_NAME);

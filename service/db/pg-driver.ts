@@ -86,6 +86,10 @@ class PgDb implements Db {
     this.#pool.on("error", (err) => opts.onPoolError?.(mapDbError(err)));
   }
 
+  get database(): Db {
+    return this;
+  }
+
   enforceOrganizationScope(): void {
     this.#enforceScope = true;
   }
@@ -204,6 +208,7 @@ class PgDb implements Db {
       const tx: Queryable = {
         query: <R>(sql: string, params?: readonly unknown[], opts?: QueryOptions) => run<R>(client, sql, params, opts),
         exec: (sql: string) => runScript(client, sql),
+        database: this,
       };
       let open = false;
       try {

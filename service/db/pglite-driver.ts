@@ -58,6 +58,10 @@ class PgliteDb implements Db {
   readonly changes = new ChangeFeed(true);
   #rolesUsable: Promise<boolean> | undefined;
 
+  get database(): Db {
+    return this;
+  }
+
   enforceOrganizationScope(): void {
     this.#enforceScope = true;
   }
@@ -129,6 +133,7 @@ class PgliteDb implements Db {
         const tx: Queryable = {
           query: <R>(sql: string, params?: readonly unknown[]) => run<R>(raw, sql, params),
           exec: (sql: string) => runScript(raw, sql),
+        database: this,
         };
         try {
           await this.#applyScope(raw);

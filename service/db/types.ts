@@ -27,6 +27,8 @@ export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: QueryOptions): Promise<QueryResult<T>>;
   /** Several statements without parameters: static SQL scripts only (migrations, test setup). */
   exec(sql: string): Promise<void>;
+  /** The database these statements run on: the Db itself, or the Db a transaction belongs to. */
+  readonly database: Db;
 }
 
 export type IsolationLevel = "read committed" | "repeatable read" | "serializable";

@@ -595,8 +595,13 @@ export interface paths {
         put?: never;
         /**
          * Verify the audit hash chain
-         * @description Recomputes `hash = sha256(prev_hash || canonical_event)` over the organization's whole
-         *     chain and checks that `seq` has no gaps. Reports the first broken link. No request body.
+         * @description Recomputes `hash = HMAC-SHA256(audit_key, prev_hash || canonical_event)` over the
+         *     organization's whole chain (the audit key is wrapped by the master key, so whoever can only
+         *     write to the database cannot recompute it) and checks that `seq` has no gaps and that the
+         *     chain reaches its recorded head. Events written before the chain was keyed are plain
+         *     `sha256(prev_hash || canonical_event)` links; they are accepted only up to where they were
+         *     sealed when the audit key was created, and counted in `legacy_events`. Reports the first
+         *     broken link. No request body.
          */
         post: operations["verifyAuditChain"];
         delete?: never;
@@ -1129,8 +1134,10 @@ export interface components {
             created_at: components["schemas"]["Timestamp"];
             /** @description `hash` of the previous event in the chain (64 zeros for the first). */
             prev_hash: string;
-            /** @description sha256(prev_hash || canonical_event), hex. */
+            /** @description HMAC-SHA256(audit_key, prev_hash || canonical_event), hex; sha256(prev_hash || canonical_event) for legacy events. */
             hash: string;
+            /** @description How `hash` was made: `hmac-sha256:<audit key id>`, or `sha256` for events written before the chain was keyed. */
+            hash_alg: string;
         };
         AuditEventList: {
             data: components["schemas"]["AuditEvent"][];
@@ -1140,6 +1147,11 @@ export interface components {
             valid: boolean;
             /** @description Number of events checked. */
             checked: number;
+            /**
+             * @description How many of the checked events are legacy `sha256` links, written before the chain was
+             *     keyed. Fixed once the audit key exists: a chain whose count grows was rewritten.
+             */
+            legacy_events?: number;
             /** @description First `seq` whose hash or link does not verify (only when `valid` is false). */
             broken_at_seq?: number;
             /** @description Why the chain breaks there, e.g. `hash mismatch`, `seq gap` (only when `valid` is false). */

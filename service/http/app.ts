@@ -71,6 +71,12 @@ export function createApp(services: AppServices, features: FeatureRegistrar[], h
     res.json({ status: "ok" });
   });
   app.get("/readyz", async (_req, res) => {
+    // Stored data wrapped by a master key this process lacks: it cannot serve those credentials.
+    const missingMasterKeys = services.keyring.missing();
+    if (missingMasterKeys.length > 0) {
+      res.status(503).set("Retry-After", "15").json({ status: "unavailable", missing_master_key_ids: missingMasterKeys });
+      return;
+    }
     try {
       await services.db.ping();
       res.json({ status: "ready", database: services.db.driver });

@@ -7,7 +7,7 @@
 import { ALL_ORGANIZATIONS, withOrganizationScope, type Db } from "../db/index.js";
 import { appendAuditEvents, type AuditEventInput } from "../audit/audit-service.js";
 
-// 15 parameters per row: 500 rows stay far below PostgreSQL's 65535-parameter limit.
+// A batch travels as one JSON parameter: 500 events keep it to a few hundred kilobytes.
 const MAX_BATCH = 500;
 
 interface Pending {

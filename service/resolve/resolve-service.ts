@@ -78,6 +78,7 @@ export class Resolver {
       if (previous && (row.served_key_version === null || !row.served_usable)) {
         return fail(noPreviousVersion(`Credential ${row.credential_id} has no previous key within a rotation grace period.`), { source });
       }
+      await this.holdMasterKey(row);
       const values = this.decrypt(organizationId, row);
       await this.record(meta, organizationId, "success", row.credential_id, {
         ...auditBase,
@@ -178,6 +179,7 @@ export class Resolver {
     }
 
     const variables: Record<string, string> = {};
+    for (const choice of choices) if (choice.row) await this.holdMasterKey(choice.row);
     // Credentials written before a name was refused still hold it: such a variable is left out
     // (the rest of the environment still serves) and the audit event names it for the admins.
     const refused = new Set<string>();
@@ -204,6 +206,11 @@ export class Resolver {
       hash.update(`\u0000${c.provider.id}:${c.source}:${identity}`);
     }
     return `"env-${hash.digest("base64url")}"`;
+  }
+
+  /** A rotation run by another process re-wraps data keys under a key this process may not hold yet. */
+  private async holdMasterKey(row: CandidateRow): Promise<void> {
+    if (row.master_key_id && !this.keyring.has(row.master_key_id)) await this.keyring.ensure(row.master_key_id);
   }
 
   private decrypt(organizationId: string, row: CandidateRow): Record<string, string> {

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openDb, type Db } from "../../service/db/index.js";
 import { MasterKey, MasterKeyring } from "../../service/crypto/index.js";
 import { CredentialService } from "../../service/credentials/credential-service.js";
-import { verifyOrganizationChain } from "../../service/audit/audit-service.js";
+import { openAuditChain, verifyOrganizationChain } from "../../service/audit/audit-service.js";
 import { createPgTestDatabase, testDatabases } from "../support/db.js";
 import { callApi, CLI, serviceEnv, startServiceProcess } from "../support/service-process.js";
 
@@ -95,6 +95,7 @@ for (const kind of testDatabases()) {
 
       const db = await openStore(env);
       const keyring = new MasterKeyring(MasterKey.fromBase64(env.masterKey));
+      await openAuditChain(db, keyring);
       const credentials = new CredentialService(db, keyring);
       let rotations = 0;
       for (const id of ids) {
@@ -161,6 +162,8 @@ for (const kind of testDatabases()) {
         const { rows } = await after.query<{ key_version: number }>("select key_version from credentials where id = $1", [id]);
         expect(await onlyNew.readSecret({ id, organization_id: org.id }, rows[0].key_version)).not.toBeNull();
       }
+      // The audit key was re-wrapped too: the new key alone opens it.
+      await openAuditChain(after, new MasterKeyring(next));
       expect((await verifyOrganizationChain(after, org.id)).valid).toBe(true);
       await after.close();
       console.log(

@@ -2,15 +2,19 @@
  * Tampering with what is stored: every modified byte of a ciphertext, nonce or wrapped data key,
  * every ciphertext moved to another version (AAD), and an unknown master key id are refused with a
  * clear error; an edited audit row breaks the chain and verification says where, and so do events
- * cut from its end.
+ * cut from its end, and so does a chain rewritten by someone who recomputes every hash and the
+ * chain's head (the chain is keyed: they lack the audit key).
  */
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabases } from "../support/db.js";
 import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
 import { CredentialService } from "../../service/credentials/credential-service.js";
 import { DecryptionError } from "../../service/crypto/index.js";
+import { canonicalJson, GENESIS_HASH } from "../../service/audit/audit-chain.js";
+import { listEvents } from "../../service/audit/audit-dal.js";
 
 const KEY_V1 = "sk-tamper1111111111111111111111111111";
 const KEY_V2 = "sk-tamper2222222222222222222222222222";
@@ -125,6 +129,64 @@ for (const kind of testDatabases()) {
         expect(cli.status).toBe(1);
         expect(JSON.parse(cli.stdout)).toMatchObject({ valid: false, broken_at_seq: seq });
       }
+    });
+
+    /**
+     * What someone with write access to the database (and no master key) can do: change events
+     * from `fromSeq` on, recompute every hash from there as plain sha256(prev_hash || canonical
+     * event), and move the chain's recorded head to the new last hash.
+     */
+    async function rewriteWithPlainHashes(organizationId: string, fromSeq: number, edit: (details: Record<string, unknown>) => void) {
+      const chainKey = `org:${organizationId}`;
+      const events = await listEvents(t.testDb.db, { chainKey, limit: 10_000 });
+      let prev = fromSeq === 1 ? GENESIS_HASH : events[fromSeq - 2].hash;
+      const statements: string[] = [];
+      for (const event of events.slice(fromSeq - 1)) {
+        const { prev_hash: _prev, hash: _hash, hash_alg: _alg, ...fields } = event;
+        if (fields.seq === fromSeq) edit(fields.details);
+        const hash = createHash("sha256").update(prev).update(canonicalJson(fields)).digest("hex");
+        // Hex, integers and our own JSON (quotes doubled): safe to inline.
+        statements.push(
+          `update audit_events set details = '${JSON.stringify(fields.details).replace(/'/g, "''")}'::jsonb, prev_hash = '${prev}', hash = '${hash}',
+             hash_alg = 'sha256' where chain_key = '${chainKey}' and seq = ${Number(fields.seq)};`,
+        );
+        prev = hash;
+      }
+      statements.push(`update audit_chain_heads set hash = '${prev}' where chain_key = '${chainKey}';`);
+      await t.testDb.db.exec(
+        `reset role; alter table audit_events disable trigger user;
+         ${statements.join("\n")}
+         alter table audit_events enable trigger user; set role keyplane_platform;`,
+      );
+    }
+
+    it("verify refuses events rewritten with recomputed plain sha256 hashes and a chain head updated to match", async () => {
+      const seeded = await seedOrganization(t, "tamper-rehash");
+      const other = seeded.org.id;
+      const otherAdmin = bearer(seeded.tokens.admin);
+      const verify = () => t.api.post(`/v1/organizations/${other}/audit-events/verify`).set(otherAdmin);
+      for (const name of ["one", "two", "three"]) await t.api.post(`/v1/organizations/${other}/projects`).set(otherAdmin).send({ name });
+      const before = (await verify()).body;
+      expect(before).toMatchObject({ valid: true, legacy_events: 0 });
+      const target = before.checked - 1;
+
+      await rewriteWithPlainHashes(other, target, (details) => {
+        details.name = "renamed";
+      });
+      const result = (await verify()).body;
+      expect(result).toMatchObject({ valid: false, broken_at_seq: target });
+      expect(result.reason).toContain("not keyed");
+    });
+
+    it("verify refuses a chain rewritten from its first event as unkeyed sha256 events (a downgrade to legacy)", async () => {
+      const seeded = await seedOrganization(t, "tamper-downgrade");
+      const other = seeded.org.id;
+      const otherAdmin = bearer(seeded.tokens.admin);
+      await t.api.post(`/v1/organizations/${other}/projects`).set(otherAdmin).send({ name: "one" });
+      await rewriteWithPlainHashes(other, 1, () => {});
+      const result = (await t.api.post(`/v1/organizations/${other}/audit-events/verify`).set(otherAdmin)).body;
+      expect(result).toMatchObject({ valid: false, broken_at_seq: 1 });
+      expect(result.reason).toContain("no events from before keying");
     });
 
     it("detects events removed from the end of a chain, which leave a chain valid in itself", async () => {

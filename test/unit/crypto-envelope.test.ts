@@ -8,6 +8,8 @@ import {
   decryptSecret,
   encryptSecret,
   rewrapDek,
+  unwrapKeyMaterial,
+  wrapKeyMaterial,
   type EncryptedSecret,
   type SecretAad,
 } from "../../service/crypto/index.js";
@@ -182,6 +184,19 @@ describe("master key rotation (rewrapDek)", () => {
       () => rewrapDek(new MasterKeyring(oldKey), MasterKey.generate(), sealed, { ...aad, keyVersion: 3 }),
       "authentication_failed",
     );
+  });
+});
+
+describe("wrapping other key material (the audit key)", () => {
+  it("round-trips under the master key and refuses another master key, another context or a flipped bit", () => {
+    const master = MasterKey.generate();
+    const material = Buffer.alloc(32, 7);
+    const wrapped = wrapKeyMaterial(master, material, "keyplane-audit-key|a");
+    expect(unwrapKeyMaterial(master, wrapped, "keyplane-audit-key|a")?.equals(material)).toBe(true);
+    expect(unwrapKeyMaterial(MasterKey.generate(), wrapped, "keyplane-audit-key|a")).toBeNull();
+    expect(unwrapKeyMaterial(master, wrapped, "keyplane-audit-key|b")).toBeNull();
+    expect(unwrapKeyMaterial(master, flip(wrapped, wrapped.length - 1), "keyplane-audit-key|a")).toBeNull();
+    expect(unwrapKeyMaterial(master, wrapped.subarray(0, 10), "keyplane-audit-key|a")).toBeNull();
   });
 });
 

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   MasterKey,
   MasterKeyError,
+  MasterKeyring,
   Redacted,
   decodeBase64Key,
   loadMasterKeyring,
@@ -137,6 +138,44 @@ describe("loadMasterKeyring", () => {
     await expect(loadMasterKeyring({ dataDir: dir, production: true })).rejects.toThrow(
       /NODE_ENV=production requires KEYPLANE_MASTER_KEY/,
     );
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe("keyring reload while the service runs", () => {
+  it("adopts the sources' current key and keeps every key it held, so rows not yet re-wrapped stay readable", async () => {
+    const [oldKey, newKey] = [MasterKey.generate(), MasterKey.generate()];
+    const keyring = new MasterKeyring(oldKey);
+    let loads = 0;
+    keyring.setLoader(async () => {
+      loads += 1;
+      return new MasterKeyring(newKey);
+    });
+    expect(await keyring.ensure(newKey.id)).toBe(true);
+    expect(keyring.current.id).toBe(newKey.id);
+    expect(keyring.ids()).toEqual([newKey.id, oldKey.id]);
+    expect(loads).toBe(1);
+    expect(keyring.missing()).toEqual([]);
+  });
+
+  it("reloads for an unknown key id at most once a second, and reports the id as missing", async () => {
+    const keyring = new MasterKeyring(MasterKey.generate());
+    let loads = 0;
+    keyring.setLoader(async () => {
+      loads += 1;
+      return new MasterKeyring(keyring.current);
+    });
+    const stray = "ffffffffffffffff";
+    expect(await Promise.all([keyring.ensure(stray), keyring.ensure(stray), keyring.ensure(stray)])).toEqual([false, false, false]);
+    expect(await keyring.ensure(stray)).toBe(false);
+    expect(loads).toBe(1);
+    expect(keyring.missing()).toEqual([stray]);
+    keyring.setMissing([]);
+    expect(keyring.missing()).toEqual([]);
+  });
+
+  it("reads the development key on reload but never generates one", async () => {
+    await expect(loadMasterKeyring({ dataDir: dir, existingOnly: true })).rejects.toThrow(/cannot read master key file .*ENOENT/);
     expect(await readdir(dir)).toEqual([]);
   });
 });

@@ -88,6 +88,8 @@ for (const kind of testDatabases()) {
           "api_tokens",
           "audit_chain_heads",
           "audit_events",
+          "audit_keys",
+          "audit_legacy_heads",
           "credential_versions",
           "credentials",
           "idempotency_keys",
@@ -354,8 +356,8 @@ for (const kind of testDatabases()) {
         const credId = await insertCredential(db, orgId);
         const evtId = id("evt");
         await db.query(
-          `insert into audit_events (id, chain_key, organization_id, seq, action, outcome, hash)
-           values ($1, $2, $3, 1, 'credential.create', 'success', 'h1')`,
+          `insert into audit_events (id, chain_key, organization_id, seq, action, outcome, hash, hash_alg)
+           values ($1, $2, $3, 1, 'credential.create', 'success', 'h1', 'sha256')`,
           [evtId, `org:${orgId}`, orgId],
         );
         expect(await caught(db.query("update audit_events set action = 'x' where id = $1", [evtId]))).toBeInstanceOf(DbError);
@@ -363,8 +365,8 @@ for (const kind of testDatabases()) {
         expect(
           await caught(
             db.query(
-              `insert into audit_events (id, chain_key, organization_id, seq, action, outcome, hash)
-               values ($1, 'org:someone-else', $2, 2, 'x', 'success', 'h2')`,
+              `insert into audit_events (id, chain_key, organization_id, seq, action, outcome, hash, hash_alg)
+               values ($1, 'org:someone-else', $2, 2, 'x', 'success', 'h2', 'sha256')`,
               [id("evt"), orgId],
             ),
           ),
@@ -372,8 +374,8 @@ for (const kind of testDatabases()) {
         expect(
           await caught(
             db.query(
-              `insert into audit_events (id, chain_key, organization_id, seq, action, outcome, hash)
-               values ($1, $2, $3, 1, 'x', 'success', 'h2')`,
+              `insert into audit_events (id, chain_key, organization_id, seq, action, outcome, hash, hash_alg)
+               values ($1, $2, $3, 1, 'x', 'success', 'h2', 'sha256')`,
               [id("evt"), `org:${orgId}`, orgId],
             ),
           ),
