@@ -191,6 +191,16 @@ for (const kind of testDatabases()) {
       expect(outcome).toMatchObject({ status: "unreachable", http_status: null, detail: `No answer from ${request.url.host} within 0.3 s.` });
     });
 
+    it("appends the provider path to the pathname only: an api_base stored with a query, fragment or user info is not called", () => {
+      const provider = findProvider("openai")!;
+      for (const api_base of [`${base}/v1?`, `${base}/v1?x=1`, `${base}/v1#f`, base.replace("http://", "http://u:p@")]) {
+        const request = providerRequest(provider, { api_base, settings: {} }, { api_key: KEYS.openai });
+        expect(request, api_base).toEqual({ unsupported: expect.stringContaining("without query, fragment and user info") });
+      }
+      const request = providerRequest(provider, { api_base: `${base}/proxy/v1//`, settings: {} }, { api_key: KEYS.openai });
+      expect("url" in request && request.url.href).toBe(`${base}/proxy/v1/models`);
+    });
+
     it("says when a provider cannot be verified, and leaves last_verified_at alone", async () => {
       const { result, credential, requests } = await verify({
         provider: "bedrock",
