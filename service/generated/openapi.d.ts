@@ -1050,7 +1050,7 @@ export interface components {
             api_base?: components["schemas"]["ApiBase"] | null;
             /** @description Replaces the whole settings map (e.g. to move azure_openai's `endpoint`). Omitted = unchanged. */
             settings?: components["schemas"]["Settings"];
-            /** @description How long the previous version stays resolvable as `previous` (at most 7 days). Default `0`. */
+            /** @description How long the previous version stays resolvable as `previous` (at most 7 days). Default `0`; must be `0` when the rotation changes `api_base` or `settings.endpoint`. */
             grace_seconds?: number;
         };
         CredentialList: {
