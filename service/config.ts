@@ -29,6 +29,11 @@ export interface Config {
   /** provider id → platform key (KEYPLANE_PLATFORM_<PROVIDER>_API_KEY, plus catalog env vars when enabled). */
   platformKeys: ReadonlyMap<string, Redacted<string>>;
   platformKeysFromEnv: boolean;
+  /**
+   * KEYPLANE_OUTBOUND_ALLOW_PRIVATE: outbound calls (verify) may reach loopback and private
+   * addresses — for a self-hosted gateway on the internal network, and for tests.
+   */
+  outboundAllowPrivate: boolean;
   /** Requests per minute per token; 0 disables the limit. */
   rateLimit: { resolvePerMinute: number; authFailuresPerMinute: number };
 }
@@ -154,6 +159,7 @@ const schema = z
       }),
     KEYPLANE_BODY_LIMIT: byteSize,
     KEYPLANE_PLATFORM_KEYS_FROM_ENV: flag,
+    KEYPLANE_OUTBOUND_ALLOW_PRIVATE: flag,
     KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: integer(600, 0, 1_000_000),
     KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: integer(30, 0, 1_000_000),
     KEYPLANE_DB_POOL_MAX: integer(10, 1, 1000),
@@ -241,6 +247,7 @@ export function loadConfig(
     bodyLimit: v.KEYPLANE_BODY_LIMIT,
     platformKeys,
     platformKeysFromEnv: v.KEYPLANE_PLATFORM_KEYS_FROM_ENV,
+    outboundAllowPrivate: v.KEYPLANE_OUTBOUND_ALLOW_PRIVATE,
     rateLimit: {
       resolvePerMinute: v.KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE,
       authFailuresPerMinute: v.KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,

@@ -8,14 +8,15 @@ import { decodeCursor, DEFAULT_LIMIT, encodeCursor } from "../http/pagination.js
 import { claimIdempotencyKey, fingerprint, parseIdempotencyKey, storeIdempotentResponse } from "../http/idempotency.js";
 import { CredentialService, type RequestMeta } from "./credential-service.js";
 import { CredentialVerifier } from "./credential-verify.js";
+import { Outbound } from "../outbound/outbound.js";
 
 const meta = (req: Request): RequestMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
 const org = (req: Request) => String(req.params.org);
 const id = (req: Request) => String(req.params.id);
 
-export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring }) => {
+export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config }) => {
   const credentials = new CredentialService(db, keyring);
-  const verifier = new CredentialVerifier(db, credentials);
+  const verifier = new CredentialVerifier(db, credentials, new Outbound({ allowPrivate: config.outboundAllowPrivate }));
   // Derived once at start: fingerprints of Idempotency-Key bodies are keyed by the master key.
   const idempotencyHmacKey = Buffer.from(hkdfSync("sha256", keyring.current.bytes(), Buffer.alloc(0), "keyplane idempotency fingerprint", 32));
 

@@ -4,12 +4,13 @@ import { UniqueViolationError } from "../db/index.js";
 import { decryptSecret, encryptSecret, type MasterKeyring } from "../crypto/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type CredentialType, type ProviderEntry } from "../providers/catalog.js";
-import { problems, type FieldError } from "../http/problem.js";
+import { HttpProblem, problems, type FieldError } from "../http/problem.js";
 import { checkPrecondition } from "../http/conditional.js";
 import type { Actor } from "../http/context.js";
 import type { Schemas } from "../http/validation.js";
 import { normalizeSecret, SecretRejected, type SecretInput } from "./credential-secrets.js";
 import { checkVariableNames } from "./credential-variable-names.js";
+import { destinationChanges, destinationFieldErrors } from "./credential-destination.js";
 import * as dal from "./credential-dal.js";
 import type { CredentialRow } from "./credential-dal.js";
 
@@ -40,6 +41,8 @@ export class CredentialService {
       envVar: "body.env_var",
       field: (f) => `body.fields.${f}`,
     });
+    const destinationErrors = destinationFieldErrors(provider, { api_base: body.api_base, settings });
+    if (destinationErrors.length) throw problems.validation(destinationErrors);
     const id = newId("cred");
     const run = async (q: Queryable) => {
       if (body.project_id) await requireProject(q, organizationId, body.project_id, "body.project_id");
@@ -119,6 +122,8 @@ export class CredentialService {
         changed.push(key);
       }
       if (changed.length === 0) return toApi(current);
+      const moved = destinationChanges(current, patch);
+      if (moved.length) throw secretRequired(organizationId, id, moved);
       await guardUnique(() => dal.updateCredential(tx, organizationId, id, patch, meta.actor.tokenId));
       const row = await mustFind(tx, organizationId, id);
       await audit(tx, meta, organizationId, "credential.update", id, { changed_fields: changed.sort() });
@@ -143,6 +148,23 @@ export class CredentialService {
       const provider = requireProvider(current.provider, "provider");
       const secret = secretOrThrow(provider, current.type as CredentialType, { api_key: body.api_key, fields: body.fields });
       checkVariableNames(provider, current.env_var, Object.keys(secret.values), { envVar: null, field: (f) => `body.fields.${f}` });
+      // The destination moves with the new secret, in this transaction: the only way to move it.
+      const destination: dal.CredentialPatch = {};
+      if (body.api_base !== undefined) destination.api_base = body.api_base ?? provider.default_api_base;
+      if (body.settings !== undefined) destination.settings = checkSettings(provider, body.settings, "body.settings");
+      const destinationErrors = destinationFieldErrors(provider, destination);
+      if (destinationErrors.length) throw problems.validation(destinationErrors);
+      const changedFields: string[] = [];
+      if (destination.api_base !== undefined && destination.api_base !== current.api_base) changedFields.push("api_base");
+      if (destination.settings && !sameSettings(destination.settings, current.settings ?? {})) changedFields.push("settings");
+      if (graceSeconds > 0 && destinationChanges(current, destination).length > 0) {
+        throw problems.validation([
+          {
+            path: "body.grace_seconds",
+            message: "must be 0 when the rotation changes api_base or settings.endpoint: the previous key would stay resolvable with the new destination",
+          },
+        ]);
+      }
       const next = current.key_version + 1;
       await dal.retireVersion(tx, id, current.key_version, graceSeconds);
       await this.writeNew(tx, organizationId, id, next, secret.values, secret.hint);
@@ -150,7 +172,7 @@ export class CredentialService {
         tx,
         organizationId,
         id,
-        { key_version: next, key_hint: secret.hint, rotated: true },
+        { ...destination, key_version: next, key_hint: secret.hint, rotated: true },
         meta.actor.tokenId,
       );
       const row = await mustFind(tx, organizationId, id);
@@ -160,6 +182,7 @@ export class CredentialService {
         key_version: next,
         key_hint: secret.hint,
         grace_seconds: graceSeconds,
+        changed_fields: changedFields,
       });
       return toApi(row);
     });
@@ -272,6 +295,22 @@ function requireProvider(id: string, path: string): ProviderEntry {
   const provider = findProvider(id);
   if (!provider) throw problems.validation([{ path, message: "not a provider of the catalog (GET /v1/providers lists them)" }]);
   return provider;
+}
+
+function sameSettings(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
+}
+
+function secretRequired(organizationId: string, id: string, errors: FieldError[]): HttpProblem {
+  return new HttpProblem(
+    422,
+    "secret_required",
+    "Secret required",
+    "Changing where a credential's secret is sent needs the secret again. Rotate instead: " +
+      `POST /v1/organizations/${organizationId}/credentials/${id}/rotate with the secret (api_key or fields) and the new api_base or settings. Nothing was changed.`,
+    errors,
+  );
 }
 
 function checkTypeForProvider(provider: ProviderEntry, type: CredentialType): void {

@@ -1,7 +1,8 @@
 // Verify: call the provider's list-models endpoint with the current secret. The key goes only
 // into the request header; details, stored status, logs and audit are written from the HTTP
 // status and our own sentences, never from the provider's body (some providers quote the key
-// back in their error messages).
+// back in their error messages). The call goes through the outbound policy (service/outbound),
+// and only to the destination stored with the secret (credential-destination.ts).
 import type { Db } from "../db/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
@@ -9,6 +10,8 @@ import { problems } from "../http/problem.js";
 import type { Schemas } from "../http/validation.js";
 import type { CredentialService, RequestMeta } from "./credential-service.js";
 import * as dal from "./credential-dal.js";
+import { destinationBase, destinationUrlProblem } from "./credential-destination.js";
+import { Outbound, OutboundRefused, OutboundTimeout } from "../outbound/outbound.js";
 
 export type VerifyResult = Schemas["VerifyResult"];
 type VerifyStatus = Schemas["VerifyStatus"];
@@ -25,7 +28,10 @@ export interface ProviderRequest {
   listField: "data" | "models";
 }
 
-type Outcome = Omit<VerifyResult, "checked_at">;
+type Outcome = Omit<VerifyResult, "checked_at"> & {
+  /** What the outbound policy refused, for the audit event. */
+  refusedBecause?: string;
+};
 
 /** The request that lists models for this credential, or why there is none. */
 export function providerRequest(
@@ -38,78 +44,88 @@ export function providerRequest(
   }
   const key = secret.api_key;
   if (typeof key !== "string") return { unsupported: "Only single-key (api_token) credentials can be verified; nothing was checked." };
-  const base = provider.verify === "azure_openai" ? (credential.settings.endpoint ?? credential.api_base) : credential.api_base;
+  const base = destinationBase(provider, credential);
   if (!base) {
     const what = provider.verify === "azure_openai" ? "the endpoint setting (or api_base)" : "api_base";
-    return { unsupported: `The credential has no ${what} to call; set it to verify. Nothing was checked.` };
+    return { unsupported: `The credential has no ${what} to call; rotate it with one to verify. Nothing was checked.` };
   }
-  const root = base.replace(/\/+$/, "");
-  const url = (path: string) => {
-    try {
-      return new URL(root + path);
-    } catch {
-      return null;
-    }
+  // Stored before the write-time check existed, perhaps: a query would swallow the provider's path.
+  if (destinationUrlProblem(base)) return badBase();
+  // The provider's path goes onto the pathname only, whatever the base looks like.
+  const at = (path: string) => {
+    const url = new URL(base);
+    url.pathname = url.pathname.replace(/\/+$/, "") + path;
+    return url;
   };
-  let target: URL | null;
   switch (provider.verify) {
     case "openai": {
-      target = url("/models");
-      const headers: Record<string, string> = { authorization: `Bearer ${key}` };
+      const headers: Record<string, string> = {};
+      if (provider.id === "portkey") {
+        // Portkey authenticates with its own header; a Bearer token would be taken as a provider key.
+        headers["x-portkey-api-key"] = key;
+        if (credential.settings.virtual_key) headers["x-portkey-virtual-key"] = credential.settings.virtual_key;
+      } else {
+        headers.authorization = `Bearer ${key}`;
+      }
       if (provider.id === "openai" && credential.settings.openai_organization) headers["openai-organization"] = credential.settings.openai_organization;
       if (provider.id === "openai" && credential.settings.openai_project) headers["openai-project"] = credential.settings.openai_project;
-      return target ? { url: target, headers, listField: "data" } : badBase();
+      return { url: at("/models"), headers, listField: "data" };
     }
     case "anthropic":
-      target = url("/v1/models");
-      return target
-        ? { url: target, headers: { "x-api-key": key, "anthropic-version": credential.settings.api_version ?? ANTHROPIC_VERSION }, listField: "data" }
-        : badBase();
+      return {
+        url: at("/v1/models"),
+        headers: { "x-api-key": key, "anthropic-version": credential.settings.api_version ?? ANTHROPIC_VERSION },
+        listField: "data",
+      };
     case "gemini":
-      target = url("/v1beta/models");
-      return target ? { url: target, headers: { "x-goog-api-key": key }, listField: "models" } : badBase();
-    case "azure_openai":
-      target = url("/openai/models");
-      target?.searchParams.set("api-version", credential.settings.api_version ?? AZURE_API_VERSION);
-      return target ? { url: target, headers: { "api-key": key }, listField: "data" } : badBase();
+      return { url: at("/v1beta/models"), headers: { "x-goog-api-key": key }, listField: "models" };
+    case "azure_openai": {
+      const url = at("/openai/models");
+      url.searchParams.set("api-version", credential.settings.api_version ?? AZURE_API_VERSION);
+      return { url, headers: { "api-key": key }, listField: "data" };
+    }
   }
 }
 
 function badBase() {
-  return { unsupported: "The credential's api_base is not a valid URL; nothing was checked." };
+  return {
+    unsupported: "The credential's api_base is not an http(s) URL without query, fragment and user info; rotate it with a valid api_base. Nothing was checked.",
+  };
 }
 
-/** Performs the request within `timeoutMs` and classifies the answer. Never throws. */
-export async function callProvider(provider: ProviderEntry, request: ProviderRequest, timeoutMs = VERIFY_TIMEOUT_MS): Promise<Outcome> {
+/** Performs the request through `outbound` within `timeoutMs` and classifies the answer. Never throws. */
+export async function callProvider(provider: ProviderEntry, request: ProviderRequest, outbound: Outbound, timeoutMs = VERIFY_TIMEOUT_MS): Promise<Outcome> {
   const name = provider.display_name;
   const host = request.url.host;
-  let response: Response;
+  let response;
   try {
-    response = await fetch(request.url, {
-      method: "GET",
+    response = await outbound.get(request.url, {
       headers: { accept: "application/json", ...request.headers },
-      // A redirect could carry the key header to another host.
-      redirect: "manual",
-      signal: AbortSignal.timeout(timeoutMs),
+      timeoutMs,
+      maxBodyBytes: MAX_BODY_BYTES,
     });
   } catch (error) {
+    if (error instanceof OutboundRefused) {
+      return {
+        status: "refused",
+        http_status: null,
+        model_count: null,
+        detail:
+          `${error.message} Keyplane's outbound policy does not send keys to loopback, private, link-local or metadata addresses ` +
+          "(a deployment whose gateway is on its internal network sets KEYPLANE_OUTBOUND_ALLOW_PRIVATE=1). Nothing was sent.",
+        refusedBecause: error.reason,
+      };
+    }
     return { status: "unreachable", http_status: null, model_count: null, detail: unreachableDetail(error, host, timeoutMs) };
   }
   const status = response.status;
   if (status >= 200 && status < 300) {
-    let text: string | null;
-    try {
-      text = await readCapped(response, MAX_BODY_BYTES);
-    } catch (error) {
-      return { status: "unreachable", http_status: status, model_count: null, detail: unreachableDetail(error, host, timeoutMs) };
-    }
-    const count = text === null ? null : modelCount(text, request.listField);
+    const count = response.body === null ? null : modelCount(response.body, request.listField);
     if (count === null) {
       return { status: "error", http_status: status, model_count: null, detail: `${name} answered HTTP ${status}, but not with a model list; check api_base.` };
     }
     return { status: "ok", http_status: status, model_count: count, detail: `${name} accepted the key and listed ${count} model${count === 1 ? "" : "s"}.` };
   }
-  await response.body?.cancel().catch(() => undefined);
   if (status === 401 || status === 403) {
     return { status: "unauthorized", http_status: status, model_count: null, detail: `${name} rejected the key (HTTP ${status}).` };
   }
@@ -120,30 +136,10 @@ export async function callProvider(provider: ProviderEntry, request: ProviderReq
 }
 
 function unreachableDetail(error: unknown, host: string, timeoutMs: number): string {
-  const e = error as { name?: string; cause?: { code?: unknown; name?: string } };
-  if (e?.name === "TimeoutError" || e?.name === "AbortError" || e?.cause?.name === "TimeoutError") {
-    return `No answer from ${host} within ${timeoutMs / 1000} s.`;
-  }
-  const code = typeof e?.cause?.code === "string" && /^[A-Z0-9_]{2,40}$/.test(e.cause.code) ? ` (${e.cause.code})` : "";
+  if (error instanceof OutboundTimeout) return `No answer from ${host} within ${timeoutMs / 1000} s.`;
+  const e = error as { code?: unknown };
+  const code = typeof e?.code === "string" && /^[A-Z0-9_]{2,40}$/.test(e.code) ? ` (${e.code})` : "";
   return `Could not reach ${host}${code}.`;
-}
-
-async function readCapped(response: Response, cap: number): Promise<string | null> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > cap) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function modelCount(text: string, field: "data" | "models"): number | null {
@@ -160,6 +156,7 @@ export class CredentialVerifier {
   constructor(
     private readonly db: Db,
     private readonly credentials: CredentialService,
+    private readonly outbound: Outbound,
     private readonly timeoutMs = VERIFY_TIMEOUT_MS,
   ) {}
 
@@ -173,7 +170,7 @@ export class CredentialVerifier {
     const outcome: Outcome =
       "unsupported" in request
         ? { status: "unsupported", http_status: null, model_count: null, detail: request.unsupported }
-        : await callProvider(provider, request, this.timeoutMs);
+        : await callProvider(provider, request, this.outbound, this.timeoutMs);
     const checkedAt = new Date();
     await this.db.transaction(async (tx) => {
       // "unsupported" checked nothing, so last_verified_at keeps its meaning.
@@ -184,7 +181,7 @@ export class CredentialVerifier {
         action: "credential.verify",
         targetType: "credential",
         targetId: id,
-        outcome: "success",
+        outcome: outcome.status === "refused" ? "denied" : "success",
         requestId: meta.requestId,
         details: {
           status: outcome.status,
@@ -192,9 +189,12 @@ export class CredentialVerifier {
           model_count: outcome.model_count,
           key_version: row.key_version,
           key_hint: row.key_hint,
+          destination_host: "url" in request ? request.url.host : null,
+          ...(outcome.refusedBecause ? { refused_because: outcome.refusedBecause } : {}),
         },
       });
     });
-    return { ...outcome, checked_at: checkedAt.toISOString() };
+    const { refusedBecause: _audited, ...result } = outcome;
+    return { ...result, checked_at: checkedAt.toISOString() };
   }
 }

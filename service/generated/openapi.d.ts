@@ -356,6 +356,13 @@ export interface paths {
          *     and `type` are fixed after creation. `null` clears a nullable field; for `api_base` and
          *     `env_var` it restores the catalog default. Honours `If-Match` (412 on mismatch). An
          *     `env_var` that may not be injected is refused as on create (see `CredentialCreate.env_var`).
+         *
+         *     `api_base` and `settings.endpoint` decide where the secret is sent (by `verify`, and by
+         *     workloads that resolve it), so a PATCH that changes either is refused with 422
+         *     `secret_required` naming `body.api_base` or `body.settings.endpoint`, and nothing is
+         *     changed: whoever moves a credential to another host must hold its secret. Send the new
+         *     value with the secret to `rotate` instead. A PATCH that repeats the current value is
+         *     accepted.
          */
         patch: operations["updateCredential"];
         trace?: never;
@@ -381,6 +388,12 @@ export interface paths {
          *     7 days); then its ciphertext is destroyed. Supply `api_key` or `fields`, matching the
          *     credential's type. Honours `If-Match`. A field whose variable may not be injected is
          *     refused at `body.fields.<name>` (see `CredentialCreate.env_var`).
+         *
+         *     This is also how a credential moves to another destination: `api_base` and `settings`
+         *     (with `settings.endpoint`) given here are stored together with the new secret, in the same
+         *     transaction. A rotation that changes the destination keeps no grace for the previous key
+         *     (`grace_seconds` must be 0), since it would otherwise be resolvable with the new
+         *     destination. The audit event lists the moved fields in `details.changed_fields`.
          */
         post: operations["rotateCredential"];
         delete?: never;
@@ -458,6 +471,21 @@ export interface paths {
          * @description Calls the provider's list-models endpoint at the credential's `api_base` with the current
          *     secret and records `last_verified_at` / `last_verify_status`. A provider that rejects the
          *     key is a successful call with `status: unauthorized`, not an HTTP error. No request body.
+         *
+         *     The provider's path is appended to the path of `api_base` (which holds no query, fragment
+         *     or user info). Only `http`/`https` is spoken, redirects are not followed, and the service
+         *     refuses to connect to loopback, private (10/8, 172.16/12, 192.168/16, 100.64/10,
+         *     fc00::/7), link-local, metadata (169.254.169.254, fd00:ec2::254, …), unspecified,
+         *     multicast and reserved addresses, IPv4-mapped and NAT64 forms included — checked on every
+         *     address the host name resolves to, at connect time. A refused destination answers
+         *     `status: refused` and nothing is sent. Deployments whose gateway is on the internal
+         *     network set `KEYPLANE_OUTBOUND_ALLOW_PRIVATE=1` (loopback and private ranges; link-local
+         *     and metadata addresses stay refused).
+         *
+         *     The `credential.verify` audit event holds `status`, `http_status`, `model_count`,
+         *     `key_version`, `key_hint` and `destination_host` (host and port the key was sent to, or
+         *     refused for; null when nothing was called). A refused destination is audited with outcome
+         *     `denied` and `details.refused_because`.
          */
         post: operations["verifyCredential"];
         delete?: never;
@@ -658,7 +686,10 @@ export interface components {
         Description: string;
         /**
          * Format: uri
-         * @description Base URL of the provider API (or a proxy in front of it), `http` or `https`.
+         * @description Base URL of the provider API (or a proxy in front of it), `http` or `https`. No query
+         *     (`?`), fragment (`#`) or user info (`user:password@`): Keyplane appends the provider's
+         *     path to it (422 otherwise). Changing it on an existing credential takes the secret again
+         *     (`rotate`).
          * @example https://api.openai.com/v1
          */
         ApiBase: string;
@@ -713,12 +744,14 @@ export interface components {
         /**
          * @description `ok`: the provider accepted the key; `unauthorized`: it rejected the key (401/403);
          *     `error`: any other provider response; `unreachable`: no response (DNS, TLS, timeout);
+         *     `refused`: the outbound policy does not allow the destination (a loopback, private,
+         *     link-local or metadata address; see `verifyCredential`) — nothing was sent;
          *     `unsupported`: the provider has no list-models endpoint Keyplane can call (e.g. `bedrock`,
          *     `vertex`), or the credential has no `api_base`/`endpoint` to call — nothing was checked and
          *     `last_verified_at` is left unchanged.
          * @enum {string}
          */
-        VerifyStatus: "ok" | "unauthorized" | "error" | "unreachable" | "unsupported";
+        VerifyStatus: "ok" | "unauthorized" | "error" | "unreachable" | "refused" | "unsupported";
         /** @description Pass as `cursor` to get the next page; null on the last page. */
         Cursor: string | null;
         Health: {
@@ -1029,11 +1062,19 @@ export interface components {
             active?: boolean;
             rotation_period_days?: number | null;
         };
-        /** @description Exactly one of `api_key` and `fields`, matching the credential's type (422 otherwise). */
+        /**
+         * @description Exactly one of `api_key` and `fields`, matching the credential's type (422 otherwise).
+         *     `api_base` and `settings`, when given, are stored with the new secret (the only way to
+         *     change where the secret is sent).
+         */
         CredentialRotate: {
             api_key?: components["schemas"]["ApiKey"];
             fields?: components["schemas"]["SecretFields"];
-            /** @description How long the previous version stays resolvable as `previous` (at most 7 days). Default `0`. */
+            /** @description The new API base; `null` restores the catalog default. Omitted = unchanged. */
+            api_base?: components["schemas"]["ApiBase"] | null;
+            /** @description Replaces the whole settings map (e.g. to move azure_openai's `endpoint`). Omitted = unchanged. */
+            settings?: components["schemas"]["Settings"];
+            /** @description How long the previous version stays resolvable as `previous` (at most 7 days). Default `0`; must be `0` when the rotation changes `api_base` or `settings.endpoint`. */
             grace_seconds?: number;
         };
         CredentialList: {
@@ -1272,8 +1313,10 @@ export interface components {
          *     field or query parameter — or a rule it cannot express: a key that does not match its
          *     provider's format (the message names the expected prefix), an unknown provider, `api_key`
          *     given for a multi-field type, a setting the provider does not allow, an `Idempotency-Key`
-         *     reused with a different body (`validation_failed`). `errors` names each offending input;
-         *     messages never repeat submitted values.
+         *     reused with a different body (`validation_failed`). A PATCH that would move a credential's
+         *     `api_base` or `settings.endpoint` without its secret is `secret_required` (rotate with the
+         *     new value instead). `errors` names each offending input; messages never repeat submitted
+         *     values.
          */
         UnprocessableContent: {
             headers: {

@@ -1,12 +1,15 @@
 /**
  * Verify against a fake provider on 127.0.0.1 (a random port): the request shape per provider
  * family, the classification of answers, and that the key goes nowhere but the request header.
+ * The fake provider is on loopback, so this runtime allows private destinations
+ * (KEYPLANE_OUTBOUND_ALLOW_PRIVATE=1); test/api/outbound-policy.test.ts covers the default.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callProvider, providerRequest } from "../../service/credentials/credential-verify.js";
 import { findProvider } from "../../service/providers/catalog.js";
+import { Outbound } from "../../service/outbound/outbound.js";
 import { parseResponse } from "../../service/http/validation.js";
 import { dumpAllTables, testDatabases } from "../support/db.js";
 import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
@@ -27,13 +30,16 @@ const KEYS = {
   html: "sk-proj-VerifyHtml00000000000000000000000b007",
   slow: "sk-proj-VerifySlow00000000000000000000000b008",
   redirect: "sk-proj-VerifyRedirect0000000000000000000b009",
+  portkey: "pk-VerifyPortkey000000000000000000000b010",
 };
 
 /** Answers by key: the fake provider behaves differently per credential. */
 function fakeProvider(seen: Seen[]): Server {
   return createServer((req, res) => {
     seen.push({ method: req.method!, url: req.url!, headers: req.headers });
-    const auth = String(req.headers.authorization ?? req.headers["x-api-key"] ?? req.headers["x-goog-api-key"] ?? req.headers["api-key"] ?? "");
+    const auth = String(
+      req.headers.authorization ?? req.headers["x-api-key"] ?? req.headers["x-goog-api-key"] ?? req.headers["api-key"] ?? req.headers["x-portkey-api-key"] ?? "",
+    );
     const json = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
     if (auth.includes(KEYS.rejected)) return json(401, { error: { message: `Incorrect API key provided: ${KEYS.rejected}` } });
     if (auth.includes(KEYS.broken)) return json(500, { error: `internal error for ${KEYS.broken}` });
@@ -59,7 +65,7 @@ for (const kind of testDatabases()) {
       server = fakeProvider(seen);
       await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
       base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      t = await startTestRuntime(kind);
+      t = await startTestRuntime(kind, { KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1" });
       const seeded = await seedOrganization(t);
       orgId = seeded.org.id;
       admin = bearer(seeded.tokens.admin);
@@ -132,6 +138,21 @@ for (const kind of testDatabases()) {
       expect(requests[0].headers["api-key"]).toBe(KEYS.azure);
     });
 
+    it("Portkey: GET {api_base}/models with x-portkey-api-key (and x-portkey-virtual-key), not a Bearer token", async () => {
+      const { result, requests } = await verify({
+        provider: "portkey",
+        name: "portkey",
+        api_key: KEYS.portkey,
+        api_base: `${base}/portkey/v1`,
+        settings: { virtual_key: "openai-virtual-1" },
+      });
+      expect(result).toMatchObject({ status: "ok", model_count: 3 });
+      expect(requests[0].url).toBe("/portkey/v1/models");
+      expect(requests[0].headers["x-portkey-api-key"]).toBe(KEYS.portkey);
+      expect(requests[0].headers["x-portkey-virtual-key"]).toBe("openai-virtual-1");
+      expect(requests[0].headers.authorization).toBeUndefined();
+    });
+
     it("classifies rejections, errors, non-lists and redirects without echoing the key", async () => {
       const rejected = await verify({ provider: "openai", name: "rejected", api_key: KEYS.rejected, api_base: base });
       expect(rejected.result).toMatchObject({ status: "unauthorized", http_status: 401, model_count: null, detail: "OpenAI rejected the key (HTTP 401)." });
@@ -165,9 +186,19 @@ for (const kind of testDatabases()) {
       const request = providerRequest(provider, { api_base: base, settings: {} }, { api_key: KEYS.slow });
       if ("unsupported" in request) throw new Error("expected a request");
       const started = Date.now();
-      const outcome = await callProvider(provider, request, 300);
+      const outcome = await callProvider(provider, request, new Outbound({ allowPrivate: true }), 300);
       expect(Date.now() - started).toBeLessThan(3_000);
       expect(outcome).toMatchObject({ status: "unreachable", http_status: null, detail: `No answer from ${request.url.host} within 0.3 s.` });
+    });
+
+    it("appends the provider path to the pathname only: an api_base stored with a query, fragment or user info is not called", () => {
+      const provider = findProvider("openai")!;
+      for (const api_base of [`${base}/v1?`, `${base}/v1?x=1`, `${base}/v1#f`, base.replace("http://", "http://u:p@")]) {
+        const request = providerRequest(provider, { api_base, settings: {} }, { api_key: KEYS.openai });
+        expect(request, api_base).toEqual({ unsupported: expect.stringContaining("without query, fragment and user info") });
+      }
+      const request = providerRequest(provider, { api_base: `${base}/proxy/v1//`, settings: {} }, { api_key: KEYS.openai });
+      expect("url" in request && request.url.href).toBe(`${base}/proxy/v1/models`);
     });
 
     it("says when a provider cannot be verified, and leaves last_verified_at alone", async () => {
@@ -198,6 +229,10 @@ for (const kind of testDatabases()) {
       const audit = await t.api.get(`/v1/organizations/${orgId}/audit-events`).query({ action: "credential.verify", limit: 200 }).set(admin);
       expect(audit.body.data.length).toBeGreaterThanOrEqual(10);
       expect(audit.body.data[0].details).toMatchObject({ status: "ok", http_status: 200, model_count: 3, key_version: 1 });
+      // Every verify that called out names where the key was sent.
+      const called = audit.body.data.filter((e: { details: { status: string } }) => e.details.status !== "unsupported");
+      expect(called.length).toBeGreaterThanOrEqual(8);
+      for (const event of called) expect(event.details.destination_host).toMatch(/^127\.0\.0\.1:\d+$/);
       const everything = [await dumpAllTables(t.runtime.db), t.logs.join("\n"), responses.join("\n")].join("\n");
       for (const key of Object.values(KEYS)) expect(everything).not.toContain(key);
     });

@@ -1,6 +1,6 @@
 // keyplane_credential through a real engine against a real Keyplane service: create, a rotation
 // planned with hints only, drift from outside Terraform (deactivation, renaming, rotation), import,
-// destroy (deactivate, then delete). After every step no secret — API keys, tokens — is in the
+// a move of api_base (a rotation with the key, or an error without one), destroy (deactivate, then delete). After every step no secret — API keys, tokens — is in the
 // state, backups, saved plans (raw and unpacked), `show -json`, CLI output, provider log or service log.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -41,6 +41,10 @@ variable "key_version" {
   type    = number
   default = 1
 }
+variable "api_base" {
+  type    = string
+  default = null
+}
 
 provider "keyplane" {
   endpoint        = var.endpoint
@@ -58,6 +62,7 @@ resource "keyplane_credential" "openai" {
   description          = "Production OpenAI key"
   is_default           = true
   rotation_period_days = 90
+  api_base             = var.api_base
 }
 
 output "hint" {
@@ -91,6 +96,7 @@ resource "keyplane_credential" "imported" {
 `;
 
 const hintOf = (key: string) => keyHint(key, "sk-");
+const flat = (out: string) => out.replace(/[│╷╵]/g, " ").replace(/\s+/g, " ");
 
 describe.skipIf(engines.length === 0).each(engineCases(engines))("keyplane_credential with $version", (engine) => {
   let service: E2eService;
@@ -266,6 +272,38 @@ describe.skipIf(engines.length === 0).each(engineCases(engines))("keyplane_crede
     const bad = await wd.run(["import", "keyplane_credential.imported", "not-an-import-id"], { vars });
     expect(bad.code).toBe(1);
     expect(bad.out).toContain("ORG_ID/CREDENTIAL_ID");
+    clean();
+  }, 120_000);
+
+  it("moves api_base by a rotation with the configured key; without a key the plan names api_base", async () => {
+    const gateway = "https://gateway.example.com/openai/v1";
+    const vars = { openai_key: keyB, key_version: "2", api_base: gateway };
+    const { plan, json } = await wd.plan("move.tfplan", [], { vars });
+    expect(plan.code, plan.out).toBe(0);
+    expect(plan.out).toMatch(new RegExp(`~ api_base\\s+= "https://api.openai.com/v1" -> "${gateway}"`));
+    expect(plan.out).toMatch(/~ key_version\s+= 4 -> 5/);
+    const change = json.resource_changes.find((c: any) => c.address === "keyplane_credential.openai").change;
+    expect([change.before.key_version, change.after.key_version]).toEqual([4, 5]);
+    const apply = await wd.run(["apply", "move.tfplan"], { vars });
+    expect(apply.code, apply.out).toBe(0);
+    expect(await current(credentialId)).toMatchObject({ api_base: gateway, key_version: 5, key_hint: hintOf(keyB) });
+    expect((await service.auditActions(org, credentialId)).at(-1)).toBe("credential.rotate");
+    expect((await wd.run(["plan", "-detailed-exitcode"], { vars })).code).toBe(0);
+
+    // The imported credential's configuration holds no key: moving it cannot be planned.
+    wd.write("imported.tf", importedTf.replace('environment   = "staging"', `environment   = "staging"\n  api_base      = "${gateway}"`));
+    const keyless = await wd.run(["plan"], { vars });
+    expect(keyless.code, keyless.out).toBe(1);
+    expect(keyless.out).toContain("Error: Changing api_base needs the secret");
+    expect(flat(keyless.out)).toContain("set api_key_wo and api_key_wo_version");
+    expect(keyless.out).toMatch(/with keyplane_credential\.imported,/);
+    expect(keyless.out).toMatch(/api_base\s+= "https:\/\/gateway\.example\.com/);
+    wd.write("imported.tf", importedTf);
+
+    // Back to the catalog's api_base, again as a rotation.
+    const back = await wd.run(["apply", "-auto-approve"], { vars: { openai_key: keyB, key_version: "2" } });
+    expect(back.code, back.out).toBe(0);
+    expect(await current(credentialId)).toMatchObject({ api_base: "https://api.openai.com/v1", key_version: 6 });
     clean();
   }, 120_000);
 

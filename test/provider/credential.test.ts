@@ -368,6 +368,79 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
     expect([calls("listCredentials") - lists, calls("getCredential") - gets]).toEqual([1, 2]);
   });
 
+  describe("moving api_base or settings.endpoint (the service takes a new destination only with the secret)", () => {
+    const gatewayA = "https://gateway-a.example.com/v1";
+    const gatewayB = "https://gateway-b.example.com/v1";
+
+    it("plans a change of api_base as a rotation with the configured key, and applies it through rotate", async () => {
+      const apiKey = openaiKey();
+      const config = cfg({ provider_type: "openai", name: "moving", api_base: gatewayA, description: "d", api_key_wo: apiKey, api_key_wo_version: 1 });
+      const created = await planApply(fresh(), config);
+      expect(created.diagnostics).toEqual([]);
+      const moved = cfg({ ...config, api_base: gatewayB, description: "moved" });
+      const planned = await plan(created.managed, moved);
+      expect(planned.diagnostics).toEqual([]);
+      expect(planned.plannedState).toMatchObject({ api_base: gatewayB, key_version: 2, key_hint: keyHint(apiKey, "sk-") });
+      expect(isUnknown(planned.plannedState!.rotated_at)).toBe(true);
+
+      const applied = await planApply(created.managed, moved);
+      expect(applied.diagnostics).toEqual([]);
+      expect(applied.managed.state).toMatchObject({ api_base: gatewayB, description: "moved", key_version: 2, api_key_wo_version: 1 });
+      expect(readPrivate(applied.managed.private)).toMatchObject({ key_version: 2 });
+      const id = created.managed.state!.id as string;
+      // The other change went by PATCH, the new api_base with the key by rotate.
+      expect((await service.auditActions(org, id)).slice(-2)).toEqual(["credential.update", "credential.rotate"]);
+      const again = await plan(applied.managed, moved);
+      expect(again.plannedState).toEqual(applied.managed.state);
+    });
+
+    it("without a configured key, stops the plan with an error naming api_base and saying the key is needed", async () => {
+      const created = await planApply(fresh(), cfg({ provider_type: "openai", name: "keyless", api_base: gatewayA, api_key_wo: openaiKey(), api_key_wo_version: 1 }));
+      // As after an import: the configuration does not manage the secret.
+      const keyless = { ...created.managed, state: { ...created.managed.state!, api_key_wo_version: null } };
+      const planned = await plan(keyless, cfg({ provider_type: "openai", name: "keyless", api_base: gatewayB }));
+      expect(errors(planned.diagnostics)).toHaveLength(1);
+      expect(planned.diagnostics![0]).toMatchObject({ severity: "error", summary: "Changing api_base needs the secret", path: ["api_base"] });
+      expect(planned.diagnostics![0].detail).toContain("set api_key_wo and api_key_wo_version");
+      expect(planned.diagnostics![0].detail).toContain("only to the destination it was stored with");
+      // Keeping api_base as it is plans no rotation.
+      const same = await plan(keyless, cfg({ provider_type: "openai", name: "keyless", api_base: gatewayA }));
+      expect(same.diagnostics).toEqual([]);
+    });
+
+    it("treats azure_openai's settings.endpoint the same way; other settings change by PATCH", async () => {
+      const apiKey = `azure${randomBytes(16).toString("hex")}`;
+      const config = cfg({ provider_type: "azure_openai", name: "azure", settings: { endpoint: "https://a.openai.azure.com", api_version: "2024-06-01" }, api_key_wo: apiKey, api_key_wo_version: 1 });
+      const created = await planApply(fresh(), config);
+      expect(created.diagnostics).toEqual([]);
+      const versionOnly = await planApply(created.managed, cfg({ ...config, settings: { endpoint: "https://a.openai.azure.com", api_version: "2025-01-01" } }));
+      expect(versionOnly.diagnostics).toEqual([]);
+      expect(versionOnly.managed.state).toMatchObject({ key_version: 1, settings: { api_version: "2025-01-01" } });
+
+      const keyless = await plan({ ...versionOnly.managed, state: { ...versionOnly.managed.state!, api_key_wo_version: null } }, cfg({ provider_type: "azure_openai", name: "azure", settings: { endpoint: "https://b.openai.azure.com", api_version: "2025-01-01" } }));
+      expect(errors(keyless.diagnostics)[0]).toMatchObject({ summary: "Changing settings.endpoint needs the secret", path: ["settings", key("endpoint")] });
+
+      const moved = await planApply(versionOnly.managed, cfg({ ...config, settings: { endpoint: "https://b.openai.azure.com", api_version: "2025-01-01" } }));
+      expect(moved.diagnostics).toEqual([]);
+      expect(moved.managed.state).toMatchObject({ key_version: 2, settings: { endpoint: "https://b.openai.azure.com", api_version: "2025-01-01" } });
+    });
+
+    it("leaves key_version unknown while api_base is unknown, and rejects an api_base with a query while validating", async () => {
+      const created = await planApply(fresh(), cfg({ provider_type: "openai", name: "unknown-base", api_base: gatewayA, api_key_wo: openaiKey(), api_key_wo_version: 1 }));
+      const planned = await plan(created.managed, cfg({ provider_type: "openai", name: "unknown-base", api_base: Unknown, api_key_wo: openaiKey(), api_key_wo_version: 1 }));
+      expect(planned.diagnostics).toEqual([]);
+      expect(isUnknown(planned.plannedState!.key_version)).toBe(true);
+      expect(isUnknown(planned.plannedState!.key_hint)).toBe(true);
+
+      const validate = (values: ObjectValue) => credentialResource.validate!({ typeName: "keyplane_credential", config: cfg(values), clientCapabilities: caps }) as Diagnostic[];
+      for (const api_base of [`${gatewayA}?`, `${gatewayA}?x=1`, `${gatewayA}#f`, "https://user:pw@gateway-a.example.com/v1"]) {
+        const [d] = validate({ provider_type: "openai", name: "x", api_base });
+        expect(d, api_base).toMatchObject({ severity: "error", summary: "Invalid api_base", path: ["api_base"] });
+        expect(d.detail).not.toContain("pw");
+      }
+    });
+  });
+
   it("manages a multi-field secret through fields_wo and fields_wo_version", async () => {
     const fields = (id: string) => ({ access_key_id: id, secret_access_key: randomBytes(24).toString("base64url") });
     const first = fields(`AKIA${randomBytes(8).toString("hex").toUpperCase()}`);

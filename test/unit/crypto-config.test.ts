@@ -35,6 +35,7 @@ describe("loadConfig", () => {
       logLevel: "info",
       bodyLimit: 64 * 1024,
       platformKeysFromEnv: false,
+      outboundAllowPrivate: false,
       rateLimit: { resolvePerMinute: 600, authFailuresPerMinute: 30 },
     });
     expect(config.platformKeys.size).toBe(0);
@@ -53,9 +54,11 @@ describe("loadConfig", () => {
       KEYPLANE_BODY_LIMIT: "1mb",
       KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: "0",
       KEYPLANE_DB_POOL_MAX: "4",
+      KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1",
     });
     expect(config).toMatchObject({
       port: 9090,
+      outboundAllowPrivate: true,
       host: "0.0.0.0",
       dataDir: "/var/lib/keyplane",
       logLevel: "debug",

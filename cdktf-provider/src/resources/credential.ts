@@ -8,10 +8,22 @@
 // Private state (JSON) remembers only the ETag of the last read or write (sent as If-Match) and
 // the key_version this configuration last pushed; a higher key_version on refresh means someone
 // rotated the key outside Terraform, and the next plan pushes the configured secret again.
+//
+// The service sends a secret only to the destination it was stored with, so a change of api_base
+// (or settings.endpoint) is planned as a rotation that carries the new value with the configured
+// write-only secret; without one the plan stops with an error naming the attribute.
 import { randomUUID } from "node:crypto";
 import { CREDENTIAL_TYPES, findProvider, PROVIDERS, type CredentialType, type ProviderEntry } from "../../../service/providers/catalog.js";
 import { normalizeSecret, SecretRejected, type SecretInput } from "../../../service/credentials/credential-secrets.js";
-import { ApiError, type Credential, type CredentialCreate, type CredentialUpdate, type KeyplaneClient } from "../client/keyplane-client.js";
+import { destinationUrlProblem } from "../../../service/credentials/credential-destination.js";
+import {
+  ApiError,
+  type Credential,
+  type CredentialCreate,
+  type CredentialRotate,
+  type CredentialUpdate,
+  type KeyplaneClient,
+} from "../client/keyplane-client.js";
 import {
   diag,
   isUnknown,
@@ -96,9 +108,22 @@ export const credentialSchema: Schema = {
         optional: true,
         description: "Set with `fields_wo`; change it to rotate the fields to the configured values.",
       },
-      api_base: { type: t.string, optional: true, computed: true, description: "API base URL. Default: the catalog's." },
+      api_base: {
+        type: t.string,
+        optional: true,
+        computed: true,
+        description:
+          "API base URL (no query, fragment or user info). Default: the catalog's. Keyplane sends the secret only to the destination " +
+          "stored with it, so changing `api_base` of an existing credential is applied as a rotation with the configured `api_key_wo` " +
+          "(or `fields_wo`); without one the plan fails.",
+      },
       env_var: { type: t.string, optional: true, computed: true, description: "Environment variable used for injection. Default: the catalog's." },
-      settings: { type: t.map(t.string), optional: true, description: "Non-secret provider settings (the catalog lists the allowed names)." },
+      settings: {
+        type: t.map(t.string),
+        optional: true,
+        description:
+          "Non-secret provider settings (the catalog lists the allowed names). Like `api_base`, a change of `endpoint` is applied as a rotation with the configured secret.",
+      },
       environment: { type: t.string, optional: true, computed: true, description: "Environment label. Default `production`." },
       owner: { type: t.string, optional: true, description: "Who is responsible for rotating it." },
       description: { type: t.string, optional: true, description: "What the credential is for." },
@@ -248,6 +273,47 @@ function configuredSecret(config: ObjectValue): ConfiguredSecret {
   };
 }
 
+// Destination ------------------------------------------------------------------------------
+
+function settingOf(settings: CtyValue | undefined, name: string): CtyValue | undefined {
+  if (isUnknown(settings)) return Unknown;
+  if (!isSet(settings) || typeof settings !== "object") return null;
+  return (settings as Record<string, CtyValue>)[name] ?? null;
+}
+
+interface DestinationMove {
+  /** Attributes whose change moves the destination, known to differ. */
+  moved: AttributePath[];
+  /** Whether a destination attribute is not known yet (it may or may not move). */
+  unknown: boolean;
+}
+
+/** Whether the planned api_base / settings.endpoint differ from the prior ones. */
+function destinationMove(prior: ObjectValue, planned: ObjectValue): DestinationMove {
+  const move: DestinationMove = { moved: [], unknown: false };
+  const compare = (before: CtyValue | undefined, after: CtyValue | undefined, path: AttributePath) => {
+    if (isUnknown(after)) move.unknown = true;
+    else if (!sameValue(before, after)) move.moved.push(path);
+  };
+  compare(prior.api_base, planned.api_base, ["api_base"]);
+  compare(settingOf(prior.settings, "endpoint"), settingOf(planned.settings, "endpoint"), ["settings", key("endpoint")]);
+  return move;
+}
+
+const pathName = (path: AttributePath) => (path.length > 1 ? "settings.endpoint" : "api_base");
+
+function destinationNeedsSecret(path: AttributePath, prior: ObjectValue, secretAttribute: string): Diagnostic {
+  const name = pathName(path);
+  return diag.error(
+    `Changing ${name} needs the secret`,
+    `Keyplane sends a credential's secret only to the destination it was stored with, so changing ${name} of ${label(prior)} ` +
+      `is done by a rotation that carries the new ${name} together with the secret. This configuration has no ${secretAttribute}: ` +
+      `set ${secretAttribute} and ${secretAttribute}_version (e.g. from a sensitive, ephemeral variable), then plan again; ` +
+      `or keep ${name} as it is.`,
+    path,
+  );
+}
+
 /** `body.api_key` → api_key_wo, `body.fields.x` → fields_wo["x"]. */
 function secretPath(field: string): AttributePath {
   const [, name, sub] = field.split(".");
@@ -320,6 +386,13 @@ function checkConfig(config: ObjectValue): Diagnostic[] {
       out.push(diag.error(`Missing ${secret}`, `${version} is set, but ${secret} is not: there is no secret to push.`, [secret]));
     }
   }
+
+  const apiBase = knownString(config.api_base);
+  const apiBaseProblem = apiBase === undefined ? null : destinationUrlProblem(apiBase);
+  if (apiBaseProblem) out.push(diag.error("Invalid api_base", `api_base ${apiBaseProblem}.`, ["api_base"]));
+  const endpoint = knownString(settingOf(config.settings, "endpoint"));
+  const endpointProblem = entry?.verify === "azure_openai" && endpoint !== undefined ? destinationUrlProblem(endpoint) : null;
+  if (endpointProblem) out.push(diag.error("Invalid settings.endpoint", `settings.endpoint ${endpointProblem}.`, ["settings", key("endpoint")]));
 
   const secret = configuredSecret(config);
   if (entry && secret.input && out.length === 0) {
@@ -425,6 +498,15 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
 
     let rotate = versionChanged && !secret.absent;
     let plannedPrivate: Buffer | undefined;
+    const destination = destinationMove(priorState, planned);
+    if (destination.moved.length > 0) {
+      if (secret.absent) {
+        const attribute = typeKnown && typeKnown !== "api_token" ? "fields_wo" : "api_key_wo";
+        for (const path of destination.moved) diagnostics.push(destinationNeedsSecret(path, priorState, attribute));
+      } else {
+        rotate = true;
+      }
+    }
     if (rotatedOutside && !versionChanged) {
       if (secret.absent) {
         // The configuration does not manage the secret: an outside rotation is not drift; adopt it.
@@ -448,8 +530,11 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
       planned.key_hint = newHint();
       planned.key_version = (remoteVersion ?? 0) + 1;
       planned.rotated_at = Unknown;
+    } else if (destination.unknown && !secret.absent) {
+      // Decided once the destination is known: a rotation if it moves, else nothing.
+      Object.assign(planned, { key_hint: Unknown, key_version: Unknown, rotated_at: Unknown });
     }
-    const remoteChange = rotate || MUTABLE.some((name) => !sameValue(planned[name], priorState[name]));
+    const remoteChange = rotate || isUnknown(planned.key_version) || MUTABLE.some((name) => !sameValue(planned[name], priorState[name]));
     if (remoteChange) planned.updated_at = Unknown;
     return { plannedState: planned, diagnostics, ...(plannedPrivate ? { plannedPrivate } : {}) };
   },
@@ -553,14 +638,19 @@ async function update(
 ) {
   const organization = prior.organization_id as string;
   const id = prior.id as string;
+  const moved = destinationMove(prior, planned).moved;
+  const rotate = !sameValue(planned.key_version, prior.key_version);
   const patch: CredentialUpdate = {};
+  // The service takes a new destination only with the secret: those fields ride on the rotation.
+  const withRotation: Pick<CredentialRotate, "api_base" | "settings"> = {};
   for (const name of MUTABLE) {
     // active goes through activate/deactivate, which the audit log records as such.
     if (name === "active" || sameValue(planned[name], prior[name])) continue;
     // settings: null in configuration means none; the service replaces the whole map.
-    (patch as Record<string, unknown>)[name] = name === "settings" ? (planned.settings ?? {}) : planned[name];
+    const value = name === "settings" ? (planned.settings ?? {}) : planned[name];
+    if (moved.length > 0 && (name === "api_base" || name === "settings")) (withRotation as Record<string, unknown>)[name] = value;
+    else (patch as Record<string, unknown>)[name] = value;
   }
-  const rotate = !sameValue(planned.key_version, prior.key_version);
   let etag = applied.etag;
   let keyVersion = applied.key_version;
   let current: Credential | undefined;
@@ -596,6 +686,10 @@ async function update(
     const failure = await setActive(false);
     if (failure) return failure;
   }
+  if (moved.length > 0 && !rotate) {
+    const attribute = prior.type !== null && prior.type !== "api_token" ? "fields_wo" : "api_key_wo";
+    return failed(moved.map((path) => destinationNeedsSecret(path, prior, attribute)));
+  }
   if (rotate) {
     const secret = configuredSecret(config).input;
     if (!secret) {
@@ -603,7 +697,7 @@ async function update(
     }
     const sent = etag;
     try {
-      ({ body: current, etag } = await client.rotateCredential(organization, id, secret, sent, signal));
+      ({ body: current, etag } = await client.rotateCredential(organization, id, { ...secret, ...withRotation }, sent, signal));
       keyVersion = current.key_version;
     } catch (error) {
       return failed(apiErrorDiagnostics(error, errorContext(`rotate ${label(prior)}`, sent)));

@@ -12,7 +12,7 @@ export interface CredentialConfig extends cdktf.TerraformMetaArguments {
   */
   readonly active?: boolean | cdktf.IResolvable;
   /**
-  * API base URL. Default: the catalog's.
+  * API base URL (no query, fragment or user info). Default: the catalog's. Keyplane sends the secret only to the destination stored with it, so changing `api_base` of an existing credential is applied as a rotation with the configured `api_key_wo` (or `fields_wo`); without one the plan fails.
   */
   readonly apiBase?: string;
   /**
@@ -76,7 +76,7 @@ export interface CredentialConfig extends cdktf.TerraformMetaArguments {
   */
   readonly rotationPeriodDays?: number;
   /**
-  * Non-secret provider settings (the catalog lists the allowed names).
+  * Non-secret provider settings (the catalog lists the allowed names). Like `api_base`, a change of `endpoint` is applied as a rotation with the configured secret.
   */
   readonly settings?: { [key: string]: string };
   /**
