@@ -166,7 +166,11 @@ export interface paths {
         head?: never;
         /**
          * Update an organization
-         * @description Changes the name, slug or platform fallback. Honours `If-Match`.
+         * @description Changes the name, slug or platform fallback. Honours `If-Match`. Only a platform admin may
+         *     turn `platform_fallback` on (it lets the organization's resolvers receive the deployment's
+         *     platform keys); an organization admin may turn it off, and sending the value it already
+         *     has is allowed. An organization admin turning it on gets 403 `platform_fallback_forbidden`,
+         *     nothing is changed, and the refusal is audited (`organization.update`, outcome `denied`).
          */
         patch: operations["updateOrganization"];
         trace?: never;
@@ -738,7 +742,7 @@ export interface components {
             detail: string;
             /**
              * @description Stable machine-readable code, e.g. `malformed_json`, `bad_request`,
-             *     `validation_failed`, `unauthenticated`, `forbidden`, `not_found`, `no_credential`,
+             *     `validation_failed`, `unauthenticated`, `forbidden`, `platform_fallback_forbidden`, `not_found`, `no_credential`,
              *     `no_previous_version`, `slug_conflict`, `name_conflict`, `default_conflict`,
              *     `credential_active`, `project_not_empty`, `precondition_failed`, `payload_too_large`,
              *     `unsupported_media_type`, `rate_limited`, `database_unavailable`.
@@ -1152,7 +1156,10 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The token's role may not perform this operation in its own organization (`forbidden`). */
+        /**
+         * @description The token's role may not perform this operation in its own organization (`forbidden`), or
+         *     an organization admin tried to turn `platform_fallback` on (`platform_fallback_forbidden`).
+         */
         Forbidden: {
             headers: {
                 "X-Request-Id": components["headers"]["RequestId"];
@@ -1164,7 +1171,9 @@ export interface components {
         };
         /**
          * @description The resource does not exist, or belongs to an organization the token cannot see
-         *     (`not_found`). The two cases are indistinguishable on purpose.
+         *     (`not_found`). The two cases are indistinguishable on purpose. Every path under an
+         *     organization that does not exist answers this, to platform admins too: a mistyped
+         *     organization id never looks like an empty list or a verified, empty audit chain.
          */
         NotFound: {
             headers: {

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Db } from "../db/index.js";
-import { DatabaseUnavailableError } from "../db/index.js";
+import { DatabaseUnavailableError, ForeignKeyViolationError } from "../db/index.js";
 import type { Metrics } from "../observability/metrics.js";
 import { Authenticator } from "../auth/authenticate.js";
 import { HttpProblem, problemBody, problems } from "./problem.js";
@@ -139,6 +139,8 @@ function toProblem(err: unknown, _req: Request): HttpProblem {
   if (err instanceof HttpProblem) return err;
   if (err instanceof ValidationError) return problems.validation(err.errors);
   if (err instanceof DatabaseUnavailableError) return problems.unavailable();
+  // The organization was deleted between the router's existence check and this request's write.
+  if (err instanceof ForeignKeyViolationError && /_organization_id_fkey$/.test(err.constraint ?? "")) return problems.notFound("organization");
   const e = err as { type?: string; status?: number };
   // body-parser errors: never echo their message, which can quote the body.
   if (e?.type === "entity.parse.failed") return problems.malformedJson();

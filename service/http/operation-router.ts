@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from "express";
 import { withOrganizationScope, type Db } from "../db/index.js";
 import type { Authenticator, AuthFailure } from "../auth/authenticate.js";
 import { recordStandaloneAudit } from "../audit/audit-service.js";
+import { organizationExists } from "../organizations/organization-dal.js";
 import type { Role } from "../auth/tokens.js";
 import { operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
 import { problems } from "./problem.js";
@@ -22,7 +23,8 @@ export interface GuardHooks {
  * (`x-keyplane-roles`), so the contract is the single place that says who may call what.
  *
  * Order of checks: authentication (401) → organization scope (404, so a token of another
- * organization learns nothing about existence) → role (403). Denials are audited.
+ * organization learns nothing about existence; also 404 when the organization does not exist) →
+ * role (403). Denials are audited.
  */
 export class OperationRouter {
   readonly router = Router();
@@ -55,6 +57,12 @@ export class OperationRouter {
       const orgParam = typeof req.params.org === "string" ? req.params.org : undefined;
       if (orgParam !== undefined && actor.role !== "platform_admin" && actor.organizationId !== orgParam) {
         await this.auditDenied(req, actor, "other_organization", { requested_organization_id: orgParam.slice(0, 128) });
+        throw problems.notFound("organization");
+      }
+      // Anything under an organization that does not exist is a 404, never an empty list or a
+      // foreign-key error. An organization's own tokens are deleted with it, so only platform
+      // admins, who belong to none, need the lookup (the resolve path stays query-free).
+      if (orgParam !== undefined && actor.role === "platform_admin" && !(await organizationExists(this.db, orgParam))) {
         throw problems.notFound("organization");
       }
       if (!roles.has(actor.role)) {

@@ -24,6 +24,11 @@ export async function findOrganization(q: Queryable, id: string, forUpdate = fal
   return rows[0] ?? null;
 }
 
+export async function organizationExists(q: Queryable, id: string): Promise<boolean> {
+  const { rows } = await q.query("select 1 from organizations where id = $1", [id]);
+  return rows.length > 0;
+}
+
 export async function listOrganizations(q: Queryable, afterId: string | undefined, limit: number): Promise<OrganizationRow[]> {
   const { rows } = await q.query<OrganizationRow>(
     `select ${COLUMNS} from organizations where ($1::text is null or id > $1) order by id limit $2`,

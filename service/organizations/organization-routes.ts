@@ -7,7 +7,7 @@ import { checkPrecondition, expectedVersion, setEtag } from "../http/conditional
 import { decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
 import { problems } from "../http/problem.js";
 import { UniqueViolationError, type Queryable } from "../db/index.js";
-import { recordAudit } from "../audit/audit-service.js";
+import { recordAudit, recordStandaloneAudit } from "../audit/audit-service.js";
 import * as dal from "./organization-dal.js";
 
 
@@ -90,16 +90,34 @@ export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
     const body = parseBody("updateOrganization", req.body);
     const id = String(req.params.org);
     const expected = expectedVersion(req);
-    const row = await db.transaction(async (tx) => {
+    const actor = actorOf(req);
+    const result = await db.transaction(async (tx) => {
       const current = await mustFind(tx, id, true);
       checkPrecondition(expected, current.version);
+      // Platform fallback hands the organization's resolvers the deployment's own keys: turning
+      // it on is the deployment's decision, turning it off the organization's.
+      if (body.platform_fallback === true && !current.platform_fallback && actor.role !== "platform_admin") return { denied: true as const };
       const changed = Object.keys(body).filter((k) => (body as Record<string, unknown>)[k] !== undefined);
-      if (changed.length === 0) return current;
+      if (changed.length === 0) return { row: current };
       await slugGuard(() => dal.updateOrganization(tx, id, body));
       await audit(tx, req, id, "organization.update", { changed_fields: changed.sort() });
-      return mustFind(tx, id);
+      return { row: await mustFind(tx, id) };
     });
-    setEtag(res, row.version);
-    res.json(organizationToApi(row));
+    if ("denied" in result) {
+      // Recorded after the rollback, on its own: the refused change wrote nothing.
+      await recordStandaloneAudit(db, {
+        organizationId: id,
+        actor: { tokenId: actor.tokenId, role: actor.role },
+        action: "organization.update",
+        targetType: "organization",
+        targetId: id,
+        outcome: "denied",
+        requestId: req.kp.requestId,
+        details: { reason: "platform_fallback_requires_platform_admin", requested: { platform_fallback: true } },
+      });
+      throw problems.platformFallbackForbidden();
+    }
+    setEtag(res, result.row.version);
+    res.json(organizationToApi(result.row));
   });
 };

@@ -13,16 +13,14 @@ export const tokenRoutes: FeatureRegistrar = (ops, { db }) => {
       throw problems.validation([{ path: "body.expires_at", message: "must be in the future" }]);
     }
     const organizationId = String(req.params.org);
-    const created = await db.transaction(async (tx) => {
-      const { rows } = await tx.query("select 1 from organizations where id = $1", [organizationId]);
-      if (rows.length === 0) throw problems.notFound("organization");
-      return createToken(
+    const created = await db.transaction((tx) =>
+      createToken(
         tx,
         { organizationId, role: body.role, name: body.name, expiresAt: body.expires_at ?? null },
         { tokenId: actor.tokenId, role: actor.role },
         req.kp.requestId,
-      );
-    });
+      ),
+    );
     res.status(201).location(`/v1/organizations/${organizationId}/tokens/${created.record.id}`);
     res.json({ ...tokenToApi(created.record), token: created.token });
   });
