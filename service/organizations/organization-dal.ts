@@ -55,3 +55,41 @@ export async function updateOrganization(
     params,
   );
 }
+
+export interface OrganizationContents {
+  credentials: number;
+  active_credentials: number;
+  /** Credential versions whose ciphertext still exists. */
+  live_versions: number;
+  projects: number;
+  /** Tokens not yet revoked. */
+  tokens: number;
+}
+
+export async function countContents(q: Queryable, id: string): Promise<OrganizationContents> {
+  const { rows } = await q.query<Record<keyof OrganizationContents, number>>(
+    `select (select count(*) from credentials where organization_id = $1)::int as credentials,
+            (select count(*) from credentials where organization_id = $1 and active)::int as active_credentials,
+            (select count(*) from credential_versions where organization_id = $1 and destroyed_at is null)::int as live_versions,
+            (select count(*) from projects where organization_id = $1)::int as projects,
+            (select count(*) from api_tokens where organization_id = $1 and revoked_at is null)::int as tokens`,
+    [id],
+  );
+  const row = rows[0];
+  return {
+    credentials: Number(row.credentials),
+    active_credentials: Number(row.active_credentials),
+    live_versions: Number(row.live_versions),
+    projects: Number(row.projects),
+    tokens: Number(row.tokens),
+  };
+}
+
+/**
+ * Deletes the organization; its projects, credentials, credential versions (with every
+ * ciphertext), tokens and idempotency keys go by ON DELETE CASCADE. Audit events and the chain
+ * head have no foreign key and stay.
+ */
+export async function deleteOrganization(tx: Queryable, id: string): Promise<void> {
+  await tx.query("delete from organizations where id = $1", [id]);
+}

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { verifyOrganizationChain } from "../../service/audit/audit-service.js";
 import { testDatabases } from "../support/db.js";
 import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
 
@@ -39,6 +40,74 @@ for (const kind of testDatabases()) {
         const res = await t.api.post(`/v1/organizations/${ABSENT_ORG}/audit-events/verify`).set(platform);
         expect(res.status).toBe(404);
         expect(res.body.valid).toBeUndefined();
+      });
+    });
+
+    describe("deletion", () => {
+      it("refuses with 409 while the organization holds active credentials, and changes nothing", async () => {
+        const { org, tokens } = await seedOrganization(t);
+        const admin = bearer(tokens.admin);
+        const created = await t.api.post(`/v1/organizations/${org.id}/credentials`).set(admin).send({ provider: "openai", name: "live", api_key: OPENAI_KEY });
+        expect(created.status).toBe(201);
+        const refused = await t.api.delete(`/v1/organizations/${org.id}`).set(platform);
+        expect(refused.status).toBe(409);
+        expect(refused.body.code).toBe("organization_has_active_credentials");
+        expect(refused.body.detail).toMatch(/1 active credential/);
+        expect((await t.api.get(`/v1/organizations/${org.id}`).set(admin)).status).toBe(200);
+        expect((await t.api.get(`/v1/organizations/${org.id}/credentials/${created.body.id}`).set(admin)).status).toBe(200);
+        // An organization admin may not delete its organization at all.
+        expect((await t.api.delete(`/v1/organizations/${org.id}?force=true`).set(admin)).status).toBe(403);
+      });
+
+      it("with force destroys credentials and tokens, keeps and extends the audit chain, then answers 404", async () => {
+        const { org, tokens } = await seedOrganization(t);
+        const admin = bearer(tokens.admin);
+        const project = await t.api.post(`/v1/organizations/${org.id}/projects`).set(admin).send({ name: "doomed" });
+        await t.api.post(`/v1/organizations/${org.id}/credentials`).set(admin).send({ provider: "openai", name: "org-level", api_key: OPENAI_KEY });
+        await t.api
+          .post(`/v1/organizations/${org.id}/credentials`)
+          .set(admin)
+          .send({ provider: "anthropic", name: "in-project", project_id: project.body.id, api_key: "sk-ant-api03-Deletion0000000000000000000000000000x9Qz" });
+        expect((await t.api.get(`/v1/organizations/${org.id}/credentials`).set(bearer(tokens.member))).status).toBe(200);
+
+        const deleted = await t.api.delete(`/v1/organizations/${org.id}?force=true`).set(platform);
+        expect(deleted.status).toBe(204);
+
+        expect((await t.api.get(`/v1/organizations/${org.id}`).set(platform)).status).toBe(404);
+        expect((await t.api.get(`/v1/organizations/${org.id}/audit-events`).set(platform)).status).toBe(404);
+        expect((await t.api.delete(`/v1/organizations/${org.id}?force=true`).set(platform)).status).toBe(404);
+        for (const token of Object.values(tokens)) {
+          expect((await t.api.get("/v1/whoami").set(bearer(token))).status).toBe(401);
+        }
+        const db = t.runtime.db;
+        for (const table of ["credentials", "credential_versions", "projects", "api_tokens", "idempotency_keys"]) {
+          const left = await db.query<{ n: number }>(`select count(*)::int as n from ${table} where organization_id = $1`, [org.id]);
+          expect(Number(left.rows[0].n), table).toBe(0);
+        }
+
+        const events = await db.query<{ action: string; details: Record<string, unknown> }>(
+          "select action, details from audit_events where chain_key = $1 order by seq",
+          [`org:${org.id}`],
+        );
+        expect(events.rows.length).toBeGreaterThan(5);
+        expect(events.rows.at(-1)).toMatchObject({
+          action: "organization.delete",
+          details: { force: true, credentials: 2, active_credentials: 2, projects: 1, tokens: 3 },
+        });
+        expect(await verifyOrganizationChain(db, org.id)).toMatchObject({ valid: true, checked: events.rows.length });
+        const platformEvents = await db.query<{ target_id: string }>(
+          "select target_id from audit_events where chain_key = 'platform' and action = 'organization.delete'",
+        );
+        expect(platformEvents.rows.map((r) => r.target_id)).toContain(org.id);
+        expect(await verifyOrganizationChain(db, null)).toMatchObject({ valid: true });
+      });
+
+      it("needs no force when every credential is inactive", async () => {
+        const { org, tokens } = await seedOrganization(t);
+        const admin = bearer(tokens.admin);
+        const created = await t.api.post(`/v1/organizations/${org.id}/credentials`).set(admin).send({ provider: "openai", name: "idle", api_key: OPENAI_KEY });
+        expect((await t.api.post(`/v1/organizations/${org.id}/credentials/${created.body.id}/deactivate`).set(admin)).status).toBe(200);
+        expect((await t.api.delete(`/v1/organizations/${org.id}`).set(platform)).status).toBe(204);
       });
     });
 
