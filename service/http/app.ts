@@ -29,7 +29,9 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createApp(services: AppServices, features: FeatureRegistrar[], hooks: GuardHooks = {}) {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", false);
+  // Which X-Forwarded-For hops to believe (KEYPLANE_TRUST_PROXY): req.ip is then the client behind
+  // the proxies, for the failed-authentication limit and the audit log.
+  app.set("trust proxy", services.config.trustProxy);
   app.set("query parser", "simple");
   // ETags are the contract's (credential versions, the environment digest), set by their handlers.
   // Express's automatic one would hash every body into a header, a resolved secret's included.

@@ -5,15 +5,18 @@ import { recordStandaloneAudit } from "../audit/audit-service.js";
 import { organizationExists } from "../organizations/organization-dal.js";
 import type { Role } from "../auth/tokens.js";
 import { operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
-import { problems } from "./problem.js";
-import type { Actor } from "./context.js";
+import { problems, type HttpProblem } from "./problem.js";
+import { clientAddress, type Actor } from "./context.js";
 
 export type OperationHandler = (req: Request, res: Response) => Promise<unknown> | unknown;
 
 export interface GuardHooks {
-  /** Called before authentication; may throw a 429 problem (failed-auth rate limiting). */
-  beforeAuth?: (req: Request) => void;
-  onAuthFailure?: (req: Request, failure: AuthFailure) => void;
+  /**
+   * Called when a request's token does not verify; returns the answer to give instead of 401
+   * (429 for an address over its failed-authentication budget). Requests whose token verifies
+   * never reach it, so failures of others can never refuse a valid token.
+   */
+  onAuthFailure?: (req: Request, failure: AuthFailure) => HttpProblem | undefined;
   /** Called once the actor is known; may throw (e.g. per-token rate limits). */
   afterAuth?: (req: Request, actor: Actor) => void;
 }
@@ -45,10 +48,10 @@ export class OperationRouter {
     const guard = async (req: Request) => {
       req.kp.operationId = operationId;
       if (!op.secured) return;
-      this.hooks.beforeAuth?.(req);
       const result = await this.authenticator.authenticate(req);
       if ("failure" in result) {
-        this.hooks.onAuthFailure?.(req, result.failure);
+        const refusal = this.hooks.onAuthFailure?.(req, result.failure);
+        if (refusal) throw refusal;
         await this.auditDenied(req, null, "unauthenticated", { reason: result.failure });
         throw problems.unauthenticated();
       }
@@ -108,7 +111,7 @@ export class OperationRouter {
       targetId: typeof req.params.id === "string" ? req.params.id.slice(0, 128) : null,
       outcome: "denied",
       requestId: req.kp.requestId,
-      details: { reason, operation: req.kp.operationId, method: req.method, ...details },
+      details: { reason, operation: req.kp.operationId, method: req.method, client_address: clientAddress(req), ...details },
     });
   }
 }
