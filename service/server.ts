@@ -97,6 +97,9 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
     app,
     async close() {
       clearInterval(maintenance);
+      await app.operations.unauthenticated.close().catch((error: Error) => {
+        log.warn({ err: { name: error.name, code: (error as { code?: string }).code } }, "could not write the last unauthenticated-request counts");
+      });
       await db.close();
     },
   };

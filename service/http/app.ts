@@ -6,6 +6,7 @@ import type { Db } from "../db/index.js";
 import { DatabaseUnavailableError, ForeignKeyViolationError } from "../db/index.js";
 import type { Metrics } from "../observability/metrics.js";
 import { Authenticator } from "../auth/authenticate.js";
+import { UnauthenticatedDenials } from "../auth/unauthenticated-denials.js";
 import { HttpProblem, problemBody, problems } from "./problem.js";
 import { ValidationError } from "./validation.js";
 import { docsRouter } from "./docs.js";
@@ -88,7 +89,7 @@ export function createApp(services: AppServices, features: FeatureRegistrar[], h
   app.use(requireJsonBody);
   app.use(express.json({ limit: services.config.bodyLimit, strict: true, type: () => true }));
 
-  const ops = new OperationRouter(services.db, new Authenticator(services.db), hooks);
+  const ops = new OperationRouter(services.db, new Authenticator(services.db), new UnauthenticatedDenials(services.db, services.log), hooks);
   for (const register of features) register(ops, services);
   app.use(ops.router);
 

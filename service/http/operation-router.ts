@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from "express";
 import { withOrganizationScope, type Db } from "../db/index.js";
 import type { Authenticator, AuthFailure } from "../auth/authenticate.js";
+import type { UnauthenticatedDenials } from "../auth/unauthenticated-denials.js";
 import { recordStandaloneAudit } from "../audit/audit-service.js";
 import { organizationExists } from "../organizations/organization-dal.js";
 import type { Role } from "../auth/tokens.js";
@@ -27,7 +28,8 @@ export interface GuardHooks {
  *
  * Order of checks: authentication (401) → organization scope (404, so a token of another
  * organization learns nothing about existence; also 404 when the organization does not exist) →
- * role (403). Denials are audited.
+ * role (403). Denials are audited: each one of an authenticated token, those without a valid
+ * token in aggregate.
  */
 export class OperationRouter {
   readonly router = Router();
@@ -36,6 +38,8 @@ export class OperationRouter {
   constructor(
     private readonly db: Db,
     readonly authenticator: Authenticator,
+    /** Requests that could not be authenticated are audited in aggregate (see UnauthenticatedDenials). */
+    readonly unauthenticated: UnauthenticatedDenials,
     private readonly hooks: GuardHooks = {},
   ) {}
 
@@ -51,9 +55,13 @@ export class OperationRouter {
       const result = await this.authenticator.authenticate(req);
       if ("failure" in result) {
         const refusal = this.hooks.onAuthFailure?.(req, result.failure);
-        if (refusal) throw refusal;
-        await this.auditDenied(req, null, "unauthenticated", { reason: result.failure });
-        throw problems.unauthenticated();
+        this.unauthenticated.record({
+          clientAddress: clientAddress(req),
+          reason: refusal ? "rate_limited" : result.failure,
+          operation: operationId,
+          requestId: req.kp.requestId,
+        });
+        throw refusal ?? problems.unauthenticated();
       }
       const actor = result.actor;
       req.kp.actor = actor;
@@ -96,17 +104,12 @@ export class OperationRouter {
       .map((op) => op.operationId);
   }
 
-  private async auditDenied(
-    req: Request,
-    actor: Actor | null,
-    reason: string,
-    details: Record<string, unknown>,
-  ): Promise<void> {
-    const organizationId = actor?.organizationId ?? null;
+  /** One event per denial of an authenticated token: a token holder cannot send them unnoticed. */
+  private async auditDenied(req: Request, actor: Actor, reason: string, details: Record<string, unknown>): Promise<void> {
     await recordStandaloneAudit(this.db, {
-      organizationId,
-      actor: { tokenId: actor?.tokenId ?? null, role: actor?.role ?? null },
-      action: actor ? "auth.denied" : "auth.unauthenticated",
+      organizationId: actor.organizationId,
+      actor: { tokenId: actor.tokenId, role: actor.role },
+      action: "auth.denied",
       targetType: "request",
       targetId: typeof req.params.id === "string" ? req.params.id.slice(0, 128) : null,
       outcome: "denied",
