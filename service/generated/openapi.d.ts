@@ -1359,7 +1359,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Rate limit reached for this token or client (`rate_limited`). */
+        /**
+         * @description Rate limit reached for this token, or this client address has used up its budget of
+         *     failed authentications and the request's token does not verify (`rate_limited`). A valid
+         *     token is never refused because of other requests' failed authentications.
+         */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
