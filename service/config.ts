@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { resolve, join } from "node:path";
 import { z } from "zod";
 import { decodeBase64Key } from "./crypto/master-key.js";
@@ -34,6 +35,11 @@ export interface Config {
    * addresses — for a self-hosted gateway on the internal network, and for tests.
    */
   outboundAllowPrivate: boolean;
+  /**
+   * KEYPLANE_TRUST_PROXY as Express's `trust proxy`: a hop count, or the proxies' addresses and
+   * subnets; false (unset) takes the socket peer as the client and ignores X-Forwarded-For.
+   */
+  trustProxy: false | number | string[];
   /** Requests per minute per token; 0 disables the limit. */
   rateLimit: { resolvePerMinute: number; authFailuresPerMinute: number };
 }
@@ -121,6 +127,31 @@ function isMasterKeyBase64(text: string): boolean {
   return bytes !== null;
 }
 
+const TRUST_PROXY_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/** An IP address, optionally with a prefix length (a subnet), as Express's `trust proxy` takes them. */
+function isAddressOrSubnet(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+const trustProxy = optionalText.transform((v, ctx): false | number | string[] => {
+  if (v === undefined) return false;
+  if (/^\s*\d{1,2}\s*$/.test(v)) return Number(v);
+  const entries = v.split(",").map((e) => e.trim());
+  if (entries.every((e) => TRUST_PROXY_NAMES.has(e) || isAddressOrSubnet(e))) return entries;
+  ctx.addIssue({
+    code: "custom",
+    message:
+      "must be the number of proxy hops (e.g. 1), or a comma-separated list of the proxies' addresses, subnets " +
+      "(e.g. 10.0.0.0/8) and loopback/linklocal/uniquelocal. `true` is refused: it would let any client choose its own address",
+  });
+  return z.NEVER;
+});
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 const schema = z
@@ -160,6 +191,7 @@ const schema = z
     KEYPLANE_BODY_LIMIT: byteSize,
     KEYPLANE_PLATFORM_KEYS_FROM_ENV: flag,
     KEYPLANE_OUTBOUND_ALLOW_PRIVATE: flag,
+    KEYPLANE_TRUST_PROXY: trustProxy,
     KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: integer(600, 0, 1_000_000),
     KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: integer(30, 0, 1_000_000),
     KEYPLANE_DB_POOL_MAX: integer(10, 1, 1000),
@@ -248,6 +280,7 @@ export function loadConfig(
     platformKeys,
     platformKeysFromEnv: v.KEYPLANE_PLATFORM_KEYS_FROM_ENV,
     outboundAllowPrivate: v.KEYPLANE_OUTBOUND_ALLOW_PRIVATE,
+    trustProxy: v.KEYPLANE_TRUST_PROXY,
     rateLimit: {
       resolvePerMinute: v.KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE,
       authFailuresPerMinute: v.KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,

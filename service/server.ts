@@ -75,6 +75,14 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
   const app = createApp({ config, db, keyring, log, metrics }, FEATURES, createRateLimits(config.rateLimit).hooks);
 
   const bootstrap = await ensureBootstrapToken(db, config.bootstrapToken?.reveal());
+  if (bootstrap.refused) {
+    log.warn(
+      { reason: bootstrap.refused },
+      bootstrap.refused === "revoked"
+        ? "KEYPLANE_BOOTSTRAP_TOKEN names a revoked token; it will not be re-created. Starting without it: remove the variable, or create a platform-admin token with `keyplane token create --role platform_admin`"
+        : "KEYPLANE_BOOTSTRAP_TOKEN names an organization's token; it will not become a platform admin. Starting without it: choose another value",
+    );
+  }
   if (bootstrap.token) {
     // Printed once, to stdout and not through the logger, because it is the only copy.
     process.stdout.write(
@@ -97,6 +105,9 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
     app,
     async close() {
       clearInterval(maintenance);
+      await app.operations.unauthenticated.close().catch((error: Error) => {
+        log.warn({ err: { name: error.name, code: (error as { code?: string }).code } }, "could not write the last unauthenticated-request counts");
+      });
       await db.close();
     },
   };

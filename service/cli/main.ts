@@ -6,7 +6,9 @@ import { loadConfig } from "../config.js";
 import { openDb, migrate } from "../db/index.js";
 import { assertKeyringCoversStoredKeys, loadMasterKeyring, MasterKey } from "../crypto/index.js";
 import { ROLES, type Role } from "../auth/tokens.js";
-import { createToken } from "../tokens/token-service.js";
+import { createToken, findActiveToken, listTokens, revokeToken, tokenToApi } from "../tokens/token-service.js";
+import { MAX_LIMIT } from "../http/pagination.js";
+import type { Schemas } from "../http/validation.js";
 import { openAuditChain, verifyOrganizationChain } from "../audit/audit-service.js";
 import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, type RewrapProgress } from "./master-key-rotation.js";
 import { registerRunCommand } from "./run.js";
@@ -68,6 +70,49 @@ token
       });
       process.stderr.write(`created token ${created.record.id} (${opts.role}); it is shown only this once:\n`);
       process.stdout.write(`${created.token}\n`);
+    } finally {
+      await db.close();
+    }
+  });
+
+token
+  .command("list")
+  .description("list active tokens as JSON, metadata only (platform-admin tokens, or an organization's with --org)")
+  .option("--org <id>", "organization id (omit for platform-admin tokens)")
+  .action(async (opts: { org?: string }) => {
+    const config = loadConfig();
+    const db = await openDb(config.database);
+    try {
+      await migrate(db);
+      const tokens: Schemas["Token"][] = [];
+      for (let afterId: string | undefined; ; ) {
+        const rows = await listTokens(db, opts.org ?? null, afterId, MAX_LIMIT);
+        tokens.push(...rows.slice(0, MAX_LIMIT).map(tokenToApi));
+        if (rows.length <= MAX_LIMIT) break;
+        afterId = rows[MAX_LIMIT - 1].id;
+      }
+      process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
+    } finally {
+      await db.close();
+    }
+  });
+
+token
+  .command("revoke")
+  .description("revoke a token by id (it stops working at once; running services drop it within seconds)")
+  .argument("<id>", "token id (tok_…)")
+  .action(async (id: string) => {
+    const config = loadConfig();
+    const db = await openAuditedDb(config);
+    try {
+      const revoked = await db.transaction(async (tx) => {
+        const found = await findActiveToken(tx, id);
+        if (!found) return null;
+        await revokeToken(tx, found.organization_id, id, { tokenId: null, role: null }, "cli");
+        return found;
+      });
+      if (!revoked) fail(`no active token ${id}`);
+      process.stderr.write(`revoked token ${id} (${revoked.role}${revoked.organization_id ? ` of ${revoked.organization_id}` : ""})\n`);
     } finally {
       await db.close();
     }

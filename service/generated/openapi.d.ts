@@ -123,6 +123,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/whoami": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Describe the calling token
+         * @description The token that made this request: its id, role, organization (null for platform admins),
+         *     project (null: tokens are not scoped to a project yet), name and expiry. Any valid token
+         *     may call it; it never returns the token value or its hash.
+         */
+        get: operations["getWhoami"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List platform-admin tokens
+         * @description Active (not revoked) platform-admin tokens, ordered by id. Metadata only: never the token
+         *     value or its hash. Platform admins only.
+         */
+        get: operations["listPlatformTokens"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Token id. */
+                id: components["parameters"]["TokenIdPath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a platform-admin token
+         * @description The token stops working immediately; it may be the calling token itself. Only
+         *     platform-admin tokens are revoked here (an organization's tokens are revoked under the
+         *     organization): any other id, or one already revoked, is a 404. If the revoked token is the
+         *     one `KEYPLANE_BOOTSTRAP_TOKEN` names, later starts do not re-create it and log a warning.
+         *     With no platform-admin token left, `keyplane token create --role platform_admin` makes one.
+         */
+        delete: operations["revokePlatformToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/organizations": {
         parameters: {
             query?: never;
@@ -161,12 +231,27 @@ export interface paths {
         get: operations["getOrganization"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete an organization
+         * @description Platform admins only. Deletes the organization with its projects, credentials (the
+         *     ciphertext of every version is destroyed) and tokens (they stop working at once: later
+         *     requests with them are 401). While it holds active credentials the answer is 409
+         *     `organization_has_active_credentials` and nothing changes, unless `force=true`.
+         *     Its audit log is kept: the trail is append-only and outlives what it describes. The
+         *     deletion is its last event and is also recorded in the platform chain; afterwards the
+         *     organization's paths answer 404, and `keyplane audit verify --org <id>` still checks the
+         *     chain. Honours `If-Match`.
+         */
+        delete: operations["deleteOrganization"];
         options?: never;
         head?: never;
         /**
          * Update an organization
-         * @description Changes the name, slug or platform fallback. Honours `If-Match`.
+         * @description Changes the name, slug or platform fallback. Honours `If-Match`. Only a platform admin may
+         *     turn `platform_fallback` on (it lets the organization's resolvers receive the deployment's
+         *     platform keys); an organization admin may turn it off, and sending the value it already
+         *     has is allowed. An organization admin turning it on gets 403 `platform_fallback_forbidden`,
+         *     nothing is changed, and the refusal is audited (`organization.update`, outcome `denied`).
          */
         patch: operations["updateOrganization"];
         trace?: never;
@@ -783,9 +868,9 @@ export interface components {
             detail: string;
             /**
              * @description Stable machine-readable code, e.g. `malformed_json`, `bad_request`,
-             *     `validation_failed`, `unauthenticated`, `forbidden`, `not_found`, `no_credential`,
+             *     `validation_failed`, `unauthenticated`, `forbidden`, `platform_fallback_forbidden`, `not_found`, `no_credential`,
              *     `no_previous_version`, `slug_conflict`, `name_conflict`, `default_conflict`,
-             *     `credential_active`, `project_not_empty`, `precondition_failed`, `payload_too_large`,
+             *     `credential_active`, `project_not_empty`, `organization_has_active_credentials`, `precondition_failed`, `payload_too_large`,
              *     `unsupported_media_type`, `rate_limited`, `database_unavailable`.
              */
             code: string;
@@ -876,6 +961,21 @@ export interface components {
              * @description The bearer token. Shown once; store it now.
              */
             token: string;
+        };
+        /** @description The calling token's identity. Never its value or hash. */
+        Whoami: {
+            id: components["schemas"]["TokenId"];
+            role: components["schemas"]["Role"];
+            /** @description Null for platform-admin tokens. */
+            organization_id: components["schemas"]["OrganizationId"] | null;
+            /** @description The project the token is confined to; null when it acts for its whole organization. */
+            project_id: components["schemas"]["ProjectId"] | null;
+            name: components["schemas"]["DisplayName"];
+            /**
+             * Format: date-time
+             * @description After this time the token is rejected; null = never expires.
+             */
+            expires_at: string | null;
         };
         TokenList: {
             data: components["schemas"]["Token"][];
@@ -1224,7 +1324,10 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The token's role may not perform this operation in its own organization (`forbidden`). */
+        /**
+         * @description The token's role may not perform this operation in its own organization (`forbidden`), or
+         *     an organization admin tried to turn `platform_fallback` on (`platform_fallback_forbidden`).
+         */
         Forbidden: {
             headers: {
                 "X-Request-Id": components["headers"]["RequestId"];
@@ -1236,7 +1339,9 @@ export interface components {
         };
         /**
          * @description The resource does not exist, or belongs to an organization the token cannot see
-         *     (`not_found`). The two cases are indistinguishable on purpose.
+         *     (`not_found`). The two cases are indistinguishable on purpose. Every path under an
+         *     organization that does not exist answers this, to platform admins too: a mistyped
+         *     organization id never looks like an empty list or a verified, empty audit chain.
          */
         NotFound: {
             headers: {
@@ -1266,7 +1371,8 @@ export interface components {
          * @description The request conflicts with the current state: a taken slug (`slug_conflict`) or name
          *     (`name_conflict`), a second default (`default_conflict`), deleting an active credential
          *     without `force` (`credential_active`), deleting a project that still holds credentials
-         *     (`project_not_empty`). `errors` names the field when one is to blame.
+         *     (`project_not_empty`), deleting an organization that holds active credentials without
+         *     `force` (`organization_has_active_credentials`). `errors` names the field when one is to blame.
          */
         Conflict: {
             headers: {
@@ -1327,7 +1433,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Rate limit reached for this token or client (`rate_limited`). */
+        /**
+         * @description Rate limit reached for this token, or this client address has used up its budget of
+         *     failed authentications and the request's token does not verify (`rate_limited`). A valid
+         *     token is never refused because of other requests' failed authentications.
+         */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -1528,6 +1638,91 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    getWhoami: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The calling token. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Whoami"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listPlatformTokens: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of platform-admin tokens. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revokePlatformToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Token id. */
+                id: components["parameters"]["TokenIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     listOrganizations: {
         parameters: {
             query?: {
@@ -1622,6 +1817,42 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteOrganization: {
+        parameters: {
+            query?: {
+                /** @description Delete even if the organization holds active credentials. */
+                force?: boolean;
+            };
+            header?: {
+                /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];

@@ -3,9 +3,10 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Db } from "../db/index.js";
-import { DatabaseUnavailableError } from "../db/index.js";
+import { DatabaseUnavailableError, ForeignKeyViolationError } from "../db/index.js";
 import type { Metrics } from "../observability/metrics.js";
 import { Authenticator } from "../auth/authenticate.js";
+import { UnauthenticatedDenials } from "../auth/unauthenticated-denials.js";
 import { HttpProblem, problemBody, problems } from "./problem.js";
 import { ValidationError } from "./validation.js";
 import { docsRouter } from "./docs.js";
@@ -29,7 +30,9 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createApp(services: AppServices, features: FeatureRegistrar[], hooks: GuardHooks = {}) {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", false);
+  // Which X-Forwarded-For hops to believe (KEYPLANE_TRUST_PROXY): req.ip is then the client behind
+  // the proxies, for the failed-authentication limit and the audit log.
+  app.set("trust proxy", services.config.trustProxy);
   app.set("query parser", "simple");
   // ETags are the contract's (credential versions, the environment digest), set by their handlers.
   // Express's automatic one would hash every body into a header, a resolved secret's included.
@@ -92,7 +95,7 @@ export function createApp(services: AppServices, features: FeatureRegistrar[], h
   app.use(requireJsonBody);
   app.use(express.json({ limit: services.config.bodyLimit, strict: true, type: () => true }));
 
-  const ops = new OperationRouter(services.db, new Authenticator(services.db), hooks);
+  const ops = new OperationRouter(services.db, new Authenticator(services.db), new UnauthenticatedDenials(services.db, services.log), hooks);
   for (const register of features) register(ops, services);
   app.use(ops.router);
 
@@ -145,6 +148,8 @@ function toProblem(err: unknown, _req: Request): HttpProblem {
   if (err instanceof HttpProblem) return err;
   if (err instanceof ValidationError) return problems.validation(err.errors);
   if (err instanceof DatabaseUnavailableError) return problems.unavailable();
+  // The organization was deleted between the router's existence check and this request's write.
+  if (err instanceof ForeignKeyViolationError && /_organization_id_fkey$/.test(err.constraint ?? "")) return problems.notFound("organization");
   const e = err as { type?: string; status?: number };
   // body-parser errors: never echo their message, which can quote the body.
   if (e?.type === "entity.parse.failed") return problems.malformedJson();

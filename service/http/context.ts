@@ -27,3 +27,12 @@ export function actorOf(req: Request): Actor {
   if (!req.kp.actor) throw new Error("route registered without authentication");
   return req.kp.actor;
 }
+
+/**
+ * The client's IP address: the socket peer, or with KEYPLANE_TRUST_PROXY the client the trusted
+ * proxies name in X-Forwarded-For (Express's req.ip). IPv4-mapped IPv6 addresses are unwrapped.
+ */
+export function clientAddress(req: Request): string | null {
+  const ip = req.ip ?? req.socket.remoteAddress;
+  return ip ? ip.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1") : null;
+}

@@ -1,18 +1,23 @@
 import { Router, type Request, type Response } from "express";
 import { withOrganizationScope, type Db } from "../db/index.js";
 import type { Authenticator, AuthFailure } from "../auth/authenticate.js";
+import type { UnauthenticatedDenials } from "../auth/unauthenticated-denials.js";
 import { recordStandaloneAudit } from "../audit/audit-service.js";
+import { organizationExists } from "../organizations/organization-dal.js";
 import type { Role } from "../auth/tokens.js";
 import { operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
-import { problems } from "./problem.js";
-import type { Actor } from "./context.js";
+import { problems, type HttpProblem } from "./problem.js";
+import { clientAddress, type Actor } from "./context.js";
 
 export type OperationHandler = (req: Request, res: Response) => Promise<unknown> | unknown;
 
 export interface GuardHooks {
-  /** Called before authentication; may throw a 429 problem (failed-auth rate limiting). */
-  beforeAuth?: (req: Request) => void;
-  onAuthFailure?: (req: Request, failure: AuthFailure) => void;
+  /**
+   * Called when a request's token does not verify; returns the answer to give instead of 401
+   * (429 for an address over its failed-authentication budget). Requests whose token verifies
+   * never reach it, so failures of others can never refuse a valid token.
+   */
+  onAuthFailure?: (req: Request, failure: AuthFailure) => HttpProblem | undefined;
   /** Called once the actor is known; may throw (e.g. per-token rate limits). */
   afterAuth?: (req: Request, actor: Actor) => void;
 }
@@ -22,7 +27,9 @@ export interface GuardHooks {
  * (`x-keyplane-roles`), so the contract is the single place that says who may call what.
  *
  * Order of checks: authentication (401) → organization scope (404, so a token of another
- * organization learns nothing about existence) → role (403). Denials are audited.
+ * organization learns nothing about existence; also 404 when the organization does not exist) →
+ * role (403). Denials are audited: each one of an authenticated token, those without a valid
+ * token in aggregate.
  */
 export class OperationRouter {
   readonly router = Router();
@@ -31,6 +38,8 @@ export class OperationRouter {
   constructor(
     private readonly db: Db,
     readonly authenticator: Authenticator,
+    /** Requests that could not be authenticated are audited in aggregate (see UnauthenticatedDenials). */
+    readonly unauthenticated: UnauthenticatedDenials,
     private readonly hooks: GuardHooks = {},
   ) {}
 
@@ -43,18 +52,28 @@ export class OperationRouter {
     const guard = async (req: Request) => {
       req.kp.operationId = operationId;
       if (!op.secured) return;
-      this.hooks.beforeAuth?.(req);
       const result = await this.authenticator.authenticate(req);
       if ("failure" in result) {
-        this.hooks.onAuthFailure?.(req, result.failure);
-        await this.auditDenied(req, null, "unauthenticated", { reason: result.failure });
-        throw problems.unauthenticated();
+        const refusal = this.hooks.onAuthFailure?.(req, result.failure);
+        this.unauthenticated.record({
+          clientAddress: clientAddress(req),
+          reason: refusal ? "rate_limited" : result.failure,
+          operation: operationId,
+          requestId: req.kp.requestId,
+        });
+        throw refusal ?? problems.unauthenticated();
       }
       const actor = result.actor;
       req.kp.actor = actor;
       const orgParam = typeof req.params.org === "string" ? req.params.org : undefined;
       if (orgParam !== undefined && actor.role !== "platform_admin" && actor.organizationId !== orgParam) {
         await this.auditDenied(req, actor, "other_organization", { requested_organization_id: orgParam.slice(0, 128) });
+        throw problems.notFound("organization");
+      }
+      // Anything under an organization that does not exist is a 404, never an empty list or a
+      // foreign-key error. An organization's own tokens are deleted with it, so only platform
+      // admins, who belong to none, need the lookup (the resolve path stays query-free).
+      if (orgParam !== undefined && actor.role === "platform_admin" && !(await organizationExists(this.db, orgParam))) {
         throw problems.notFound("organization");
       }
       if (!roles.has(actor.role)) {
@@ -85,22 +104,17 @@ export class OperationRouter {
       .map((op) => op.operationId);
   }
 
-  private async auditDenied(
-    req: Request,
-    actor: Actor | null,
-    reason: string,
-    details: Record<string, unknown>,
-  ): Promise<void> {
-    const organizationId = actor?.organizationId ?? null;
+  /** One event per denial of an authenticated token: a token holder cannot send them unnoticed. */
+  private async auditDenied(req: Request, actor: Actor, reason: string, details: Record<string, unknown>): Promise<void> {
     await recordStandaloneAudit(this.db, {
-      organizationId,
-      actor: { tokenId: actor?.tokenId ?? null, role: actor?.role ?? null },
-      action: actor ? "auth.denied" : "auth.unauthenticated",
+      organizationId: actor.organizationId,
+      actor: { tokenId: actor.tokenId, role: actor.role },
+      action: "auth.denied",
       targetType: "request",
       targetId: typeof req.params.id === "string" ? req.params.id.slice(0, 128) : null,
       outcome: "denied",
       requestId: req.kp.requestId,
-      details: { reason, operation: req.kp.operationId, method: req.method, ...details },
+      details: { reason, operation: req.kp.operationId, method: req.method, client_address: clientAddress(req), ...details },
     });
   }
 }

@@ -6,8 +6,8 @@ import { parseBody, parseQuery, type Schemas } from "../http/validation.js";
 import { checkPrecondition, expectedVersion, setEtag } from "../http/conditional.js";
 import { decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
 import { problems } from "../http/problem.js";
-import { UniqueViolationError, type Queryable } from "../db/index.js";
-import { recordAudit } from "../audit/audit-service.js";
+import { ALL_ORGANIZATIONS, UniqueViolationError, withOrganizationScope, type Queryable } from "../db/index.js";
+import { appendAuditEvents, recordAudit, recordStandaloneAudit } from "../audit/audit-service.js";
 import * as dal from "./organization-dal.js";
 
 
@@ -90,16 +90,82 @@ export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
     const body = parseBody("updateOrganization", req.body);
     const id = String(req.params.org);
     const expected = expectedVersion(req);
-    const row = await db.transaction(async (tx) => {
+    const actor = actorOf(req);
+    const result = await db.transaction(async (tx) => {
       const current = await mustFind(tx, id, true);
       checkPrecondition(expected, current.version);
+      // Platform fallback hands the organization's resolvers the deployment's own keys: turning
+      // it on is the deployment's decision, turning it off the organization's.
+      if (body.platform_fallback === true && !current.platform_fallback && actor.role !== "platform_admin") return { denied: true as const };
       const changed = Object.keys(body).filter((k) => (body as Record<string, unknown>)[k] !== undefined);
-      if (changed.length === 0) return current;
+      if (changed.length === 0) return { row: current };
       await slugGuard(() => dal.updateOrganization(tx, id, body));
       await audit(tx, req, id, "organization.update", { changed_fields: changed.sort() });
-      return mustFind(tx, id);
+      return { row: await mustFind(tx, id) };
     });
-    setEtag(res, row.version);
-    res.json(organizationToApi(row));
+    if ("denied" in result) {
+      // Recorded after the rollback, on its own: the refused change wrote nothing.
+      await recordStandaloneAudit(db, {
+        organizationId: id,
+        actor: { tokenId: actor.tokenId, role: actor.role },
+        action: "organization.update",
+        targetType: "organization",
+        targetId: id,
+        outcome: "denied",
+        requestId: req.kp.requestId,
+        details: { reason: "platform_fallback_requires_platform_admin", requested: { platform_fallback: true } },
+      });
+      throw problems.platformFallbackForbidden();
+    }
+    setEtag(res, result.row.version);
+    res.json(organizationToApi(result.row));
+  });
+
+  ops.handle("deleteOrganization", async (req, res) => {
+    const query = parseQuery("deleteOrganization", req.query);
+    const id = String(req.params.org);
+    const expected = expectedVersion(req);
+    const force = query.force === true;
+    const actor = actorOf(req);
+    // In the platform scope: the deletion is also recorded in the platform's audit chain, which
+    // outlives the organization (its own chain stays too; the trail is append-only).
+    await withOrganizationScope(ALL_ORGANIZATIONS, () =>
+      db.transaction(async (tx) => {
+        const current = await mustFind(tx, id, true);
+        checkPrecondition(expected, current.version);
+        const contents = await dal.countContents(tx, id);
+        if (contents.active_credentials > 0 && !force) {
+          const n = contents.active_credentials;
+          throw problems.conflict(
+            "organization_has_active_credentials",
+            `The organization holds ${n} active credential${n === 1 ? "" : "s"}. Deactivate or delete ${n === 1 ? "it" : "them"} first, or delete with ?force=true.`,
+          );
+        }
+        await dal.deleteOrganization(tx, id);
+        const event = {
+          actor: { tokenId: actor.tokenId, role: actor.role },
+          action: "organization.delete",
+          targetType: "organization",
+          targetId: id,
+          outcome: "success" as const,
+          requestId: req.kp.requestId,
+          details: {
+            name: current.name,
+            slug: current.slug,
+            force,
+            credentials: contents.credentials,
+            active_credentials: contents.active_credentials,
+            destroyed_versions: contents.live_versions,
+            projects: contents.projects,
+            tokens: contents.tokens,
+          },
+        };
+        await appendAuditEvents(tx, [
+          { ...event, organizationId: id },
+          { ...event, organizationId: null },
+        ]);
+      }),
+    );
+    res.status(204).end();
   });
 };

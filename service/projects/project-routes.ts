@@ -87,9 +87,6 @@ export const projectRoutes: FeatureRegistrar = (ops, { db }) => {
     const organizationId = org(req);
     const id = newId("prj");
     const row = await db.transaction(async (tx) => {
-      // Platform admins reach any organization id; an unknown one is a 404, not a foreign-key error.
-      const { rows } = await tx.query("select 1 from organizations where id = $1", [organizationId]);
-      if (rows.length === 0) throw problems.notFound("organization");
       await nameGuard(() =>
         dal.insertProject(tx, {
           id,

@@ -2,6 +2,7 @@ import type { Request } from "express";
 import type { Config } from "../config.js";
 import type { GuardHooks } from "../http/operation-router.js";
 import { problems } from "../http/problem.js";
+import { clientAddress } from "../http/context.js";
 import { TokenBucketLimiter } from "./token-bucket.js";
 
 /** Operations that hand out secrets: limited per token (config.rateLimit.resolvePerMinute). */
@@ -15,22 +16,25 @@ export interface RateLimits {
 
 /**
  * Guard hooks for the operation router:
- * - failed authentication is counted per client address (a request with no Authorization
- *   header at all is not a guess and is not counted); once an address has used up its budget,
- *   every request from it is refused with 429 before its token is even looked up, so guessing
- *   cannot continue at full speed and a right guess is not confirmed;
+ * - failed authentication is counted per client address (a request with no Authorization header
+ *   at all is not a guess and is not counted). Once an address has used up its budget, requests
+ *   from it whose token does not verify get 429 instead of 401. A request whose token verifies is
+ *   always let through: behind a proxy or NAT many clients share an address, and one client's
+ *   failures must not lock the others out. The 429 is no oracle: every token is looked up the same
+ *   way before either answer, so an invalid token gets 401 or 429 depending only on the address's
+ *   budget, and a valid one is let through in both cases — which only confirms what its holder
+ *   knows. Guessing a 256-bit token is hopeless anyway; the budget keeps a misbehaving client
+ *   visible and its audit trail bounded;
  * - resolve and environment are limited per token.
  */
 export function createRateLimits(limits: Config["rateLimit"], now?: () => number): RateLimits {
   const perToken = new TokenBucketLimiter({ perMinute: limits.resolvePerMinute, now });
   const authFailures = new TokenBucketLimiter({ perMinute: limits.authFailuresPerMinute, now });
   const hooks: GuardHooks = {
-    beforeAuth(req) {
-      const verdict = authFailures.check(clientKey(req));
-      if (!verdict.allowed) throw problems.rateLimited(verdict.retryAfterSeconds);
-    },
     onAuthFailure(req, failure) {
-      if (failure !== "missing") authFailures.take(clientKey(req));
+      if (failure === "missing") return undefined;
+      const verdict = authFailures.take(clientKey(req));
+      return verdict.allowed ? undefined : problems.rateLimited(verdict.retryAfterSeconds);
     },
     afterAuth(req, actor) {
       if (!SECRET_OPERATIONS.has(req.kp.operationId ?? "")) return;
@@ -41,12 +45,9 @@ export function createRateLimits(limits: Config["rateLimit"], now?: () => number
   return { hooks, perToken, authFailures };
 }
 
-/**
- * The client's address (the socket peer: the app does not trust X-Forwarded-For). IPv6 clients
- * are grouped by /64, the smallest block a single host is usually given.
- */
+/** The client's address (see clientAddress); IPv6 clients grouped by /64, the smallest block a single host is usually given. */
 export function clientKey(req: Request): string {
-  return addressKey(req.socket.remoteAddress ?? "unknown");
+  return addressKey(clientAddress(req) ?? "unknown");
 }
 
 export function addressKey(address: string): string {

@@ -92,6 +92,17 @@ for (const kind of testDatabases()) {
       });
     }
 
+    it("every operation under an organization that does not exist answers 404 to a platform admin", async () => {
+      const absent: OrgFixture = { ...own, id: "org_00000000000000000000000000" };
+      const answers: Record<string, string> = {};
+      for (const op of secured.filter((o) => o.path.includes("{org}"))) {
+        const res = await call(op, absent, t.platformToken);
+        answers[op.operationId] = `${res.status} ${res.body?.detail ?? ""}`;
+      }
+      const expected = Object.fromEntries(Object.keys(answers).map((id) => [id, "404 The organization does not exist."]));
+      expect(answers).toEqual(expected);
+    });
+
     it("denied requests changed nothing in the other organization and were audited", async () => {
       const res = await t.api.get(`/v1/organizations/${other.id}/credentials/${other.credentialId}`).set(bearer(other.tokens.admin));
       expect(res.status).toBe(200);

@@ -131,10 +131,14 @@ const EXPECTED_OPERATIONS: Record<string, string> = {
   getDocs: "GET /docs",
   getOpenApiDocument: "GET /openapi.yaml",
   listProviders: "GET /v1/providers",
+  getWhoami: "GET /v1/whoami",
+  listPlatformTokens: "GET /v1/tokens",
+  revokePlatformToken: "DELETE /v1/tokens/{id}",
   listOrganizations: "GET /v1/organizations",
   createOrganization: "POST /v1/organizations",
   getOrganization: "GET /v1/organizations/{org}",
   updateOrganization: "PATCH /v1/organizations/{org}",
+  deleteOrganization: "DELETE /v1/organizations/{org}",
   listTokens: "GET /v1/organizations/{org}/tokens",
   createToken: "POST /v1/organizations/{org}/tokens",
   deleteToken: "DELETE /v1/organizations/{org}/tokens/{id}",
@@ -202,9 +206,9 @@ describe("openapi.yaml", () => {
 
   it("assigns roles as SPEC §4 says", () => {
     const secretOps = new Set(["resolveCredential", "getEnvironment"]);
-    const memberReads = new Set(["listProviders", "getOrganization", "listProjects", "getProject", "listCredentials", "getCredential", "listCredentialVersions"]);
-    const resolverOps = new Set(["listProviders", "resolveCredential", "getEnvironment"]);
-    const platformOnly = new Set(["listOrganizations", "createOrganization"]);
+    const memberReads = new Set(["listProviders", "getWhoami", "getOrganization", "listProjects", "getProject", "listCredentials", "getCredential", "listCredentialVersions"]);
+    const resolverOps = new Set(["listProviders", "getWhoami", "resolveCredential", "getEnvironment"]);
+    const platformOnly = new Set(["listOrganizations", "createOrganization", "deleteOrganization", "listPlatformTokens", "revokePlatformToken"]);
     for (const op of secured) {
       const id = op.operationId;
       expect(op.roles.includes("platform_admin"), `${id} platform_admin`).toBe(!secretOps.has(id));
