@@ -131,8 +131,11 @@ for (const kind of testDatabases()) {
 }
 
 /** The built CLI on the given database. */
+// The audit chain is keyed under the master key: every start and CLI call on one database shares it.
+const MASTER_KEY = randomBytes(32).toString("base64");
+
 function cli(args: string[], env: { dataDir: string; databaseUrl?: string }) {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, KEYPLANE_DATA_DIR: env.dataDir, KEYPLANE_MASTER_KEY: randomBytes(32).toString("base64") };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, KEYPLANE_DATA_DIR: env.dataDir, KEYPLANE_MASTER_KEY: MASTER_KEY };
   delete childEnv.DATABASE_URL;
   delete childEnv.KEYPLANE_BOOTSTRAP_TOKEN;
   if (env.databaseUrl) childEnv.DATABASE_URL = env.databaseUrl;
@@ -162,7 +165,7 @@ for (const kind of testDatabases()) {
 
     it("a start whose KEYPLANE_BOOTSTRAP_TOKEN was revoked starts without it, warns, and never re-creates it", async () => {
       const bootstrapToken = `kp_${randomBytes(32).toString("base64url")}`;
-      const config = loadConfig({ KEYPLANE_DATA_DIR: dataDir, KEYPLANE_MASTER_KEY: randomBytes(32).toString("base64"), KEYPLANE_BOOTSTRAP_TOKEN: bootstrapToken });
+      const config = loadConfig({ KEYPLANE_DATA_DIR: dataDir, KEYPLANE_MASTER_KEY: MASTER_KEY, KEYPLANE_BOOTSTRAP_TOKEN: bootstrapToken });
       const logs: string[] = [];
       const sink = new Writable({
         write(chunk, _enc, done) {
