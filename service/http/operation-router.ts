@@ -3,7 +3,7 @@ import { withOrganizationScope, type Db } from "../db/index.js";
 import type { Authenticator, AuthFailure } from "../auth/authenticate.js";
 import { recordStandaloneAudit } from "../audit/audit-service.js";
 import type { Role } from "../auth/tokens.js";
-import { operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
+import { impossiblePathId, operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
 import { problems } from "./problem.js";
 import type { Actor } from "./context.js";
 
@@ -42,16 +42,20 @@ export class OperationRouter {
     const roles = new Set<Role>(op.roles as Role[]);
     const guard = async (req: Request) => {
       req.kp.operationId = operationId;
+      // A path id that cannot exist (`%00`, another kind's prefix) names nothing; it must reach
+      // neither a query nor the audit log.
+      const impossible = impossiblePathId(operationId as OperationId, req.params);
       if (!op.secured) return;
       this.hooks.beforeAuth?.(req);
       const result = await this.authenticator.authenticate(req);
       if ("failure" in result) {
         this.hooks.onAuthFailure?.(req, result.failure);
-        await this.auditDenied(req, null, "unauthenticated", { reason: result.failure });
+        await this.auditDenied(req, null, "unauthenticated", { reason: result.failure }, impossible === null);
         throw problems.unauthenticated();
       }
       const actor = result.actor;
       req.kp.actor = actor;
+      if (impossible !== null) throw problems.notFound(impossible);
       const orgParam = typeof req.params.org === "string" ? req.params.org : undefined;
       if (orgParam !== undefined && actor.role !== "platform_admin" && actor.organizationId !== orgParam) {
         await this.auditDenied(req, actor, "other_organization", { requested_organization_id: orgParam.slice(0, 128) });
@@ -90,6 +94,7 @@ export class OperationRouter {
     actor: Actor | null,
     reason: string,
     details: Record<string, unknown>,
+    pathIdsPossible = true,
   ): Promise<void> {
     const organizationId = actor?.organizationId ?? null;
     await recordStandaloneAudit(this.db, {
@@ -97,7 +102,7 @@ export class OperationRouter {
       actor: { tokenId: actor?.tokenId ?? null, role: actor?.role ?? null },
       action: actor ? "auth.denied" : "auth.unauthenticated",
       targetType: "request",
-      targetId: typeof req.params.id === "string" ? req.params.id.slice(0, 128) : null,
+      targetId: pathIdsPossible && typeof req.params.id === "string" ? req.params.id.slice(0, 128) : null,
       outcome: "denied",
       requestId: req.kp.requestId,
       details: { reason, operation: req.kp.operationId, method: req.method, ...details },

@@ -1,7 +1,7 @@
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
-import { decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
+import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
 import { problems } from "../http/problem.js";
 import { createToken, listTokens, revokeToken, tokenToApi } from "./token-service.js";
 
@@ -29,7 +29,7 @@ export const tokenRoutes: FeatureRegistrar = (ops, { db }) => {
 
   ops.handle("listTokens", async (req, res) => {
     const query = parseQuery("listTokens", req.query);
-    const cursor = decodeCursor<{ id: string }>(query.cursor, ["id"]);
+    const cursor = decodeCursor(query.cursor, CURSOR_KEYS.id);
     const limit = query.limit ?? DEFAULT_LIMIT;
     const rows = await listTokens(db, String(req.params.org), cursor?.id, limit);
     const result = page(rows, limit, (r) => ({ id: r.id }));
