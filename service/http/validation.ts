@@ -372,15 +372,15 @@ function compileParams(all: ParameterObject[], where: "query" | "header"): Param
   const params = all.filter((p) => p.in === where);
   // Header names are case-insensitive; Node hands them over in lower case.
   const key = (p: ParameterObject) => (where === "header" ? p.name.toLowerCase() : p.name);
+  const properties = Object.fromEntries(params.map((p) => [key(p), p.schema ?? {}]));
   const schema = compile({
     type: "object",
     // Unknown query parameters are rejected (a typo such as ?provder= would otherwise be ignored);
     // unknown headers are everyday HTTP and pass.
     additionalProperties: where === "header",
-    properties: Object.fromEntries(params.map((p) => [key(p), p.schema ?? {}])),
+    properties,
     required: params.filter((p) => p.required).map(key),
   });
-  const properties = Object.fromEntries(params.map((p) => [key(p), p.schema ?? {}]));
   return {
     schema,
     params: params.map((p) => ({ name: p.name, kind: kindOf(p.schema) })),

@@ -26,7 +26,7 @@ const deref = (schema: Json | undefined): Json | undefined => (schema && typeof 
 
 /** The request body's declared properties and their schemas. */
 function bodyProperties(op: OperationInfo): [string, Json][] {
-  const schema = deref(requestSchema(op)?.schema as Json | undefined);
+  const schema = deref(requestMedia(op)?.schema as Json | undefined);
   return Object.entries((schema?.properties as Record<string, Json> | undefined) ?? {}).map(([name, property]) => [name, deref(property) ?? {}]);
 }
 
@@ -45,7 +45,8 @@ function bodyPropertyNames(op: OperationInfo): string[] {
   return bodyProperties(op).map(([name]) => name);
 }
 
-function requestSchema(op: OperationInfo): Json | undefined {
+/** The `application/json` request media of an operation: its schema and examples. */
+function requestMedia(op: OperationInfo): Json | undefined {
   const item = openapiDocument.paths[op.path] as Json;
   const operation = item[op.method] as { requestBody?: { content?: Record<string, Json> } };
   return operation.requestBody?.content?.["application/json"];
@@ -53,7 +54,7 @@ function requestSchema(op: OperationInfo): Json | undefined {
 
 /** The request bodies the contract gives as examples: valid, so one changed field is what fails. */
 function bodyExamples(op: OperationInfo): Json[] {
-  const media = requestSchema(op);
+  const media = requestMedia(op);
   const examples = Object.values((media?.examples as Record<string, { value: Json }> | undefined) ?? {}).map((e) => e.value);
   return examples.length > 0 ? examples : [{}];
 }
