@@ -1,4 +1,5 @@
-import type { Server } from "node:http";
+import { randomUUID } from "node:crypto";
+import { createServer, type RequestListener, type Server } from "node:http";
 import type { Logger } from "pino";
 import { loadConfig, type Config } from "./config.js";
 import { openDb, migrate, type Db } from "./db/index.js";
@@ -7,6 +8,7 @@ import { openAuditChain } from "./audit/audit-service.js";
 import { createLogger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { createApp, type FeatureRegistrar } from "./http/app.js";
+import { HttpProblem, problemBody } from "./http/problem.js";
 import { ensureBootstrapToken } from "./tokens/token-service.js";
 import { destroyExpiredVersions } from "./credentials/credential-dal.js";
 import { purgeIdempotencyKeys } from "./http/idempotency.js";
@@ -129,13 +131,34 @@ async function checkKeyring(db: Db, keyring: MasterKeyring, log: Logger): Promis
   if (missing.length > 0) log.error({ missing_master_key_ids: missing }, "stored data is wrapped by master keys this process does not hold; not ready");
 }
 
-/** Starts the HTTP server and stops gracefully on SIGTERM/SIGINT: no new connections, in-flight requests finish. */
-export async function serve(runtime: Runtime): Promise<Server> {
-  const { config, log, app } = runtime;
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once("error", reject);
-  });
+/** The port cannot be bound; the message names it and the reason, for the operator. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+}
+
+/**
+ * Starts the service: binds the port, then builds the runtime, then serves it; stops gracefully
+ * on SIGTERM/SIGINT (no new connections, in-flight requests finish).
+ *
+ * The port comes first so that a taken one fails at once with a clear message, before the
+ * database is opened (an open pool would keep the process alive) and before a one-time bootstrap
+ * token is created and printed by a process that would never serve it. Until the runtime is
+ * ready, requests get 503 with Retry-After.
+ */
+export async function serve(options: { config?: Config } = {}): Promise<Server> {
+  const config = options.config ?? loadConfig(process.env, { providerEnvVars: platformKeyEnvVars() });
+  let handler: RequestListener = answerStarting;
+  const server = createServer((req, res) => handler(req, res));
+  await listen(server, config.port, config.host);
+  let runtime: Runtime;
+  try {
+    runtime = await createRuntime({ config });
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  const { log, app } = runtime;
+  handler = app;
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   log.info({ host: config.host, port, database: runtime.db.driver }, `Keyplane listening on http://${config.host}:${port}`);
@@ -167,4 +190,40 @@ export async function serve(runtime: Runtime): Promise<Server> {
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
   return server;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const failed = (error: NodeJS.ErrnoException) => {
+      server.off("listening", listening);
+      reject(new ListenError(listenFailure(error, port, host)));
+    };
+    const listening = () => {
+      server.off("error", failed);
+      resolve();
+    };
+    server.once("error", failed);
+    server.once("listening", listening);
+    server.listen(port, host);
+  });
+}
+
+function listenFailure(error: NodeJS.ErrnoException, port: number, host: string): string {
+  switch (error.code) {
+    case "EADDRINUSE":
+      return `port ${port} on ${host} is already in use; stop what holds it or set PORT to another port`;
+    case "EACCES":
+      return `no permission to listen on port ${port} on ${host} (ports below 1024 need privileges); set PORT to another port`;
+    case "EADDRNOTAVAIL":
+      return `${host} is not an address of this machine; set HOST to one of its addresses (or 0.0.0.0)`;
+    default:
+      return `cannot listen on ${host}:${port} (${error.code ?? error.message})`;
+  }
+}
+
+const STARTING = new HttpProblem(503, "starting", "Service unavailable", "Keyplane is starting; retry shortly.", undefined, { "Retry-After": "1" });
+
+function answerStarting(_req: Parameters<RequestListener>[0], res: Parameters<RequestListener>[1]): void {
+  res.writeHead(503, { ...STARTING.headers, "Content-Type": "application/problem+json", "Cache-Control": "no-store" });
+  res.end(JSON.stringify(problemBody(STARTING, randomUUID())));
 }

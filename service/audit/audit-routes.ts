@@ -1,13 +1,13 @@
 import type { FeatureRegistrar } from "../http/app.js";
 import { parseQuery } from "../http/validation.js";
-import { decodeCursor, DEFAULT_LIMIT, encodeCursor } from "../http/pagination.js";
+import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, encodeCursor } from "../http/pagination.js";
 import { listEvents } from "./audit-dal.js";
 import { chainKeyFor, verifyOrganizationChain } from "./audit-service.js";
 
 export const auditRoutes: FeatureRegistrar = (ops, { db }) => {
   ops.handle("listAuditEvents", async (req, res) => {
     const query = parseQuery("listAuditEvents", req.query);
-    const cursor = decodeCursor<{ seq: number }>(query.cursor, ["seq"]);
+    const cursor = decodeCursor(query.cursor, CURSOR_KEYS.seq);
     const limit = query.limit ?? DEFAULT_LIMIT;
     const rows = await listEvents(db, {
       chainKey: chainKeyFor(String(req.params.org)),

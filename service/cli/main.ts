@@ -23,8 +23,8 @@ program
   .command("serve")
   .description("start the control plane (runs migrations first)")
   .action(async () => {
-    const { createRuntime, serve } = await import("../server.js");
-    await serve(await createRuntime());
+    const { serve } = await import("../server.js");
+    await serve();
   });
 
 program

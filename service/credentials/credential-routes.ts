@@ -4,7 +4,7 @@ import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
 import { expectedVersion, setEtag } from "../http/conditional.js";
-import { decodeCursor, DEFAULT_LIMIT, encodeCursor } from "../http/pagination.js";
+import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, encodeCursor } from "../http/pagination.js";
 import { claimIdempotencyKey, fingerprint, parseIdempotencyKey, storeIdempotentResponse } from "../http/idempotency.js";
 import { CredentialService, type RequestMeta } from "./credential-service.js";
 import { CredentialVerifier } from "./credential-verify.js";
@@ -27,7 +27,7 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
 
   ops.handle("listCredentials", async (req, res) => {
     const query = parseQuery("listCredentials", req.query);
-    const cursor = decodeCursor<{ id: string }>(query.cursor, ["id"]);
+    const cursor = decodeCursor(query.cursor, CURSOR_KEYS.id);
     const limit = query.limit ?? DEFAULT_LIMIT;
     const { rows, hasMore } = await credentials.list({
       organizationId: org(req),

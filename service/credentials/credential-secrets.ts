@@ -72,7 +72,7 @@ export function normalizeSecret(
       });
     }
     if (errors.length) throw new SecretRejected(errors);
-    return { values: { api_key: key }, hint: keyHint(key, provider.key_prefix) };
+    return { values: { api_key: key }, hint: keyHint(key, provider.id) };
   }
 
   const rule = TYPE_RULES[type];
@@ -103,7 +103,7 @@ export function normalizeSecret(
   if (errors.length) throw new SecretRejected(errors);
 
   const values = Object.fromEntries(names.sort().map((n) => [n, fields[n]]));
-  return { values, hint: hintForFields(type, rule, values) };
+  return { values, hint: hintForFields(provider, type, rule, values) };
 }
 
 function checkString(value: unknown, path: string, errors: FieldError[]): void {
@@ -156,13 +156,13 @@ function parseServiceAccount(text: string): Record<string, unknown> | null {
   }
 }
 
-function hintForFields(type: CredentialType, rule: TypeRule, values: Record<string, string>): string {
+function hintForFields(provider: ProviderEntry, type: CredentialType, rule: TypeRule, values: Record<string, string>): string {
   if (type === "service_account_json") {
     // The key id, not the key: reviewers can match it against the cloud console.
     const account = parseServiceAccount(values.service_account_json) ?? {};
     const keyId = typeof account.private_key_id === "string" ? account.private_key_id : "";
-    return keyHint(keyId);
+    return keyHint(keyId, provider.id);
   }
   const source = rule.open ? values[Object.keys(values)[0]] : values[rule.hintFrom];
-  return keyHint(source ?? "");
+  return keyHint(source ?? "", provider.id);
 }

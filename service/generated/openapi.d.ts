@@ -1058,7 +1058,7 @@ export interface components {
             type: components["schemas"]["CredentialType"];
             category: components["schemas"]["CredentialCategory"];
             /**
-             * @description Known public prefix + `…` + at most the last 4 characters (only for secrets of 20+ characters).
+             * @description A public prefix of the provider's own key format (none for `custom`) + `…` + at most the last 4 characters (only for secrets of 20+ characters).
              * @example sk-ant-…x9Qz
              */
             key_hint: string;

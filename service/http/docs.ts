@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { Router, type Response } from "express";
+import { parseDocument } from "yaml";
 import { openapiPath } from "./validation.js";
 
 const ASSETS: Readonly<Record<string, string>> = {
@@ -69,9 +70,21 @@ function swaggerUiDistDir(): string {
   return absolutePath();
 }
 
+/**
+ * The contract as this service serves it: the same document with one server, `/`. A relative
+ * server URL is resolved against the URL the document was fetched from, so Swagger UI's "Try it
+ * out" and generated clients reach this service on whatever host and port it runs, without the
+ * service trusting a Host header it cannot verify to write an absolute one.
+ */
+export function servedContract(text: string): string {
+  const document = parseDocument(text);
+  document.set("servers", [{ url: "/", description: "This Keyplane service (the origin this document is served from)" }]);
+  return document.toString({ lineWidth: 0, flowCollectionPadding: false });
+}
+
 /** Routes for `GET /openapi.yaml`, `GET /docs` and the Swagger UI assets under `/docs/`. Mount at the root. */
 export function docsRouter(): Router {
-  const contract = readFileSync(openapiPath, "utf8");
+  const contract = servedContract(readFileSync(openapiPath, "utf8"));
   // The app turns Express's per-response ETags off; these bodies are fixed, so theirs are computed
   // once and browsers still revalidate them (no-cache) with a 304.
   const etagOf = (body: string) => `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;

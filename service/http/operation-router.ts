@@ -5,7 +5,7 @@ import type { UnauthenticatedDenials } from "../auth/unauthenticated-denials.js"
 import { recordStandaloneAudit } from "../audit/audit-service.js";
 import { organizationExists } from "../organizations/organization-dal.js";
 import type { Role } from "../auth/tokens.js";
-import { operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
+import { impossiblePathId, operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
 import { problems, type HttpProblem } from "./problem.js";
 import { clientAddress, type Actor } from "./context.js";
 
@@ -51,6 +51,9 @@ export class OperationRouter {
     const roles = new Set<Role>(op.roles as Role[]);
     const guard = async (req: Request) => {
       req.kp.operationId = operationId;
+      // A path id that cannot exist (`%00`, another kind's prefix) names nothing; it must reach
+      // neither a query nor the audit log.
+      const impossible = impossiblePathId(operationId as OperationId, req.params);
       if (!op.secured) return;
       const result = await this.authenticator.authenticate(req);
       if ("failure" in result) {
@@ -65,6 +68,7 @@ export class OperationRouter {
       }
       const actor = result.actor;
       req.kp.actor = actor;
+      if (impossible !== null) throw problems.notFound(impossible);
       const orgParam = typeof req.params.org === "string" ? req.params.org : undefined;
       if (orgParam !== undefined && actor.role !== "platform_admin" && actor.organizationId !== orgParam) {
         await this.auditDenied(req, actor, "other_organization", { requested_organization_id: orgParam.slice(0, 128) });

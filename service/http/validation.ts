@@ -351,35 +351,60 @@ function kindOf(schema: JsonSchema | undefined): ScalarKind {
 interface ParamValidator {
   schema: z.ZodType;
   params: { name: string; kind: ScalarKind }[];
+  timestamps: TimestampPath[];
+}
+
+interface PathParam {
+  name: string;
+  /** What the id names, from its schema's name (`CredentialId` → `credential`), for the 404. */
+  resource: string;
+  schema: z.ZodType;
 }
 
 interface CompiledOperation {
-  body: z.ZodType | undefined;
+  body: { schema: z.ZodType; timestamps: TimestampPath[] } | undefined;
   query: ParamValidator;
   header: ParamValidator;
+  path: PathParam[];
 }
 
 function compileParams(all: ParameterObject[], where: "query" | "header"): ParamValidator {
   const params = all.filter((p) => p.in === where);
   // Header names are case-insensitive; Node hands them over in lower case.
   const key = (p: ParameterObject) => (where === "header" ? p.name.toLowerCase() : p.name);
+  const properties = Object.fromEntries(params.map((p) => [key(p), p.schema ?? {}]));
   const schema = compile({
     type: "object",
     // Unknown query parameters are rejected (a typo such as ?provder= would otherwise be ignored);
     // unknown headers are everyday HTTP and pass.
     additionalProperties: where === "header",
-    properties: Object.fromEntries(params.map((p) => [key(p), p.schema ?? {}])),
+    properties,
     required: params.filter((p) => p.required).map(key),
   });
-  return { schema, params: params.map((p) => ({ name: p.name, kind: kindOf(p.schema) })) };
+  return {
+    schema,
+    params: params.map((p) => ({ name: p.name, kind: kindOf(p.schema) })),
+    timestamps: timestampPaths({ type: "object", properties }),
+  };
+}
+
+function compilePathParams(all: ParameterObject[]): PathParam[] {
+  return all
+    .filter((p) => p.in === "path")
+    .map((p) => {
+      const ref = isObject(p.schema) && typeof p.schema.$ref === "string" ? p.schema.$ref : "";
+      const resource = /([A-Za-z]+)Id$/.exec(ref)?.[1].replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase() ?? p.name;
+      return { name: p.name, resource, schema: compile(p.schema ?? { type: "string" }) };
+    });
 }
 
 const compiled = new Map<string, CompiledOperation>();
 for (const [id, d] of details) {
   compiled.set(id, {
-    body: d.body ? compile(d.body) : undefined,
+    body: d.body ? { schema: compile(d.body), timestamps: timestampPaths(d.body) } : undefined,
     query: compileParams(d.parameters, "query"),
     header: compileParams(d.parameters, "header"),
+    path: compilePathParams(d.parameters),
   });
 }
 
@@ -397,9 +422,9 @@ function compiledOf(operationId: string): CompiledOperation {
  * @throws ValidationError with paths such as `body.api_key`
  */
 export function parseBody<Op extends OperationId>(operationId: Op, body: unknown): RequestBody<Op> {
-  const { body: schema } = compiledOf(operationId);
+  const { body: validator } = compiledOf(operationId);
   const info = detailsOf(operationId).info;
-  if (!schema) {
+  if (!validator) {
     if (body === undefined || (isPlainObject(body) && Object.keys(body).length === 0)) return undefined as RequestBody<Op>;
     throw new ValidationError([{ path: "body", message: "this operation takes no request body" }]);
   }
@@ -407,7 +432,7 @@ export function parseBody<Op extends OperationId>(operationId: Op, body: unknown
     if (info.requestBody === "optional") return undefined as RequestBody<Op>;
     throw new ValidationError([{ path: "body", message: "a JSON request body is required" }]);
   }
-  return run(schema, body, "body") as RequestBody<Op>;
+  return run(validator.schema, body, "body", validator.timestamps) as RequestBody<Op>;
 }
 
 /**
@@ -434,6 +459,19 @@ export function parseHeaders<Op extends OperationId>(operationId: Op, headers: u
   return Object.fromEntries(
     validator.params.filter((p) => parsed[p.name.toLowerCase()] !== undefined).map((p) => [p.name, parsed[p.name.toLowerCase()]]),
   ) as HeaderParams<Op>;
+}
+
+/**
+ * The resource named by the first path parameter that cannot be an id of its kind (e.g.
+ * `credential` for `/credentials/%00`), or null when every one can. Such a path names nothing:
+ * the caller answers 404 before the value reaches a query or an audit event.
+ */
+export function impossiblePathId(operationId: OperationId, params: Record<string, unknown>): string | null {
+  for (const param of compiledOf(operationId).path) {
+    const value = params[param.name];
+    if (typeof value !== "string" || unstorable(value) !== null || !param.schema.safeParse(value).success) return param.resource;
+  }
+  return null;
 }
 
 const componentSchemas = new Map<string, z.ZodType>();
@@ -502,7 +540,7 @@ function parseParams(validator: ParamValidator, input: unknown, where: "query" |
     if ("error" in result) errors.push({ path, message: result.error });
     else coerced[name] = result.value;
   }
-  checkKeys(coerced, where, errors);
+  checkInput(coerced, where, errors);
   if (errors.length > 0) {
     // Still run the schema so unrelated problems (unknown parameters, bounds) are reported together.
     const reported = new Set(errors.map((e) => e.path));
@@ -511,7 +549,7 @@ function parseParams(validator: ParamValidator, input: unknown, where: "query" |
     if (!result.success) errors.push(...formatIssues(result.error.issues, where).filter((e) => !reported.has(e.path)));
     throw new ValidationError(errors);
   }
-  return run(validator.schema, { ...coerced }, where);
+  return run(validator.schema, { ...coerced }, where, validator.timestamps);
 }
 
 function coerceScalar(value: unknown, kind: ScalarKind): { value: unknown } | { error: string } {
@@ -530,30 +568,106 @@ function coerceScalar(value: unknown, kind: ScalarKind): { value: unknown } | { 
   }
 }
 
-function run(schema: z.ZodType, input: unknown, root: string): unknown {
+function run(schema: z.ZodType, input: unknown, root: string, timestamps: TimestampPath[] = []): unknown {
   const errors: FieldError[] = [];
-  checkKeys(input, root, errors);
+  checkInput(input, root, errors);
   if (errors.length > 0) throw new ValidationError(errors);
   const result = schema.safeParse(input, { reportInput: true });
-  if (result.success) return result.data;
-  throw new ValidationError(formatIssues(result.error.issues, root));
+  if (!result.success) throw new ValidationError(formatIssues(result.error.issues, root));
+  for (const path of timestamps) normalizeTimestamps(result.data, path, root, errors);
+  if (errors.length > 0) throw new ValidationError(errors);
+  return result.data;
 }
 
-// ---- prototype pollution and depth ---------------------------------------------------------
+// ---- timestamps ----------------------------------------------------------------------------
+
+/** Property names from the root to a `format: date-time` string; `*` stands for any item or key. */
+type TimestampPath = readonly string[];
+
+// What PostgreSQL, JavaScript and RFC 3339 output all represent the same way.
+const EARLIEST_TIMESTAMP = Date.parse("0001-01-01T00:00:00.000Z");
+const LATEST_TIMESTAMP = Date.parse("9999-12-31T23:59:59.999Z");
+
+/**
+ * Reads an RFC 3339 date-time (already checked for shape) as the instant it names, in UTC with
+ * millisecond precision, or null when that instant lies outside the years 0001–9999.
+ * RFC 3339 allows offsets up to ±23:59 and PostgreSQL refuses those beyond ±15:59, so the
+ * database only ever receives the normalised UTC text; the year bounds keep the value one that
+ * every client parses back (JavaScript would write year 10000 as `+010000`).
+ */
+export function parseTimestamp(text: string): string | null {
+  const ms = Date.parse(text);
+  if (!Number.isFinite(ms) || ms < EARLIEST_TIMESTAMP || ms > LATEST_TIMESTAMP) return null;
+  return new Date(ms).toISOString();
+}
+
+function timestampPaths(schema: unknown, trail: string[] = [], visiting = new Set<unknown>()): TimestampPath[] {
+  const s = deref<JsonSchema>(schema);
+  if (!isObject(s) || visiting.has(s)) return [];
+  visiting.add(s);
+  const found: TimestampPath[] = [];
+  if (s.format === "date-time") found.push([...trail]);
+  for (const key of ["allOf", "anyOf", "oneOf"] as const) {
+    if (Array.isArray(s[key])) for (const member of s[key] as unknown[]) found.push(...timestampPaths(member, trail, visiting));
+  }
+  if (isObject(s.properties)) {
+    for (const [name, property] of Object.entries(s.properties)) found.push(...timestampPaths(property, [...trail, name], visiting));
+  }
+  if (isObject(s.items)) found.push(...timestampPaths(s.items, [...trail, "*"], visiting));
+  if (isObject(s.additionalProperties)) found.push(...timestampPaths(s.additionalProperties, [...trail, "*"], visiting));
+  visiting.delete(s);
+  return found;
+}
+
+function normalizeTimestamps(data: unknown, path: TimestampPath, at: string, errors: FieldError[]): void {
+  if (!isObject(data) && !Array.isArray(data)) return;
+  const [head, ...rest] = path;
+  const container = data as Record<string, unknown>;
+  const keys = head === "*" ? Object.keys(container) : Object.hasOwn(container, head) ? [head] : [];
+  for (const key of keys) {
+    const where = `${at}.${safeSegment(Array.isArray(data) ? Number(key) : key)}`;
+    const value = container[key];
+    if (rest.length > 0) {
+      normalizeTimestamps(value, rest, where, errors);
+    } else if (typeof value === "string") {
+      const normalized = parseTimestamp(value);
+      if (normalized === null) errors.push({ path: where, message: "must be a date-time between the years 0001 and 9999 in UTC" });
+      else container[key] = normalized;
+    }
+  }
+}
+
+// ---- characters no database column takes, prototype pollution and depth --------------------
 
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const MAX_DEPTH = 32;
+// In a `u` regex a surrogate pair is one code point, so \p{Cs} matches only unpaired halves.
+const UNSTORABLE = /[\u0000\p{Cs}]/u;
 
 /**
- * Rejects `__proto__`, `constructor` and `prototype` keys anywhere in the input (JSON.parse
- * makes `__proto__` an ordinary own key, which a later merge could turn into a prototype
- * write), and nesting deeper than any schema allows. Iterative, so hostile nesting cannot
- * overflow the stack.
+ * Why a string cannot be stored, or null. PostgreSQL text and jsonb refuse NUL; an unpaired
+ * surrogate is not Unicode at all (jsonb refuses its escape; text would silently get U+FFFD).
  */
-function checkKeys(input: unknown, root: string, errors: FieldError[]): void {
+export function unstorable(text: string): string | null {
+  if (!UNSTORABLE.test(text)) return null;
+  return text.includes("\u0000") ? "must not contain NUL characters (\\u0000)" : "must not contain unpaired UTF-16 surrogates";
+}
+
+/**
+ * Rejects strings (values and keys) that no column can store, `__proto__`, `constructor` and
+ * `prototype` keys anywhere in the input (JSON.parse makes `__proto__` an ordinary own key,
+ * which a later merge could turn into a prototype write), and nesting deeper than any schema
+ * allows. Iterative, so hostile nesting cannot overflow the stack.
+ */
+function checkInput(input: unknown, root: string, errors: FieldError[]): void {
   const stack: { value: unknown; path: string; depth: number }[] = [{ value: input, path: root, depth: 0 }];
   while (stack.length > 0) {
     const { value, path, depth } = stack.pop()!;
+    if (typeof value === "string") {
+      const problem = unstorable(value);
+      if (problem) errors.push({ path, message: problem });
+      continue;
+    }
     if (typeof value !== "object" || value === null) continue;
     if (depth > MAX_DEPTH) {
       errors.push({ path, message: `nesting deeper than ${MAX_DEPTH} levels` });
@@ -566,6 +680,11 @@ function checkKeys(input: unknown, root: string, errors: FieldError[]): void {
     for (const key of Object.keys(value)) {
       if (FORBIDDEN_KEYS.has(key)) {
         errors.push({ path: `${path}.${key}`, message: "forbidden key" });
+        continue;
+      }
+      const keyProblem = unstorable(key);
+      if (keyProblem) {
+        errors.push({ path: `${path}.*`, message: `names ${keyProblem}` });
         continue;
       }
       stack.push({ value: (value as Record<string, unknown>)[key], path: `${path}.${safeSegment(key)}`, depth: depth + 1 });

@@ -4,7 +4,7 @@ import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery, type Schemas } from "../http/validation.js";
 import { checkPrecondition, expectedVersion, setEtag } from "../http/conditional.js";
-import { decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
+import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
 import { problems } from "../http/problem.js";
 import { ALL_ORGANIZATIONS, UniqueViolationError, withOrganizationScope, type Queryable } from "../db/index.js";
 import { appendAuditEvents, recordAudit, recordStandaloneAudit } from "../audit/audit-service.js";
@@ -73,7 +73,7 @@ export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
 
   ops.handle("listOrganizations", async (req, res) => {
     const query = parseQuery("listOrganizations", req.query);
-    const cursor = decodeCursor<{ id: string }>(query.cursor, ["id"]);
+    const cursor = decodeCursor(query.cursor, CURSOR_KEYS.id);
     const limit = query.limit ?? DEFAULT_LIMIT;
     const rows = await dal.listOrganizations(db, cursor?.id, limit);
     const result = page(rows, limit, (r) => ({ id: r.id }));

@@ -4,7 +4,7 @@ import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery, type Schemas } from "../http/validation.js";
 import { checkPrecondition, expectedVersion, setEtag } from "../http/conditional.js";
-import { decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
+import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
 import { problems } from "../http/problem.js";
 import { UniqueViolationError, type Queryable } from "../db/index.js";
 import { recordAudit } from "../audit/audit-service.js";
@@ -75,7 +75,7 @@ export const projectRoutes: FeatureRegistrar = (ops, { db }) => {
 
   ops.handle("listProjects", async (req, res) => {
     const query = parseQuery("listProjects", req.query);
-    const cursor = decodeCursor<{ name: string }>(query.cursor, ["name"]);
+    const cursor = decodeCursor(query.cursor, CURSOR_KEYS.name);
     const limit = query.limit ?? DEFAULT_LIMIT;
     const rows = await dal.listProjects(db, org(req), cursor?.name, limit);
     const result = page(rows, limit, (r) => ({ name: r.name }));

@@ -48,27 +48,15 @@ export interface ProviderEntry {
   verify: VerifyStyle;
 }
 
-// Prefixes that providers publish and that are safe to reveal in a hint; longest match wins, so
-// `sk-proj-` is shown for a project key even under the generic `sk-` provider pattern.
-const KNOWN_PUBLIC_PREFIXES = [
-  "sk-ant-api03-",
-  "sk-ant-admin01-",
-  "sk-ant-",
-  "sk-proj-",
-  "sk-svcacct-",
-  "sk-admin-",
-  "sk-or-v1-",
-  "sk-or-",
-  "sk-",
-  "AIza",
-  "fw_",
-  "xai-",
-  "pplx-",
-  "gsk_",
-  "AKIA",
-  "ASIA",
-  "pk-",
-];
+// Longer public prefixes of a provider's own key formats, beyond its key_prefix, that a hint may
+// show; the longest match wins, so an OpenAI project key reads `sk-proj-…`. Bedrock's hint comes
+// from the access key id, whose format starts with AKIA (long-term) or ASIA (temporary).
+const FORMAT_PREFIXES: Readonly<Record<string, readonly string[]>> = {
+  openai: ["sk-proj-", "sk-svcacct-", "sk-admin-"],
+  anthropic: ["sk-ant-api03-", "sk-ant-admin01-"],
+  openrouter: ["sk-or-v1-"],
+  bedrock: ["AKIA", "ASIA"],
+};
 
 function apiToken(
   id: string,
@@ -187,20 +175,22 @@ const HINT_ELLIPSIS = "…";
 const MIN_LENGTH_FOR_SUFFIX = 20;
 
 /**
- * Hint rule (SPEC §3): known public prefix + `…` + last 4 characters, the last 4 only when the
- * secret is at least 20 characters long. Never reveals more than 4 secret characters.
+ * The hint of a secret stored for a provider: a public prefix of that provider's own key format
+ * + `…` + the last 4 characters, the last 4 only when the secret is at least 20 characters long.
+ * Another provider's prefix is never used, even when the secret happens to start with it: a
+ * `custom` secret `sk-ant-admin01-…` would otherwise show 15 of its characters. So a `custom`
+ * secret (or any provider without a published format) shows `…` + last 4 at most.
  */
-export function keyHint(secret: string, providerPrefix: string | null = null): string {
-  const prefix = publicPrefixOf(secret, providerPrefix);
+export function keyHint(secret: string, providerId: string): string {
+  let prefix = "";
+  for (const candidate of hintPrefixesOf(providerId)) {
+    if (candidate.length > prefix.length && secret.startsWith(candidate)) prefix = candidate;
+  }
   const suffix = secret.length >= MIN_LENGTH_FOR_SUFFIX ? secret.slice(-4) : "";
   return `${prefix}${HINT_ELLIPSIS}${suffix}`;
 }
 
-function publicPrefixOf(secret: string, providerPrefix: string | null): string {
-  const candidates = providerPrefix ? [...KNOWN_PUBLIC_PREFIXES, providerPrefix] : KNOWN_PUBLIC_PREFIXES;
-  let best = "";
-  for (const candidate of candidates) {
-    if (candidate.length > best.length && secret.startsWith(candidate)) best = candidate;
-  }
-  return best;
+function hintPrefixesOf(providerId: string): readonly string[] {
+  const keyPrefix = findProvider(providerId)?.key_prefix;
+  return [...(keyPrefix ? [keyPrefix] : []), ...(FORMAT_PREFIXES[providerId] ?? [])];
 }

@@ -33,7 +33,7 @@ export class PlatformKeys {
       const value = secret.reveal();
       this.keys.set(providerId, {
         value,
-        hint: keyHint(value, provider.key_prefix),
+        hint: keyHint(value, provider.id),
         digest: createHmac("sha256", digestKey).update(`${providerId}\u0000${value}`).digest("base64url"),
       });
     }

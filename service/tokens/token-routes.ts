@@ -2,7 +2,7 @@ import type { Request, Response } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery, type Schemas } from "../http/validation.js";
-import { decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
+import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
 import { problems } from "../http/problem.js";
 import { createToken, findActiveToken, listTokens, revokeToken, tokenToApi } from "./token-service.js";
 
@@ -28,7 +28,7 @@ export const tokenRoutes: FeatureRegistrar = (ops, { db }) => {
 
   /** One page of the active tokens of an organization, or of the platform admins (null). */
   const sendPage = async (req: Request, res: Response, organizationId: string | null, query: { limit?: number; cursor?: string }) => {
-    const cursor = decodeCursor<{ id: string }>(query.cursor, ["id"]);
+    const cursor = decodeCursor(query.cursor, CURSOR_KEYS.id);
     const limit = query.limit ?? DEFAULT_LIMIT;
     const rows = await listTokens(db, organizationId, cursor?.id, limit);
     const result = page(rows, limit, (r) => ({ id: r.id }));

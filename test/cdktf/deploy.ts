@@ -28,7 +28,7 @@ export const providerEnv = (url: string, org: SeededOrganization) => ({
   KEYPLANE_ORGANIZATION_ID: org.id,
 });
 
-export const expectedHints = (keys: ExampleKeys) => ({ openai: keyHint(keys.openai), anthropic: keyHint(keys.anthropic) });
+export const expectedHints = (keys: ExampleKeys) => ({ openai: keyHint(keys.openai, "openai"), anthropic: keyHint(keys.anthropic, "anthropic") });
 
 /** After apply: both credentials at organization level with their hints; the project inherits them. */
 export async function expectDeployed(org: SeededOrganization, keys: ExampleKeys, outputs?: Record<string, unknown>): Promise<void> {

@@ -95,7 +95,7 @@ resource "keyplane_credential" "imported" {
 }
 `;
 
-const hintOf = (key: string) => keyHint(key, "sk-");
+const hintOf = (key: string) => keyHint(key, "openai");
 const flat = (out: string) => out.replace(/[│╷╵]/g, " ").replace(/\s+/g, " ");
 
 describe.skipIf(engines.length === 0).each(engineCases(engines))("keyplane_credential with $version", (engine) => {
@@ -250,7 +250,7 @@ describe.skipIf(engines.length === 0).each(engineCases(engines))("keyplane_crede
       id: importedId,
       organization_id: org.id,
       provider_type: "anthropic",
-      key_hint: keyHint(keyD, "sk-ant-"),
+      key_hint: keyHint(keyD, "anthropic"),
       key_version: 1,
       api_key_wo: null,
       api_key_wo_version: null,

@@ -30,7 +30,7 @@ describe.skipIf(engines.length === 0).each(engines.length > 0 ? engines : [NO_EN
   const openai = openaiKey();
   const openaiRotated = openaiKey();
   const anthropic = anthropicKey();
-  const hint = { openai: keyHint(openai, "sk-"), rotated: keyHint(openaiRotated, "sk-"), anthropic: keyHint(anthropic, "sk-ant-") };
+  const hint = { openai: keyHint(openai, "openai"), rotated: keyHint(openaiRotated, "openai"), anthropic: keyHint(anthropic, "anthropic") };
 
   beforeAll(async () => {
     ensureBuilt();

@@ -160,7 +160,7 @@ describe.skipIf(engines.length === 0).each(engineCases(engines))(`provider scena
     const mirror = json.resource_changes.find((c: any) => c.address === "keyplane_credential.mirror").change;
     expect(mirror.after_unknown.key_hint).toBe(true);
     const web = json.resource_changes.find((c: any) => c.address === "keyplane_credential.web_openai").change;
-    expect(web.after.key_hint).toBe(keyHint(key, "sk-"));
+    expect(web.after.key_hint).toBe(keyHint(key, "openai"));
 
     const apply = await wd.run(["apply", "scenario.tfplan"]);
     expect(apply.code, apply.out).toBe(0);
@@ -168,8 +168,8 @@ describe.skipIf(engines.length === 0).each(engineCases(engines))(`provider scena
 
     const outputs = JSON.parse((await wd.run(["output", "-json"], { plainFlags: true })).stdout);
     expect(outputs.catalog_ids.value).toEqual(expect.arrayContaining(["openai", "anthropic", "bedrock"]));
-    expect(outputs.web_hints.value).toEqual([keyHint(key, "sk-")]);
-    expect(outputs.mirror_hint.value).toBe(keyHint(key, "sk-"));
+    expect(outputs.web_hints.value).toEqual([keyHint(key, "openai")]);
+    expect(outputs.mirror_hint.value).toBe(keyHint(key, "openai"));
 
     const projectId = wd.instance("keyplane_project", "web")!.attributes.id;
     expect((await orgA.resolver.resolve(orgA.id, { provider: "openai", project_id: projectId })).secret).toBe(key);

@@ -130,7 +130,7 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       expect(result.diagnostics).toEqual([]);
       expect(result.plannedState).toMatchObject({
         organization_id: org.id,
-        key_hint: keyHint(apiKey, "sk-"),
+        key_hint: keyHint(apiKey, "openai"),
         key_version: 1,
         type: "api_token",
         category: "llm_provider",
@@ -173,7 +173,7 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       const { managed: created, diagnostics } = await planApply(fresh(), cfg({ ...base, api_key_wo: keyA, api_key_wo_version: 1 }));
       expect(diagnostics).toEqual([]);
       managed = created;
-      expect(managed.state).toMatchObject({ key_hint: keyHint(keyA, "sk-"), key_version: 1, api_key_wo: null, settings: { openai_project: "proj_1" } });
+      expect(managed.state).toMatchObject({ key_hint: keyHint(keyA, "openai"), key_version: 1, api_key_wo: null, settings: { openai_project: "proj_1" } });
       expect(readPrivate(managed.private)).toEqual({ v: 1, etag: '"v1"', key_version: 1 });
       expect(managed.private.toString()).not.toContain(keyA);
       // The create carried a fresh Idempotency-Key (so the client's retries cannot create twice).
@@ -191,13 +191,13 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
     it("plans a rotation as a new hint and key_version + 1, then rotates", async () => {
       const config = cfg({ ...base, api_key_wo: keyB, api_key_wo_version: 2 });
       const result = await plan(managed, config);
-      expect(result.plannedState).toMatchObject({ key_hint: keyHint(keyB, "sk-"), key_version: 2 });
+      expect(result.plannedState).toMatchObject({ key_hint: keyHint(keyB, "openai"), key_version: 2 });
       expect(isUnknown(result.plannedState!.updated_at)).toBe(true);
       expect(isUnknown(result.plannedState!.rotated_at)).toBe(true);
       const { managed: rotated, diagnostics } = await planApply(managed, config);
       expect(diagnostics).toEqual([]);
       managed = rotated;
-      expect(managed.state).toMatchObject({ key_hint: keyHint(keyB, "sk-"), key_version: 2, api_key_wo_version: 2 });
+      expect(managed.state).toMatchObject({ key_hint: keyHint(keyB, "openai"), key_version: 2, api_key_wo_version: 2 });
       expect((await org.resolver.resolve(org.id, { provider: "openai" })).secret).toBe(keyB);
     });
 
@@ -205,12 +205,12 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       const got = await org.admin.getCredential(org.id, managed.state!.id as string);
       await org.admin.rotateCredential(org.id, managed.state!.id as string, { api_key: keyC }, got!.etag);
       managed = await refresh(managed);
-      expect(managed.state).toMatchObject({ key_version: 3, key_hint: keyHint(keyC, "sk-") });
+      expect(managed.state).toMatchObject({ key_version: 3, key_hint: keyHint(keyC, "openai") });
       expect(readPrivate(managed.private).key_version).toBe(2);
 
       const config = cfg({ ...base, api_key_wo: keyB, api_key_wo_version: 2 });
       const { managed: restored, planned, diagnostics } = await planApply(managed, config);
-      expect(planned.plannedState).toMatchObject({ key_hint: keyHint(keyB, "sk-"), key_version: 4 });
+      expect(planned.plannedState).toMatchObject({ key_hint: keyHint(keyB, "openai"), key_version: 4 });
       expect(diagnostics).toHaveLength(1);
       expect(diagnostics[0]).toMatchObject({ severity: "warning", summary: "Credential rotated outside Terraform", path: ["api_key_wo"] });
       expect(diagnostics[0].detail).toContain("key_version 3");
@@ -260,7 +260,7 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       managed = { state: applied.newState, private: Buffer.from(applied.private!) };
       expect(readPrivate(managed.private)).toMatchObject({ key_version: 4 });
       const again = await plan(managed, config);
-      expect(again.plannedState).toMatchObject({ key_version: 5, key_hint: keyHint(keyB, "sk-") });
+      expect(again.plannedState).toMatchObject({ key_version: 5, key_hint: keyHint(keyB, "openai") });
       // Back to the configuration of the other tests.
       const { managed: back } = await planApply(managed, cfg({ ...base, api_key_wo: keyB, api_key_wo_version: 2 }));
       managed = back;
@@ -309,7 +309,7 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       expect(readPrivate(rotated.private).key_version).toBe(4);
       const adopted = await plan(rotated, cfg({ ...base, owner: "someone" }));
       expect(adopted.diagnostics).toEqual([]);
-      expect(adopted.plannedState).toMatchObject({ key_version: 5, key_hint: keyHint(keyC, "sk-") });
+      expect(adopted.plannedState).toMatchObject({ key_version: 5, key_hint: keyHint(keyC, "openai") });
       expect(readPrivate(adopted.plannedPrivate)).toMatchObject({ key_version: 5 });
       managed = await refresh(managed);
     });
@@ -380,7 +380,7 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       const moved = cfg({ ...config, api_base: gatewayB, description: "moved" });
       const planned = await plan(created.managed, moved);
       expect(planned.diagnostics).toEqual([]);
-      expect(planned.plannedState).toMatchObject({ api_base: gatewayB, key_version: 2, key_hint: keyHint(apiKey, "sk-") });
+      expect(planned.plannedState).toMatchObject({ api_base: gatewayB, key_version: 2, key_hint: keyHint(apiKey, "openai") });
       expect(isUnknown(planned.plannedState!.rotated_at)).toBe(true);
 
       const applied = await planApply(created.managed, moved);
@@ -447,13 +447,13 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
     const config = cfg({ provider_type: "bedrock", name: "aws", settings: { region: "eu-west-1" }, fields_wo: first, fields_wo_version: 1 });
     const created = await planApply(fresh(), config);
     expect(created.diagnostics).toEqual([]);
-    expect(created.planned.plannedState).toMatchObject({ type: "aws", key_hint: keyHint(first.access_key_id) });
-    expect(created.managed.state).toMatchObject({ type: "aws", key_hint: keyHint(first.access_key_id), fields_wo: null, key_version: 1 });
+    expect(created.planned.plannedState).toMatchObject({ type: "aws", key_hint: keyHint(first.access_key_id, "bedrock") });
+    expect(created.managed.state).toMatchObject({ type: "aws", key_hint: keyHint(first.access_key_id, "bedrock"), fields_wo: null, key_version: 1 });
 
     const second = fields(`AKIA${randomBytes(8).toString("hex").toUpperCase()}`);
     const rotated = await planApply(created.managed, { ...config, fields_wo: second, fields_wo_version: 2 });
     expect(rotated.diagnostics).toEqual([]);
-    expect(rotated.managed.state).toMatchObject({ key_hint: keyHint(second.access_key_id), key_version: 2, fields_wo_version: 2 });
+    expect(rotated.managed.state).toMatchObject({ key_hint: keyHint(second.access_key_id, "bedrock"), key_version: 2, fields_wo_version: 2 });
     const resolved = await org.resolver.resolve(org.id, { provider: "bedrock" });
     expect(resolved.fields).toEqual(second);
     const text = JSON.stringify([created, rotated].map((r) => ({ ...r, managed: { ...r.managed, private: r.managed.private.toString() } })));

@@ -99,7 +99,7 @@ describe.skipIf(engines.length === 0).each(engines.length > 0 ? engines : [NO_EN
     expect(apply.out).toContain("ephemeral.keyplane_resolved_credential.inherited: Opening...");
     expect(apply.out).toContain("ephemeral.keyplane_resolved_credential.inherited: Closing...");
     expect(apply.out).toContain('openai_env_var = "OPENAI_API_KEY"');
-    expect(apply.out).toContain(`copy_hint = "${keyHint(orgKey, "sk-")}"`);
+    expect(apply.out).toContain(`copy_hint = "${keyHint(orgKey, "openai")}"`);
 
     // The copy now shadows the organization's key for the project.
     const project = wd.instance("keyplane_project", "app")!.attributes;

@@ -1,10 +1,14 @@
-// GET /openapi.yaml and GET /docs: the contract is served verbatim and Swagger UI works offline,
-// from the locally installed swagger-ui-dist assets.
+// GET /openapi.yaml and GET /docs: the contract is served as written but for its server, which
+// is the service itself wherever it runs, and Swagger UI works offline, from the locally
+// installed swagger-ui-dist assets.
 
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import express from "express";
 import request from "supertest";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { docsRouter } from "../../service/http/docs.js";
 import { openapiPath } from "../../service/http/validation.js";
 
@@ -12,10 +16,33 @@ import { openapiPath } from "../../service/http/validation.js";
 const app = express().set("etag", false).use(docsRouter());
 
 describe("docs router", () => {
-  it("serves openapi.yaml verbatim as YAML", async () => {
+  it("serves openapi.yaml as written, but for one relative server `/`", async () => {
     const res = await request(app).get("/openapi.yaml").expect(200);
     expect(res.headers["content-type"]).toMatch(/^text\/yaml/);
-    expect(res.text).toBe(readFileSync(openapiPath, "utf8"));
+    const written = readFileSync(openapiPath, "utf8");
+    const served = parseYaml(res.text);
+    expect(served.servers).toEqual([{ url: "/", description: expect.any(String) }]);
+    expect({ ...served, servers: null }).toEqual({ ...parseYaml(written), servers: null });
+  });
+
+  it("lets Try it out reach the service on the port it runs on, whatever Host header the request carried", async () => {
+    const server = createServer(express().get("/healthz", (_req, res) => res.json({ status: "ok" })).use(app));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const documentUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/openapi.yaml`;
+      for (const host of [undefined, "attacker.example", "127.0.0.1:8080"]) {
+        const res = await fetch(documentUrl, { headers: host ? { Host: host } : {} });
+        const text = await res.text();
+        expect(text).not.toContain("attacker.example");
+        const document = parseYaml(text) as { servers: { url: string }[] };
+        // What Swagger UI does: the server URL resolved against the document's own URL.
+        const base = new URL(document.servers[0].url, documentUrl);
+        expect(base.origin).toBe(new URL(documentUrl).origin);
+        expect((await fetch(new URL("/healthz", base))).status).toBe(200);
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it("lets browsers revalidate the contract, the page and its script with a 304", async () => {
