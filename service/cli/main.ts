@@ -8,7 +8,7 @@ import { assertKeyringCoversStoredKeys, loadMasterKeyring, MasterKey } from "../
 import { ROLES, type Role } from "../auth/tokens.js";
 import { createToken, findActiveToken, listTokens, revokeToken, tokenToApi } from "../tokens/token-service.js";
 import { MAX_LIMIT } from "../http/pagination.js";
-import type { Schemas } from "../http/validation.js";
+import { parseTimestamp, type Schemas } from "../http/validation.js";
 import { openAuditChain, verifyOrganizationChain } from "../audit/audit-service.js";
 import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, type RewrapProgress } from "./master-key-rotation.js";
 import { registerRunCommand } from "./run.js";
@@ -53,6 +53,7 @@ token
     if ((opts.role === "platform_admin") !== (opts.org === undefined)) {
       fail(opts.role === "platform_admin" ? "a platform_admin token belongs to no organization: drop --org" : "--org is required for this role");
     }
+    const expiresAt = opts.expiresAt === undefined ? null : cliExpiry(opts.expiresAt);
     const config = loadConfig();
     const db = await openAuditedDb(config);
     try {
@@ -63,7 +64,7 @@ token
         }
         return createToken(
           tx,
-          { organizationId: opts.org ?? null, role: opts.role, name: opts.name, expiresAt: opts.expiresAt ?? null },
+          { organizationId: opts.org ?? null, role: opts.role, name: opts.name, expiresAt },
           { tokenId: null, role: null },
           "cli",
         );
@@ -172,6 +173,15 @@ audit
       await db.close();
     }
   });
+
+/** --expires-at as the API takes it: an RFC 3339 date-time in the future, normalised to UTC. */
+function cliExpiry(text: string): string {
+  const instant = RFC3339.test(text) ? parseTimestamp(text) : null;
+  if (instant === null) fail("--expires-at must be an RFC 3339 date-time between the years 0001 and 9999, e.g. 2027-01-31T00:00:00Z");
+  if (Date.parse(instant) <= Date.now()) fail("--expires-at must be in the future");
+  return instant;
+}
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
 
 /** The database, migrated, with its audit key loaded: the audit events a command writes or checks are keyed. */
 async function openAuditedDb(config: ReturnType<typeof loadConfig>) {

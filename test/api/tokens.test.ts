@@ -216,5 +216,18 @@ for (const kind of testDatabases()) {
       expect(again.status).not.toBe(0);
       expect(again.stderr).toContain(`no active token ${tokens[0].id}`);
     }, 300_000);
+
+    it("keyplane token create normalises an --expires-at offset the database refuses (+23:59) and refuses what is not a date-time", () => {
+      const env = { dataDir, databaseUrl };
+      const created = cli(["token", "create", "--role", "platform_admin", "--name", "expiring", "--expires-at", "2030-06-01T12:00:00+23:59"], env);
+      expect(created.status, created.stderr).toBe(0);
+      const listed = JSON.parse(cli(["token", "list"], env).stdout) as Array<{ name: string; expires_at: string | null }>;
+      expect(listed.find((tok) => tok.name === "expiring")?.expires_at).toBe("2030-05-31T12:01:00.000Z");
+      for (const bad of ["tomorrow", "2030-13-01T00:00:00Z", "1999-01-01T00:00:00Z"]) {
+        const refused = cli(["token", "create", "--role", "platform_admin", "--expires-at", bad], env);
+        expect(refused.status, bad).toBe(2);
+        expect(refused.stderr).toMatch(/--expires-at must be/);
+      }
+    }, 300_000);
   });
 }

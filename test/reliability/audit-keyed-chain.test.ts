@@ -25,7 +25,7 @@ import { createPgTestDatabase, testDatabases } from "../support/db.js";
 import { CLI } from "../support/service-process.js";
 
 const MIGRATIONS = join(process.cwd(), "service/db/migrations");
-const ORG = "org_01JLEGACY0000000000000000A";
+const ORG = "org_01JXEGACY0000000000000000A";
 const LEGACY_EVENTS = 3;
 
 /** The sha256-chain append of migrations 0002/0005: canonical JSON split around seq. */
