@@ -29,7 +29,10 @@ export default function setup() {
   return () => {
     const files = readdirSync(dir).filter((f) => f.endsWith(".json"));
     const records = files.map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")) as { secrets: string[]; logs: string; responses: string; tables: string });
-    const secrets = new Set(records.flatMap((r) => r.secrets));
+    // The contract's examples are published fakes (the fuzz suite sends them as keys, and
+    // /openapi.yaml serves them): they cannot leak, and would match the served contract.
+    const contract = readFileSync(new URL("../../openapi.yaml", import.meta.url), "utf8");
+    const secrets = new Set(records.flatMap((r) => r.secrets).filter((secret) => !contract.includes(secret)));
     const needles = new Map<string, string>();
     let lowEntropy = 0;
     for (const secret of secrets) {

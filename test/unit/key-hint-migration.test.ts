@@ -64,7 +64,7 @@ for (const kind of testDatabases()) {
       }
 
       const applied = await migrate(t.db);
-      expect(applied.applied.map((m) => m.version)).toContain(7);
+      expect(applied.applied.map((m) => m.version)).toContain(8);
 
       for (const [i, row] of STORED.entries()) {
         const expected = keyHint(row.secret, row.provider);
