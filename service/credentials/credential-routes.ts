@@ -3,7 +3,7 @@ import type { Request, Response } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
-import { expectedVersion, setEtag } from "../http/conditional.js";
+import { ifMatchOf, setEtag } from "../http/conditional.js";
 import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, encodeCursor } from "../http/pagination.js";
 import { claimIdempotencyKey, fingerprint, parseIdempotencyKey, storeIdempotentResponse } from "../http/idempotency.js";
 import { CredentialService, type RequestMeta } from "./credential-service.js";
@@ -69,20 +69,20 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
 
   ops.handle("updateCredential", async (req, res) => {
     const body = parseBody("updateCredential", req.body);
-    sendCredential(res, await credentials.update(org(req), id(req), body, expectedVersion(req), meta(req)));
+    sendCredential(res, await credentials.update(org(req), id(req), body, ifMatchOf(req), meta(req)));
   });
 
   ops.handle("rotateCredential", async (req, res) => {
     const body = parseBody("rotateCredential", req.body);
-    sendCredential(res, await credentials.rotate(org(req), id(req), body, expectedVersion(req), meta(req)));
+    sendCredential(res, await credentials.rotate(org(req), id(req), body, ifMatchOf(req), meta(req)));
   });
 
   ops.handle("activateCredential", async (req, res) => {
-    sendCredential(res, await credentials.setActive(org(req), id(req), true, expectedVersion(req), meta(req)));
+    sendCredential(res, await credentials.setActive(org(req), id(req), true, ifMatchOf(req), meta(req)));
   });
 
   ops.handle("deactivateCredential", async (req, res) => {
-    sendCredential(res, await credentials.setActive(org(req), id(req), false, expectedVersion(req), meta(req)));
+    sendCredential(res, await credentials.setActive(org(req), id(req), false, ifMatchOf(req), meta(req)));
   });
 
   ops.handle("verifyCredential", async (req, res) => {
@@ -96,7 +96,7 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
 
   ops.handle("deleteCredential", async (req, res) => {
     const query = parseQuery("deleteCredential", req.query);
-    await credentials.delete(org(req), id(req), query.force === true, expectedVersion(req), meta(req));
+    await credentials.delete(org(req), id(req), query.force === true, ifMatchOf(req), meta(req));
     res.status(204).end();
   });
 };

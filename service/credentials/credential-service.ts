@@ -5,7 +5,7 @@ import { decryptSecret, encryptSecret, type MasterKeyring } from "../crypto/inde
 import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type CredentialType, type ProviderEntry } from "../providers/catalog.js";
 import { HttpProblem, problems, type FieldError } from "../http/problem.js";
-import { checkPrecondition } from "../http/conditional.js";
+import { checkPrecondition, type TagCondition } from "../http/conditional.js";
 import type { Actor } from "../http/context.js";
 import type { Schemas } from "../http/validation.js";
 import { normalizeSecret, SecretRejected, type SecretInput } from "./credential-secrets.js";
@@ -98,12 +98,12 @@ export class CredentialService {
     organizationId: string,
     id: string,
     body: Schemas["CredentialUpdate"],
-    expected: number | null | undefined,
+    ifMatch: TagCondition | undefined,
     meta: RequestMeta,
   ): Promise<Credential> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
-      checkPrecondition(expected, current.version);
+      checkPrecondition(ifMatch, current.version);
       const provider = requireProvider(current.provider, "provider");
       const patch: dal.CredentialPatch = {};
       const changed: string[] = [];
@@ -135,7 +135,7 @@ export class CredentialService {
     organizationId: string,
     id: string,
     body: Schemas["CredentialRotate"],
-    expected: number | null | undefined,
+    ifMatch: TagCondition | undefined,
     meta: RequestMeta,
   ): Promise<Credential> {
     const graceSeconds = body.grace_seconds ?? 0;
@@ -144,7 +144,7 @@ export class CredentialService {
     }
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
-      checkPrecondition(expected, current.version);
+      checkPrecondition(ifMatch, current.version);
       const provider = requireProvider(current.provider, "provider");
       const secret = secretOrThrow(provider, current.type as CredentialType, { api_key: body.api_key, fields: body.fields });
       checkVariableNames(provider, current.env_var, Object.keys(secret.values), { envVar: null, field: (f) => `body.fields.${f}` });
@@ -192,12 +192,12 @@ export class CredentialService {
     organizationId: string,
     id: string,
     active: boolean,
-    expected: number | null | undefined,
+    ifMatch: TagCondition | undefined,
     meta: RequestMeta,
   ): Promise<Credential> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
-      checkPrecondition(expected, current.version);
+      checkPrecondition(ifMatch, current.version);
       if (current.active !== active) {
         await dal.updateCredential(tx, organizationId, id, { active }, meta.actor.tokenId);
       }
@@ -208,10 +208,10 @@ export class CredentialService {
     });
   }
 
-  async delete(organizationId: string, id: string, force: boolean, expected: number | null | undefined, meta: RequestMeta): Promise<void> {
+  async delete(organizationId: string, id: string, force: boolean, ifMatch: TagCondition | undefined, meta: RequestMeta): Promise<void> {
     await this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
-      checkPrecondition(expected, current.version);
+      checkPrecondition(ifMatch, current.version);
       if (current.active && !force) {
         throw problems.conflict(
           "credential_active",

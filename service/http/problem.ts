@@ -58,14 +58,14 @@ export const problems = {
   notFound: (what = "resource") => new HttpProblem(404, "not_found", "Not found", `The ${what} does not exist.`),
   conflict: (code: string, detail: string, errors?: FieldError[]) =>
     new HttpProblem(409, code, "Conflict", detail, errors),
-  preconditionFailed: (current: number) =>
+  preconditionFailed: (currentEtag: string) =>
     new HttpProblem(
       412,
       "precondition_failed",
       "Precondition failed",
-      `If-Match does not match the current version (ETag "v${current}"); fetch the resource and retry.`,
+      `If-Match does not match the current version (ETag ${currentEtag}); fetch the resource and retry.`,
       undefined,
-      { ETag: `"v${current}"` },
+      { ETag: currentEtag },
     ),
   unsupportedMediaType: () =>
     new HttpProblem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json."),

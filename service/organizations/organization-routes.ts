@@ -3,7 +3,7 @@ import { newId } from "../ids.js";
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery, type Schemas } from "../http/validation.js";
-import { checkPrecondition, expectedVersion, setEtag } from "../http/conditional.js";
+import { checkPrecondition, ifMatchOf, setEtag } from "../http/conditional.js";
 import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
 import { problems } from "../http/problem.js";
 import { ALL_ORGANIZATIONS, UniqueViolationError, withOrganizationScope, type Queryable } from "../db/index.js";
@@ -89,11 +89,11 @@ export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
   ops.handle("updateOrganization", async (req, res) => {
     const body = parseBody("updateOrganization", req.body);
     const id = String(req.params.org);
-    const expected = expectedVersion(req);
+    const ifMatch = ifMatchOf(req);
     const actor = actorOf(req);
     const result = await db.transaction(async (tx) => {
       const current = await mustFind(tx, id, true);
-      checkPrecondition(expected, current.version);
+      checkPrecondition(ifMatch, current.version);
       // Platform fallback hands the organization's resolvers the deployment's own keys: turning
       // it on is the deployment's decision, turning it off the organization's.
       if (body.platform_fallback === true && !current.platform_fallback && actor.role !== "platform_admin") return { denied: true as const };
@@ -124,7 +124,7 @@ export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
   ops.handle("deleteOrganization", async (req, res) => {
     const query = parseQuery("deleteOrganization", req.query);
     const id = String(req.params.org);
-    const expected = expectedVersion(req);
+    const ifMatch = ifMatchOf(req);
     const force = query.force === true;
     const actor = actorOf(req);
     // In the platform scope: the deletion is also recorded in the platform's audit chain, which
@@ -132,7 +132,7 @@ export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
     await withOrganizationScope(ALL_ORGANIZATIONS, () =>
       db.transaction(async (tx) => {
         const current = await mustFind(tx, id, true);
-        checkPrecondition(expected, current.version);
+        checkPrecondition(ifMatch, current.version);
         const contents = await dal.countContents(tx, id);
         if (contents.active_credentials > 0 && !force) {
           const n = contents.active_credentials;

@@ -3,7 +3,7 @@ import { newId } from "../ids.js";
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery, type Schemas } from "../http/validation.js";
-import { checkPrecondition, expectedVersion, setEtag } from "../http/conditional.js";
+import { checkPrecondition, ifMatchOf, setEtag } from "../http/conditional.js";
 import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
 import { problems } from "../http/problem.js";
 import { UniqueViolationError, type Queryable } from "../db/index.js";
@@ -113,12 +113,12 @@ export const projectRoutes: FeatureRegistrar = (ops, { db }) => {
 
   ops.handle("updateProject", async (req, res) => {
     const body = parseBody("updateProject", req.body);
-    const expected = expectedVersion(req);
+    const ifMatch = ifMatchOf(req);
     const organizationId = org(req);
     const id = projectId(req);
     const row = await db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
-      checkPrecondition(expected, current.version);
+      checkPrecondition(ifMatch, current.version);
       const patch: dal.ProjectPatch = {};
       if (body.name !== undefined) patch.name = body.name;
       if (body.description !== undefined) patch.description = body.description;
@@ -139,14 +139,14 @@ export const projectRoutes: FeatureRegistrar = (ops, { db }) => {
   });
 
   ops.handle("deleteProject", async (req, res) => {
-    const expected = expectedVersion(req);
+    const ifMatch = ifMatchOf(req);
     const organizationId = org(req);
     const id = projectId(req);
     await db.transaction(async (tx) => {
       // The row lock makes a concurrent credential insert into this project wait for us (its
       // foreign-key check needs a share lock on the row) and then fail, so the count stays true.
       const current = await mustFind(tx, organizationId, id, true);
-      checkPrecondition(expected, current.version);
+      checkPrecondition(ifMatch, current.version);
       const count = await dal.countProjectCredentials(tx, organizationId, id);
       if (count > 0) throw notEmpty(count);
       await dal.deleteProject(tx, organizationId, id);

@@ -5,6 +5,7 @@ import type { Db } from "../db/index.js";
 import { decryptSecret, type MasterKeyring } from "../crypto/index.js";
 import { findProvider, PROVIDERS, type ProviderEntry } from "../providers/catalog.js";
 import { HttpProblem, problems } from "../http/problem.js";
+import { ifNoneMatchMatches } from "../http/conditional.js";
 import type { Actor } from "../http/context.js";
 import type { Schemas } from "../http/validation.js";
 import type { AuditEventInput, AuditOutcome } from "../audit/audit-service.js";
@@ -173,7 +174,7 @@ export class Resolver {
         key_hint: c.row?.served_key_hint ?? this.platformKeys.get(c.provider.id)?.hint ?? null,
       })),
     };
-    if (input.ifNoneMatch !== undefined && etagMatches(input.ifNoneMatch, etag)) {
+    if (input.ifNoneMatch !== undefined && ifNoneMatchMatches(input.ifNoneMatch, etag)) {
       await this.record(meta, organizationId, "success", projectId, { ...auditDetails, not_modified: true }, "environment.resolve", "environment");
       return { notModified: true, etag };
     }
@@ -251,13 +252,4 @@ export class Resolver {
 
 function noPreviousVersion(detail: string): HttpProblem {
   return new HttpProblem(404, "no_previous_version", "No previous version", detail);
-}
-
-/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/` is ignored, `*` matches. */
-export function etagMatches(header: string, etag: string): boolean {
-  const bare = etag.replace(/^W\//, "");
-  return header.split(",").some((candidate) => {
-    const tag = candidate.trim();
-    return tag === "*" || tag.replace(/^W\//, "") === bare;
-  });
 }

@@ -6,6 +6,7 @@
 // is asked for directly, so a missing credential is still confirmed by its own 404.
 import type { Credential, KeyplaneClient, Versioned } from "../client/keyplane-client.js";
 import type { KeyplaneProviderData } from "../provider.js";
+import { etagFor } from "../../../service/http/conditional.js";
 
 /** How long a listing answers reads: one refresh, not a later step of the same run. */
 const LISTING_TTL_MS = 5_000;
@@ -69,8 +70,8 @@ class CredentialReads {
 
   async #fromListing(listing: Listing, organization: string, id: string, signal?: AbortSignal): Promise<Versioned<Credential> | null> {
     const found = (await listing.byId).get(id);
-    // The contract's strong ETag of a single resource is "v<version>".
-    if (found) return { body: found, etag: `"v${found.version}"` };
+    // A listing carries no ETags; each is the one the service would send for that version.
+    if (found) return { body: found, etag: etagFor(found.version) };
     return this.client.getCredential(organization, id, signal);
   }
 }
