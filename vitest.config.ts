@@ -9,6 +9,7 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: 2,
     reporters: ["default", "./test/support/summary-reporter.ts"],
-    globalSetup: ["./test/support/leak-scan.global.ts"],
+    // build.global.ts first: dist/ is built once, before any suite, when older than its sources.
+    globalSetup: ["./test/support/build.global.ts", "./test/support/leak-scan.global.ts"],
   },
 });

@@ -18,14 +18,13 @@ import {
   type ProvidersSchemaJson,
 } from "../../scripts/gen-cdktf.mjs";
 import { findEngines, pluginDir } from "../e2e/support/engines.js";
-import { ensureBuilt, exampleDir, repoRoot } from "./support.js";
+import { exampleDir, repoRoot } from "./support.js";
 
 const tsc = join(repoRoot, "node_modules/typescript/bin/tsc");
 let schema: ProvidersSchemaJson;
 let scratch: string;
 
 beforeAll(async () => {
-  ensureBuilt();
   schema = toProvidersSchemaJson(await fetchProviderSchema());
   scratch = mkdtempSync(join(tmpdir(), "kp-cdktf-bindings-"));
 }, 300_000);

@@ -1,8 +1,8 @@
-// Shared by the CDKTF suites (test/cdktf/*.test.ts, test/e2e/cdktf*.test.ts): a fresh dist/ of the
-// bindings, the compiled example app, synthesis through plain `node`, and the CDK command-line
+// Shared by the CDKTF suites (test/cdktf/*.test.ts, test/e2e/cdktf*.test.ts): the example app
+// (compiled by test/support/build.global.ts), synthesis through plain `node`, and the CDK command-line
 // tools from the tool cache (cdktf-provider/scripts/install-cdk-tools.sh).
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -11,63 +11,6 @@ export const exampleDir = join(repoRoot, "examples/cdktf");
 export const exampleMain = join(exampleDir, "dist/main.js");
 /** The stack the example declares. */
 export const EXAMPLE_STACK = "ai-credentials";
-
-function newestMtime(path: string): number {
-  if (!existsSync(path)) return 0;
-  if (!statSync(path).isDirectory()) return statSync(path).mtimeMs;
-  return Math.max(0, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
-}
-
-const mtime = (path: string) => (existsSync(path) ? statSync(path).mtimeMs : -1);
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Serialises builds across vitest workers (the same lock directory as test/e2e/support/engines.ts). */
-function withBuildLock(work: () => void): void {
-  const lock = join(repoRoot, "dist/.e2e-build.lock");
-  mkdirSync(join(repoRoot, "dist"), { recursive: true });
-  for (let waited = 0; ; waited += 200) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (waited > 180_000 || (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 180_000)) rmSync(lock, { recursive: true, force: true });
-      sleep(200);
-    }
-  }
-  try {
-    work();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
-
-const bindingsFresh = () =>
-  mtime(join(repoRoot, "dist/cdktf-provider/cdktf/index.js")) >=
-    Math.max(newestMtime(join(repoRoot, "cdktf-provider/cdktf")), newestMtime(join(repoRoot, "cdktf-provider/src")), newestMtime(join(repoRoot, "service"))) &&
-  existsSync(join(repoRoot, "dist/cdktf-provider/src/protocol/proto/tfplugin6.proto"));
-
-const exampleFresh = () =>
-  mtime(exampleMain) >= Math.max(mtime(join(exampleDir, "main.ts")), mtime(join(repoRoot, "dist/cdktf-provider/cdktf/index.js")));
-
-/** dist/ (plugin and bindings) newer than their sources, and examples/cdktf/dist/main.js compiled. */
-export function ensureBuilt(): void {
-  if (bindingsFresh() && exampleFresh()) return;
-  withBuildLock(() => {
-    if (!bindingsFresh()) {
-      // tsc emits even when unrelated files do not type-check; the tests show real breakage.
-      spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repoRoot, stdio: "ignore" });
-      execFileSync(process.execPath, ["scripts/copy-assets.mjs"], { cwd: repoRoot });
-      if (!existsSync(join(repoRoot, "dist/cdktf-provider/cdktf/index.js"))) throw new Error("the build produced no dist/cdktf-provider/cdktf/index.js");
-    }
-    if (!exampleFresh()) {
-      const tsc = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: exampleDir, encoding: "utf8" });
-      if (tsc.status !== 0 || !existsSync(exampleMain)) throw new Error(`compiling examples/cdktf failed:\n${tsc.stdout}${tsc.stderr}`);
-    }
-  });
-}
 
 export interface ProcessResult {
   code: number | null;

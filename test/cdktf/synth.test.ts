@@ -18,14 +18,13 @@ import {
   secretVariable,
 } from "../../cdktf-provider/cdktf/index.js";
 import { PROVIDER_VERSION_CONSTRAINT } from "../../scripts/gen-cdktf.mjs";
-import { ensureBuilt, filesContaining, repoRoot, run, synthExample } from "./support.js";
+import { filesContaining, repoRoot, run, synthExample } from "./support.js";
 
 const OPENAI_KEY = "sk-proj-SYNTHSENTINEL0000openai9Qz";
 const ANTHROPIC_KEY = "sk-ant-api03-SYNTHSENTINEL0000anthropicx9Qz";
 let scratch: string;
 
 beforeAll(() => {
-  ensureBuilt();
   scratch = mkdtempSync(join(tmpdir(), "kp-cdktf-synth-"));
 }, 300_000);
 

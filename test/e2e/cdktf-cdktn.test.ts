@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exampleKeys, exampleVars, expectDeployed, expectDestroyed, providerEnv } from "../cdktf/deploy.js";
-import { EXAMPLE_STACK, cdkTools, cleanEnv, ensureBuilt as ensureBindingsBuilt, exampleMain, filesContaining, repoRoot, run, writeMirrorCliConfig } from "../cdktf/support.js";
-import { enginesFor, ensureBuilt, type Engine } from "./support/engines.js";
+import { EXAMPLE_STACK, cdkTools, cleanEnv, exampleMain, filesContaining, repoRoot, run, writeMirrorCliConfig } from "../cdktf/support.js";
+import { enginesFor, type Engine } from "./support/engines.js";
 import { startService, type E2eService } from "./support/service.js";
 import { Workdir } from "./support/workdir.js";
 
@@ -39,7 +39,6 @@ describe.runIf(!!tools.dir)("bindings under cdktn", () => {
   let project: string;
 
   beforeAll(() => {
-    ensureBindingsBuilt();
     project = cdktnProject("synth");
   }, 300_000);
 
@@ -106,8 +105,6 @@ describe.skipIf(engines.length === 0).each(engines)("example under cdktn applied
   let service: E2eService;
 
   beforeAll(async () => {
-    ensureBuilt();
-    ensureBindingsBuilt();
     service = await startService("pglite");
   }, 300_000);
 

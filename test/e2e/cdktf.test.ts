@@ -13,9 +13,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EXAMPLE_STACK, cdkTools, cleanEnv, ensureBuilt as ensureBindingsBuilt, exampleDir, exampleMain, filesContaining, repoRoot, run, synthExample, writeMirrorCliConfig, type ProcessResult } from "../cdktf/support.js";
+import { EXAMPLE_STACK, cdkTools, cleanEnv, exampleDir, exampleMain, filesContaining, repoRoot, run, synthExample, writeMirrorCliConfig, type ProcessResult } from "../cdktf/support.js";
 import { exampleKeys, exampleVars, expectDeployed, expectDestroyed, expectedHints, providerEnv } from "../cdktf/deploy.js";
-import { enginesFor, ensureBuilt, type Engine } from "./support/engines.js";
+import { enginesFor, type Engine } from "./support/engines.js";
 import { assertNoSecret } from "./support/secrets.js";
 import { startService, type E2eService } from "./support/service.js";
 import { Workdir } from "./support/workdir.js";
@@ -32,7 +32,6 @@ const cdktfCli = () => join(tools.dir!, "node_modules/.bin/cdktf");
 describe.runIf(!!tools.dir)("cdktf-cli synth", () => {
   let scratch: string;
   beforeAll(() => {
-    ensureBindingsBuilt();
     scratch = mkdtempSync(join(tmpdir(), "kp-e2e-cdktf-synth-"));
   }, 300_000);
   afterAll(() => {
@@ -78,8 +77,6 @@ describe.skipIf(engines.length === 0).each(engines)("CDKTF example on $version",
   let service: E2eService;
 
   beforeAll(async () => {
-    ensureBuilt();
-    ensureBindingsBuilt();
     service = await startService("pglite");
   }, 300_000);
 

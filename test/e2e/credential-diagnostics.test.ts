@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineCases, enginesFor, ensureBuilt } from "./support/engines.js";
+import { engineCases, enginesFor } from "./support/engines.js";
 import { startService, type E2eService, type SeededOrganization } from "./support/service.js";
 import { Workdir } from "./support/workdir.js";
 
@@ -78,7 +78,6 @@ describe.skipIf(engines.length === 0).each(engineCases(engines))("diagnostics wi
 
   beforeAll(async () => {
     started = Date.now();
-    ensureBuilt();
     service = await startService();
     org = await service.seedOrganization();
     secrets = [key, org.tokens.admin, org.tokens.member, org.tokens.resolver];

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyHint } from "../../service/providers/catalog.js";
-import { engineCases, enginesFor, ensureBuilt } from "./support/engines.js";
+import { engineCases, enginesFor } from "./support/engines.js";
 import { zipEntries } from "./support/secrets.js";
 import { startService, type E2eService, type SeededOrganization } from "./support/service.js";
 import { Workdir } from "./support/workdir.js";
@@ -120,7 +120,6 @@ describe.skipIf(engines.length === 0).each(engineCases(engines))("keyplane_crede
 
   beforeAll(async () => {
     started = Date.now();
-    ensureBuilt();
     service = await startService();
     org = await service.seedOrganization();
     secrets = [keyA, keyB, keyC, keyD, org.tokens.admin, org.tokens.member, org.tokens.resolver];

@@ -7,7 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyHint } from "../../service/providers/catalog.js";
-import { enginesFor, ensureBuilt, type Engine, pluginDir, repoRoot } from "./support/engines.js";
+import { enginesFor, type Engine, pluginDir, repoRoot } from "./support/engines.js";
 import { startService, type E2eService, type SeededOrganization } from "./support/service.js";
 import { Workdir } from "./support/workdir.js";
 
@@ -33,7 +33,6 @@ describe.skipIf(engines.length === 0).each(engines.length > 0 ? engines : [NO_EN
   const hint = { openai: keyHint(openai, "openai"), rotated: keyHint(openaiRotated, "openai"), anthropic: keyHint(anthropic, "anthropic") };
 
   beforeAll(async () => {
-    ensureBuilt();
     service = await startService();
     org = await service.seedOrganization();
     wd = new Workdir(engine, "examples", {

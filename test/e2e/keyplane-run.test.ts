@@ -3,18 +3,18 @@
  * against a real Keyplane listening on 127.0.0.1, with a real child command.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabases } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { bearer, seedOrganization, type TestRuntime } from "../support/runtime.js";
+import { startService, type E2eService } from "./support/service.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const CLI = join(ROOT, "dist/service/cli/main.js");
-const SOURCES = ["service/cli/main.ts", "service/cli/run.ts", "service/cli/env.ts", "service/providers/env-var-names.ts"].map((p) => join(ROOT, p));
 
 const OPENAI = "sk-proj-RunOpenAI000000000000000000000000000d01";
 const PROJECT_OPENAI = "sk-proj-RunProjectOpenAI00000000000000000000d02";
@@ -27,13 +27,6 @@ const TRICKY = `it's a "$HOME" \\ test; rm -rf / #d04`;
 // newlines (a trailing one too), a carriage return, a tab and non-ASCII text.
 const HOSTILE = `a'b"c $(touch pwned-dollar) \`touch pwned-backtick\` \${HOME} $HOME \\ \\' '\\'' #x !x\nsecond line\r\nthird\ttab é ✓\n`;
 const SECRETS = [OPENAI, PROJECT_OPENAI, ANTHROPIC, AWS_SECRET, TRICKY, HOSTILE];
-
-/** dist/ must hold the CLI as it is in the sources: build when it is missing or older. */
-function ensureBuilt(): void {
-  const built = existsSync(CLI) ? statSync(CLI).mtimeMs : 0;
-  const stale = SOURCES.some((s) => statSync(s).mtimeMs > built) || !existsSync(join(ROOT, "dist/service/cli/run.js"));
-  if (stale) execFileSync("npm", ["run", "build", "--silent"], { cwd: ROOT, stdio: "inherit" });
-}
 
 interface CliResult {
   code: number | null;
@@ -60,8 +53,8 @@ const nodeChild = (script: string) => [process.execPath, "-e", script];
 
 for (const kind of testDatabases()) {
   describe(`keyplane run / env end to end (${kind})`, () => {
+    let service: E2eService;
     let t: TestRuntime;
-    let server: Server;
     let endpoint: string;
     let orgId: string;
     let projectId: string;
@@ -70,12 +63,9 @@ for (const kind of testDatabases()) {
     let env: Record<string, string>;
 
     beforeAll(async () => {
-      ensureBuilt();
-      t = await startTestRuntime(kind);
-      server = await new Promise<Server>((r) => {
-        const s = createServer(t.handler).listen(0, "127.0.0.1", () => r(s));
-      });
-      endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      service = await startService(kind);
+      t = service.runtime;
+      endpoint = service.url;
       const seeded = await seedOrganization(t);
       orgId = seeded.org.id;
       resolverToken = seeded.tokens.resolver;
@@ -95,9 +85,7 @@ for (const kind of testDatabases()) {
       env = { KEYPLANE_ENDPOINT: endpoint, KEYPLANE_TOKEN: resolverToken };
     }, 180_000);
     afterAll(async () => {
-      server?.closeAllConnections();
-      await new Promise((r) => (server ? server.close(r) : r(undefined)));
-      await t?.close();
+      await service?.close();
       if (tmp) rmSync(tmp, { recursive: true, force: true });
     });
 
@@ -250,7 +238,6 @@ describe("keyplane run / env against a server that sends names it must not", () 
   let answer: unknown;
   let tmp: string;
   beforeAll(async () => {
-    ensureBuilt();
     tmp = mkdtempSync(join(tmpdir(), "kp-hostile-"));
     server = await new Promise<Server>((r) => {
       const s = createServer((_req, res) => {

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyHint } from "../../service/providers/catalog.js";
-import { engineCases, enginesFor, ensureBuilt } from "./support/engines.js";
+import { engineCases, enginesFor } from "./support/engines.js";
 import { startService, type E2eService, type SeededOrganization } from "./support/service.js";
 import { Workdir } from "./support/workdir.js";
 
@@ -127,7 +127,6 @@ describe.skipIf(engines.length === 0).each(engineCases(engines))(`provider scena
 
   beforeAll(async () => {
     started = Date.now();
-    ensureBuilt();
     service = await startService(kind);
     orgA = await service.seedOrganization();
     orgB = await service.seedOrganization();

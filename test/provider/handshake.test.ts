@@ -1,8 +1,7 @@
 // The plugin executable as the engine launches it: go-plugin handshake, AutoMTLS, health, Shutdown.
 import * as grpc from "@grpc/grpc-js";
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -13,27 +12,6 @@ import { loadProtocolPackage } from "../../cdktf-provider/src/protocol/server.js
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const launcher = join(root, "cdktf-provider/bin/terraform-provider-keyplane");
-const compiledMain = join(root, "dist/cdktf-provider/src/main.js");
-
-/** Builds dist/ when it is missing or older than the plugin's sources. */
-function ensureBuilt(): void {
-  const newestSource = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
-        e.isDirectory() ? newestSource(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs,
-      ),
-    );
-  const fresh =
-    existsSync(compiledMain) &&
-    existsSync(join(root, "dist/cdktf-provider/src/protocol/proto/tfplugin6.proto")) &&
-    statSync(compiledMain).mtimeMs >= newestSource(join(root, "cdktf-provider/src"));
-  if (fresh) return;
-  // Other parts of the repo may not type-check yet; tsc still emits, and only our output matters.
-  spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "ignore" });
-  const copy = spawnSync("node", ["scripts/copy-assets.mjs"], { cwd: root, stdio: "inherit" });
-  if (!existsSync(compiledMain) || copy.status !== 0) throw new Error("building the plugin failed");
-}
 
 interface Launched {
   child: ChildProcessWithoutNullStreams;
@@ -95,7 +73,6 @@ let strangerCert: SelfSignedCertificate;
 const timings: number[] = [];
 
 beforeAll(async () => {
-  ensureBuilt();
   [clientCert, strangerCert] = await Promise.all([generateSelfSignedCertificate(), generateSelfSignedCertificate()]);
 }, 120_000);
 

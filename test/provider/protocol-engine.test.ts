@@ -3,50 +3,15 @@
 // Proves the handshake, AutoMTLS, msgpack values, write-only attributes, private state, ephemeral
 // resources and requires_replace as the engine really uses them. Skipped (loudly) without a binary.
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { enginesFor } from "../e2e/support/engines.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-
-/** Every engine at hand: KEYPLANE_TF_BINARY, tofu/terraform on PATH, the CI-built tofu cache. */
-function findEngines(): string[] {
-  const candidates = [process.env.KEYPLANE_TF_BINARY];
-  for (const name of ["tofu", "terraform"]) {
-    candidates.push(spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).stdout.trim() || undefined);
-  }
-  const cache = join(process.env.HOME ?? "", ".cache/keyplane-tools");
-  if (existsSync(cache)) {
-    const builds = readdirSync(cache).filter((d) => d.startsWith("tofu-")).sort().reverse();
-    candidates.push(...builds.map((d) => join(cache, d, "tofu")));
-  }
-  const found = candidates.filter((c): c is string => !!c && existsSync(c));
-  // One of each engine kind is enough.
-  const byKind = new Map<string, string>();
-  for (const bin of found) {
-    const kind = execFileSync(bin, ["version"], { encoding: "utf8" }).split("\n")[0];
-    if (![...byKind.keys()].some((k) => k.split(" ")[0] === kind.split(" ")[0])) byKind.set(kind, bin);
-  }
-  return [...byKind.values()];
-}
-
-function ensureBuilt(): void {
-  const main = join(root, "dist/cdktf-provider/src/main.js");
-  const newest = (dir: string): number =>
-    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-  if (existsSync(main) && statSync(main).mtimeMs >= newest(join(root, "cdktf-provider/src"))) return;
-  spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "ignore" });
-  execFileSync("node", ["scripts/copy-assets.mjs"], { cwd: root });
-}
-
-const engines = findEngines();
-if (engines.length === 0) console.warn("\n*** protocol-engine.test.ts SKIPPED: no tofu/terraform binary (set KEYPLANE_TF_BINARY) ***\n");
-
-it.runIf(engines.length === 0 && process.env.KEYPLANE_REQUIRE_E2E === "1")("has an engine when KEYPLANE_REQUIRE_E2E=1", () => {
-  expect.fail("KEYPLANE_REQUIRE_E2E=1 but no tofu/terraform binary was found");
-});
+const engines = enginesFor("protocol-engine.test.ts").map((engine) => engine.bin);
 
 // A provider written in plain JS on the compiled protocol layer; "remote" objects live in a JSON file.
 const fixtureProvider = (protocolDir: string) => `
@@ -227,7 +192,6 @@ describe.skipIf(engines.length === 0).each(engines.length > 0 ? engines : ["none
     JSON.parse(stateText()).resources.find((r: any) => r.type === "kptest_secret" && r.name === name).instances[0];
 
   beforeAll(() => {
-    ensureBuilt();
     dir = mkdtempSync(join(tmpdir(), "kp-engine-"));
     store = join(dir, "remote.json");
     const plugins = join(dir, "plugins");

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyHint } from "../../service/providers/catalog.js";
-import { enginesFor, ensureBuilt, type Engine } from "../e2e/support/engines.js";
+import { enginesFor, type Engine } from "../e2e/support/engines.js";
 import { startService, type E2eService, type SeededOrganization } from "../e2e/support/service.js";
 import { Workdir } from "../e2e/support/workdir.js";
 
@@ -71,7 +71,6 @@ describe.skipIf(engines.length === 0).each(engines.length > 0 ? engines : [NO_EN
   const orgKey = `sk-proj-${randomBytes(30).toString("base64url").replace(/[-_]/g, "Q")}`;
 
   beforeAll(async () => {
-    ensureBuilt();
     service = await startService();
     org = await service.seedOrganization();
     await org.admin.createCredential(org.id, { provider: "openai", name: "org-openai", api_key: orgKey, is_default: true }, randomBytes(8).toString("hex"));

@@ -3,8 +3,6 @@
  * the real keyplane provider served over gRPC, driven the way OpenTofu/Terraform drive it
  * (ConfigureProvider, then plan/apply/read/import, data source reads, ephemeral opens).
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { decodeMsgpack, encodeMsgpack } from "../../cdktf-provider/src/protocol/codec.js";
 import { isUnknown, type CtyValue, type ObjectValue } from "../../cdktf-provider/src/protocol/cty.js";
@@ -13,7 +11,8 @@ import type { Schema } from "../../cdktf-provider/src/protocol/provider-api.js";
 import { impliedType } from "../../cdktf-provider/src/protocol/schema.js";
 import { createPluginServer, loadProtocolPackage, type PluginServer } from "../../cdktf-provider/src/protocol/server.js";
 import { provider } from "../../cdktf-provider/src/provider.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { startService as startLoopbackService } from "../e2e/support/service.js";
+import { bearer, type TestRuntime } from "../support/runtime.js";
 
 type Res = Record<string, any>;
 
@@ -35,25 +34,9 @@ export interface ServiceUnderTest {
 }
 
 export async function startService(): Promise<ServiceUnderTest> {
-  const t = await startTestRuntime("pglite");
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = createServer(t.handler).listen(0, "127.0.0.1", () => resolve(s));
-    s.once("error", reject);
-  });
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const { org, tokens } = await seedOrganization(t);
-  return {
-    t,
-    endpoint,
-    org,
-    tokens,
-    providerLogs: [],
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await t.close();
-    },
-  };
+  const service = await startLoopbackService("pglite");
+  const { id, tokens } = await service.seedOrganization();
+  return { t: service.runtime, endpoint: service.url, org: { id }, tokens, providerLogs: [], close: () => service.close() };
 }
 
 /** Creates another API token in the organization through the platform token. */

@@ -1,6 +1,6 @@
 /**
  * The built service as a separate process (`node dist/service/cli/main.js serve`), for tests that
- * kill it, restart it or send it signals. Requires `npm run build` (npm test runs it first).
+ * kill it, restart it or send it signals. dist/ is built by test/support/build.global.ts.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";

@@ -1,6 +1,6 @@
-// Which engines the e2e suites run against, and a fresh build of the plugin for them to launch.
+// Which engines the engine suites (test/e2e, test/provider) run against: the one engine finder.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
@@ -58,54 +58,4 @@ export function enginesFor(suite: string): Engine[] {
 /** For describe.each: the engines, or one placeholder so that a skipped suite still lists a (skipped) test. */
 export function engineCases(engines: Engine[]): Engine[] {
   return engines.length > 0 ? engines : [{ bin: "", kind: "tofu", version: "no engine" }];
-}
-
-function newestMtime(dir: string): number {
-  return Math.max(
-    0,
-    ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newestMtime(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)),
-  );
-}
-
-function isFresh(): boolean {
-  // What the launcher runs: the bundle of the compiled plugin.
-  const main = join(repoRoot, "dist/cdktf-provider/plugin/main.mjs");
-  if (!existsSync(main)) return false;
-  // The plugin runs service code too (the catalog and the secret rules).
-  const sources = Math.max(newestMtime(join(repoRoot, "cdktf-provider/src")), newestMtime(join(repoRoot, "service")));
-  return statSync(main).mtimeMs >= sources;
-}
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/**
- * Compiles dist/ when it is older than the sources (once per run: suites in parallel workers
- * serialise on a lock directory and the later ones find dist fresh).
- */
-export function ensureBuilt(): void {
-  if (isFresh()) return;
-  const lock = join(repoRoot, "dist/.e2e-build.lock");
-  mkdirSync(join(repoRoot, "dist"), { recursive: true });
-  for (let waited = 0; ; waited += 200) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      // A lock left by a killed run is removed after three minutes.
-      if (waited > 180_000 || (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 180_000)) rmSync(lock, { recursive: true, force: true });
-      sleep(200);
-    }
-  }
-  try {
-    if (isFresh()) return;
-    // tsc emits even with type errors elsewhere in the repository; the engine runs show real breakage.
-    spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repoRoot, stdio: "ignore" });
-    execFileSync("node", ["scripts/copy-assets.mjs"], { cwd: repoRoot });
-    execFileSync("node", ["scripts/bundle-plugin.mjs"], { cwd: repoRoot });
-    if (!existsSync(join(repoRoot, "dist/cdktf-provider/plugin/main.mjs"))) throw new Error("npm run build produced no dist/cdktf-provider/plugin/main.mjs");
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
 }
