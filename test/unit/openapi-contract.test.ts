@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import ts from "typescript";
-import { describe, expect, expectTypeOf, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   openapiDocument as doc,
   openapiPath,
@@ -22,11 +22,7 @@ import {
   parseResponse,
   ValidationError,
   type FieldError,
-  type HeaderParams,
   type OperationId,
-  type QueryParams,
-  type RequestBody,
-  type ResponseBody,
   type Schemas,
 } from "../../service/http/validation.js";
 
@@ -108,18 +104,6 @@ describe("generated types", () => {
     const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
     expect(diagnostics).toEqual([]);
   }, 60_000);
-
-  it("the typed helpers are bound to the generated operation types", () => {
-    expectTypeOf<RequestBody<"createCredential">>().toEqualTypeOf<Schemas["CredentialCreate"]>();
-    expectTypeOf<RequestBody<"rotateCredential">>().toEqualTypeOf<Schemas["CredentialRotate"]>();
-    expectTypeOf<RequestBody<"activateCredential">>().toEqualTypeOf<undefined>();
-    expectTypeOf<QueryParams<"listCredentials">["limit"]>().toEqualTypeOf<number | undefined>();
-    expectTypeOf<QueryParams<"listCredentials">["active"]>().toEqualTypeOf<boolean | undefined>();
-    expectTypeOf<HeaderParams<"createCredential">["Idempotency-Key"]>().toEqualTypeOf<string | undefined>();
-    expectTypeOf<ResponseBody<"getCredential", 200>>().toEqualTypeOf<Schemas["Credential"]>();
-    expectTypeOf<ResponseBody<"resolveCredential", 404>>().toEqualTypeOf<Schemas["NoCredentialProblem"]>();
-    expectTypeOf<ReturnType<typeof parseBody<"createToken">>>().toEqualTypeOf<Schemas["TokenCreate"]>();
-  });
 });
 
 // ---- (b) the document -----------------------------------------------------------------------
