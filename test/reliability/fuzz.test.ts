@@ -10,12 +10,11 @@
  * KEYPLANE_FUZZ_RUNS sets the number of requests (default 2000, which keeps `npm test` quick;
  * run it with 10000 or more before a release).
  */
-import type { AddressInfo } from "node:net";
-import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { openapiDocument, operationTable, type OperationInfo } from "../../service/http/validation.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { bearer, seedOrganization, type TestRuntime } from "../support/runtime.js";
+import { startService, type E2eService } from "../e2e/support/service.js";
 
 const RUNS = Number(process.env.KEYPLANE_FUZZ_RUNS || 2000);
 
@@ -242,7 +241,7 @@ function nearValidCase(op: OperationInfo): fc.Arbitrary<FuzzCase> {
 
 describe("fuzzing every operation (pglite)", () => {
   let t: TestRuntime;
-  let server: Server;
+  let service: E2eService;
   let base: string;
   let ids: { org: string; credential: string; project: string; token: string };
   let tokens: Record<string, string>;
@@ -262,7 +261,9 @@ describe("fuzzing every operation (pglite)", () => {
   }
 
   beforeAll(async () => {
-    t = await startTestRuntime("pglite");
+    service = await startService("pglite");
+    t = service.runtime;
+    base = service.url;
     const seeded = await seedOrganization(t);
     const admin = bearer(seeded.tokens.admin);
     const credential = await t.api.post(`/v1/organizations/${seeded.org.id}/credentials`).set(admin).send({ provider: "openai", name: "fuzz", api_key: "sk-fuzz000000000000000000000000000000" });
@@ -270,13 +271,9 @@ describe("fuzzing every operation (pglite)", () => {
     const spare = await t.api.post(`/v1/organizations/${seeded.org.id}/tokens`).set(admin).send({ role: "member", name: "spare" });
     ids = { org: seeded.org.id, credential: credential.body.id, project: project.body.id, token: spare.body.id };
     tokens = { platform_admin: t.platformToken, ...seeded.tokens };
-    server = createServer(t.handler).listen(0, "127.0.0.1");
-    await new Promise((r) => server.once("listening", r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }, 60_000);
   afterAll(async () => {
-    await new Promise((r) => server?.close(r));
-    await t?.close();
+    await service?.close();
   });
 
   it(`answers ${RUNS} generated requests with 4xx or 2xx only, and rejected ones change nothing`, async () => {
