@@ -1478,9 +1478,9 @@ export interface components {
          *     organization together with a keyed hash of the request body (never the body's secrets).
          */
         IdempotencyKey: string;
-        /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+        /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
         IfMatch: string;
-        /** @description An `ETag` from a previous response; 304 when it still matches. */
+        /** @description An `ETag` from a previous response (or several, comma-separated, or `*`); 304 when one still matches. The comparison is weak (`W/` is ignored). */
         IfNoneMatch: string;
     };
     requestBodies: never;
@@ -1829,7 +1829,7 @@ export interface operations {
                 force?: boolean;
             };
             header?: {
-                /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -1862,7 +1862,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -2114,7 +2114,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -2149,7 +2149,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -2322,7 +2322,7 @@ export interface operations {
                 force?: boolean;
             };
             header?: {
-                /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -2357,7 +2357,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -2401,7 +2401,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -2445,7 +2445,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -2483,7 +2483,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `ETag` you last saw (`"v<version>"`), or `*`. On mismatch the request fails with 412 and changes nothing. */
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -2626,7 +2626,7 @@ export interface operations {
                 environment?: components["schemas"]["EnvironmentLabel"];
             };
             header?: {
-                /** @description An `ETag` from a previous response; 304 when it still matches. */
+                /** @description An `ETag` from a previous response (or several, comma-separated, or `*`); 304 when one still matches. The comparison is weak (`W/` is ignored). */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
