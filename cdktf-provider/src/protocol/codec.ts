@@ -77,7 +77,7 @@ function fromMsgpack(raw: unknown, type: CtyType, path: PathStep[]): CtyValue {
   if (type === "dynamic") {
     if (raw === null) return null;
     if (!Array.isArray(raw) || raw.length !== 2) throw new CodecError("dynamic value must be a [type, value] pair", path);
-    const typeJson = raw[0];
+    const typeJson: unknown = raw[0];
     if (!(typeJson instanceof Uint8Array) && typeof typeJson !== "string") {
       throw new CodecError("dynamic value type must be JSON bytes", path);
     }
