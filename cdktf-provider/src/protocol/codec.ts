@@ -23,8 +23,6 @@ import {
 } from "./cty.js";
 import type { PathStep } from "./diagnostics.js";
 
-export { Unknown, UnknownValue, isUnknown, isWhollyKnown, Dynamic } from "./cty.js";
-
 const UNKNOWN_EXT = 0;
 const REFINED_UNKNOWN_EXT = 12;
 // go-cty rejects a plain unknown whose payload is longer than one byte: fixext1 with a zero byte.
