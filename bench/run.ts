@@ -89,7 +89,7 @@ async function load(opts: autocannon.Options, sampleRssOf?: number, warmupS = WA
 
 async function startBareExpress(): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [join(root, "dist/bench/bare-express.js")], { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await new Promise<number>((r) => child.stdout!.once("data", (d) => r(Number(String(d).trim()))));
+  const port = await new Promise<number>((r) => child.stdout.once("data", (d) => r(Number(String(d).trim()))));
   return { url: `http://127.0.0.1:${port}`, child };
 }
 
@@ -236,7 +236,7 @@ async function pluginStartupMs(): Promise<number> {
       },
       stdio: ["ignore", "pipe", "ignore"],
     });
-    await new Promise<void>((r) => child.stdout!.once("data", () => r()));
+    await new Promise<void>((r) => child.stdout.once("data", () => r()));
     samples.push(Number(process.hrtime.bigint() - started) / 1e6);
     await stop(child);
   }

@@ -216,7 +216,7 @@ function rebaseEphemeral(raw, type) {
       .replace(/\bcdktf\.TerraformDataSource\b/g, "TerraformEphemeralResource")
       .replace(/\bData Source\b/g, "Ephemeral Resource")
       // Ephemeral resources cannot be imported.
-      .replace(/\n  \/\/ ==============\n  \/\/ STATIC Methods\n  \/\/ ==============\n[\s\S]*?\n      }\n/, "\n")
+      .replace(/\n {2}\/\/ ==============\n {2}\/\/ STATIC Methods\n {2}\/\/ ==============\n[\s\S]*?\n {6}}\n/, "\n")
       .replace(
         /^import \* as cdktf from 'cdktf';$/m,
         (line) => `${line}\nimport { TerraformEphemeralResource } from '${"../".repeat(depth + 1)}ephemeral-resource';`,
@@ -286,12 +286,14 @@ function resolveSpecifier(fromRel, spec, all) {
 /** Type-checks generated files (relative to OUT_DIR) with the repository's compiler options, in memory. */
 function typeCheck(files) {
   const ts = require("typescript");
-  const { config } = ts.readConfigFile(join(ROOT, "tsconfig.json"), ts.sys.readFile);
+  const { config } = ts.readConfigFile(join(ROOT, "tsconfig.json"), (path) => ts.sys.readFile(path));
   const { options } = ts.parseJsonConfigFileContent(config, ts.sys, ROOT);
   options.noEmit = true;
   const virtual = new Map([...files].filter(([rel]) => rel.endsWith(".ts")).map(([rel, text]) => [join(OUT_DIR, rel), text]));
   const inOutDir = (path) => path.startsWith(OUT_DIR + sep);
   const host = ts.createCompilerHost(options);
+  // Saved to wrap them; each is called with `.call(host)`.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const { getSourceFile, fileExists, readFile, directoryExists } = host;
   host.directoryExists = (path) =>
     [...virtual.keys()].some((file) => file.startsWith(path.replace(/\/$/, "") + sep)) || (!!directoryExists && directoryExists.call(host, path));
@@ -313,14 +315,15 @@ function addOverrideModifiers(files) {
   const edits = new Map();
   for (const d of diagnostics) {
     if (![4114, 4115, 4116].includes(d.code)) continue;
-    let node = findNode(ts, d.file, d.start);
+    const file = /** @type {import("typescript").SourceFile} typeCheck keeps only diagnostics with a file */ (d.file);
+    let node = findNode(ts, file, d.start);
     while (node && !isMember(ts, node)) node = node.parent;
-    if (!node) throw new Error(`cannot place \`override\` at ${d.file.fileName}:${d.start}`);
+    if (!node) throw new Error(`cannot place \`override\` at ${file.fileName}:${d.start}`);
     const mods = (ts.getModifiers?.(node) ?? node.modifiers ?? []).filter((m) =>
       [ts.SyntaxKind.PublicKeyword, ts.SyntaxKind.ProtectedKeyword, ts.SyntaxKind.PrivateKeyword, ts.SyntaxKind.StaticKeyword].includes(m.kind),
     );
-    const at = mods.length > 0 ? mods[mods.length - 1].end : node.getStart(d.file);
-    const rel = relative(OUT_DIR, d.file.fileName).split(sep).join("/");
+    const at = mods.length > 0 ? mods[mods.length - 1].end : node.getStart(file);
+    const rel = relative(OUT_DIR, file.fileName).split(sep).join("/");
     edits.set(rel, [...(edits.get(rel) ?? []), at]);
   }
   for (const [rel, positions] of edits) {
@@ -338,6 +341,7 @@ function addOverrideModifiers(files) {
 }
 
 function findNode(ts, sourceFile, position) {
+  /** @type {any} the caller walks up `parent` to a class member and reads its modifiers */
   let found;
   const visit = (node) => {
     if (position >= node.getStart(sourceFile) && position < node.getEnd()) {
@@ -369,6 +373,7 @@ function secretAttributesModule(provider) {
       .filter(([, a]) => (a.sensitive || a.write_only) && (a.required || a.optional))
       .map(([name]) => name)
       .sort();
+  /** @type {[string, string[]][]} */
   const entries = [["keyplane", secrets(provider.provider.block)]];
   for (const key of ["resource_schemas", "data_source_schemas", "ephemeral_resource_schemas"]) {
     for (const [type, schema] of Object.entries(provider[key] ?? {})) entries.push([type, secrets(schema.block)]);

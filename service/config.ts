@@ -275,7 +275,7 @@ export function loadConfig(
     masterKeyFile: v.KEYPLANE_MASTER_KEY_FILE,
     previousMasterKeys: v.KEYPLANE_MASTER_KEY_PREVIOUS.map((k) => new Redacted(k)),
     bootstrapToken: v.KEYPLANE_BOOTSTRAP_TOKEN === undefined ? undefined : new Redacted(v.KEYPLANE_BOOTSTRAP_TOKEN),
-    logLevel: v.KEYPLANE_LOG_LEVEL as LogLevel,
+    logLevel: v.KEYPLANE_LOG_LEVEL,
     bodyLimit: v.KEYPLANE_BODY_LIMIT,
     platformKeys,
     platformKeysFromEnv: v.KEYPLANE_PLATFORM_KEYS_FROM_ENV,

@@ -168,11 +168,21 @@ export async function serve(options: { config?: Config } = {}): Promise<Server> 
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down: finishing in-flight requests");
-    server.close(async () => {
-      await runtime.close();
-      log.info("stopped");
-      log.flush?.();
-      process.exit(0);
+    server.close(() => {
+      // Both outcomes end the process: a failed close is logged and exits non-zero instead of
+      // surfacing as an unhandled rejection.
+      void runtime.close().then(
+        () => {
+          log.info("stopped");
+          log.flush?.();
+          process.exit(0);
+        },
+        (error: Error) => {
+          log.error({ err: { name: error.name, message: error.message } }, "shutdown: closing the runtime failed");
+          log.flush?.();
+          process.exit(1);
+        },
+      );
     });
     server.closeIdleConnections();
     setTimeout(() => {

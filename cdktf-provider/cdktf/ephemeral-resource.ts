@@ -35,11 +35,11 @@ export class TerraformEphemeralResource extends cdktf.TerraformDataSource {
   }
 
   override toTerraform(): Record<string, unknown> {
-    return asEphemeral(super.toTerraform());
+    return asEphemeral(super.toTerraform() as Record<string, unknown>);
   }
 
   override toHclTerraform(): Record<string, unknown> {
-    return asEphemeral(super.toHclTerraform());
+    return asEphemeral(super.toHclTerraform() as Record<string, unknown>);
   }
 }
 

@@ -61,7 +61,7 @@ function elementBody(element: TerraformElement, type: string): Record<string, un
     if (block && typeof block === "object") return block as Record<string, unknown>;
   }
   const providerBlocks = fragment.provider?.[type];
-  if (Array.isArray(providerBlocks) && providerBlocks[0] && typeof providerBlocks[0] === "object") return providerBlocks[0];
+  if (Array.isArray(providerBlocks) && providerBlocks[0] && typeof providerBlocks[0] === "object") return providerBlocks[0] as Record<string, unknown>;
   return undefined;
 }
 

@@ -33,7 +33,7 @@ export class CredentialService {
 
   async create(organizationId: string, body: Schemas["CredentialCreate"], meta: RequestMeta, tx?: Queryable): Promise<Credential> {
     const provider = requireProvider(body.provider, "body.provider");
-    const type = (body.type ?? provider.credential_type) as CredentialType;
+    const type = body.type ?? provider.credential_type;
     checkTypeForProvider(provider, type);
     const secret = secretOrThrow(provider, type, { api_key: body.api_key, fields: body.fields });
     const settings = checkSettings(provider, body.settings ?? {}, "body.settings");

@@ -14,7 +14,6 @@ import { destinationBase, destinationUrlProblem } from "./credential-destination
 import { Outbound, OutboundRefused, OutboundTimeout } from "../outbound/outbound.js";
 
 export type VerifyResult = Schemas["VerifyResult"];
-type VerifyStatus = Schemas["VerifyStatus"];
 
 export const VERIFY_TIMEOUT_MS = 5_000;
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -174,7 +173,7 @@ export class CredentialVerifier {
     const checkedAt = new Date();
     await this.db.transaction(async (tx) => {
       // "unsupported" checked nothing, so last_verified_at keeps its meaning.
-      if (outcome.status !== "unsupported") await dal.recordVerification(tx, organizationId, id, outcome.status as VerifyStatus);
+      if (outcome.status !== "unsupported") await dal.recordVerification(tx, organizationId, id, outcome.status);
       await recordAudit(tx, {
         organizationId,
         actor: { tokenId: meta.actor.tokenId, role: meta.actor.role },

@@ -4,10 +4,10 @@ import type { Db, DbOptions } from "./types.js";
 
 export * from "./errors.js";
 export * from "./types.js";
-export { migrate, MigrationError, type MigrateOptions, type MigrateResult } from "./migrate.js";
+export { migrate, MigrationError } from "./migrate.js";
 export { setLocal } from "./transaction.js";
-export { ALL_ORGANIZATIONS, withOrganizationScope, currentOrganizationScope } from "./scope.js";
-export { ChangeFeed, type ChangeListener } from "./change-feed.js";
+export { ALL_ORGANIZATIONS, withOrganizationScope } from "./scope.js";
+export { ChangeFeed } from "./change-feed.js";
 
 /**
  * Opens PostgreSQL (a pool; connections are made lazily, call ping() to check) or the embedded

@@ -18,12 +18,12 @@ function parseInt8(text: string): number | bigint {
 }
 
 // Per-pool type parsers: changing pg.types globally would affect every other pg user in the process.
-const types = {
+const types: pg.CustomTypesConfig = {
   getTypeParser(oid: number, format?: "text" | "binary") {
     if (oid === INT8_OID && format !== "binary") return parseInt8;
-    return pg.types.getTypeParser(oid, format as "text");
+    return pg.types.getTypeParser(oid, format) as (value: string) => unknown;
   },
-} as pg.CustomTypesConfig;
+};
 
 async function run<T>(
   target: pg.Pool | pg.PoolClient,

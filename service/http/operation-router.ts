@@ -9,7 +9,8 @@ import { impossiblePathId, operationTable, parseBody, parseQuery, type Operation
 import { problems, type HttpProblem } from "./problem.js";
 import { clientAddress, type Actor } from "./context.js";
 
-export type OperationHandler = (req: Request, res: Response) => Promise<unknown> | unknown;
+/** May be async: the router awaits what it returns. */
+export type OperationHandler = (req: Request, res: Response) => unknown;
 
 export interface GuardHooks {
   /**

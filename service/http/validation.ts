@@ -290,7 +290,7 @@ function mergeAllOf(schema: JsonSchema): JsonSchema {
   return {
     ...rest,
     type: "object",
-    properties: { ...properties, ...((rest.properties as JsonSchema | undefined) ?? {}) },
+    properties: { ...properties, ...(rest.properties ?? {}) },
     required: [...required, ...((rest.required as string[] | undefined) ?? [])],
     ...(rest.additionalProperties !== undefined ? { additionalProperties: rest.additionalProperties } : additionalProperties === false ? { additionalProperties: false } : {}),
   };
@@ -312,7 +312,7 @@ function reachableDefs(root: unknown, defs: JsonSchema): JsonSchema {
   const stack: unknown[] = [root];
   while (stack.length > 0) {
     const node = stack.pop();
-    if (Array.isArray(node)) stack.push(...node);
+    if (Array.isArray(node)) stack.push(...(node as unknown[]));
     else if (isObject(node)) {
       if (typeof node.$ref === "string") {
         const name = node.$ref.slice("#/$defs/".length);
@@ -521,7 +521,7 @@ export function parseResponse<Op extends OperationId>(operationId: Op, status: n
 function parseParams(validator: ParamValidator, input: unknown, where: "query" | "header"): unknown {
   if (!isObject(input)) throw new ValidationError([{ path: where, message: "expected an object" }]);
   const errors: FieldError[] = [];
-  const coerced: Record<string, unknown> = Object.create(null);
+  const coerced = Object.create(null) as Record<string, unknown>;
   const kinds = new Map(validator.params.map((p) => [where === "header" ? p.name.toLowerCase() : p.name, p.kind]));
   for (const [name, raw] of Object.entries(input)) {
     if (raw === undefined) continue;
@@ -749,7 +749,7 @@ function formatIssue(issue: Issue, prefix: string, out: FieldError[]): void {
     case "too_small":
     case "too_big": {
       const small = issue.code === "too_small";
-      const bound = small ? (issue as z.core.$ZodIssueTooSmall).minimum : (issue as z.core.$ZodIssueTooBig).maximum;
+      const bound = small ? issue.minimum : issue.maximum;
       const inclusive = issue.inclusive !== false;
       const n = Number(bound);
       switch (issue.origin) {
@@ -791,7 +791,7 @@ function formatIssue(issue: Issue, prefix: string, out: FieldError[]): void {
       return;
     }
     case "invalid_element":
-      for (const inner of issue.issues) formatIssue({ ...inner, path: [...issue.path, issue.key as PropertyKey, ...inner.path] } as Issue, prefix, out);
+      for (const inner of issue.issues) formatIssue({ ...inner, path: [...issue.path, issue.key as PropertyKey, ...inner.path] }, prefix, out);
       return;
     case "invalid_union":
       formatUnion(issue, prefix, out);
@@ -811,7 +811,7 @@ function formatUnion(issue: z.core.$ZodIssueInvalidUnion, prefix: string, out: F
   const isTypeMismatch = (branch: readonly Issue[]) => branch.length === 1 && branch[0].code === "invalid_type" && branch[0].path.length === 0;
   const typed = issue.errors.filter((branch) => !isTypeMismatch(branch));
   if (typed.length === 1) {
-    for (const inner of typed[0]) formatIssue({ ...inner, path: [...issue.path, ...inner.path] } as Issue, prefix, out);
+    for (const inner of typed[0]) formatIssue({ ...inner, path: [...issue.path, ...inner.path] }, prefix, out);
     return;
   }
   if (typed.length === 0 && issue.errors.length > 0) {
@@ -848,6 +848,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (!isObject(value)) return false;
-  const proto = Object.getPrototypeOf(value);
+  const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }

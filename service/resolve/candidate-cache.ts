@@ -47,7 +47,7 @@ export class CandidateCache {
     if (row.served_usable && row.grace_expires_at) until = Math.min(until, row.grace_expires_at.getTime());
     if (this.#size >= MAX_ENTRIES) this.#forget(ALL_ORGANIZATIONS);
     let entries = this.#byOrganization.get(organizationId);
-    if (!entries) this.#byOrganization.set(organizationId, (entries = new Map()));
+    if (!entries) this.#byOrganization.set(organizationId, (entries = new Map<string, Entry>()));
     if (!entries.has(key)) this.#size += 1;
     entries.set(key, { row, until });
   }

@@ -121,7 +121,7 @@ for (const kind of testDatabases()) {
         const environment = label(row.projectCredential, row.orgCredential);
         const projectScope = row.inherits === null ? null : row.inherits ? "inheriting" : "closed";
         const body: Record<string, string> = { provider: provider.id, environment };
-        if (projectScope) body.project_id = org.projects[projectScope as "inheriting" | "closed"];
+        if (projectScope) body.project_id = org.projects[projectScope];
         const res = await t.api.post(`/v1/organizations/${org.id}/resolve`).set(org.resolver).send(body);
 
         if (row.expected === "no_credential") {

@@ -145,7 +145,7 @@ describe("msgpack encoding as the engine expects it", () => {
   });
 
   it("writes dynamic values with their type, inferring it for plain JS values", () => {
-    const value = decode(encodeMsgpack({ a: 1, b: [true] } as CtyValue, "dynamic")) as [Uint8Array, unknown];
+    const value = decode(encodeMsgpack({ a: 1, b: [true] }, "dynamic")) as [Uint8Array, unknown];
     expect(Buffer.from(value[0]).toString()).toBe('["object",{"a":"number","b":["tuple",["bool"]]}]');
     expect(value[1]).toEqual({ a: 1, b: [true] });
   });
@@ -228,8 +228,8 @@ describe("JSON decoding", () => {
 
 describe("value helpers", () => {
   it("isWhollyKnown looks inside collections and dynamic values", () => {
-    expect(isWhollyKnown({ a: [1, { b: "x" }] } as CtyValue)).toBe(true);
-    expect(isWhollyKnown({ a: [1, { b: Unknown }] } as CtyValue)).toBe(false);
+    expect(isWhollyKnown({ a: [1, { b: "x" }] })).toBe(true);
+    expect(isWhollyKnown({ a: [1, { b: Unknown }] })).toBe(false);
     expect(isWhollyKnown(new Dynamic("string", Unknown))).toBe(false);
   });
 
@@ -309,10 +309,10 @@ function knownValueArb(type: CtyType, depth: number): fc.Arbitrary<CtyValue> {
       return fc.dictionary(mapKey, valueArb(type[1], depth + 1), { maxKeys: 4, noNullPrototype: true });
     case "object": {
       const attrs = type[1];
-      return fc.record(Object.fromEntries(Object.entries(attrs).map(([k, ty]) => [k, valueArb(ty, depth + 1)]))) as fc.Arbitrary<CtyValue>;
+      return fc.record(Object.fromEntries(Object.entries(attrs).map(([k, ty]) => [k, valueArb(ty, depth + 1)])));
     }
     case "tuple":
-      return fc.tuple(...type[1].map((ty) => valueArb(ty, depth + 1))) as fc.Arbitrary<CtyValue>;
+      return fc.tuple(...type[1].map((ty) => valueArb(ty, depth + 1)));
   }
 }
 

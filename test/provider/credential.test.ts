@@ -346,7 +346,7 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
 
     // A provider configured anew, as in a new plugin process: nothing listed yet.
     const provider = { ...data };
-    const read = (m: Managed) =>
+    const read = async (m: Managed) =>
       credentialResource.read({ ...ctx(), provider, currentState: m.state!, private: m.private, providerMeta: null, clientCapabilities: caps });
     const calls = (operation: string) => service.logText().split("\n").filter((line) => line.includes(`"operation":"${operation}"`)).length;
     const [lists, gets] = [calls("listCredentials"), calls("getCredential")];

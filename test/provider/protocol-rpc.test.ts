@@ -105,7 +105,7 @@ const broken: ManagedResource<Data> = {
     throw new Error("boom");
   },
   read({ currentState }) {
-    return { newState: { ...currentState, n: "not a number" } as ObjectValue };
+    return { newState: { ...currentState, n: "not a number" } };
   },
 };
 
@@ -151,7 +151,7 @@ const logLines: string[] = [];
 type Res = Record<string, any>;
 function rpc(method: string, request: object = {}): Promise<Res> {
   return new Promise((resolve, reject) =>
-    (client as unknown as Record<string, Function>)[method](request, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res))),
+    (client as unknown as Record<string, (request: object, callback: (err: grpc.ServiceError | null, res: Res) => void) => void>)[method](request, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res))),
   );
 }
 

@@ -28,7 +28,7 @@ function typeName(type: CtyType): string {
   const [kind, inner] = type;
   if (kind === "object") return "Object";
   if (kind === "tuple") return "Tuple";
-  return `${kind[0].toUpperCase()}${kind.slice(1)} of ${typeName(inner as CtyType)}`;
+  return `${kind[0].toUpperCase()}${kind.slice(1)} of ${typeName(inner)}`;
 }
 
 function section(attr: AttributeSchema): string {

@@ -90,7 +90,7 @@ export class ProviderSession {
 
   rpc(method: string, request: object): Promise<Res> {
     return new Promise((resolve, reject) =>
-      (this.client as unknown as Record<string, Function>)[method](request, (err: grpc.ServiceError | null, res: Res) => {
+      (this.client as unknown as Record<string, (request: object, callback: (err: grpc.ServiceError | null, res: Res) => void) => void>)[method](request, (err: grpc.ServiceError | null, res: Res) => {
         if (err) return reject(err);
         for (const v of Object.values(res)) if (v && typeof v === "object" && Buffer.isBuffer(v.msgpack)) this.wire.push(v.msgpack);
         if (Buffer.isBuffer(res.private)) this.wire.push(res.private);

@@ -125,7 +125,7 @@ for (const kind of testDatabases()) {
       const firstExit = new Promise((r) => first.once("exit", r));
       // Killed as soon as it reports real progress, so the rows are split between the two keys.
       await new Promise<void>((resolve) => {
-        first.stderr!.on("data", (chunk: Buffer) => {
+        first.stderr.on("data", (chunk: Buffer) => {
           const match = /re-wrapping data keys: (\d+)\//.exec(String(chunk));
           if (match && Number(match[1]) > 0) resolve();
         });

@@ -24,7 +24,7 @@ describe("graceful shutdown", () => {
     const socket = connect(Number(port), "127.0.0.1");
     await new Promise((r) => socket.once("connect", r));
     let response = "";
-    socket.on("data", (d) => (response += d));
+    socket.on("data", (d: Buffer) => (response += d.toString()));
     const closed = new Promise((r) => socket.once("close", r));
     socket.write(
       `POST /v1/organizations HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${env.bootstrapToken}\r\n` +

@@ -83,7 +83,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("master-key rotation while the s
   function rotate(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
     const child = spawn(process.execPath, [CLI, "rotate-master-key", "--batch-size", "1"], { env, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
-    child.stderr!.on("data", (d) => (stderr += d));
+    child.stderr.on("data", (d) => (stderr += d));
     return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stderr })));
   }
 

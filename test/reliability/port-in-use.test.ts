@@ -26,8 +26,8 @@ function serveUntilExit(port: number, env: Record<string, string>, waitMs = 20_0
   if (!env.DATABASE_URL) delete childEnv.DATABASE_URL;
   const child = spawn(process.execPath, [CLI, "serve"], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill("SIGKILL"), waitMs);
     child.once("exit", (code) => {
@@ -45,8 +45,8 @@ async function serveOnce(env: Record<string, string>): Promise<string> {
   if (!env.DATABASE_URL) delete childEnv.DATABASE_URL;
   const child = spawn(process.execPath, [CLI, "serve"], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
   const exited = new Promise((r) => child.once("exit", r));
   try {
     for (let i = 0; i < 300; i++) {

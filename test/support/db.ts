@@ -50,7 +50,7 @@ async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 }
 
 /** Creates an empty PostgreSQL database and returns its name and URL. */
-export async function createPgTestDatabase(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+export async function createPgTestDatabase(): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
   // Random lowercase hex: a safe identifier, so interpolating it into DDL is fine.
   const name = `kp_t_${randomBytes(8).toString("hex")}`;
   await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));

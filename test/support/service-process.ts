@@ -58,8 +58,8 @@ export async function startServiceProcess(env: ServiceEnv): Promise<ServiceProce
   if (env.databaseUrl) childEnv.DATABASE_URL = env.databaseUrl;
   const child = spawn(process.execPath, [CLI, "serve"], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {

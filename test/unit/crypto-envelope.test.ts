@@ -206,6 +206,8 @@ describe("key material never prints", () => {
     const keyring = new MasterKeyring(key);
     const b64 = key.toBase64();
     const hex = key.bytes().toString("hex");
+    // String(key) on purpose: a key must not print its bytes however it is stringified.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
     for (const text of [inspect(key), inspect(keyring), JSON.stringify({ key, keyring }), `${String(key)}`]) {
       expect(text).not.toContain(b64);
       expect(text).not.toContain(hex);

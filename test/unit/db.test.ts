@@ -264,7 +264,7 @@ for (const kind of testDatabases()) {
             ),
           ),
         );
-        const failures = results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason);
+        const failures = results.filter((r) => r.status === "rejected").map((r) => r.reason);
         expect(failures).toHaveLength(1);
         expect(failures[0]).toBeInstanceOf(SerializationFailureError);
         expect((failures[0] as SerializationFailureError).sqlState).toBe("40001");

@@ -211,7 +211,7 @@ describe("openapi.yaml", () => {
       expect(op.expressPath, op.operationId).toBe(op.path.replace(/\{(\w+)\}/g, ":$1"));
       const item = doc.paths[op.path];
       const params = [...((item.parameters as unknown[]) ?? []), ...((rawOperation(op.operationId).parameters as unknown[]) ?? [])].map((p) => deref(p));
-      for (const p of params.filter((p) => p.in === "path")) expect(p.required, `${op.operationId} ${p.name}`).toBe(true);
+      for (const p of params.filter((p) => p.in === "path")) expect(p.required, `${String(op.operationId)} ${String(p.name)}`).toBe(true);
     }
   });
 

@@ -47,7 +47,7 @@ export async function generateSelfSignedCertificate(commonName = "localhost"): P
       ],
     },
   ]);
-  const extensionsToAsn1 = (pki as unknown as { certificateExtensionsToAsn1(exts: unknown[]): forgeTypes.asn1.Asn1 })
+  const extensionsToAsn1 = (pki as unknown as { certificateExtensionsToAsn1(this: void, exts: unknown[]): forgeTypes.asn1.Asn1 })
     .certificateExtensionsToAsn1;
 
   const { Class, Type } = asn1;

@@ -23,8 +23,6 @@ import {
 } from "./cty.js";
 import type { PathStep } from "./diagnostics.js";
 
-export { Unknown, UnknownValue, isUnknown, isWhollyKnown, Dynamic } from "./cty.js";
-
 const UNKNOWN_EXT = 0;
 const REFINED_UNKNOWN_EXT = 12;
 // go-cty rejects a plain unknown whose payload is longer than one byte: fixext1 with a zero byte.
@@ -77,7 +75,7 @@ function fromMsgpack(raw: unknown, type: CtyType, path: PathStep[]): CtyValue {
   if (type === "dynamic") {
     if (raw === null) return null;
     if (!Array.isArray(raw) || raw.length !== 2) throw new CodecError("dynamic value must be a [type, value] pair", path);
-    const typeJson = raw[0];
+    const typeJson: unknown = raw[0];
     if (!(typeJson instanceof Uint8Array) && typeof typeJson !== "string") {
       throw new CodecError("dynamic value type must be JSON bytes", path);
     }

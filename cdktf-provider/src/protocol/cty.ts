@@ -140,7 +140,7 @@ export function checkCtyType(raw: unknown): CtyType {
         Object.entries(arg as Record<string, unknown>).map(([name, ty]) => [name, checkCtyType(ty)]),
       );
       if (raw.length === 2) return ["object", attributes];
-      const optional = raw[2];
+      const optional: unknown = raw[2];
       if (!Array.isArray(optional) || !optional.every((n) => typeof n === "string" && n in attributes)) break;
       return ["object", attributes, optional as string[]];
     }
@@ -198,6 +198,8 @@ export function inferCtyType(value: CtyValue): CtyType {
       return "number";
     case "boolean":
       return "bool";
+    default:
+      break; // arrays and objects, below
   }
   if (Array.isArray(value)) return ["tuple", value.map(inferCtyType)];
   return ["object", Object.fromEntries(Object.entries(value).map(([k, v]) => [k, inferCtyType(v)]))];

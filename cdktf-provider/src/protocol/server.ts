@@ -74,7 +74,7 @@ function methodDefinition(serviceName: string, method: protobuf.Method): grpc.Me
 }
 
 export function loadProtocolPackage(): grpc.GrpcObject {
-  const root = protobuf.Root.fromJSON(JSON.parse(readFileSync(PROTOCOL_JSON, "utf8")));
+  const root = protobuf.Root.fromJSON(JSON.parse(readFileSync(PROTOCOL_JSON, "utf8")) as protobuf.INamespace);
   const definition: Parameters<typeof grpc.loadPackageDefinition>[0] = {};
   for (const name of SERVICES) {
     const service = root.lookupService(name);
@@ -171,7 +171,7 @@ export function createPluginServer(provider: ProviderImplementation<unknown>, op
       else callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${call.request.service}` });
     },
     Watch: (call: grpc.ServerWritableStream<{ service: string }, object>) => {
-      track(call as grpc.ServerWritableStream<unknown, unknown>);
+      track(call);
       call.write({ status: healthy(call.request.service) ? "SERVING" : "SERVICE_UNKNOWN" });
     },
   });

@@ -2,7 +2,7 @@
 // the configured provider, the organization a block works in, and Keyplane API errors turned into
 // diagnostics that read as sentences and point at the attribute the service blamed.
 import { ApiError, KeyplaneClient } from "../client/keyplane-client.js";
-import { diag, isUnknown, key, type AttributePath, type AttributeSchema, type CtyValue, type Diagnostic, type PathStep } from "../protocol/index.js";
+import { diag, isUnknown, key, type AttributePath, type AttributeSchema, type CtyType, type CtyValue, type Diagnostic, type PathStep } from "../protocol/index.js";
 import type { KeyplaneProviderData } from "../provider.js";
 
 export function clientFor(provider: KeyplaneProviderData): KeyplaneClient {
@@ -53,7 +53,7 @@ export function attributePathOf(field: string, ctx: Pick<ErrorContext, "attribut
   const attr = Object.hasOwn(ctx.attributes, first) ? ctx.attributes[first] : undefined;
   if (!attr) return undefined;
   const path: PathStep[] = [first];
-  const kind = Array.isArray(attr.type) ? attr.type[0] : undefined;
+  const kind = Array.isArray(attr.type) ? (attr.type as Exclude<CtyType, string>)[0] : undefined;
   // Only one level below a map or list attribute is meaningful for Keyplane's flat fields.
   if (segments.length > 1 && kind === "map") path.push(key(segments[1]));
   else if (segments.length > 1 && kind === "list" && /^\d+$/.test(segments[1])) path.push(Number(segments[1]));

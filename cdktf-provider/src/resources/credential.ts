@@ -519,7 +519,7 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
             "Credential rotated outside Terraform",
             `Keyplane reports key_version ${remoteVersion} (${priorState.key_hint}) for this ${label(priorState)}, but the last version ` +
               `Terraform pushed is ${applied.key_version}: someone rotated it through the API or CLI. This plan pushes the configured ` +
-              `write-only ${attribute} again as key_version ${remoteVersion! + 1}, so the credential matches the configuration. To keep the ` +
+              `write-only ${attribute} again as key_version ${remoteVersion + 1}, so the credential matches the configuration. To keep the ` +
               `outside rotation instead, put that secret in ${attribute} and change ${attribute}_version.`,
             [attribute],
           ),
