@@ -3,7 +3,7 @@
 // Proves the handshake, AutoMTLS, msgpack values, write-only attributes, private state, ephemeral
 // resources and requires_replace as the engine really uses them. Skipped (loudly) without a binary.
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -188,8 +188,7 @@ describe.skipIf(engines.length === 0).each(engines.length > 0 ? engines : ["none
     return { code: result.status, out: result.stdout + result.stderr };
   };
   const stateText = () => readFileSync(join(dir, "work/terraform.tfstate"), "utf8");
-  const instance = (name: string) =>
-    JSON.parse(stateText()).resources.find((r: any) => r.type === "kptest_secret" && r.name === name).instances[0];
+  const instance = (name: string) => JSON.parse(stateText()).resources.find((r: any) => r.type === "kptest_secret" && r.name === name).instances[0];
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "kp-engine-"));
@@ -229,7 +228,11 @@ describe.skipIf(engines.length === 0).each(engines.length > 0 ? engines : ["none
     }
     expect(instance("a").attributes.key_hint).toBe("sk-…1234");
     const remote = JSON.parse(readFileSync(store, "utf8"));
-    expect(Object.values(remote.objects).map((o: any) => o.key).sort()).toEqual(["sk-ephemeral-gen-7777", "sk-test-SECRET1234"]);
+    expect(
+      Object.values(remote.objects)
+        .map((o: any) => o.key)
+        .sort(),
+    ).toEqual(["sk-ephemeral-gen-7777", "sk-test-SECRET1234"]);
     expect(remote.closed).toContain("gen"); // the ephemeral resource was closed
   }, 120_000);
 
