@@ -133,7 +133,11 @@ async function api<T>(service: Service, token: string, method: string, path: str
 }
 
 function bareLoad(bareUrl: string, warmupS: number) {
-  return load({ url: `${bareUrl}/bare`, method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ provider: "openai" }) }, undefined, warmupS);
+  return load(
+    { url: `${bareUrl}/bare`, method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ provider: "openai" }) },
+    undefined,
+    warmupS,
+  );
 }
 
 /** The round whose throughput is the median; its latencies are reported with it. */
@@ -148,8 +152,11 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
       name: `bench ${label}`,
       slug: `bench-${label}-${randomBytes(3).toString("hex")}`,
     });
-    const admin = (await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "admin", name: "bench" })).token;
-    const resolver = (await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "resolver", name: "bench" })).token;
+    const admin = (await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "admin", name: "bench" }))
+      .token;
+    const resolver = (
+      await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "resolver", name: "bench" })
+    ).token;
     const credential = await api<{ id: string }>(service, admin, "POST", `/v1/organizations/${org.id}/credentials`, {
       provider: "openai",
       name: "bench",
@@ -188,7 +195,11 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
         {
           setupRequest: (req) => ({
             ...req,
-            body: JSON.stringify({ provider: "openai", name: `c${created++}-${randomBytes(4).toString("hex")}`, api_key: `sk-bench${randomBytes(24).toString("hex")}` }),
+            body: JSON.stringify({
+              provider: "openai",
+              name: `c${created++}-${randomBytes(4).toString("hex")}`,
+              api_key: `sk-bench${randomBytes(24).toString("hex")}`,
+            }),
           }),
         },
       ],
@@ -267,11 +278,25 @@ async function planBench(tofu: string) {
   const service = await startService();
   const work = mkdtempSync(join(tmpdir(), "kp-bench-plan-"));
   try {
-    const org = await api<{ id: string }>(service, service.platformToken, "POST", "/v1/organizations", { name: "plan bench", slug: `plan-${randomBytes(3).toString("hex")}` });
-    const admin = (await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "admin", name: "plan" })).token;
+    const org = await api<{ id: string }>(service, service.platformToken, "POST", "/v1/organizations", {
+      name: "plan bench",
+      slug: `plan-${randomBytes(3).toString("hex")}`,
+    });
+    const admin = (await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "admin", name: "plan" }))
+      .token;
     const cliConfig = join(work, "tofurc");
-    writeFileSync(cliConfig, `provider_installation {\n  dev_overrides {\n    "keyplane/keyplane" = "${join(root, "cdktf-provider/bin")}"\n  }\n  direct {}\n}\n`);
-    const env = { ...process.env, TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: "1", KEYPLANE_ENDPOINT: service.url, KEYPLANE_TOKEN: admin, KEYPLANE_ORGANIZATION_ID: org.id };
+    writeFileSync(
+      cliConfig,
+      `provider_installation {\n  dev_overrides {\n    "keyplane/keyplane" = "${join(root, "cdktf-provider/bin")}"\n  }\n  direct {}\n}\n`,
+    );
+    const env = {
+      ...process.env,
+      TF_CLI_CONFIG_FILE: cliConfig,
+      TF_IN_AUTOMATION: "1",
+      KEYPLANE_ENDPOINT: service.url,
+      KEYPLANE_TOKEN: admin,
+      KEYPLANE_ORGANIZATION_ID: org.id,
+    };
     const dirs = {
       keyplane: `terraform {\n  required_providers {\n    keyplane = { source = "keyplane/keyplane" }\n  }\n}\nprovider "keyplane" {}\nresource "keyplane_credential" "c" {\n  count = ${PLAN_RESOURCES}\n  provider_type = "openai"\n  name = "bench-\${count.index}"\n  api_key_wo = format("sk-bench%040d", count.index)\n  api_key_wo_version = 1\n}\n`,
       terraform_data: `resource "terraform_data" "c" {\n  count = ${PLAN_RESOURCES}\n  input = { name = "bench-\${count.index}" }\n}\n`,
@@ -328,8 +353,18 @@ async function withBenchDatabase<T>(fn: (url: string) => Promise<T>): Promise<T 
 }
 
 async function main() {
-  const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version, connections: CONNECTIONS, duration_s: DURATION_S, warmup_s: WARMUP_S, rounds: ROUNDS };
-  console.error(`machine: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${DURATION_S} s per load, ${ROUNDS} rounds of bare and resolve`);
+  const machine = {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    node: process.version,
+    connections: CONNECTIONS,
+    duration_s: DURATION_S,
+    warmup_s: WARMUP_S,
+    rounds: ROUNDS,
+  };
+  console.error(
+    `machine: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${DURATION_S} s per load, ${ROUNDS} rounds of bare and resolve`,
+  );
 
   const bare = await startBareExpress();
   let embedded, postgres;
@@ -351,19 +386,39 @@ async function main() {
   writeFileSync(join(root, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);
 
   const rows: [string, string, string][] = [];
-  for (const [label, r] of [["embedded", embedded], ["postgres", postgres]] as const) {
+  for (const [label, r] of [
+    ["embedded", embedded],
+    ["postgres", postgres],
+  ] as const) {
     if (!r) continue;
     rows.push(
-      [`${label} resolve`, `${r.resolve.rps} req/s`, `p50 ${ms(r.resolve.p50_ms)}, p99 ${ms(r.resolve.p99_ms)}, ${r.resolve.ratio_vs_bare_express}× bare Express (rounds ${r.resolve.rounds.map((x) => x.ratio).join(", ")})`],
-      [`${label} bare Express route`, `${r.baseline.bare_express_rps} req/s`, `p50 ${ms(r.baseline.p50_ms)}, p99 ${ms(r.baseline.p99_ms)}, alternated with the resolve rounds`],
-      [`${label} resolve, 1 connection`, `${r.resolve.one_connection.rps} req/s`, `p50 ${ms(r.resolve.one_connection.p50_ms)}, p99 ${ms(r.resolve.one_connection.p99_ms)}, one request at a time`],
+      [
+        `${label} resolve`,
+        `${r.resolve.rps} req/s`,
+        `p50 ${ms(r.resolve.p50_ms)}, p99 ${ms(r.resolve.p99_ms)}, ${r.resolve.ratio_vs_bare_express}× bare Express (rounds ${r.resolve.rounds.map((x) => x.ratio).join(", ")})`,
+      ],
+      [
+        `${label} bare Express route`,
+        `${r.baseline.bare_express_rps} req/s`,
+        `p50 ${ms(r.baseline.p50_ms)}, p99 ${ms(r.baseline.p99_ms)}, alternated with the resolve rounds`,
+      ],
+      [
+        `${label} resolve, 1 connection`,
+        `${r.resolve.one_connection.rps} req/s`,
+        `p50 ${ms(r.resolve.one_connection.p50_ms)}, p99 ${ms(r.resolve.one_connection.p99_ms)}, one request at a time`,
+      ],
       [`${label} create`, `${r.create.rps} req/s`, `p99 ${ms(r.create.p99_ms)}`],
       [`${label} rotate`, `${r.rotate.rps} req/s`, `p99 ${ms(r.rotate.p99_ms)}`],
       [`${label} service RSS`, `${r.service.rss_mb} MB`, "peak under the resolve load"],
     );
   }
   rows.push(["plugin start-up", `${plugin.startup_ms} ms`, "median of 7 launches to the handshake line"]);
-  if (plan) rows.push(["tofu plan, 100 resources", `${plan.keyplane_100_s} s`, `terraform_data: ${plan.terraform_data_100_s} s, ratio ${plan.ratio_vs_terraform_data}`]);
+  if (plan)
+    rows.push([
+      "tofu plan, 100 resources",
+      `${plan.keyplane_100_s} s`,
+      `terraform_data: ${plan.terraform_data_100_s} s, ratio ${plan.ratio_vs_terraform_data}`,
+    ]);
   const width = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(width[i])).join("  "));
   console.log(`\nwritten to bench/results.json`);

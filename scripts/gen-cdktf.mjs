@@ -75,8 +75,7 @@ export async function fetchProviderSchema({ timeoutMs = 30_000 } = {}) {
     if (core !== "1" || proto !== "6" || network !== "tcp" || kind !== "grpc") throw new Error(`unexpected handshake line: ${line}`);
     const credentials = grpc.credentials.createInsecure();
     const provider = new pkg.tfplugin6.Provider(address, credentials);
-    const call = (client, method) =>
-      new Promise((resolve, reject) => client[method]({}, { deadline }, (err, res) => (err ? reject(err) : resolve(res))));
+    const call = (client, method) => new Promise((resolve, reject) => client[method]({}, { deadline }, (err, res) => (err ? reject(err) : resolve(res))));
     const schema = await call(provider, "GetProviderSchema");
     provider.close();
     const errors = (schema.diagnostics ?? []).filter((d) => d.severity === "ERROR");
@@ -175,7 +174,9 @@ export async function generateBindings(providersSchema) {
 
   const code = new CodeMaker();
   const generator = new TerraformProviderGenerator(code, input);
-  generator.generate(new ConstructsMakerProviderTarget(new TerraformProviderConstraint(`${PROVIDER_SOURCE}@${PROVIDER_VERSION_CONSTRAINT}`), Language.TYPESCRIPT));
+  generator.generate(
+    new ConstructsMakerProviderTarget(new TerraformProviderConstraint(`${PROVIDER_SOURCE}@${PROVIDER_VERSION_CONSTRAINT}`), Language.TYPESCRIPT),
+  );
   const scratch = mkdtempSync(join(tmpdir(), "kp-gen-cdktf-"));
   try {
     await code.save(scratch);
@@ -199,7 +200,11 @@ export async function generateBindings(providersSchema) {
   }
 }
 
-const pascal = (snake) => snake.split("_").map((w) => w[0].toUpperCase() + w.slice(1)).join("");
+const pascal = (snake) =>
+  snake
+    .split("_")
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join("");
 const camel = (snake) => pascal(snake)[0].toLowerCase() + pascal(snake).slice(1);
 
 /** Turns the data-source binding generated for an ephemeral resource into its ephemeral binding. */
@@ -221,14 +226,18 @@ function rebaseEphemeral(raw, type) {
         /^import \* as cdktf from 'cdktf';$/m,
         (line) => `${line}\nimport { TerraformEphemeralResource } from '${"../".repeat(depth + 1)}ephemeral-resource';`,
       );
-    if (/generateConfigForImport|TerraformDataSource/.test(rebased)) throw new Error(`rebasing ${rel} onto TerraformEphemeralResource left data-source code behind`);
+    if (/generateConfigForImport|TerraformDataSource/.test(rebased))
+      throw new Error(`rebasing ${rel} onto TerraformEphemeralResource left data-source code behind`);
     raw.set(to + rel.slice(from.length), rebased);
   }
 }
 
 /** Every binding, flat; the provider class itself is re-exported by the hand-written KeyplaneProvider. */
 function indexModule(files) {
-  const modules = [...files.keys()].filter((rel) => /^[^/]+\/index\.ts$/.test(rel)).map((rel) => rel.split("/")[0]).sort();
+  const modules = [...files.keys()]
+    .filter((rel) => /^[^/]+\/index\.ts$/.test(rel))
+    .map((rel) => rel.split("/")[0])
+    .sort();
   const lines = modules.map((dir) =>
     dir === "provider" ? `export type { KeyplaneProviderConfig } from './provider/index.js';` : `export * from './${dir}/index.js';`,
   );

@@ -168,7 +168,10 @@ const schema = z
     }),
     KEYPLANE_MASTER_KEY_FILE: optionalText.transform((v) => (v === undefined ? undefined : resolve(v))),
     KEYPLANE_MASTER_KEY_PREVIOUS: optionalText.transform((v, ctx) => {
-      const keys = (v ?? "").split(",").map((k) => k.trim()).filter((k) => k !== "");
+      const keys = (v ?? "")
+        .split(",")
+        .map((k) => k.trim())
+        .filter((k) => k !== "");
       keys.forEach((key, i) => {
         if (!isMasterKeyBase64(key)) {
           ctx.addIssue({ code: "custom", message: `entry ${i + 1} must be base64 of exactly 32 bytes` });
@@ -210,16 +213,14 @@ const schema = z
       ctx.addIssue({
         code: "custom",
         path: ["KEYPLANE_MASTER_KEY"],
-        message:
-          "is required with NODE_ENV=production (or KEYPLANE_MASTER_KEY_FILE); refusing to start with a generated development key",
+        message: "is required with NODE_ENV=production (or KEYPLANE_MASTER_KEY_FILE); refusing to start with a generated development key",
       });
     }
     if (env.DATABASE_URL === undefined && !env.KEYPLANE_ALLOW_EMBEDDED) {
       ctx.addIssue({
         code: "custom",
         path: ["DATABASE_URL"],
-        message:
-          "is required with NODE_ENV=production; refusing the embedded database unless KEYPLANE_ALLOW_EMBEDDED=1",
+        message: "is required with NODE_ENV=production; refusing the embedded database unless KEYPLANE_ALLOW_EMBEDDED=1",
       });
     }
   });
@@ -227,15 +228,10 @@ const schema = z
 const PLATFORM_KEY_VAR = /^KEYPLANE_PLATFORM_([A-Z0-9_]+)_API_KEY$/;
 
 /** Reads and validates the environment. Throws ConfigError naming each bad variable. */
-export function loadConfig(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-  opts: LoadConfigOptions = {},
-): Config {
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, opts: LoadConfigOptions = {}): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? "environment"), message: issue.message })),
-    );
+    throw new ConfigError(parsed.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? "environment"), message: issue.message })));
   }
   const v = parsed.data;
 

@@ -23,15 +23,7 @@ import { platformKeyEnvVars } from "./resolve/platform-keys.js";
 import { createRateLimits } from "./ratelimit/rate-limit-hooks.js";
 
 // Express tries routes in registration order: the resolve path, which every AI call takes, first.
-export const FEATURES: FeatureRegistrar[] = [
-  resolveRoutes,
-  providerRoutes,
-  organizationRoutes,
-  tokenRoutes,
-  projectRoutes,
-  credentialRoutes,
-  auditRoutes,
-];
+export const FEATURES: FeatureRegistrar[] = [resolveRoutes, providerRoutes, organizationRoutes, tokenRoutes, projectRoutes, credentialRoutes, auditRoutes];
 
 export interface Runtime {
   config: Config;
@@ -71,7 +63,10 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
   keyring.setLoader(async () => (await loadMasterKeyring({ ...config, existingOnly: true })).keyring);
   const audit = await openAuditChain(db, keyring);
   if (audit.created) {
-    log.info({ sealed_chains: audit.created.chains, sealed_legacy_events: audit.created.legacyEvents }, "created the audit key (events written before it stay sha256 links, sealed)");
+    log.info(
+      { sealed_chains: audit.created.chains, sealed_legacy_events: audit.created.legacyEvents },
+      "created the audit key (events written before it stay sha256 links, sealed)",
+    );
   }
   const metrics = createMetrics();
   const app = createApp({ config, db, keyring, log, metrics }, FEATURES, createRateLimits(config.rateLimit).hooks);

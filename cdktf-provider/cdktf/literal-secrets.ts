@@ -25,7 +25,9 @@ export class LiteralSecretError extends Error {
     super(
       [
         `Keyplane: ${findings.length === 1 ? "a secret is written as a literal value" : `${findings.length} secrets are written as literal values`} in the CDKTF program; synthesis stopped so that cdk.tf.json never holds them.`,
-        ...findings.map((f) => `  - ${f.terraformType === "keyplane" ? "provider keyplane" : f.terraformType} at ${f.constructPath}, argument ${f.argument}: ${f.advice}`),
+        ...findings.map(
+          (f) => `  - ${f.terraformType === "keyplane" ? "provider keyplane" : f.terraformType} at ${f.constructPath}, argument ${f.argument}: ${f.advice}`,
+        ),
       ].join("\n"),
     );
   }

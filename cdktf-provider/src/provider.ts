@@ -26,10 +26,7 @@ const settings = [
 ] as const;
 
 /** Each setting from the provider block, else from its environment variable. */
-export function resolveProviderSettings(
-  config: ObjectValue,
-  env: NodeJS.ProcessEnv = process.env,
-): { data?: KeyplaneProviderData; diagnostics: Diagnostic[] } {
+export function resolveProviderSettings(config: ObjectValue, env: NodeJS.ProcessEnv = process.env): { data?: KeyplaneProviderData; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const values: Record<string, string | undefined> = {};
   for (const [name, envVar] of settings) {
@@ -53,9 +50,7 @@ export function resolveProviderSettings(
     const url = new URL(endpoint);
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http(s)");
   } catch {
-    diagnostics.push(
-      diag.error("Invalid endpoint", `"${endpoint}" is not an http:// or https:// URL of a Keyplane service.`, ["endpoint"]),
-    );
+    diagnostics.push(diag.error("Invalid endpoint", `"${endpoint}" is not an http:// or https:// URL of a Keyplane service.`, ["endpoint"]));
   }
   if (!values.token && !isUnknown(config.token)) {
     diagnostics.push(

@@ -104,7 +104,11 @@ export async function verifyChain(
     break: { seq: event.seq, event_id: event.id, reason },
   });
   if (legacy?.tampered) {
-    return { checked, legacy: 0, break: { seq: legacy.seq, event_id: null, reason: "the sealed record of the chain's events from before it was keyed was altered" } };
+    return {
+      checked,
+      legacy: 0,
+      break: { seq: legacy.seq, event_id: null, reason: "the sealed record of the chain's events from before it was keyed was altered" },
+    };
   }
   for await (const event of events) {
     const { prev_hash, hash, hash_alg, ...fields } = event;
@@ -145,7 +149,11 @@ export async function verifyChain(
     return {
       checked,
       legacy: Math.min(checked, legacySeq),
-      break: { seq: checked + 1, event_id: null, reason: `the chain ends at seq ${checked} but its recorded head is seq ${end} (events were removed from the end)` },
+      break: {
+        seq: checked + 1,
+        event_id: null,
+        reason: `the chain ends at seq ${checked} but its recorded head is seq ${end} (events were removed from the end)`,
+      },
     };
   }
   if (!head && checked > 0) {

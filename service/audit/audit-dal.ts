@@ -133,10 +133,14 @@ export interface LegacyHeadRow extends ChainHead {
 }
 
 export async function insertLegacyHead(q: Queryable, row: LegacyHeadRow): Promise<void> {
-  await q.query(
-    "insert into audit_legacy_heads (chain_key, organization_id, seq, hash, audit_key_id, mac) values ($1, $2, $3, $4, $5, $6)",
-    [row.chain_key, row.organization_id, row.seq, row.hash, row.audit_key_id, row.mac],
-  );
+  await q.query("insert into audit_legacy_heads (chain_key, organization_id, seq, hash, audit_key_id, mac) values ($1, $2, $3, $4, $5, $6)", [
+    row.chain_key,
+    row.organization_id,
+    row.seq,
+    row.hash,
+    row.audit_key_id,
+    row.mac,
+  ]);
 }
 
 export async function readLegacyHead(q: Queryable, chainKey: string): Promise<LegacyHeadRow | null> {

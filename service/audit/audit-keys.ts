@@ -44,7 +44,9 @@ export class AuditKey {
 
   /** Seals (chain, last legacy seq, its hash), so that record cannot be moved or changed. */
   sealLegacyHead(chainKey: string, head: ChainHead): string {
-    return createHmac("sha256", this.#sealKey).update(canonicalJson({ chain_key: chainKey, seq: head.seq, hash: head.hash })).digest("hex");
+    return createHmac("sha256", this.#sealKey)
+      .update(canonicalJson({ chain_key: chainKey, seq: head.seq, hash: head.hash }))
+      .digest("hex");
   }
 
   legacySealHolds(chainKey: string, head: ChainHead, mac: string): boolean {

@@ -147,22 +147,20 @@ export async function appendAuditEvents(q: Queryable, inputs: AuditEventInput[])
   }
   for (const chainKey of [...byChain.keys()].sort()) {
     const inputsOfChain = byChain.get(chainKey)!;
-    const events = inputsOfChain.map(
-      (input): UnlinkedEvent => ({
-        id: newId("evt"),
-        chain_key: chainKey,
-        organization_id: input.organizationId,
-        actor_token_id: input.actor.tokenId,
-        actor_role: input.actor.role,
-        action: input.action,
-        target_type: input.targetType,
-        target_id: input.targetId,
-        outcome: input.outcome,
-        request_id: input.requestId,
-        details: input.details ?? {},
-        created_at: new Date().toISOString(),
-      }),
-    );
+    const events = inputsOfChain.map((input): UnlinkedEvent => ({
+      id: newId("evt"),
+      chain_key: chainKey,
+      organization_id: input.organizationId,
+      actor_token_id: input.actor.tokenId,
+      actor_role: input.actor.role,
+      action: input.action,
+      target_type: input.targetType,
+      target_id: input.targetId,
+      outcome: input.outcome,
+      request_id: input.requestId,
+      details: input.details ?? {},
+      created_at: new Date().toISOString(),
+    }));
     await chain.append(q, chainKey, inputsOfChain[0].organizationId, events);
   }
 }

@@ -51,7 +51,10 @@ export class UnauthenticatedDenials {
   ) {
     this.timer = setInterval(() => {
       this.flush().catch((error: Error) => {
-        this.log.warn({ err: { name: error.name, code: (error as { code?: string }).code }, pending: this.tallies.size }, "unauthenticated-request counts not written yet; retrying");
+        this.log.warn(
+          { err: { name: error.name, code: (error as { code?: string }).code }, pending: this.tallies.size },
+          "unauthenticated-request counts not written yet; retrying",
+        );
       });
     }, windowMs);
     this.timer.unref();

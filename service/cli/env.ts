@@ -63,7 +63,8 @@ export async function fetchEnvironment(opts: ConnectionOptions): Promise<Record<
     let detail = `HTTP ${response.status}`;
     try {
       const problem = JSON.parse(text) as { detail?: unknown; code?: unknown };
-      if (typeof problem.detail === "string") detail = `${problem.detail} (HTTP ${response.status}${typeof problem.code === "string" ? ` ${problem.code}` : ""})`;
+      if (typeof problem.detail === "string")
+        detail = `${problem.detail} (HTTP ${response.status}${typeof problem.code === "string" ? ` ${problem.code}` : ""})`;
     } catch {
       // not a problem document: the status alone says enough
     }
@@ -120,11 +121,7 @@ export function formatVariables(variables: Record<string, string>, format: EnvFo
 }
 
 export function registerEnvCommand(program: Command): void {
-  addConnectionOptions(
-    program
-      .command("env")
-      .description("print the resolved credentials of an organization or project as environment variables"),
-  )
+  addConnectionOptions(program.command("env").description("print the resolved credentials of an organization or project as environment variables"))
     .addOption(new Option("--format <format>", "output format").choices(["dotenv", "json", "shell"]).default("dotenv"))
     .action(async (opts: ConnectionOptions & { format: EnvFormat }) => {
       try {

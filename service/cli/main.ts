@@ -62,12 +62,7 @@ token
           const { rows } = await tx.query("select 1 from organizations where id = $1", [opts.org]);
           if (rows.length === 0) fail(`no organization ${opts.org}`);
         }
-        return createToken(
-          tx,
-          { organizationId: opts.org ?? null, role: opts.role, name: opts.name, expiresAt },
-          { tokenId: null, role: null },
-          "cli",
-        );
+        return createToken(tx, { organizationId: opts.org ?? null, role: opts.role, name: opts.name, expiresAt }, { tokenId: null, role: null }, "cli");
       });
       process.stderr.write(`created token ${created.record.id} (${opts.role}); it is shown only this once:\n`);
       process.stdout.write(`${created.token}\n`);
@@ -86,7 +81,7 @@ token
     try {
       await migrate(db);
       const tokens: Schemas["Token"][] = [];
-      for (let afterId: string | undefined; ; ) {
+      for (let afterId: string | undefined; ;) {
         const rows = await listTokens(db, opts.org ?? null, afterId, MAX_LIMIT);
         tokens.push(...rows.slice(0, MAX_LIMIT).map(tokenToApi));
         if (rows.length <= MAX_LIMIT) break;

@@ -56,10 +56,12 @@ export async function rewrapAllDataKeys(
           { ciphertext: row.ciphertext, nonce: row.nonce, wrappedDek: row.wrapped_dek, masterKeyId: row.master_key_id },
           aad,
         );
-        await tx.query(
-          "update credential_versions set wrapped_dek = $1, master_key_id = $2 where credential_id = $3 and key_version = $4",
-          [next.wrappedDek, next.masterKeyId, row.credential_id, row.key_version],
-        );
+        await tx.query("update credential_versions set wrapped_dek = $1, master_key_id = $2 where credential_id = $3 and key_version = $4", [
+          next.wrappedDek,
+          next.masterKeyId,
+          row.credential_id,
+          row.key_version,
+        ]);
       }
       return rows.length;
     });

@@ -20,11 +20,7 @@ const FORWARDED_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIG
  * Keyplane only fills in the missing ones. KEYPLANE_TOKEN is removed: the child gets the keys it
  * needs, not the power to resolve every other key of the organization.
  */
-export function childEnvironment(
-  parent: NodeJS.ProcessEnv,
-  variables: Record<string, string>,
-  preserveEnv: boolean,
-): NodeJS.ProcessEnv {
+export function childEnvironment(parent: NodeJS.ProcessEnv, variables: Record<string, string>, preserveEnv: boolean): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...parent };
   delete env.KEYPLANE_TOKEN;
   for (const [name, value] of Object.entries(variables)) {

@@ -54,7 +54,10 @@ export const CREDENTIAL_COLUMNS = `c.id, c.organization_id, c.project_id, c.prov
   c.rotation_period_days, ${ROTATION_DUE} as rotation_due_at, c.last_verified_at, c.last_verify_status,
   c.secret_field_names, c.version, c.created_at, c.updated_at, c.rotated_at, c.created_by, c.updated_by`;
 
-export type NewCredential = Omit<CredentialRow, "rotation_due_at" | "last_verified_at" | "last_verify_status" | "version" | "created_at" | "updated_at" | "rotated_at" | "updated_by">;
+export type NewCredential = Omit<
+  CredentialRow,
+  "rotation_due_at" | "last_verified_at" | "last_verify_status" | "version" | "created_at" | "updated_at" | "rotated_at" | "updated_by"
+>;
 
 export async function insertCredential(tx: Queryable, c: NewCredential): Promise<void> {
   await tx.query(
@@ -63,9 +66,26 @@ export async function insertCredential(tx: Queryable, c: NewCredential): Promise
        secret_field_names, version, created_at, updated_at, created_by, updated_by)
      values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,1,now(),now(),$20,$20)`,
     [
-      c.id, c.organization_id, c.project_id, c.provider, c.name, c.type, c.category, c.key_hint, c.key_version,
-      c.api_base, c.env_var, JSON.stringify(c.settings), c.environment, c.owner, c.description, c.is_default, c.active,
-      c.rotation_period_days, c.secret_field_names, c.created_by,
+      c.id,
+      c.organization_id,
+      c.project_id,
+      c.provider,
+      c.name,
+      c.type,
+      c.category,
+      c.key_hint,
+      c.key_version,
+      c.api_base,
+      c.env_var,
+      JSON.stringify(c.settings),
+      c.environment,
+      c.owner,
+      c.description,
+      c.is_default,
+      c.active,
+      c.rotation_period_days,
+      c.secret_field_names,
+      c.created_by,
     ],
   );
 }
@@ -81,12 +101,7 @@ export async function insertVersion(
   );
 }
 
-export async function findCredential(
-  db: Queryable,
-  organizationId: string,
-  id: string,
-  opts: { forUpdate?: boolean } = {},
-): Promise<CredentialRow | null> {
+export async function findCredential(db: Queryable, organizationId: string, id: string, opts: { forUpdate?: boolean } = {}): Promise<CredentialRow | null> {
   const { rows } = await db.query<CredentialRow>(
     `select ${CREDENTIAL_COLUMNS} from credentials c where c.organization_id = $1 and c.id = $2${opts.forUpdate ? " for update" : ""}`,
     [organizationId, id],
@@ -130,22 +145,46 @@ export async function listCredentials(db: Queryable, f: CredentialFilter): Promi
 }
 
 export type CredentialPatch = Partial<
-  Pick<CredentialRow, "name" | "category" | "api_base" | "env_var" | "settings" | "environment" | "owner" | "description" | "is_default" | "active" | "rotation_period_days" | "key_hint" | "key_version" | "last_verified_at" | "last_verify_status">
+  Pick<
+    CredentialRow,
+    | "name"
+    | "category"
+    | "api_base"
+    | "env_var"
+    | "settings"
+    | "environment"
+    | "owner"
+    | "description"
+    | "is_default"
+    | "active"
+    | "rotation_period_days"
+    | "key_hint"
+    | "key_version"
+    | "last_verified_at"
+    | "last_verify_status"
+  >
 > & { rotated?: boolean };
 
 const PATCHABLE = new Set([
-  "name", "category", "api_base", "env_var", "settings", "environment", "owner", "description", "is_default", "active",
-  "rotation_period_days", "key_hint", "key_version", "last_verified_at", "last_verify_status",
+  "name",
+  "category",
+  "api_base",
+  "env_var",
+  "settings",
+  "environment",
+  "owner",
+  "description",
+  "is_default",
+  "active",
+  "rotation_period_days",
+  "key_hint",
+  "key_version",
+  "last_verified_at",
+  "last_verify_status",
 ]);
 
 /** Applies a patch and bumps the optimistic-concurrency version. */
-export async function updateCredential(
-  tx: Queryable,
-  organizationId: string,
-  id: string,
-  patch: CredentialPatch,
-  updatedBy: string | null,
-): Promise<void> {
+export async function updateCredential(tx: Queryable, organizationId: string, id: string, patch: CredentialPatch, updatedBy: string | null): Promise<void> {
   const sets: string[] = [];
   const params: unknown[] = [];
   for (const [column, value] of Object.entries(patch)) {
@@ -165,10 +204,11 @@ export async function updateCredential(
 
 /** Verify results are observations, not edits: they do not bump the ETag version. */
 export async function recordVerification(tx: Queryable, organizationId: string, id: string, status: string): Promise<void> {
-  await tx.query(
-    "update credentials set last_verified_at = now(), last_verify_status = $3 where organization_id = $1 and id = $2",
-    [organizationId, id, status],
-  );
+  await tx.query("update credentials set last_verified_at = now(), last_verify_status = $3 where organization_id = $1 and id = $2", [
+    organizationId,
+    id,
+    status,
+  ]);
 }
 
 export async function deleteCredential(tx: Queryable, organizationId: string, id: string): Promise<void> {
@@ -189,10 +229,7 @@ export async function listVersions(db: Queryable, credentialId: string): Promise
 }
 
 export async function findVersion(db: Queryable, credentialId: string, keyVersion: number): Promise<VersionRow | null> {
-  const { rows } = await db.query<VersionRow>(
-    "select * from credential_versions where credential_id = $1 and key_version = $2",
-    [credentialId, keyVersion],
-  );
+  const { rows } = await db.query<VersionRow>("select * from credential_versions where credential_id = $1 and key_version = $2", [credentialId, keyVersion]);
   return rows[0] ?? null;
 }
 

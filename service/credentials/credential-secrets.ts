@@ -45,12 +45,7 @@ export class SecretRejected extends Error {
 }
 
 /** Checks a secret for a provider and type and returns the values to encrypt plus the hint. */
-export function normalizeSecret(
-  provider: ProviderEntry,
-  type: CredentialType,
-  input: SecretInput,
-  at = "body",
-): NormalizedSecret {
+export function normalizeSecret(provider: ProviderEntry, type: CredentialType, input: SecretInput, at = "body"): NormalizedSecret {
   const errors: FieldError[] = [];
   if (type === "api_token") {
     if (input.fields !== undefined) errors.push({ path: `${at}.fields`, message: "an api_token credential takes api_key, not fields" });
@@ -91,7 +86,10 @@ export function normalizeSecret(
       continue;
     }
     if (!rule.open && !rule.required.includes(name) && !rule.optional.includes(name)) {
-      errors.push({ path: `${at}.fields.${name}`, message: `not a field of a ${type} credential (allowed: ${[...rule.required, ...rule.optional].join(", ")})` });
+      errors.push({
+        path: `${at}.fields.${name}`,
+        message: `not a field of a ${type} credential (allowed: ${[...rule.required, ...rule.optional].join(", ")})`,
+      });
       continue;
     }
     checkString(fields[name], `${at}.fields.${name}`, errors);

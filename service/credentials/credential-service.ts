@@ -14,7 +14,6 @@ import { destinationChanges, destinationFieldErrors } from "./credential-destina
 import * as dal from "./credential-dal.js";
 import type { CredentialRow } from "./credential-dal.js";
 
-
 export type Credential = Schemas["Credential"];
 export type CredentialVersion = Schemas["CredentialVersion"];
 
@@ -168,13 +167,7 @@ export class CredentialService {
       const next = current.key_version + 1;
       await dal.retireVersion(tx, id, current.key_version, graceSeconds);
       await this.writeNew(tx, organizationId, id, next, secret.values, secret.hint);
-      await dal.updateCredential(
-        tx,
-        organizationId,
-        id,
-        { ...destination, key_version: next, key_hint: secret.hint, rotated: true },
-        meta.actor.tokenId,
-      );
+      await dal.updateCredential(tx, organizationId, id, { ...destination, key_version: next, key_hint: secret.hint, rotated: true }, meta.actor.tokenId);
       const row = await mustFind(tx, organizationId, id);
       await audit(tx, meta, organizationId, "credential.rotate", id, {
         previous_key_version: current.key_version,
@@ -188,13 +181,7 @@ export class CredentialService {
     });
   }
 
-  async setActive(
-    organizationId: string,
-    id: string,
-    active: boolean,
-    ifMatch: TagCondition | undefined,
-    meta: RequestMeta,
-  ): Promise<Credential> {
+  async setActive(organizationId: string, id: string, active: boolean, ifMatch: TagCondition | undefined, meta: RequestMeta): Promise<Credential> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
@@ -213,10 +200,7 @@ export class CredentialService {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
       if (current.active && !force) {
-        throw problems.conflict(
-          "credential_active",
-          "The credential is active. Deactivate it first and confirm nothing breaks, or delete with ?force=true.",
-        );
+        throw problems.conflict("credential_active", "The credential is active. Deactivate it first and confirm nothing breaks, or delete with ?force=true.");
       }
       await dal.deleteCredential(tx, organizationId, id);
       await audit(tx, meta, organizationId, "credential.delete", id, {
@@ -315,9 +299,7 @@ function secretRequired(organizationId: string, id: string, errors: FieldError[]
 
 function checkTypeForProvider(provider: ProviderEntry, type: CredentialType): void {
   if (provider.id === "custom" || type === provider.credential_type) return;
-  throw problems.validation([
-    { path: "body.type", message: `${provider.display_name} credentials are of type ${provider.credential_type}` },
-  ]);
+  throw problems.validation([{ path: "body.type", message: `${provider.display_name} credentials are of type ${provider.credential_type}` }]);
 }
 
 function secretOrThrow(provider: ProviderEntry, type: CredentialType, input: SecretInput) {
@@ -426,4 +408,3 @@ export function toApi(row: CredentialRow): Credential {
     version: row.version,
   };
 }
-

@@ -129,7 +129,12 @@ export async function callProvider(provider: ProviderEntry, request: ProviderReq
     return { status: "unauthorized", http_status: status, model_count: null, detail: `${name} rejected the key (HTTP ${status}).` };
   }
   if (status >= 300 && status < 400) {
-    return { status: "error", http_status: status, model_count: null, detail: `${name} answered with a redirect (HTTP ${status}); set api_base to the final URL.` };
+    return {
+      status: "error",
+      http_status: status,
+      model_count: null,
+      detail: `${name} answered with a redirect (HTTP ${status}); set api_base to the final URL.`,
+    };
   }
   return { status: "error", http_status: status, model_count: null, detail: `${name} answered HTTP ${status}; the key could not be confirmed.` };
 }

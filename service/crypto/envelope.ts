@@ -127,12 +127,7 @@ function unwrapDek(keyring: MasterKeyring, row: StoredSecret, aad: SecretAad): B
   }
   const masterKey = keyring.get(row.masterKeyId);
   if (!masterKey) throw new DecryptionError(aad, "unknown_master_key", row.masterKeyId);
-  const dek = open(
-    masterKey.bytes(),
-    row.wrappedDek.subarray(0, NONCE_BYTES),
-    row.wrappedDek.subarray(NONCE_BYTES),
-    wrapAad(aad, masterKey.id),
-  );
+  const dek = open(masterKey.bytes(), row.wrappedDek.subarray(0, NONCE_BYTES), row.wrappedDek.subarray(NONCE_BYTES), wrapAad(aad, masterKey.id));
   if (!dek) throw new DecryptionError(aad, "authentication_failed");
   return dek;
 }
@@ -191,24 +186,14 @@ export function wrapKeyMaterial(masterKey: MasterKey, material: Uint8Array, cont
 /** The material wrapped by wrapKeyMaterial, or null when it does not authenticate; the caller zeroes it. */
 export function unwrapKeyMaterial(masterKey: MasterKey, wrapped: Uint8Array, context: string): Buffer | null {
   if (wrapped.length < NONCE_BYTES + TAG_BYTES) return null;
-  return open(
-    masterKey.bytes(),
-    wrapped.subarray(0, NONCE_BYTES),
-    wrapped.subarray(NONCE_BYTES),
-    Buffer.from(`${context}|${masterKey.id}`, "utf8"),
-  );
+  return open(masterKey.bytes(), wrapped.subarray(0, NONCE_BYTES), wrapped.subarray(NONCE_BYTES), Buffer.from(`${context}|${masterKey.id}`, "utf8"));
 }
 
 /**
  * Master key rotation: unwraps the DEK with whichever key of `oldKeyring` wrapped it and wraps it
  * again under `newKey`. The secret ciphertext and nonce are untouched.
  */
-export function rewrapDek(
-  oldKeyring: MasterKeyring,
-  newKey: MasterKey,
-  row: StoredSecret,
-  aad: SecretAad,
-): { wrappedDek: Buffer; masterKeyId: string } {
+export function rewrapDek(oldKeyring: MasterKeyring, newKey: MasterKey, row: StoredSecret, aad: SecretAad): { wrappedDek: Buffer; masterKeyId: string } {
   const dek = unwrapDek(oldKeyring, row, aad);
   try {
     return { wrappedDek: wrapDek(newKey, dek, aad), masterKeyId: newKey.id };

@@ -27,7 +27,7 @@ export async function assertKeyringCoversStoredKeys(q: Queryable, keyring: Maste
   throw new MasterKeyError(
     `the stored data is wrapped by master key id(s) ${expected}, which the configured keys (id(s) ${keyring.ids().join(", ")}) do not include. ` +
       "Set KEYPLANE_MASTER_KEY or KEYPLANE_MASTER_KEY_FILE to the key with that id (master key id = first 16 hex characters of " +
-      "sha256(\"keyplane-master-key-id:\" ‖ key)); during a rotation keep the other key in KEYPLANE_MASTER_KEY_PREVIOUS",
+      'sha256("keyplane-master-key-id:" ‖ key)); during a rotation keep the other key in KEYPLANE_MASTER_KEY_PREVIOUS',
   );
 }
 

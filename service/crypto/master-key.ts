@@ -73,11 +73,7 @@ export class MasterKey {
 }
 
 export function masterKeyId(key: Uint8Array): string {
-  return createHash("sha256")
-    .update("keyplane-master-key-id:")
-    .update(key)
-    .digest("hex")
-    .slice(0, 16);
+  return createHash("sha256").update("keyplane-master-key-id:").update(key).digest("hex").slice(0, 16);
 }
 
 /**
@@ -234,9 +230,7 @@ export async function loadMasterKeyring(opts: MasterKeyOptions): Promise<LoadedM
     try {
       return MasterKey.fromBase64(reveal(value));
     } catch {
-      throw new MasterKeyError(
-        `KEYPLANE_MASTER_KEY_PREVIOUS entry ${i + 1} must be base64 of exactly ${MASTER_KEY_BYTES} bytes`,
-      );
+      throw new MasterKeyError(`KEYPLANE_MASTER_KEY_PREVIOUS entry ${i + 1} must be base64 of exactly ${MASTER_KEY_BYTES} bytes`);
     }
   });
   const warnings: string[] = [];
@@ -263,9 +257,7 @@ export async function loadMasterKeyring(opts: MasterKeyOptions): Promise<LoadedM
   }
 
   if (opts.production) {
-    throw new MasterKeyError(
-      "NODE_ENV=production requires KEYPLANE_MASTER_KEY or KEYPLANE_MASTER_KEY_FILE; refusing to generate a development master key",
-    );
+    throw new MasterKeyError("NODE_ENV=production requires KEYPLANE_MASTER_KEY or KEYPLANE_MASTER_KEY_FILE; refusing to generate a development master key");
   }
 
   const path = join(opts.dataDir, MASTER_KEY_FILE_NAME);
@@ -292,9 +284,7 @@ async function readKeyFile(path: string, label: string, warnings: string[]): Pro
     if (content.length === MASTER_KEY_BYTES) return MasterKey.fromBytes(content);
     const decoded = decodeBase64Key(content.toString("latin1"));
     if (!decoded) {
-      throw new MasterKeyError(
-        `${label}: ${path} must hold base64 of exactly ${MASTER_KEY_BYTES} bytes, or exactly ${MASTER_KEY_BYTES} raw bytes`,
-      );
+      throw new MasterKeyError(`${label}: ${path} must hold base64 of exactly ${MASTER_KEY_BYTES} bytes, or exactly ${MASTER_KEY_BYTES} raw bytes`);
     }
     try {
       return MasterKey.fromBytes(decoded);
@@ -315,11 +305,7 @@ async function warnIfShared(path: string, warnings: string[]): Promise<void> {
   }
 }
 
-async function readOrCreateDevKey(
-  dataDir: string,
-  path: string,
-  warnings: string[],
-): Promise<{ key: MasterKey; generated: boolean }> {
+async function readOrCreateDevKey(dataDir: string, path: string, warnings: string[]): Promise<{ key: MasterKey; generated: boolean }> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (process.platform !== "win32" && (await stat(dataDir)).mode & 0o077) {
     warnings.push(`data directory ${dataDir} is accessible by other users; chmod 700 it`);
@@ -353,9 +339,7 @@ async function readOrCreateDevKey(
     return { key, generated: true };
   } catch (err) {
     if (err instanceof MasterKeyError) throw err;
-    throw new MasterKeyError(
-      `cannot create development master key ${path} (${(err as NodeJS.ErrnoException).code ?? "unknown error"})`,
-    );
+    throw new MasterKeyError(`cannot create development master key ${path} (${(err as NodeJS.ErrnoException).code ?? "unknown error"})`);
   } finally {
     await rm(tmp, { force: true });
   }

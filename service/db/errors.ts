@@ -77,17 +77,7 @@ const UNAVAILABLE_SQLSTATES = new Set([
   "3D000", // invalid_catalog_name: the database does not exist (yet)
 ]);
 
-const UNAVAILABLE_ERRNOS = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-]);
+const UNAVAILABLE_ERRNOS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ENETDOWN"]);
 
 const UNAVAILABLE_MESSAGES: Array<[RegExp, string]> = [
   [/^Connection terminated/, "connection_terminated"],
@@ -111,7 +101,6 @@ interface RawDriverError {
 function str(value: unknown): string | undefined {
   return typeof value === "string" && value.length > 0 ? value : undefined;
 }
-
 
 /** Converts any error thrown by a driver into a DbError subclass. DbErrors pass through. */
 export function mapDbError(err: unknown): DbError {

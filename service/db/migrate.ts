@@ -75,9 +75,7 @@ export async function migrate(db: Db, opts: MigrateOptions = {}): Promise<Migrat
 
   const recorded = await db.transaction(async (tx) => {
     await lockAndEnsureTable(tx);
-    return (await tx.query<{ version: number; name: string; checksum: string }>(
-      "select version, name, checksum from schema_migrations order by version",
-    )).rows;
+    return (await tx.query<{ version: number; name: string; checksum: string }>("select version, name, checksum from schema_migrations order by version")).rows;
   });
   for (const row of recorded) {
     if (!files.some((f) => f.version === row.version)) {
@@ -92,24 +90,15 @@ export async function migrate(db: Db, opts: MigrateOptions = {}): Promise<Migrat
     const label = `${String(file.version).padStart(4, "0")}_${file.name}`;
     const didApply = await db.transaction(async (tx) => {
       await lockAndEnsureTable(tx);
-      const existing = await tx.query<{ checksum: string }>(
-        "select checksum from schema_migrations where version = $1",
-        [file.version],
-      );
+      const existing = await tx.query<{ checksum: string }>("select checksum from schema_migrations where version = $1", [file.version]);
       if (existing.rows.length > 0) {
         if (existing.rows[0].checksum !== file.checksum) {
-          throw new MigrationError(
-            `migration ${label} was changed after it was applied (checksum mismatch); add a new migration instead`,
-          );
+          throw new MigrationError(`migration ${label} was changed after it was applied (checksum mismatch); add a new migration instead`);
         }
         return false;
       }
       await tx.exec(file.sql);
-      await tx.query("insert into schema_migrations (version, name, checksum) values ($1, $2, $3)", [
-        file.version,
-        file.name,
-        file.checksum,
-      ]);
+      await tx.query("insert into schema_migrations (version, name, checksum) values ($1, $2, $3)", [file.version, file.name, file.checksum]);
       return true;
     });
     if (didApply) applied.push({ version: file.version, name: file.name });

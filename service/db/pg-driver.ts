@@ -25,12 +25,7 @@ const types: pg.CustomTypesConfig = {
   },
 };
 
-async function run<T>(
-  target: pg.Pool | pg.PoolClient,
-  sql: string,
-  params?: readonly unknown[],
-  opts?: QueryOptions,
-): Promise<QueryResult<T>> {
+async function run<T>(target: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[], opts?: QueryOptions): Promise<QueryResult<T>> {
   try {
     const values = params as unknown[] | undefined;
     const result = opts?.name ? await target.query({ name: opts.name, text: sql, values }) : await target.query(sql, values);

@@ -133,7 +133,7 @@ class PgliteDb implements Db {
         const tx: Queryable = {
           query: <R>(sql: string, params?: readonly unknown[]) => run<R>(raw, sql, params),
           exec: (sql: string) => runScript(raw, sql),
-        database: this,
+          database: this,
         };
         try {
           await this.#applyScope(raw);
@@ -194,9 +194,7 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
       const live = owner === process.pid ? heldLocks.has(path) : owner > 0 && isRunning(owner);
       // attempt > 1: another process keeps winning the race for a stale lock; it owns the directory now.
       if (live || attempt > 1) {
-        throw new DbError(
-          `the embedded database ${resolve(dataDir)} is in use by process ${owner || "?"}; stop it first or set DATABASE_URL`,
-        );
+        throw new DbError(`the embedded database ${resolve(dataDir)} is in use by process ${owner || "?"}; stop it first or set DATABASE_URL`);
       }
       await rm(path, { force: true });
     }

@@ -11,11 +11,10 @@ export async function setLocal(tx: Queryable, name: string, value: string): Prom
   await tx.query("select set_config($1, $2, true)", [name, value]);
 }
 
-
 const ISOLATION_SQL = {
   "read committed": "READ COMMITTED",
   "repeatable read": "REPEATABLE READ",
-  "serializable": "SERIALIZABLE",
+  serializable: "SERIALIZABLE",
 } as const;
 
 /** Runs right after BEGIN, before any other statement of the transaction. */
@@ -37,10 +36,7 @@ const DEFAULT_MAX_RETRIES = 3;
 const RETRY_BASE_MS = 20;
 
 /** Runs `attempt` again after serialization failures/deadlocks, with full-jitter exponential backoff. */
-export async function withSerializationRetries<T>(
-  maxRetries: number | undefined,
-  attempt: () => Promise<T>,
-): Promise<T> {
+export async function withSerializationRetries<T>(maxRetries: number | undefined, attempt: () => Promise<T>): Promise<T> {
   const retries = maxRetries ?? DEFAULT_MAX_RETRIES;
   for (let i = 0; ; i++) {
     try {

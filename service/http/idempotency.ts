@@ -32,12 +32,7 @@ export interface StoredResponse {
  * key blocks on the unique index until this transaction ends, then sees the stored response.
  * Returns the stored response to replay, or null when this request owns the key.
  */
-export async function claimIdempotencyKey(
-  tx: Queryable,
-  organizationId: string,
-  key: string,
-  requestHash: string,
-): Promise<StoredResponse | null> {
+export async function claimIdempotencyKey(tx: Queryable, organizationId: string, key: string, requestHash: string): Promise<StoredResponse | null> {
   const inserted = await tx.query(
     `insert into idempotency_keys (organization_id, idem_key, request_hash, status, response, created_at)
      values ($1, $2, $3, 0, null, now()) on conflict do nothing`,

@@ -104,9 +104,7 @@ export class OperationRouter {
 
   /** Operations of the contract that have no handler yet: a test asserts this is empty. */
   missing(): string[] {
-    return [...operationTable.values()]
-      .filter((op) => op.secured && !this.registered.has(op.operationId))
-      .map((op) => op.operationId);
+    return [...operationTable.values()].filter((op) => op.secured && !this.registered.has(op.operationId)).map((op) => op.operationId);
   }
 
   /** One event per denial of an authenticated token: a token holder cannot send them unnoticed. */

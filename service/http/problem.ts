@@ -37,10 +37,8 @@ export function problemBody(problem: HttpProblem, requestId: string) {
 }
 
 export const problems = {
-  badRequest: (detail: string, errors?: FieldError[]) =>
-    new HttpProblem(400, "bad_request", "Bad request", detail, errors),
-  malformedJson: () =>
-    new HttpProblem(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON."),
+  badRequest: (detail: string, errors?: FieldError[]) => new HttpProblem(400, "bad_request", "Bad request", detail, errors),
+  malformedJson: () => new HttpProblem(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON."),
   validation: (errors: FieldError[], detail = "The request did not pass validation.") =>
     new HttpProblem(422, "validation_failed", "Validation failed", detail, errors),
   unauthenticated: (detail = "A valid bearer token is required.") =>
@@ -56,8 +54,7 @@ export const problems = {
       "Only a platform admin may turn platform_fallback on; an organization admin may only turn it off.",
     ),
   notFound: (what = "resource") => new HttpProblem(404, "not_found", "Not found", `The ${what} does not exist.`),
-  conflict: (code: string, detail: string, errors?: FieldError[]) =>
-    new HttpProblem(409, code, "Conflict", detail, errors),
+  conflict: (code: string, detail: string, errors?: FieldError[]) => new HttpProblem(409, code, "Conflict", detail, errors),
   preconditionFailed: (currentEtag: string) =>
     new HttpProblem(
       412,
@@ -67,10 +64,8 @@ export const problems = {
       undefined,
       { ETag: currentEtag },
     ),
-  unsupportedMediaType: () =>
-    new HttpProblem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json."),
-  payloadTooLarge: () =>
-    new HttpProblem(413, "payload_too_large", "Payload too large", "The request body exceeds the size limit."),
+  unsupportedMediaType: () => new HttpProblem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json."),
+  payloadTooLarge: () => new HttpProblem(413, "payload_too_large", "Payload too large", "The request body exceeds the size limit."),
   rateLimited: (retryAfterSeconds: number) =>
     new HttpProblem(429, "rate_limited", "Too many requests", "Slow down and retry later.", undefined, {
       "Retry-After": String(Math.max(1, Math.ceil(retryAfterSeconds))),
@@ -79,6 +74,5 @@ export const problems = {
     new HttpProblem(503, "database_unavailable", "Service unavailable", "The database is unreachable; retry shortly.", undefined, {
       "Retry-After": "2",
     }),
-  methodNotAllowed: () =>
-    new HttpProblem(405, "method_not_allowed", "Method not allowed", "This method is not supported on this path."),
+  methodNotAllowed: () => new HttpProblem(405, "method_not_allowed", "Method not allowed", "This method is not supported on this path."),
 };

@@ -34,14 +34,13 @@ export type QueryParams<Op extends OperationId> = OrEmpty<NonNullable<operations
 /** The declared request headers of an operation, keyed by their canonical names (`Idempotency-Key`). */
 export type HeaderParams<Op extends OperationId> = OrEmpty<NonNullable<operations[Op]["parameters"]["header"]>>;
 /** The JSON body of one response of an operation. */
-export type ResponseBody<Op extends OperationId, S extends keyof operations[Op]["responses"]> =
-  operations[Op]["responses"][S] extends { content: infer C }
-    ? C extends { "application/json": infer B }
-      ? B
-      : C extends { "application/problem+json": infer P }
-        ? P
-        : never
-    : never;
+export type ResponseBody<Op extends OperationId, S extends keyof operations[Op]["responses"]> = operations[Op]["responses"][S] extends { content: infer C }
+  ? C extends { "application/json": infer B }
+    ? B
+    : C extends { "application/problem+json": infer P }
+      ? P
+      : never
+  : never;
 
 export interface FieldError {
   path: string;
@@ -217,9 +216,7 @@ function buildOperations(): Map<string, OperationDetails> {
 const details = buildOperations();
 
 /** Every operation of openapi.yaml by operationId, for routing and for contract-driven tests. */
-export const operationTable: ReadonlyMap<string, OperationInfo> = new Map(
-  [...details].map(([id, d]) => [id, Object.freeze(d.info)] as const),
-);
+export const operationTable: ReadonlyMap<string, OperationInfo> = new Map([...details].map(([id, d]) => [id, Object.freeze(d.info)] as const));
 
 function detailsOf(operationId: string): OperationDetails {
   const d = details.get(operationId);
@@ -231,7 +228,19 @@ function detailsOf(operationId: string): OperationDetails {
 
 // Keywords that only document; dropped so they neither reach zod's metadata registry nor, for
 // readOnly, turn into z.readonly().
-const ANNOTATIONS = new Set(["description", "title", "examples", "example", "deprecated", "readOnly", "writeOnly", "externalDocs", "xml", "discriminator", "$comment"]);
+const ANNOTATIONS = new Set([
+  "description",
+  "title",
+  "examples",
+  "example",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
+  "externalDocs",
+  "xml",
+  "discriminator",
+  "$comment",
+]);
 const SCHEMA_COMPONENT = "#/components/schemas/";
 
 /**
@@ -292,7 +301,11 @@ function mergeAllOf(schema: JsonSchema): JsonSchema {
     type: "object",
     properties: { ...properties, ...(rest.properties ?? {}) },
     required: [...required, ...((rest.required as string[] | undefined) ?? [])],
-    ...(rest.additionalProperties !== undefined ? { additionalProperties: rest.additionalProperties } : additionalProperties === false ? { additionalProperties: false } : {}),
+    ...(rest.additionalProperties !== undefined
+      ? { additionalProperties: rest.additionalProperties }
+      : additionalProperties === false
+        ? { additionalProperties: false }
+        : {}),
   };
 }
 
@@ -393,7 +406,11 @@ function compilePathParams(all: ParameterObject[]): PathParam[] {
     .filter((p) => p.in === "path")
     .map((p) => {
       const ref = isObject(p.schema) && typeof p.schema.$ref === "string" ? p.schema.$ref : "";
-      const resource = /([A-Za-z]+)Id$/.exec(ref)?.[1].replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase() ?? p.name;
+      const resource =
+        /([A-Za-z]+)Id$/
+          .exec(ref)?.[1]
+          .replace(/([a-z])([A-Z])/g, "$1 $2")
+          .toLowerCase() ?? p.name;
       return { name: p.name, resource, schema: compile(p.schema ?? { type: "string" }) };
     });
 }
@@ -454,7 +471,11 @@ export function parseHeaders<Op extends OperationId>(operationId: Op, headers: u
   const validator = compiledOf(operationId).header;
   const declared = new Set(validator.params.map((p) => p.name.toLowerCase()));
   const source = isObject(headers) ? headers : {};
-  const picked = Object.fromEntries(Object.entries(source).filter(([k]) => declared.has(k.toLowerCase())).map(([k, v]) => [k.toLowerCase(), v]));
+  const picked = Object.fromEntries(
+    Object.entries(source)
+      .filter(([k]) => declared.has(k.toLowerCase()))
+      .map(([k, v]) => [k.toLowerCase(), v]),
+  );
   const parsed = parseParams(validator, picked, "header") as Record<string, unknown>;
   return Object.fromEntries(
     validator.params.filter((p) => parsed[p.name.toLowerCase()] !== undefined).map((p) => [p.name, parsed[p.name.toLowerCase()]]),

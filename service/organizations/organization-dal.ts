@@ -13,10 +13,12 @@ export interface OrganizationRow {
 const COLUMNS = "id, name, slug, platform_fallback, version, created_at, updated_at";
 
 export async function insertOrganization(tx: Queryable, org: Pick<OrganizationRow, "id" | "name" | "slug" | "platform_fallback">) {
-  await tx.query(
-    "insert into organizations (id, name, slug, platform_fallback, version, created_at, updated_at) values ($1,$2,$3,$4,1,now(),now())",
-    [org.id, org.name, org.slug, org.platform_fallback],
-  );
+  await tx.query("insert into organizations (id, name, slug, platform_fallback, version, created_at, updated_at) values ($1,$2,$3,$4,1,now(),now())", [
+    org.id,
+    org.name,
+    org.slug,
+    org.platform_fallback,
+  ]);
 }
 
 export async function findOrganization(q: Queryable, id: string, forUpdate = false): Promise<OrganizationRow | null> {
@@ -30,10 +32,10 @@ export async function organizationExists(q: Queryable, id: string): Promise<bool
 }
 
 export async function listOrganizations(q: Queryable, afterId: string | undefined, limit: number): Promise<OrganizationRow[]> {
-  const { rows } = await q.query<OrganizationRow>(
-    `select ${COLUMNS} from organizations where ($1::text is null or id > $1) order by id limit $2`,
-    [afterId ?? null, limit + 1],
-  );
+  const { rows } = await q.query<OrganizationRow>(`select ${COLUMNS} from organizations where ($1::text is null or id > $1) order by id limit $2`, [
+    afterId ?? null,
+    limit + 1,
+  ]);
   return rows;
 }
 
@@ -50,10 +52,7 @@ export async function updateOrganization(
     sets.push(`${column} = $${params.length}`);
   }
   params.push(id);
-  await tx.query(
-    `update organizations set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")} where id = $${params.length}`,
-    params,
-  );
+  await tx.query(`update organizations set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")} where id = $${params.length}`, params);
 }
 
 export interface OrganizationContents {

@@ -10,7 +10,6 @@ import { ALL_ORGANIZATIONS, UniqueViolationError, withOrganizationScope, type Qu
 import { appendAuditEvents, recordAudit, recordStandaloneAudit } from "../audit/audit-service.js";
 import * as dal from "./organization-dal.js";
 
-
 export function organizationToApi(row: dal.OrganizationRow): Schemas["Organization"] {
   return {
     id: row.id,
@@ -28,9 +27,7 @@ async function slugGuard<T>(write: () => Promise<T>): Promise<T> {
     return await write();
   } catch (error) {
     if (error instanceof UniqueViolationError) {
-      throw problems.conflict("slug_conflict", "An organization with this slug already exists.", [
-        { path: "body.slug", message: "slugs are unique" },
-      ]);
+      throw problems.conflict("slug_conflict", "An organization with this slug already exists.", [{ path: "body.slug", message: "slugs are unique" }]);
     }
     throw error;
   }
@@ -61,9 +58,7 @@ export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
     const body = parseBody("createOrganization", req.body);
     const id = newId("org");
     const row = await db.transaction(async (tx) => {
-      await slugGuard(() =>
-        dal.insertOrganization(tx, { id, name: body.name, slug: body.slug, platform_fallback: body.platform_fallback ?? true }),
-      );
+      await slugGuard(() => dal.insertOrganization(tx, { id, name: body.name, slug: body.slug, platform_fallback: body.platform_fallback ?? true }));
       await audit(tx, req, id, "organization.create", { name: body.name, slug: body.slug });
       return mustFind(tx, id);
     });

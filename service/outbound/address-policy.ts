@@ -5,15 +5,7 @@
 import { BlockList, isIP } from "node:net";
 
 /** Why an address is refused; shown to admins (in verify's detail and the audit event). */
-export type AddressCategory =
-  | "metadata"
-  | "unspecified"
-  | "link-local"
-  | "multicast"
-  | "reserved"
-  | "loopback"
-  | "private"
-  | "shared (CGNAT)";
+export type AddressCategory = "metadata" | "unspecified" | "link-local" | "multicast" | "reserved" | "loopback" | "private" | "shared (CGNAT)";
 
 /** Categories KEYPLANE_OUTBOUND_ALLOW_PRIVATE=1 allows, for self-hosted gateways and tests. */
 const ALLOWED_WITH_PRIVATE: ReadonlySet<AddressCategory> = new Set(["loopback", "private", "shared (CGNAT)"]);
@@ -31,12 +23,46 @@ const METADATA: readonly [string, "ipv4" | "ipv6"][] = [
 
 // Checked in this order: the first list that holds the address names its category.
 const RANGES: readonly [AddressCategory, readonly [string, number, "ipv4" | "ipv6"][]][] = [
-  ["unspecified", [["0.0.0.0", 8, "ipv4"], ["::", 128, "ipv6"]]],
-  ["loopback", [["127.0.0.0", 8, "ipv4"], ["::1", 128, "ipv6"]]],
-  ["link-local", [["169.254.0.0", 16, "ipv4"], ["fe80::", 10, "ipv6"]]],
-  ["private", [["10.0.0.0", 8, "ipv4"], ["172.16.0.0", 12, "ipv4"], ["192.168.0.0", 16, "ipv4"], ["fc00::", 7, "ipv6"], ["fec0::", 10, "ipv6"], ["64:ff9b:1::", 48, "ipv6"]]],
+  [
+    "unspecified",
+    [
+      ["0.0.0.0", 8, "ipv4"],
+      ["::", 128, "ipv6"],
+    ],
+  ],
+  [
+    "loopback",
+    [
+      ["127.0.0.0", 8, "ipv4"],
+      ["::1", 128, "ipv6"],
+    ],
+  ],
+  [
+    "link-local",
+    [
+      ["169.254.0.0", 16, "ipv4"],
+      ["fe80::", 10, "ipv6"],
+    ],
+  ],
+  [
+    "private",
+    [
+      ["10.0.0.0", 8, "ipv4"],
+      ["172.16.0.0", 12, "ipv4"],
+      ["192.168.0.0", 16, "ipv4"],
+      ["fc00::", 7, "ipv6"],
+      ["fec0::", 10, "ipv6"],
+      ["64:ff9b:1::", 48, "ipv6"],
+    ],
+  ],
   ["shared (CGNAT)", [["100.64.0.0", 10, "ipv4"]]],
-  ["multicast", [["224.0.0.0", 4, "ipv4"], ["ff00::", 8, "ipv6"]]],
+  [
+    "multicast",
+    [
+      ["224.0.0.0", 4, "ipv4"],
+      ["ff00::", 8, "ipv6"],
+    ],
+  ],
   [
     "reserved",
     [

@@ -25,10 +25,10 @@ export async function insertProject(
 }
 
 export async function findProject(q: Queryable, organizationId: string, id: string, forUpdate = false): Promise<ProjectRow | null> {
-  const { rows } = await q.query<ProjectRow>(
-    `select ${COLUMNS} from projects where organization_id = $1 and id = $2${forUpdate ? " for update" : ""}`,
-    [organizationId, id],
-  );
+  const { rows } = await q.query<ProjectRow>(`select ${COLUMNS} from projects where organization_id = $1 and id = $2${forUpdate ? " for update" : ""}`, [
+    organizationId,
+    id,
+  ]);
   return rows[0] ?? null;
 }
 
@@ -62,10 +62,10 @@ export async function updateProject(tx: Queryable, organizationId: string, id: s
 }
 
 export async function countProjectCredentials(q: Queryable, organizationId: string, id: string): Promise<number> {
-  const { rows } = await q.query<{ n: number }>(
-    "select count(*)::int as n from credentials where organization_id = $1 and project_id = $2",
-    [organizationId, id],
-  );
+  const { rows } = await q.query<{ n: number }>("select count(*)::int as n from credentials where organization_id = $1 and project_id = $2", [
+    organizationId,
+    id,
+  ]);
   return Number(rows[0]?.n ?? 0);
 }
 

@@ -10,7 +10,6 @@ import { UniqueViolationError, type Queryable } from "../db/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import * as dal from "./project-dal.js";
 
-
 export type Project = Schemas["Project"];
 
 export function projectToApi(row: dal.ProjectRow): Project {

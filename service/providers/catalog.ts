@@ -1,16 +1,7 @@
 // The provider catalog: what each AI provider's keys look like, where its API lives and how its
 // credentials are injected. Validation, hints, defaults and verify all read from here.
 
-export type CredentialType =
-  | "api_token"
-  | "api_key_pair"
-  | "username_password"
-  | "oauth2"
-  | "aws"
-  | "service_account_json"
-  | "ssh_key"
-  | "smtp"
-  | "custom";
+export type CredentialType = "api_token" | "api_key_pair" | "username_password" | "oauth2" | "aws" | "service_account_json" | "ssh_key" | "smtp" | "custom";
 
 export const CREDENTIAL_TYPES: readonly CredentialType[] = [
   "api_token",
@@ -86,13 +77,8 @@ function escapeRegExp(text: string): string {
 }
 
 export const PROVIDERS: readonly ProviderEntry[] = [
-  apiToken("openai", "OpenAI", "sk-", "OPENAI_API_KEY", "https://api.openai.com/v1", "openai", [
-    "openai_organization",
-    "openai_project",
-  ]),
-  apiToken("anthropic", "Anthropic", "sk-ant-", "ANTHROPIC_API_KEY", "https://api.anthropic.com", "anthropic", [
-    "api_version",
-  ]),
+  apiToken("openai", "OpenAI", "sk-", "OPENAI_API_KEY", "https://api.openai.com/v1", "openai", ["openai_organization", "openai_project"]),
+  apiToken("anthropic", "Anthropic", "sk-ant-", "ANTHROPIC_API_KEY", "https://api.anthropic.com", "anthropic", ["api_version"]),
   apiToken("gemini", "Google Gemini", "AIza", "GEMINI_API_KEY", "https://generativelanguage.googleapis.com", "gemini"),
   apiToken("fireworks", "Fireworks AI", "fw_", "FIREWORKS_API_KEY", "https://api.fireworks.ai/inference/v1", "openai"),
   apiToken("deepseek", "DeepSeek", "sk-", "DEEPSEEK_API_KEY", "https://api.deepseek.com", "openai"),
@@ -102,11 +88,7 @@ export const PROVIDERS: readonly ProviderEntry[] = [
   apiToken("perplexity", "Perplexity", "pplx-", "PERPLEXITY_API_KEY", "https://api.perplexity.ai", "openai"),
   apiToken("groq", "Groq", "gsk_", "GROQ_API_KEY", "https://api.groq.com/openai/v1", "openai"),
   {
-    ...apiToken("azure_openai", "Azure OpenAI", null, "AZURE_OPENAI_API_KEY", null, "azure_openai", [
-      "endpoint",
-      "api_version",
-      "deployment",
-    ]),
+    ...apiToken("azure_openai", "Azure OpenAI", null, "AZURE_OPENAI_API_KEY", null, "azure_openai", ["endpoint", "api_version", "deployment"]),
   },
   {
     id: "bedrock",
@@ -152,9 +134,7 @@ function serviceAccount(id: string, display_name: string, settings_allowed: stri
     default_env_var: "GOOGLE_APPLICATION_CREDENTIALS_JSON",
     default_api_base: null,
     settings_allowed,
-    secret_fields: [
-      { name: "service_account_json", required: true, env_var: "GOOGLE_APPLICATION_CREDENTIALS_JSON" },
-    ],
+    secret_fields: [{ name: "service_account_json", required: true, env_var: "GOOGLE_APPLICATION_CREDENTIALS_JSON" }],
     verify: "none",
   };
 }

@@ -15,10 +15,7 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log 
   const digestKey = Buffer.from(hkdfSync("sha256", keyring.current.bytes(), Buffer.alloc(0), "keyplane platform key digest", 32));
   const platformKeys = new PlatformKeys(config.platformKeys, digestKey);
   if (platformKeys.ignored.length > 0) {
-    log.warn(
-      { providers: platformKeys.ignored },
-      "ignoring platform keys for providers that are not single-key providers of the catalog",
-    );
+    log.warn({ providers: platformKeys.ignored }, "ignoring platform keys for providers that are not single-key providers of the catalog");
   }
   const resolver = new Resolver(db, keyring, platformKeys, new AuditBatcher(db), new CandidateCache(db.changes));
 

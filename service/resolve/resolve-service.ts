@@ -32,9 +32,7 @@ export interface CallMeta {
   requestId: string;
 }
 
-export type EnvironmentResult =
-  | { notModified: true; etag: string }
-  | { notModified: false; etag: string; variables: Record<string, string> };
+export type EnvironmentResult = { notModified: true; etag: string } | { notModified: false; etag: string; variables: Record<string, string> };
 
 /** One provider's pick for the environment: a credential row or the platform key. */
 type Choice = { provider: ProviderEntry; source: ResolutionSource; row: CandidateRow | null };
@@ -194,16 +192,22 @@ export class Resolver {
       }
     }
     const refusedDetails = refused.size ? { refused_variables: [...refused].sort() } : {};
-    await this.record(meta, organizationId, "success", projectId, { ...auditDetails, ...refusedDetails, not_modified: false }, "environment.resolve", "environment");
+    await this.record(
+      meta,
+      organizationId,
+      "success",
+      projectId,
+      { ...auditDetails, ...refusedDetails, not_modified: false },
+      "environment.resolve",
+      "environment",
+    );
     return { notModified: false, etag, variables };
   }
 
   private environmentEtag(projectId: string | null, environment: string | null, choices: Choice[]): string {
     const hash = createHash("sha256").update(`env1\u0000${projectId ?? ""}\u0000${environment ?? ""}`);
     for (const c of choices) {
-      const identity = c.row
-        ? `${c.row.credential_id}:${c.row.served_key_version}:${c.row.version}`
-        : this.platformKeys.get(c.provider.id)!.digest;
+      const identity = c.row ? `${c.row.credential_id}:${c.row.served_key_version}:${c.row.version}` : this.platformKeys.get(c.provider.id)!.digest;
       hash.update(`\u0000${c.provider.id}:${c.source}:${identity}`);
     }
     return `"env-${hash.digest("base64url")}"`;

@@ -38,9 +38,7 @@ export const tokenRoutes: FeatureRegistrar = (ops, { db }) => {
   const revoke = async (req: Request, res: Response, organizationId: string | null) => {
     const actor = actorOf(req);
     const id = String(req.params.id);
-    const revoked = await db.transaction((tx) =>
-      revokeToken(tx, organizationId, id, { tokenId: actor.tokenId, role: actor.role }, req.kp.requestId),
-    );
+    const revoked = await db.transaction((tx) => revokeToken(tx, organizationId, id, { tokenId: actor.tokenId, role: actor.role }, req.kp.requestId));
     if (!revoked) throw problems.notFound("token");
     ops.authenticator.forget(id);
     res.status(204).end();

@@ -5,7 +5,6 @@ import { findTokenByHash, type TokenRecord } from "../auth/auth-dal.js";
 import { recordAudit, type AuditActor } from "../audit/audit-service.js";
 import type { Schemas } from "../http/validation.js";
 
-
 export interface NewToken {
   organizationId: string | null;
   role: Role;
@@ -82,10 +81,10 @@ export async function findActiveToken(q: Queryable, id: string): Promise<TokenRe
  * null revokes only a platform-admin token.
  */
 export async function revokeToken(tx: Queryable, organizationId: string | null, id: string, actor: AuditActor, requestId: string): Promise<boolean> {
-  const { rowCount } = await tx.query(
-    `update api_tokens set revoked_at = now() where id = $1 and ${ownerIs(organizationId, 2)} and revoked_at is null`,
-    [id, ...(organizationId === null ? [] : [organizationId])],
-  );
+  const { rowCount } = await tx.query(`update api_tokens set revoked_at = now() where id = $1 and ${ownerIs(organizationId, 2)} and revoked_at is null`, [
+    id,
+    ...(organizationId === null ? [] : [organizationId]),
+  ]);
   if (!rowCount) return false;
   await recordAudit(tx, {
     organizationId,

@@ -57,7 +57,9 @@ for (const kind of testDatabases()) {
         .replace("{id}", op.path.includes("/tokens/") ? target.tokenId : target.credentialId)
         .replace("{project}", target.projectId);
       const method = op.method === "delete" ? "delete" : op.method;
-      return t.api[method](path).set(bearer(token)).send(op.requestBody === "none" ? undefined : {});
+      return t.api[method](path)
+        .set(bearer(token))
+        .send(op.requestBody === "none" ? undefined : {});
     }
 
     it("every secured operation has a handler", () => {

@@ -62,7 +62,11 @@ for (const kind of testDatabases()) {
       const base = '"provider":"openai","api_key":"sk-badinput111111111111111111111111"';
       expectProblem(await sendRaw("post", credentials, admin, `{${base},"name":"a","description":"x\\u0000y"}`), 422, "body.description");
       expectProblem(await sendRaw("post", credentials, admin, `{${base},"name":"b","owner":"\\u0000"}`), 422, "body.owner");
-      expectProblem(await sendRaw("post", credentials, admin, `{${base},"name":"c","settings":{"openai_organization":"org\\u0000"}}`), 422, "body.settings.openai_organization");
+      expectProblem(
+        await sendRaw("post", credentials, admin, `{${base},"name":"c","settings":{"openai_organization":"org\\u0000"}}`),
+        422,
+        "body.settings.openai_organization",
+      );
       expectProblem(await sendRaw("post", credentials, admin, `{${base},"name":"d\\u0000"}`), 422, "body.name");
       expectProblem(await sendRaw("patch", `${credentials}/${credentialId}`, admin, '{"description":"\\u0000"}'), 422, "body.description");
       expectProblem(await sendRaw("post", `/v1/organizations/${orgId}/projects`, admin, '{"name":"p\\u0000"}'), 422, "body.name");

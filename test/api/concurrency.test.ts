@@ -22,7 +22,11 @@ for (const kind of testDatabases()) {
       const attempts = 12;
       const results = await Promise.all(
         Array.from({ length: attempts }, (_, i) =>
-          t.api.patch(`${base}/${created.body.id}`).set(admin).set("If-Match", etag).send({ description: `writer ${i}` }),
+          t.api
+            .patch(`${base}/${created.body.id}`)
+            .set(admin)
+            .set("If-Match", etag)
+            .send({ description: `writer ${i}` }),
         ),
       );
       const statuses = results.map((r) => r.status).sort();
@@ -39,7 +43,10 @@ for (const kind of testDatabases()) {
       const n = 8;
       const results = await Promise.all(
         Array.from({ length: n }, (_, i) =>
-          t.api.post(`${base}/${created.body.id}/rotate`).set(admin).send({ api_key: `sk-rot${String(i).repeat(30)}` }),
+          t.api
+            .post(`${base}/${created.body.id}/rotate`)
+            .set(admin)
+            .send({ api_key: `sk-rot${String(i).repeat(30)}` }),
         ),
       );
       expect(results.every((r) => r.status === 200)).toBe(true);
@@ -49,9 +56,7 @@ for (const kind of testDatabases()) {
 
     it("turns parallel creates with the same Idempotency-Key into one credential", async () => {
       const body = { provider: "anthropic", name: "idem", api_key: "sk-ant-idem000000000000000000000000000000" };
-      const results = await Promise.all(
-        Array.from({ length: 10 }, () => t.api.post(base).set(admin).set("Idempotency-Key", "parallel-create-1").send(body)),
-      );
+      const results = await Promise.all(Array.from({ length: 10 }, () => t.api.post(base).set(admin).set("Idempotency-Key", "parallel-create-1").send(body)));
       expect(results.map((r) => r.status)).toEqual(Array(10).fill(201));
       expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
       const list = await t.api.get(base).query({ provider: "anthropic" }).set(admin);

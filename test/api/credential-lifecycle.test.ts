@@ -41,7 +41,25 @@ for (const kind of testDatabases()) {
       const res = await t.api.get("/v1/providers").set(member);
       expect(res.status).toBe(200);
       const ids = res.body.data.map((p: { id: string }) => p.id);
-      for (const id of ["openai", "anthropic", "gemini", "fireworks", "deepseek", "openrouter", "mistral", "xai", "perplexity", "groq", "azure_openai", "bedrock", "vertex", "gcp", "portkey", "litellm", "custom"]) {
+      for (const id of [
+        "openai",
+        "anthropic",
+        "gemini",
+        "fireworks",
+        "deepseek",
+        "openrouter",
+        "mistral",
+        "xai",
+        "perplexity",
+        "groq",
+        "azure_openai",
+        "bedrock",
+        "vertex",
+        "gcp",
+        "portkey",
+        "litellm",
+        "custom",
+      ]) {
         expect(ids).toContain(id);
       }
       const anthropic = res.body.data.find((p: { id: string }) => p.id === "anthropic");
@@ -123,7 +141,10 @@ for (const kind of testDatabases()) {
       expect(noKey.status).toBe(422);
       expect(noKey.body.errors[0].message).toContain("private_key");
 
-      const badSetting = await t.api.post(base()).set(admin).send({ provider: "gemini", name: "g", api_key: "AIzaSyA0000000000000000000000000000000", settings: { region: "x" } });
+      const badSetting = await t.api
+        .post(base())
+        .set(admin)
+        .send({ provider: "gemini", name: "g", api_key: "AIzaSyA0000000000000000000000000000000", settings: { region: "x" } });
       expect(badSetting.status).toBe(422);
       expect(badSetting.body.errors[0].path).toBe("body.settings.region");
     });
@@ -221,7 +242,10 @@ for (const kind of testDatabases()) {
         [credentialId],
       );
       expect(rows.rows[0].n).toBe(1);
-      const wrong = await t.api.post(`${base()}/${credentialId}/rotate`).set(admin).send({ api_key: ANTHROPIC_KEY.replace("sk-ant-", "xx-") });
+      const wrong = await t.api
+        .post(`${base()}/${credentialId}/rotate`)
+        .set(admin)
+        .send({ api_key: ANTHROPIC_KEY.replace("sk-ant-", "xx-") });
       expect(wrong.status).toBe(422);
     });
 
@@ -259,7 +283,10 @@ for (const kind of testDatabases()) {
       expect(malformed.body.code).toBe("malformed_json");
       const text = await t.api.post(base()).set(admin).set("Content-Type", "text/plain").send("provider=openai");
       expect(text.status).toBe(415);
-      const huge = await t.api.post(base()).set(admin).send({ provider: "openai", name: "x", api_key: `sk-${"a".repeat(200_000)}` });
+      const huge = await t.api
+        .post(base())
+        .set(admin)
+        .send({ provider: "openai", name: "x", api_key: `sk-${"a".repeat(200_000)}` });
       expect(huge.status).toBe(413);
       const unknownField = await t.api.post(base()).set(admin).send({ provider: "openai", name: "x", api_key: OPENAI_KEY, colour: "blue" });
       expect(unknownField.status).toBe(422);
@@ -272,7 +299,15 @@ for (const kind of testDatabases()) {
       const res = await t.api.get(`/v1/organizations/${orgId}/audit-events`).query({ limit: 200 }).set(admin);
       expect(res.status).toBe(200);
       const actions = res.body.data.map((e: { action: string }) => e.action);
-      for (const action of ["organization.create", "token.create", "credential.create", "credential.update", "credential.rotate", "credential.deactivate", "credential.delete"]) {
+      for (const action of [
+        "organization.create",
+        "token.create",
+        "credential.create",
+        "credential.update",
+        "credential.rotate",
+        "credential.deactivate",
+        "credential.delete",
+      ]) {
         expect(actions).toContain(action);
       }
       const event = res.body.data.find((e: { action: string }) => e.action === "credential.rotate");

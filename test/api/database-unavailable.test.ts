@@ -16,10 +16,7 @@ describe("database unreachable", () => {
     const port = await freePort();
     const config = loadConfig({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/none`, KEYPLANE_MASTER_KEY: MasterKey.generate().toBase64() });
     const db = await openDb({ driver: "pg", url: `postgres://postgres@127.0.0.1:${port}/none`, connectionTimeoutMs: 1000 });
-    const app = createApp(
-      { config, db, keyring: new MasterKeyring(MasterKey.generate()), log: createLogger("silent"), metrics: createMetrics() },
-      FEATURES,
-    );
+    const app = createApp({ config, db, keyring: new MasterKeyring(MasterKey.generate()), log: createLogger("silent"), metrics: createMetrics() }, FEATURES);
     const token = `kp_${"a".repeat(43)}`;
     const res = await request(app).get("/v1/organizations/org_00000000000000000000000000/credentials").set(bearer(token));
     expect(res.status).toBe(503);

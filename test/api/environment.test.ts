@@ -51,7 +51,8 @@ for (const kind of testDatabases()) {
         fields: { access_key_id: "AKIAENVIRONMENT00001", secret_access_key: K.awsSecret, session_token: K.awsToken },
         settings: { region: "us-west-2" },
       });
-      projectId = (await t.api.post(`/v1/organizations/${orgId}/projects`).set(admin).send({ name: "inheriting", inherit_organization_credentials: true })).body.id;
+      projectId = (await t.api.post(`/v1/organizations/${orgId}/projects`).set(admin).send({ name: "inheriting", inherit_organization_credentials: true })).body
+        .id;
       closedProjectId = (await t.api.post(`/v1/organizations/${orgId}/projects`).set(admin).send({ name: "closed" })).body.id;
       await create({ provider: "openai", name: "project", api_key: K.openaiProject, project_id: projectId });
     }, 60_000);

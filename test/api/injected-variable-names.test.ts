@@ -36,8 +36,23 @@ for (const kind of testDatabases()) {
 
     it("create refuses an env_var that takes over the child process with 422 at body.env_var, and stores nothing", async () => {
       const before = await count();
-      for (const name of ["NODE_OPTIONS", "LD_PRELOAD", "BASH_ENV", "PATH", "HOME", "HTTPS_PROXY", "PYTHONSTARTUP", "GIT_SSH_COMMAND", "SSL_CERT_FILE", "KEYPLANE_TOKEN", "OPENAI_BASE_URL"]) {
-        const res = await t.api.post(credentials()).set(admin).send({ provider: "custom", name: `bad-${name}`, api_key: PAYLOAD, env_var: name });
+      for (const name of [
+        "NODE_OPTIONS",
+        "LD_PRELOAD",
+        "BASH_ENV",
+        "PATH",
+        "HOME",
+        "HTTPS_PROXY",
+        "PYTHONSTARTUP",
+        "GIT_SSH_COMMAND",
+        "SSL_CERT_FILE",
+        "KEYPLANE_TOKEN",
+        "OPENAI_BASE_URL",
+      ]) {
+        const res = await t.api
+          .post(credentials())
+          .set(admin)
+          .send({ provider: "custom", name: `bad-${name}`, api_key: PAYLOAD, env_var: name });
         expectRefused(res, "body.env_var", name);
       }
       expect(await count()).toBe(before);
@@ -46,7 +61,9 @@ for (const kind of testDatabases()) {
     it("create refuses a variable Keyplane exports from settings (AZURE_OPENAI_ENDPOINT) as a secret's name", async () => {
       const res = await t.api.post(credentials()).set(admin).send({ provider: "custom", name: "endpoint", api_key: SECRET, env_var: "AZURE_OPENAI_ENDPOINT" });
       expect(res.status).toBe(422);
-      expect(res.body.errors).toEqual([{ path: "body.env_var", message: "AZURE_OPENAI_ENDPOINT is exported from settings.endpoint of azure_openai and cannot hold a secret" }]);
+      expect(res.body.errors).toEqual([
+        { path: "body.env_var", message: "AZURE_OPENAI_ENDPOINT is exported from settings.endpoint of azure_openai and cannot hold a secret" },
+      ]);
     });
 
     it("create refuses multi-field names whose variable is refused (NODE + options = NODE_OPTIONS) at body.fields.<name>", async () => {
@@ -93,7 +110,10 @@ for (const kind of testDatabases()) {
         .send({ provider: "custom", type: "custom", name: "rotated", env_var: "HTTPS", fields: { token: SECRET } });
       expect(created.status, created.text).toBe(201);
       const id = created.body.id as string;
-      const res = await t.api.post(`${credentials()}/${id}/rotate`).set(admin).send({ fields: { token: SECRET, proxy: "http://attacker.invalid:3128" } });
+      const res = await t.api
+        .post(`${credentials()}/${id}/rotate`)
+        .set(admin)
+        .send({ fields: { token: SECRET, proxy: "http://attacker.invalid:3128" } });
       expectRefused(res, "body.fields.proxy", "HTTPS_PROXY");
       expect((await t.api.get(`${credentials()}/${id}`).set(admin)).body.key_version).toBe(1);
     });
@@ -104,7 +124,10 @@ for (const kind of testDatabases()) {
       const otherResolver = bearer(other.tokens.resolver);
       const base = `/v1/organizations/${other.org.id}`;
       expect((await t.api.post(`${base}/credentials`).set(otherAdmin).send({ provider: "openai", name: "ok", api_key: OPENAI })).status).toBe(201);
-      const legacy = await t.api.post(`${base}/credentials`).set(otherAdmin).send({ provider: "custom", name: "legacy", api_key: PAYLOAD, env_var: "LEGACY_NAME" });
+      const legacy = await t.api
+        .post(`${base}/credentials`)
+        .set(otherAdmin)
+        .send({ provider: "custom", name: "legacy", api_key: PAYLOAD, env_var: "LEGACY_NAME" });
       expect(legacy.status, legacy.text).toBe(201);
       // What an older Keyplane let through: written below the API, as the row would already be.
       await t.testDb.db.query("update credentials set env_var = 'NODE_OPTIONS' where id = $1", [legacy.body.id]);

@@ -130,10 +130,7 @@ for (const kind of testDatabases()) {
         expect(after.body).toMatchObject({ platform_fallback: false, name: off.body.name, version: off.body.version });
         expect((await t.api.post(`/v1/organizations/${org.id}/resolve`).set(resolver).send({ provider: "openai" })).status).toBe(404);
 
-        const denials = await t.api
-          .get(`/v1/organizations/${org.id}/audit-events`)
-          .query({ action: "organization.update" })
-          .set(platform);
+        const denials = await t.api.get(`/v1/organizations/${org.id}/audit-events`).query({ action: "organization.update" }).set(platform);
         const denied = denials.body.data.filter((e: { outcome: string }) => e.outcome === "denied");
         expect(denied).toHaveLength(1);
         expect(denied[0]).toMatchObject({ actor_role: "admin", details: { reason: "platform_fallback_requires_platform_admin" } });

@@ -72,7 +72,13 @@ for (const kind of testDatabases()) {
     });
 
     it("refuses metadata and unspecified addresses by IP literal", async () => {
-      for (const [i, apiBase] of ["http://169.254.169.254/latest", "http://[fd00:ec2::254]/", "http://0.0.0.0:80/", "http://[::]/", "http://[::ffff:a9fe:a9fe]/"].entries()) {
+      for (const [i, apiBase] of [
+        "http://169.254.169.254/latest",
+        "http://[fd00:ec2::254]/",
+        "http://0.0.0.0:80/",
+        "http://[::]/",
+        "http://[::ffff:a9fe:a9fe]/",
+      ].entries()) {
         const { result } = await verifyAt(`metadata-${i}`, apiBase);
         expect(result, apiBase).toMatchObject({ status: "refused", http_status: null });
       }

@@ -138,7 +138,10 @@ for (const kind of testDatabases()) {
 
     it("ignores X-Forwarded-For unless KEYPLANE_TRUST_PROXY is set", async () => {
       // This address is over its budget (previous tests): another claimed client address changes nothing.
-      const res = await t.api.get(`/v1/organizations/${orgId}/credentials`).set("X-Forwarded-For", "203.0.113.77").set(bearer(`kp_${"z".repeat(43)}`));
+      const res = await t.api
+        .get(`/v1/organizations/${orgId}/credentials`)
+        .set("X-Forwarded-For", "203.0.113.77")
+        .set(bearer(`kp_${"z".repeat(43)}`));
       expect(res.status).toBe(429);
       const denied = await t.api.post(`/v1/organizations/${orgId}/credentials`).set("X-Forwarded-For", "203.0.113.77").set(bearer(tokens.member)).send({});
       expect(denied.status).toBe(403);
@@ -155,7 +158,12 @@ describe("KEYPLANE_TRUST_PROXY", () => {
   it("takes a hop count, or a list of addresses, subnets and loopback/linklocal/uniquelocal; unset trusts no proxy", () => {
     expect(loadConfig({}).trustProxy).toBe(false);
     expect(loadConfig({ KEYPLANE_TRUST_PROXY: "1" }).trustProxy).toBe(1);
-    expect(loadConfig({ KEYPLANE_TRUST_PROXY: "loopback, 10.0.0.0/8,fd00::/8, 192.0.2.1" }).trustProxy).toEqual(["loopback", "10.0.0.0/8", "fd00::/8", "192.0.2.1"]);
+    expect(loadConfig({ KEYPLANE_TRUST_PROXY: "loopback, 10.0.0.0/8,fd00::/8, 192.0.2.1" }).trustProxy).toEqual([
+      "loopback",
+      "10.0.0.0/8",
+      "fd00::/8",
+      "192.0.2.1",
+    ]);
   });
 
   it("refuses values that would trust any client's X-Forwarded-For, or that are not addresses", () => {
@@ -255,7 +263,8 @@ for (const kind of testDatabases()) {
 
     it("bounds the clients it tracks, counting the rest together, and keeps the counts of a failed write", async () => {
       const denials = new UnauthenticatedDenials(t.runtime.db, t.runtime.log, 3_600_000, 10);
-      for (let i = 0; i < 1000; i++) denials.record({ clientAddress: `192.0.2.${i % 250}`, reason: i % 2 ? "unknown" : "missing", operation: "getWhoami", requestId: `r${i}` });
+      for (let i = 0; i < 1000; i++)
+        denials.record({ clientAddress: `192.0.2.${i % 250}`, reason: i % 2 ? "unknown" : "missing", operation: "getWhoami", requestId: `r${i}` });
       expect(denials.size).toBeLessThanOrEqual(12);
       await denials.close();
       expect(denials.size).toBe(0);

@@ -158,7 +158,12 @@ async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<vo
 /** A second instance of the service on the same PostgreSQL database, master key and tokens. */
 async function startSecondInstance(t: TestRuntime): Promise<{ api: ReturnType<typeof request>; runtime: Runtime; close(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), "kp-test-"));
-  const config = loadConfig({ KEYPLANE_DATA_DIR: dataDir, KEYPLANE_MASTER_KEY: t.masterKey, KEYPLANE_BOOTSTRAP_TOKEN: t.platformToken, KEYPLANE_LOG_LEVEL: "debug" });
+  const config = loadConfig({
+    KEYPLANE_DATA_DIR: dataDir,
+    KEYPLANE_MASTER_KEY: t.masterKey,
+    KEYPLANE_BOOTSTRAP_TOKEN: t.platformToken,
+    KEYPLANE_LOG_LEVEL: "debug",
+  });
   const sink = new Writable({
     write(chunk, _enc, done) {
       t.logs.push(String(chunk));

@@ -88,7 +88,13 @@ for (const kind of testDatabases()) {
           for (const o of ORG_STATES) {
             for (const p of [...PROJECT_STATES, "no project in the request"] as const) {
               const environment = label(p, o);
-              await create({ provider: provider.id, name: `org-${environment}`, environment, active: o === "present", api_key: keyFor(provider.prefix, "org", environment) });
+              await create({
+                provider: provider.id,
+                name: `org-${environment}`,
+                environment,
+                active: o === "present",
+                api_key: keyFor(provider.prefix, "org", environment),
+              });
               if (p === "present" || p === "inactive") {
                 for (const [scope, projectId] of Object.entries(projects)) {
                   await create({
@@ -142,9 +148,7 @@ for (const kind of testDatabases()) {
         expect(res.body.source).toBe(row.expected);
         expect(res.headers["cache-control"]).toBe("no-store");
         const expectedValue =
-          row.expected === "platform"
-            ? PLATFORM_OPENAI
-            : keyFor(provider.prefix, row.expected === "organization" ? "org" : projectScope!, environment);
+          row.expected === "platform" ? PLATFORM_OPENAI : keyFor(provider.prefix, row.expected === "organization" ? "org" : projectScope!, environment);
         expect(res.body.secret).toBe(expectedValue);
         if (row.expected === "platform") {
           expect(res.body).toMatchObject({ credential_id: null, key_version: null, env_var: "OPENAI_API_KEY", key_hint: "sk-proj-…Plat" });

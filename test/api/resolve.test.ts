@@ -34,8 +34,7 @@ for (const kind of testDatabases()) {
     let tokens: Record<"admin" | "member" | "resolver", string>;
     let admin: Record<string, string>;
     let resolver: Record<string, string>;
-    const resolve = (body: Record<string, unknown>, auth = resolver, org = orgId) =>
-      t.api.post(`/v1/organizations/${org}/resolve`).set(auth).send(body);
+    const resolve = (body: Record<string, unknown>, auth = resolver, org = orgId) => t.api.post(`/v1/organizations/${org}/resolve`).set(auth).send(body);
     const create = async (body: Record<string, unknown>) => {
       const res = await t.api.post(`/v1/organizations/${orgId}/credentials`).set(admin).send(body);
       expect(res.status, JSON.stringify(res.body)).toBe(201);
@@ -128,10 +127,7 @@ for (const kind of testDatabases()) {
       expect(noPrevious.status).toBe(404);
       expect(noPrevious.body.code).toBe("no_previous_version");
 
-      const rotate = await t.api
-        .post(`/v1/organizations/${orgId}/credentials/${cred.id}/rotate`)
-        .set(admin)
-        .send({ api_key: KEYS.graceV2, grace_seconds: 2 });
+      const rotate = await t.api.post(`/v1/organizations/${orgId}/credentials/${cred.id}/rotate`).set(admin).send({ api_key: KEYS.graceV2, grace_seconds: 2 });
       expect(rotate.status).toBe(200);
       const current = await resolve({ provider: "anthropic" });
       expect(current.body).toMatchObject({ secret: KEYS.graceV2, key_version: 2 });
@@ -193,10 +189,7 @@ for (const kind of testDatabases()) {
 
     it("audits every resolve with who, which credential, source, key_version and hint, never the secret", async () => {
       const ok = await resolve({ provider: "openai" });
-      const res = await t.api
-        .get(`/v1/organizations/${orgId}/audit-events`)
-        .query({ action: "credential.resolve", limit: 200 })
-        .set(admin);
+      const res = await t.api.get(`/v1/organizations/${orgId}/audit-events`).query({ action: "credential.resolve", limit: 200 }).set(admin);
       expect(res.status).toBe(200);
       const event = res.body.data.find((e: { request_id: string }) => e.request_id === ok.headers["x-request-id"]);
       expect(event).toMatchObject({
@@ -254,10 +247,17 @@ for (const kind of testDatabases()) {
       const runtime = await createRuntime({ config, db: testDb.db, log: createLogger("silent") });
       try {
         const api = request(runtime.app);
-        const org = await api.post("/v1/organizations").set(bearer(platformToken)).send({ name: "Env", slug: `env-${randomBytes(3).toString("hex")}` });
+        const org = await api
+          .post("/v1/organizations")
+          .set(bearer(platformToken))
+          .send({ name: "Env", slug: `env-${randomBytes(3).toString("hex")}` });
         const tok = await api.post(`/v1/organizations/${org.body.id}/tokens`).set(bearer(platformToken)).send({ role: "resolver", name: "r" });
         const anthropic = await api.post(`/v1/organizations/${org.body.id}/resolve`).set(bearer(tok.body.token)).send({ provider: "anthropic" });
-        expect(anthropic.body).toMatchObject({ source: "platform", secret: "sk-ant-api03-FromCatalogVariable00000000000000xyz1", env_var: "ANTHROPIC_API_KEY" });
+        expect(anthropic.body).toMatchObject({
+          source: "platform",
+          secret: "sk-ant-api03-FromCatalogVariable00000000000000xyz1",
+          env_var: "ANTHROPIC_API_KEY",
+        });
         const openai = await api.post(`/v1/organizations/${org.body.id}/resolve`).set(bearer(tok.body.token)).send({ provider: "openai" });
         expect(openai.body.secret).toBe("sk-proj-ExplicitPlatformKey00000000000000000xyz3");
         const previous = await api

@@ -33,11 +33,14 @@ for (const kind of testDatabases()) {
       ids.openai = keep(await t.api.post(base).set(admin).send({ provider: "openai", name: "a", api_key: SECRETS.openai })).body.id;
       ids.anthropic = keep(await t.api.post(base).set(admin).send({ provider: "anthropic", name: "b", api_key: SECRETS.anthropic })).body.id;
       ids.aws = keep(
-        await t.api.post(base).set(admin).send({
-          provider: "bedrock",
-          name: "c",
-          fields: { access_key_id: "AKIALEAKCANARY000000", secret_access_key: SECRETS.awsSecret },
-        }),
+        await t.api
+          .post(base)
+          .set(admin)
+          .send({
+            provider: "bedrock",
+            name: "c",
+            fields: { access_key_id: "AKIALEAKCANARY000000", secret_access_key: SECRETS.awsSecret },
+          }),
       ).body.id;
       keep(await t.api.post(`${base}/${ids.openai}/rotate`).set(admin).send({ api_key: SECRETS.rotated, grace_seconds: 600 }));
       // Rejected requests carry secrets too: they must not echo them.
@@ -80,16 +83,12 @@ for (const kind of testDatabases()) {
 
     it("re-wraps every data key under a new master key; everything still decrypts and hints stay", async () => {
       const next = MasterKey.generate();
-      const before = await t.testDb.db.query<{ master_key_id: string }>(
-        "select distinct master_key_id from credential_versions where wrapped_dek is not null",
-      );
+      const before = await t.testDb.db.query<{ master_key_id: string }>("select distinct master_key_id from credential_versions where wrapped_dek is not null");
       expect(before.rows.map((r) => r.master_key_id)).toEqual([t.runtime.keyring.current.id]);
       const progress = await rewrapAllDataKeys(t.testDb.db, t.runtime.keyring, next, () => {}, 2);
       expect(progress.done).toBe(progress.total);
       expect(progress.total).toBeGreaterThanOrEqual(4);
-      const after = await t.testDb.db.query<{ master_key_id: string }>(
-        "select distinct master_key_id from credential_versions where wrapped_dek is not null",
-      );
+      const after = await t.testDb.db.query<{ master_key_id: string }>("select distinct master_key_id from credential_versions where wrapped_dek is not null");
       expect(after.rows.map((r) => r.master_key_id)).toEqual([next.id]);
       const rotatedOnly = new CredentialService(t.testDb.db, new MasterKeyring(next));
       expect(await rotatedOnly.readSecret({ id: ids.openai, organization_id: orgId }, 2)).toEqual({ api_key: SECRETS.rotated });

@@ -186,7 +186,9 @@ for (const kind of testDatabases()) {
       const second = await createRuntime({ config, log, db: await open() });
       try {
         expect((await request(second.app).get("/v1/whoami").set(bearer(bootstrapToken))).status).toBe(401);
-        const revoked = await second.db.query<{ n: number }>("select count(*)::int as n from api_tokens where revoked_at is not null and id = $1", [me.body.id]);
+        const revoked = await second.db.query<{ n: number }>("select count(*)::int as n from api_tokens where revoked_at is not null and id = $1", [
+          me.body.id,
+        ]);
         expect(Number(revoked.rows[0].n)).toBe(1);
       } finally {
         await second.close();

@@ -94,22 +94,47 @@ for (const kind of testDatabases()) {
 
     it("PATCH that keeps api_base as it is, or changes other fields, still works", async () => {
       const { id } = await create({ provider: "openai", name: "same-base", api_key: KEYS.other, api_base: `${provider.base}/v1` });
-      const patched = record(await t.api.patch(path(id)).set(admin).send({ api_base: `${provider.base}/v1`, description: "kept", settings: { openai_project: "p" } }));
+      const patched = record(
+        await t.api
+          .patch(path(id))
+          .set(admin)
+          .send({ api_base: `${provider.base}/v1`, description: "kept", settings: { openai_project: "p" } }),
+      );
       expect(patched.status, JSON.stringify(patched.body)).toBe(200);
       expect(patched.body).toMatchObject({ api_base: `${provider.base}/v1`, description: "kept", settings: { openai_project: "p" } });
     });
 
     it("PATCH of azure_openai settings.endpoint is refused with body.settings.endpoint; other settings change freely", async () => {
-      const { id } = await create({ provider: "azure_openai", name: "azure", api_key: KEYS.azure, settings: { endpoint: `${provider.base}/azure`, api_version: "2024-06-01" } });
-      const moved = record(await t.api.patch(path(id)).set(admin).send({ settings: { endpoint: `${attacker.base}/azure`, api_version: "2024-06-01" } }));
+      const { id } = await create({
+        provider: "azure_openai",
+        name: "azure",
+        api_key: KEYS.azure,
+        settings: { endpoint: `${provider.base}/azure`, api_version: "2024-06-01" },
+      });
+      const moved = record(
+        await t.api
+          .patch(path(id))
+          .set(admin)
+          .send({ settings: { endpoint: `${attacker.base}/azure`, api_version: "2024-06-01" } }),
+      );
       expect(moved.status).toBe(422);
       expect(moved.body.errors).toEqual([{ path: "body.settings.endpoint", message: expect.stringContaining("rotate") }]);
       // Dropping the endpoint would send the key to api_base instead: also a change of destination.
-      const dropped = record(await t.api.patch(path(id)).set(admin).send({ settings: { api_version: "2024-06-01" } }));
+      const dropped = record(
+        await t.api
+          .patch(path(id))
+          .set(admin)
+          .send({ settings: { api_version: "2024-06-01" } }),
+      );
       expect(dropped.status).toBe(422);
       const viaApiBase = record(await t.api.patch(path(id)).set(admin).send({ api_base: attacker.base }));
       expect(viaApiBase.status).toBe(422);
-      const version = record(await t.api.patch(path(id)).set(admin).send({ settings: { endpoint: `${provider.base}/azure`, api_version: "2025-01-01" } }));
+      const version = record(
+        await t.api
+          .patch(path(id))
+          .set(admin)
+          .send({ settings: { endpoint: `${provider.base}/azure`, api_version: "2025-01-01" } }),
+      );
       expect(version.status, JSON.stringify(version.body)).toBe(200);
 
       const verified = record(await t.api.post(path(id, "/verify")).set(admin));
@@ -119,7 +144,12 @@ for (const kind of testDatabases()) {
 
     it("rotate with api_base moves key and destination together as one new version; verify then calls the new host", async () => {
       const { id } = await create({ provider: "openai", name: "moving", api_key: KEYS.victim, api_base: `${provider.base}/v1` });
-      const rotated = record(await t.api.post(path(id, "/rotate")).set(admin).send({ api_key: KEYS.rotated, api_base: `${attacker.base}/v1` }));
+      const rotated = record(
+        await t.api
+          .post(path(id, "/rotate"))
+          .set(admin)
+          .send({ api_key: KEYS.rotated, api_base: `${attacker.base}/v1` }),
+      );
       expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
       expect(rotated.body).toMatchObject({ api_base: `${attacker.base}/v1`, key_version: 2 });
       const versions = record(await t.api.get(path(id, "/versions")).set(admin));
@@ -138,7 +168,12 @@ for (const kind of testDatabases()) {
 
     it("rotate with settings moves azure_openai's endpoint, and resolve returns the new settings", async () => {
       const { id } = await create({ provider: "azure_openai", name: "azure-moving", api_key: KEYS.azure, settings: { endpoint: `${provider.base}/azure` } });
-      const rotated = record(await t.api.post(path(id, "/rotate")).set(admin).send({ api_key: KEYS.other, settings: { endpoint: `${attacker.base}/azure`, api_version: "2025-01-01" } }));
+      const rotated = record(
+        await t.api
+          .post(path(id, "/rotate"))
+          .set(admin)
+          .send({ api_key: KEYS.other, settings: { endpoint: `${attacker.base}/azure`, api_version: "2025-01-01" } }),
+      );
       expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
       expect(rotated.body).toMatchObject({ key_version: 2, settings: { endpoint: `${attacker.base}/azure`, api_version: "2025-01-01" } });
       const resolved = record(await t.api.post(`/v1/organizations/${orgId}/resolve`).set(resolver).send({ provider: "azure_openai" }));
@@ -148,29 +183,58 @@ for (const kind of testDatabases()) {
     it("a rotate that moves the destination keeps no grace for the old key, and a refused rotate changes nothing", async () => {
       const { id } = await create({ provider: "openai", name: "graceful", api_key: KEYS.grace, api_base: `${provider.base}/v1` });
       // The previous key would be resolvable as "previous" together with the new api_base.
-      const withGrace = record(await t.api.post(path(id, "/rotate")).set(admin).send({ api_key: KEYS.rotated, api_base: `${attacker.base}/v1`, grace_seconds: 3600 }));
+      const withGrace = record(
+        await t.api
+          .post(path(id, "/rotate"))
+          .set(admin)
+          .send({ api_key: KEYS.rotated, api_base: `${attacker.base}/v1`, grace_seconds: 3600 }),
+      );
       expect(withGrace.status).toBe(422);
       expect(withGrace.body.errors).toEqual([{ path: "body.grace_seconds", message: expect.stringContaining("api_base") }]);
-      const badBase = record(await t.api.post(path(id, "/rotate")).set(admin).send({ api_key: KEYS.rotated, api_base: `${attacker.base}/v1?x=` }));
+      const badBase = record(
+        await t.api
+          .post(path(id, "/rotate"))
+          .set(admin)
+          .send({ api_key: KEYS.rotated, api_base: `${attacker.base}/v1?x=` }),
+      );
       expect(badBase.status).toBe(422);
       expect(badBase.body.errors[0].path).toBe("body.api_base");
       const stored = record(await t.api.get(path(id)).set(admin));
       expect(stored.body).toMatchObject({ key_version: 1, api_base: `${provider.base}/v1`, version: 1 });
       // Grace is fine when the destination stays.
-      const sameBase = record(await t.api.post(path(id, "/rotate")).set(admin).send({ api_key: KEYS.rotated, api_base: `${provider.base}/v1`, grace_seconds: 60 }));
+      const sameBase = record(
+        await t.api
+          .post(path(id, "/rotate"))
+          .set(admin)
+          .send({ api_key: KEYS.rotated, api_base: `${provider.base}/v1`, grace_seconds: 60 }),
+      );
       expect(sameBase.status, JSON.stringify(sameBase.body)).toBe(200);
     });
 
     it("refuses an api_base with a query, fragment or user info at write time (422 with the field path)", async () => {
-      const bad = [`${provider.base}/v1?`, `${provider.base}/v1?api-version=1`, `${provider.base}/v1#frag`, `http://user:pw@127.0.0.1:1/v1`, `http://user@127.0.0.1:1/v1`];
+      const bad = [
+        `${provider.base}/v1?`,
+        `${provider.base}/v1?api-version=1`,
+        `${provider.base}/v1#frag`,
+        `http://user:pw@127.0.0.1:1/v1`,
+        `http://user@127.0.0.1:1/v1`,
+      ];
       for (const [i, api_base] of bad.entries()) {
-        const res = record(await t.api.post(`/v1/organizations/${orgId}/credentials`).set(admin).send({ provider: "openai", name: `bad-${i}`, api_key: KEYS.other, api_base }));
+        const res = record(
+          await t.api
+            .post(`/v1/organizations/${orgId}/credentials`)
+            .set(admin)
+            .send({ provider: "openai", name: `bad-${i}`, api_key: KEYS.other, api_base }),
+        );
         expect(res.status, api_base).toBe(422);
         expect(res.body.errors, api_base).toEqual([{ path: "body.api_base", message: expect.any(String) }]);
         expect(JSON.stringify(res.body)).not.toContain("pw@");
       }
       const azure = record(
-        await t.api.post(`/v1/organizations/${orgId}/credentials`).set(admin).send({ provider: "azure_openai", name: "bad-endpoint", api_key: KEYS.azure, settings: { endpoint: `${provider.base}/?x` } }),
+        await t.api
+          .post(`/v1/organizations/${orgId}/credentials`)
+          .set(admin)
+          .send({ provider: "azure_openai", name: "bad-endpoint", api_key: KEYS.azure, settings: { endpoint: `${provider.base}/?x` } }),
       );
       expect(azure.status).toBe(422);
       expect(azure.body.errors).toEqual([{ path: "body.settings.endpoint", message: expect.any(String) }]);

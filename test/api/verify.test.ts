@@ -38,7 +38,12 @@ function fakeProvider(seen: Seen[]): Server {
   return createServer((req, res) => {
     seen.push({ method: req.method!, url: req.url!, headers: req.headers });
     const auth = String(
-      req.headers.authorization ?? req.headers["x-api-key"] ?? req.headers["x-goog-api-key"] ?? req.headers["api-key"] ?? req.headers["x-portkey-api-key"] ?? "",
+      req.headers.authorization ??
+        req.headers["x-api-key"] ??
+        req.headers["x-goog-api-key"] ??
+        req.headers["api-key"] ??
+        req.headers["x-portkey-api-key"] ??
+        "",
     );
     const json = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
     if (auth.includes(KEYS.rejected)) return json(401, { error: { message: `Incorrect API key provided: ${KEYS.rejected}` } });

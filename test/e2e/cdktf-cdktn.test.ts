@@ -61,7 +61,10 @@ describe.runIf(!!tools.dir)("bindings under cdktn", () => {
 
   it("synthesize the example: credentials, ephemeral variables, no secret", async () => {
     const keys = exampleKeys();
-    const res = await run(process.execPath, ["main.js"], { cwd: project, env: cleanEnv(Object.fromEntries(Object.entries(exampleVars(keys)).map(([k, v]) => [`TF_VAR_${k}`, v]))) });
+    const res = await run(process.execPath, ["main.js"], {
+      cwd: project,
+      env: cleanEnv(Object.fromEntries(Object.entries(exampleVars(keys)).map(([k, v]) => [`TF_VAR_${k}`, v]))),
+    });
     expect(res.code, res.out).toBe(0);
     const config = JSON.parse(readFileSync(join(project, "cdktf.out/stacks", EXAMPLE_STACK, "cdk.tf.json"), "utf8"));
     expect(config["//"].metadata.version).toBe("0.24.0");
@@ -76,7 +79,10 @@ describe.runIf(!!tools.dir)("bindings under cdktn", () => {
     const app = (body: string) =>
       `import { App, TerraformStack } from "cdktf";\nimport * as kp from "./keyplane-cdktf/index.js";\n` +
       `const app = new App({ outdir: "out" });\nconst stack = new TerraformStack(app, "s");\nnew kp.KeyplaneProvider(stack, "keyplane");\n${body}\napp.synth();\n`;
-    writeFileSync(join(project, "literal.mjs"), app(`new kp.Credential(stack, "openai", { providerType: "openai", name: "n", apiKeyWo: "sk-CDKTNLITERAL0000000000" });`));
+    writeFileSync(
+      join(project, "literal.mjs"),
+      app(`new kp.Credential(stack, "openai", { providerType: "openai", name: "n", apiKeyWo: "sk-CDKTNLITERAL0000000000" });`),
+    );
     const literal = await run(process.execPath, ["literal.mjs"], { cwd: project });
     expect(literal.code).not.toBe(0);
     expect(literal.out).toContain("LiteralSecretError");

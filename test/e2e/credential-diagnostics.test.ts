@@ -134,7 +134,7 @@ describe.skipIf(engines.length === 0).each(engineCases(engines))("diagnostics wi
   }, 60_000);
 
   it("turns a 412 on a saved plan into 'changed outside Terraform since the last refresh; run plan again'", async () => {
-    const wd = workdir("conflict", header(fullProvider) + credential("openai", "openai", '  description = var.description\n'));
+    const wd = workdir("conflict", header(fullProvider) + credential("openai", "openai", "  description = var.description\n"));
     wd.write("vars.tf", 'variable "description" {\n  type    = string\n  default = "first"\n}\n');
     const created = await wd.run(["apply", "-auto-approve"]);
     expect(created.code, created.out).toBe(0);

@@ -52,7 +52,10 @@ describe("e2e leak scan", () => {
     for (let pad = 0; pad < 6; pad++) {
       for (const alphabet of ["base64", "base64url"] as const) {
         const encoded = Buffer.from(Buffer.from(`${"x".repeat(pad)}${secret}"}`).toString(alphabet));
-        expect(secretNeedles(secret).some((n) => encoded.includes(n)), `${alphabet} pad ${pad}`).toBe(true);
+        expect(
+          secretNeedles(secret).some((n) => encoded.includes(n)),
+          `${alphabet} pad ${pad}`,
+        ).toBe(true);
       }
     }
   });

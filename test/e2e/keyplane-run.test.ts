@@ -76,7 +76,12 @@ for (const kind of testDatabases()) {
       };
       await create({ provider: "openai", name: "org", api_key: OPENAI });
       await create({ provider: "anthropic", name: "org", api_key: ANTHROPIC });
-      await create({ provider: "bedrock", name: "aws", fields: { access_key_id: "AKIARUN0000000000001", secret_access_key: AWS_SECRET }, settings: { region: "eu-central-1" } });
+      await create({
+        provider: "bedrock",
+        name: "aws",
+        fields: { access_key_id: "AKIARUN0000000000001", secret_access_key: AWS_SECRET },
+        settings: { region: "eu-central-1" },
+      });
       await create({ provider: "custom", name: "tricky", api_key: TRICKY, env_var: "TRICKY_SECRET" });
       await create({ provider: "litellm", name: "hostile", api_key: HOSTILE, env_var: "HOSTILE_SECRET" });
       projectId = (await t.api.post(`/v1/organizations/${orgId}/projects`).set(admin).send({ name: "run", inherit_organization_credentials: true })).body.id;
@@ -119,7 +124,9 @@ for (const kind of testDatabases()) {
     });
 
     it("overrides existing variables unless --preserve-env; flags beat KEYPLANE_* defaults", async () => {
-      const print = nodeChild(`process.stdout.write(String(process.env.OPENAI_API_KEY === ${JSON.stringify(PROJECT_OPENAI)} ? "project" : process.env.OPENAI_API_KEY === ${JSON.stringify(OPENAI)} ? "organization" : process.env.OPENAI_API_KEY))`);
+      const print = nodeChild(
+        `process.stdout.write(String(process.env.OPENAI_API_KEY === ${JSON.stringify(PROJECT_OPENAI)} ? "project" : process.env.OPENAI_API_KEY === ${JSON.stringify(OPENAI)} ? "organization" : process.env.OPENAI_API_KEY))`,
+      );
       const overridden = await runCli(["run", "--org", orgId, "--", ...print], { ...env, OPENAI_API_KEY: "mine" });
       expect(overridden.stdout).toBe("organization");
       const preserved = await runCli(["run", "--org", orgId, "--preserve-env", "--", ...print], { ...env, OPENAI_API_KEY: "mine" });
@@ -142,7 +149,15 @@ for (const kind of testDatabases()) {
 
     it("forwards signals to the child and exits the way the child did", async () => {
       const handles = startCli(
-        ["run", "--org", orgId, "--", ...nodeChild(`process.on("SIGTERM", () => { console.log("child got SIGTERM"); process.exit(42); }); console.log("ready"); setInterval(() => {}, 1000);`)],
+        [
+          "run",
+          "--org",
+          orgId,
+          "--",
+          ...nodeChild(
+            `process.on("SIGTERM", () => { console.log("child got SIGTERM"); process.exit(42); }); console.log("ready"); setInterval(() => {}, 1000);`,
+          ),
+        ],
         env,
       );
       await waitFor(() => handles.stdout().includes("ready"));

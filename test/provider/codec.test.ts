@@ -2,14 +2,7 @@
 import { decode, encode, ExtData } from "@msgpack/msgpack";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  CodecError,
-  decodeDynamicValue,
-  decodeJson,
-  decodeMsgpack,
-  encodeDynamicValue,
-  encodeMsgpack,
-} from "../../cdktf-provider/src/protocol/codec.js";
+import { CodecError, decodeDynamicValue, decodeJson, decodeMsgpack, encodeDynamicValue, encodeMsgpack } from "../../cdktf-provider/src/protocol/codec.js";
 import {
   ctyEqual,
   ctyTypeToJson,
@@ -258,7 +251,10 @@ const typeArb: fc.Arbitrary<CtyType> = fc.letrec<{ type: CtyType }>((tie) => ({
 
 const concreteTypeArb = typeArb.filter((ty) => ty !== "dynamic");
 const nfc = (s: string) => s.normalize("NFC");
-const mapKey = fc.string({ unit: "grapheme", maxLength: 6 }).map(nfc).filter((k) => k !== "__proto__");
+const mapKey = fc
+  .string({ unit: "grapheme", maxLength: 6 })
+  .map(nfc)
+  .filter((k) => k !== "__proto__");
 
 const numberArb: fc.Arbitrary<CtyValue> = fc.oneof(
   fc.integer(),

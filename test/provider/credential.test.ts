@@ -71,7 +71,13 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
   };
 
   const refresh = async (current: Managed): Promise<Managed> => {
-    const read = await credentialResource.read({ ...ctx(), currentState: current.state!, private: current.private, providerMeta: null, clientCapabilities: caps });
+    const read = await credentialResource.read({
+      ...ctx(),
+      currentState: current.state!,
+      private: current.private,
+      providerMeta: null,
+      clientCapabilities: caps,
+    });
     expect(errors(read.diagnostics)).toEqual([]);
     return { state: read.newState, private: Buffer.from(read.private ?? current.private) };
   };
@@ -89,7 +95,8 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
   });
 
   describe("validation (the service's own catalog and key rules)", () => {
-    const validate = (values: ObjectValue) => credentialResource.validate!({ typeName: "keyplane_credential", config: cfg(values), clientCapabilities: caps }) as Diagnostic[];
+    const validate = (values: ObjectValue) =>
+      credentialResource.validate!({ typeName: "keyplane_credential", config: cfg(values), clientCapabilities: caps }) as Diagnostic[];
 
     it("names provider_type for an unknown provider, listing the catalog", () => {
       const [d] = validate({ provider_type: "openia", name: "x" });
@@ -105,8 +112,13 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       expect(JSON.stringify(d)).not.toContain(wrong);
     });
 
-    it("maps field errors of multi-field secrets onto fields_wo[\"name\"]", () => {
-      const diagnostics = validate({ provider_type: "bedrock", name: "x", fields_wo: { access_key_id: "nope", secret_access_key: "x".repeat(40) }, fields_wo_version: 1 });
+    it('maps field errors of multi-field secrets onto fields_wo["name"]', () => {
+      const diagnostics = validate({
+        provider_type: "bedrock",
+        name: "x",
+        fields_wo: { access_key_id: "nope", secret_access_key: "x".repeat(40) },
+        fields_wo_version: 1,
+      });
       expect(diagnostics.map((d) => d.path)).toEqual([["fields_wo", key("access_key_id")]]);
     });
 
@@ -115,7 +127,9 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       expect(validate({ provider_type: "openai", name: "x", type: "magic" })[0]).toMatchObject({ path: ["type"] });
       expect(validate({ provider_type: "openai", name: "x", api_key_wo: openaiKey() })[0]).toMatchObject({ path: ["api_key_wo_version"] });
       expect(validate({ provider_type: "openai", name: "x", api_key_wo_version: 2 })[0]).toMatchObject({ path: ["api_key_wo"] });
-      expect(validate({ provider_type: "openai", name: "x", api_key_wo: openaiKey(), api_key_wo_version: 1, fields_wo: { a: "b" }, fields_wo_version: 1 })[0]).toMatchObject({
+      expect(
+        validate({ provider_type: "openai", name: "x", api_key_wo: openaiKey(), api_key_wo_version: 1, fields_wo: { a: "b" }, fields_wo_version: 1 })[0],
+      ).toMatchObject({
         path: ["fields_wo"],
       });
       // Unknown values (not yet known while validating) are left for the plan.
@@ -327,9 +341,22 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       expect(destroyed).toEqual({ newState: null });
       expect((await service.auditActions(org, id)).slice(-2)).toEqual(["credential.deactivate", "credential.delete"]);
 
-      const again = await credentialResource.apply({ ...ctx(), priorState: managed.state, plannedState: null, config: null, plannedPrivate: managed.private, providerMeta: null });
+      const again = await credentialResource.apply({
+        ...ctx(),
+        priorState: managed.state,
+        plannedState: null,
+        config: null,
+        plannedPrivate: managed.private,
+        providerMeta: null,
+      });
       expect(again).toEqual({ newState: null });
-      const read = await credentialResource.read({ ...ctx(), currentState: managed.state!, private: managed.private, providerMeta: null, clientCapabilities: caps });
+      const read = await credentialResource.read({
+        ...ctx(),
+        currentState: managed.state!,
+        private: managed.private,
+        providerMeta: null,
+        clientCapabilities: caps,
+      });
       expect(read.newState).toBeNull();
     });
   });
@@ -348,7 +375,11 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
     const provider = { ...data };
     const read = async (m: Managed) =>
       credentialResource.read({ ...ctx(), provider, currentState: m.state!, private: m.private, providerMeta: null, clientCapabilities: caps });
-    const calls = (operation: string) => service.logText().split("\n").filter((line) => line.includes(`"operation":"${operation}"`)).length;
+    const calls = (operation: string) =>
+      service
+        .logText()
+        .split("\n")
+        .filter((line) => line.includes(`"operation":"${operation}"`)).length;
     const [lists, gets] = [calls("listCredentials"), calls("getCredential")];
 
     const burst = await Promise.all([...created, gone].map(read));
@@ -364,7 +395,14 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
     await read(created[0]);
     expect([calls("listCredentials") - lists, calls("getCredential") - gets]).toEqual([1, 1]);
     const other = { ...data };
-    await credentialResource.read({ ...ctx(), provider: other, currentState: created[1].state!, private: created[1].private, providerMeta: null, clientCapabilities: caps });
+    await credentialResource.read({
+      ...ctx(),
+      provider: other,
+      currentState: created[1].state!,
+      private: created[1].private,
+      providerMeta: null,
+      clientCapabilities: caps,
+    });
     expect([calls("listCredentials") - lists, calls("getCredential") - gets]).toEqual([1, 2]);
   });
 
@@ -395,7 +433,10 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
     });
 
     it("without a configured key, stops the plan with an error naming api_base and saying the key is needed", async () => {
-      const created = await planApply(fresh(), cfg({ provider_type: "openai", name: "keyless", api_base: gatewayA, api_key_wo: openaiKey(), api_key_wo_version: 1 }));
+      const created = await planApply(
+        fresh(),
+        cfg({ provider_type: "openai", name: "keyless", api_base: gatewayA, api_key_wo: openaiKey(), api_key_wo_version: 1 }),
+      );
       // As after an import: the configuration does not manage the secret.
       const keyless = { ...created.managed, state: { ...created.managed.state!, api_key_wo_version: null } };
       const planned = await plan(keyless, cfg({ provider_type: "openai", name: "keyless", api_base: gatewayB }));
@@ -410,14 +451,23 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
 
     it("treats azure_openai's settings.endpoint the same way; other settings change by PATCH", async () => {
       const apiKey = `azure${randomBytes(16).toString("hex")}`;
-      const config = cfg({ provider_type: "azure_openai", name: "azure", settings: { endpoint: "https://a.openai.azure.com", api_version: "2024-06-01" }, api_key_wo: apiKey, api_key_wo_version: 1 });
+      const config = cfg({
+        provider_type: "azure_openai",
+        name: "azure",
+        settings: { endpoint: "https://a.openai.azure.com", api_version: "2024-06-01" },
+        api_key_wo: apiKey,
+        api_key_wo_version: 1,
+      });
       const created = await planApply(fresh(), config);
       expect(created.diagnostics).toEqual([]);
       const versionOnly = await planApply(created.managed, cfg({ ...config, settings: { endpoint: "https://a.openai.azure.com", api_version: "2025-01-01" } }));
       expect(versionOnly.diagnostics).toEqual([]);
       expect(versionOnly.managed.state).toMatchObject({ key_version: 1, settings: { api_version: "2025-01-01" } });
 
-      const keyless = await plan({ ...versionOnly.managed, state: { ...versionOnly.managed.state!, api_key_wo_version: null } }, cfg({ provider_type: "azure_openai", name: "azure", settings: { endpoint: "https://b.openai.azure.com", api_version: "2025-01-01" } }));
+      const keyless = await plan(
+        { ...versionOnly.managed, state: { ...versionOnly.managed.state!, api_key_wo_version: null } },
+        cfg({ provider_type: "azure_openai", name: "azure", settings: { endpoint: "https://b.openai.azure.com", api_version: "2025-01-01" } }),
+      );
       expect(errors(keyless.diagnostics)[0]).toMatchObject({ summary: "Changing settings.endpoint needs the secret", path: ["settings", key("endpoint")] });
 
       const moved = await planApply(versionOnly.managed, cfg({ ...config, settings: { endpoint: "https://b.openai.azure.com", api_version: "2025-01-01" } }));
@@ -426,13 +476,20 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
     });
 
     it("leaves key_version unknown while api_base is unknown, and rejects an api_base with a query while validating", async () => {
-      const created = await planApply(fresh(), cfg({ provider_type: "openai", name: "unknown-base", api_base: gatewayA, api_key_wo: openaiKey(), api_key_wo_version: 1 }));
-      const planned = await plan(created.managed, cfg({ provider_type: "openai", name: "unknown-base", api_base: Unknown, api_key_wo: openaiKey(), api_key_wo_version: 1 }));
+      const created = await planApply(
+        fresh(),
+        cfg({ provider_type: "openai", name: "unknown-base", api_base: gatewayA, api_key_wo: openaiKey(), api_key_wo_version: 1 }),
+      );
+      const planned = await plan(
+        created.managed,
+        cfg({ provider_type: "openai", name: "unknown-base", api_base: Unknown, api_key_wo: openaiKey(), api_key_wo_version: 1 }),
+      );
       expect(planned.diagnostics).toEqual([]);
       expect(isUnknown(planned.plannedState!.key_version)).toBe(true);
       expect(isUnknown(planned.plannedState!.key_hint)).toBe(true);
 
-      const validate = (values: ObjectValue) => credentialResource.validate!({ typeName: "keyplane_credential", config: cfg(values), clientCapabilities: caps }) as Diagnostic[];
+      const validate = (values: ObjectValue) =>
+        credentialResource.validate!({ typeName: "keyplane_credential", config: cfg(values), clientCapabilities: caps }) as Diagnostic[];
       for (const api_base of [`${gatewayA}?`, `${gatewayA}?x=1`, `${gatewayA}#f`, "https://user:pw@gateway-a.example.com/v1"]) {
         const [d] = validate({ provider_type: "openai", name: "x", api_base });
         expect(d, api_base).toMatchObject({ severity: "error", summary: "Invalid api_base", path: ["api_base"] });

@@ -47,16 +47,17 @@ const pluginEnv = (clientCert?: string) => ({
 });
 
 function derToPem(base64: string): string {
-  const body = Buffer.from(base64, "base64").toString("base64").match(/.{1,64}/g)!.join("\n");
+  const body = Buffer.from(base64, "base64")
+    .toString("base64")
+    .match(/.{1,64}/g)!
+    .join("\n");
   return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }
 
 const pkg = loadProtocolPackage() as any;
 type Res = Record<string, any>;
 const unary = (client: any, method: string, req: object = {}) =>
-  new Promise<Res>((resolve, reject) =>
-    client[method](req, { deadline: Date.now() + 5000 }, (e: Error | null, r: Res) => (e ? reject(e) : resolve(r))),
-  );
+  new Promise<Res>((resolve, reject) => client[method](req, { deadline: Date.now() + 5000 }, (e: Error | null, r: Res) => (e ? reject(e) : resolve(r))));
 
 // What go-plugin's client does: trust only the handshake's certificate, ServerName "localhost".
 function tlsCredentials(serverCertPem: string, clientCert?: SelfSignedCertificate) {
@@ -134,11 +135,7 @@ describe("launched with AutoMTLS", () => {
   });
 
   it("refuses clients without a certificate, with another certificate, or without TLS", async () => {
-    const attempts = [
-      tlsCredentials(serverCertPem),
-      tlsCredentials(serverCertPem, strangerCert),
-      grpc.credentials.createInsecure(),
-    ];
+    const attempts = [tlsCredentials(serverCertPem), tlsCredentials(serverCertPem, strangerCert), grpc.credentials.createInsecure()];
     for (const credentials of attempts) {
       const health = new pkg.grpc.health.v1.Health(address, credentials, channelOptions);
       await expect(unary(health, "Check", { service: "plugin" })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });

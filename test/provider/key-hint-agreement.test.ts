@@ -14,7 +14,9 @@ const cfg = (values: ObjectValue): ObjectValue => ({ ...Object.fromEntries(attri
 const proposed = (config: ObjectValue): ObjectValue =>
   nullWriteOnly(
     credentialSchema.block,
-    Object.fromEntries(Object.entries(credentialSchema.block.attributes).map(([name, attr]) => [name, config[name] !== null ? config[name] : attr.computed ? Unknown : null])),
+    Object.fromEntries(
+      Object.entries(credentialSchema.block.attributes).map(([name, attr]) => [name, config[name] !== null ? config[name] : attr.computed ? Unknown : null]),
+    ),
   );
 
 interface HintCase {

@@ -124,7 +124,11 @@ const testProvider: ProviderImplementation<Data> = {
   ephemeralResources: {
     kptest_token: {
       schema: { block: { attributes: { name: { type: t.string, required: true }, value: { type: t.string, computed: true, sensitive: true } } } },
-      open: ({ config }) => ({ result: { name: config.name, value: `tok-${config.name}` }, private: Buffer.from("lease-1"), renewAt: new Date(1_900_000_000_123) }),
+      open: ({ config }) => ({
+        result: { name: config.name, value: `tok-${config.name}` },
+        private: Buffer.from("lease-1"),
+        renewAt: new Date(1_900_000_000_123),
+      }),
       renew: ({ private: p }) => {
         renewed.push(String(p));
         return { private: Buffer.from("lease-2"), renewAt: new Date(1_900_000_100_000) };
@@ -151,7 +155,10 @@ const logLines: string[] = [];
 type Res = Record<string, any>;
 function rpc(method: string, request: object = {}): Promise<Res> {
   return new Promise((resolve, reject) =>
-    (client as unknown as Record<string, (request: object, callback: (err: grpc.ServiceError | null, res: Res) => void) => void>)[method](request, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res))),
+    (client as unknown as Record<string, (request: object, callback: (err: grpc.ServiceError | null, res: Res) => void) => void>)[method](
+      request,
+      (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)),
+    ),
   );
 }
 
@@ -227,13 +234,19 @@ describe("schema and metadata", () => {
   it("answers UNIMPLEMENTED for protocol features Keyplane does not serve", async () => {
     for (const method of ["ValidateListResourceConfig", "ListResource", "UpgradeResourceIdentity", "CallFunction", "PlanAction"]) {
       const err = await new Promise<grpc.ServiceError>((resolve) =>
-        client.makeUnaryRequest(`/tfplugin6.Provider/${method}`, () => Buffer.alloc(0), (b) => b, {}, (e) => resolve(e!)),
+        client.makeUnaryRequest(
+          `/tfplugin6.Provider/${method}`,
+          () => Buffer.alloc(0),
+          (b) => b,
+          {},
+          (e) => resolve(e!),
+        ),
       );
       expect(err.code, method).toBe(grpc.status.UNIMPLEMENTED);
     }
   });
 
-  it("reports the health of service \"plugin\" as SERVING", async () => {
+  it('reports the health of service "plugin" as SERVING', async () => {
     const pkg = loadProtocolPackage() as any;
     const health = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
     const check = (service: string) =>
@@ -246,19 +259,35 @@ describe("schema and metadata", () => {
 
 describe("before and during configuration", () => {
   it("refuses resource work before ConfigureProvider", async () => {
-    const res = await rpc("ReadDataSource", { type_name: "kptest_echo", config: dv({ input: "x", output: null }, t.object({ input: t.string, output: t.string })) });
+    const res = await rpc("ReadDataSource", {
+      type_name: "kptest_echo",
+      config: dv({ input: "x", output: null }, t.object({ input: t.string, output: t.string })),
+    });
     expect(summaries(res)).toEqual(["ERROR: Provider not configured"]);
   });
 
   it("returns configuration errors with the attribute path", async () => {
-    const res = await rpc("ConfigureProvider", { terraform_version: "1.11.0", config: dv({ endpoint: "bad" }, t.object({ endpoint: t.string })), client_capabilities: caps });
+    const res = await rpc("ConfigureProvider", {
+      terraform_version: "1.11.0",
+      config: dv({ endpoint: "bad" }, t.object({ endpoint: t.string })),
+      client_capabilities: caps,
+    });
     expect(res.diagnostics).toEqual([
-      { severity: "ERROR", summary: "Invalid endpoint", detail: "Not a URL.", attribute: { steps: [{ attribute_name: "endpoint", selector: "attribute_name" }] } },
+      {
+        severity: "ERROR",
+        summary: "Invalid endpoint",
+        detail: "Not a URL.",
+        attribute: { steps: [{ attribute_name: "endpoint", selector: "attribute_name" }] },
+      },
     ]);
   });
 
   it("configures, passing what configure returned to every resource call", async () => {
-    const res = await rpc("ConfigureProvider", { terraform_version: "1.11.0", config: dv({ endpoint: "http://kp" }, t.object({ endpoint: t.string })), client_capabilities: caps });
+    const res = await rpc("ConfigureProvider", {
+      terraform_version: "1.11.0",
+      config: dv({ endpoint: "http://kp" }, t.object({ endpoint: t.string })),
+      client_capabilities: caps,
+    });
     expect(res.diagnostics).toEqual([]);
   });
 });
@@ -266,7 +295,11 @@ describe("before and during configuration", () => {
 describe("validation", () => {
   it("rejects a write-only value for engines without write-only support, with its path", async () => {
     const config = dv(secretValue({ api_key_wo: "sk-1234", auth: { user: "u", password_wo: "p" } }));
-    const old = await rpc("ValidateResourceConfig", { type_name: "kptest_secret", config, client_capabilities: { deferral_allowed: false, write_only_attributes_allowed: false } });
+    const old = await rpc("ValidateResourceConfig", {
+      type_name: "kptest_secret",
+      config,
+      client_capabilities: { deferral_allowed: false, write_only_attributes_allowed: false },
+    });
     expect(old.diagnostics.map((d: Res) => [d.summary, d.attribute.steps.map((s: Res) => s.attribute_name)])).toEqual([
       ["Write-only attribute not supported", ["api_key_wo"]],
       ["Write-only attribute not supported", ["auth", "password_wo"]],
@@ -289,7 +322,11 @@ describe("validation", () => {
   });
 
   it("accepts unknown values in configuration", async () => {
-    const res = await rpc("ValidateResourceConfig", { type_name: "kptest_secret", config: dv(secretValue({ name: Unknown, api_key_wo: Unknown, tags: Unknown })), client_capabilities: caps });
+    const res = await rpc("ValidateResourceConfig", {
+      type_name: "kptest_secret",
+      config: dv(secretValue({ name: Unknown, api_key_wo: Unknown, tags: Unknown })),
+      client_capabilities: caps,
+    });
     expect(res.diagnostics).toEqual([]);
   });
 
@@ -327,7 +364,13 @@ describe("managed resource lifecycle", () => {
   it("applies a create: the state carries no write-only value, private state comes back", async () => {
     const config = secretValue({ api_key_wo: "sk-abcd1234", api_key_wo_version: 1, auth: { user: "u", password_wo: "pw" } });
     const planned = { ...config, id: Unknown, organization_id: Unknown, key_hint: Unknown, api_key_wo: null, auth: { user: "u", password_wo: null } };
-    const res = await rpc("ApplyResourceChange", { type_name: "kptest_secret", prior_state: dv(null), planned_state: dv(planned), config: dv(config), planned_private: Buffer.from("p0") });
+    const res = await rpc("ApplyResourceChange", {
+      type_name: "kptest_secret",
+      prior_state: dv(null),
+      planned_state: dv(planned),
+      config: dv(config),
+      planned_private: Buffer.from("p0"),
+    });
     expect(res.diagnostics).toEqual([]);
     const state = val(res.new_state)!;
     expect(state).toMatchObject({ id: "sec_1", organization_id: "org_1", key_hint: "…1234", api_key_wo: null, auth: { user: "u", password_wo: null } });
@@ -340,7 +383,14 @@ describe("managed resource lifecycle", () => {
   it("plans no change when only a write-only value differs", async () => {
     const config = secretValue({ api_key_wo: "sk-other9999", api_key_wo_version: 1 });
     const proposed = { ...stored(), api_key_wo: "sk-other9999" };
-    const res = await rpc("PlanResourceChange", { type_name: "kptest_secret", prior_state: dv(stored()), proposed_new_state: dv(proposed), config: dv(config), prior_private: Buffer.from("v1@x"), client_capabilities: caps });
+    const res = await rpc("PlanResourceChange", {
+      type_name: "kptest_secret",
+      prior_state: dv(stored()),
+      proposed_new_state: dv(proposed),
+      config: dv(config),
+      prior_private: Buffer.from("v1@x"),
+      client_capabilities: caps,
+    });
     expect(val(res.planned_state)).toEqual(stored());
     expect(res.requires_replace).toEqual([]);
     expect(res.planned_private.toString()).toBe("v1@x");
@@ -349,30 +399,67 @@ describe("managed resource lifecycle", () => {
   it("plans an update with unknown computed values, and a replacement when a requiresReplace attribute changes", async () => {
     const config = secretValue({ api_key_wo_version: 2 });
     const proposed = { ...stored(), api_key_wo_version: 2 };
-    const update = await rpc("PlanResourceChange", { type_name: "kptest_secret", prior_state: dv(stored()), proposed_new_state: dv(proposed), config: dv(config), prior_private: Buffer.alloc(0), client_capabilities: caps });
+    const update = await rpc("PlanResourceChange", {
+      type_name: "kptest_secret",
+      prior_state: dv(stored()),
+      proposed_new_state: dv(proposed),
+      config: dv(config),
+      prior_private: Buffer.alloc(0),
+      client_capabilities: caps,
+    });
     // id never changes, organization_id can only change by replacement; key_hint may change.
     expect(val(update.planned_state)).toMatchObject({ id: "sec_1", api_key_wo_version: 2, key_hint: Unknown, organization_id: "org_1" });
     expect(update.requires_replace).toEqual([]);
 
     const moved = secretValue({ organization_id: "org_2" });
-    const replace = await rpc("PlanResourceChange", { type_name: "kptest_secret", prior_state: dv(stored()), proposed_new_state: dv({ ...stored(), organization_id: "org_2" }), config: dv(moved), prior_private: Buffer.alloc(0), client_capabilities: caps });
+    const replace = await rpc("PlanResourceChange", {
+      type_name: "kptest_secret",
+      prior_state: dv(stored()),
+      proposed_new_state: dv({ ...stored(), organization_id: "org_2" }),
+      config: dv(moved),
+      prior_private: Buffer.alloc(0),
+      client_capabilities: caps,
+    });
     expect(replace.requires_replace).toEqual([{ steps: [{ attribute_name: "organization_id", selector: "attribute_name" }] }]);
   });
 
   it("plans a destroy as null and applies it", async () => {
-    const plan = await rpc("PlanResourceChange", { type_name: "kptest_secret", prior_state: dv(stored()), proposed_new_state: dv(null), config: dv(null), prior_private: Buffer.alloc(0), client_capabilities: caps });
+    const plan = await rpc("PlanResourceChange", {
+      type_name: "kptest_secret",
+      prior_state: dv(stored()),
+      proposed_new_state: dv(null),
+      config: dv(null),
+      prior_private: Buffer.alloc(0),
+      client_capabilities: caps,
+    });
     expect(val(plan.planned_state)).toBeNull();
-    const apply = await rpc("ApplyResourceChange", { type_name: "kptest_secret", prior_state: dv(stored()), planned_state: dv(null), config: dv(null), planned_private: Buffer.alloc(0) });
+    const apply = await rpc("ApplyResourceChange", {
+      type_name: "kptest_secret",
+      prior_state: dv(stored()),
+      planned_state: dv(null),
+      config: dv(null),
+      planned_private: Buffer.alloc(0),
+    });
     expect(val(apply.new_state)).toBeNull();
   });
 
   it("reads with private state passed through, and reports a vanished object as null", async () => {
-    const res = await rpc("ReadResource", { type_name: "kptest_secret", current_state: dv(stored()), private: Buffer.from("v1@kp"), client_capabilities: caps });
+    const res = await rpc("ReadResource", {
+      type_name: "kptest_secret",
+      current_state: dv(stored()),
+      private: Buffer.from("v1@kp"),
+      client_capabilities: caps,
+    });
     expect(res.diagnostics).toEqual([]);
     expect(val(res.new_state)).toEqual({ ...stored(), tags: { refreshed: "yes" } });
     expect(res.private.toString()).toBe("v1@kp");
 
-    const gone = await rpc("ReadResource", { type_name: "kptest_secret", current_state: dv({ ...stored(), name: "gone" }), private: Buffer.from("v1@kp"), client_capabilities: caps });
+    const gone = await rpc("ReadResource", {
+      type_name: "kptest_secret",
+      current_state: dv({ ...stored(), name: "gone" }),
+      private: Buffer.from("v1@kp"),
+      client_capabilities: caps,
+    });
     expect(val(gone.new_state)).toBeNull();
 
     const lost = await rpc("ReadResource", { type_name: "kptest_secret", current_state: dv(stored()), private: Buffer.alloc(0), client_capabilities: caps });
@@ -393,7 +480,11 @@ describe("managed resource lifecycle", () => {
   });
 
   it("upgrades stored JSON state: through upgrade() from old versions, dropping removed attributes otherwise", async () => {
-    const old = await rpc("UpgradeResourceState", { type_name: "kptest_secret", version: 0, raw_state: { json: Buffer.from('{"id":"sec_1","title":"legacy","org":"org_1"}') } });
+    const old = await rpc("UpgradeResourceState", {
+      type_name: "kptest_secret",
+      version: 0,
+      raw_state: { json: Buffer.from('{"id":"sec_1","title":"legacy","org":"org_1"}') },
+    });
     expect(old.diagnostics).toEqual([]);
     expect(val(old.upgraded_state)).toEqual(secretValue({ id: "sec_1", name: "legacy", organization_id: "org_1", rule: null }));
 
@@ -422,7 +513,12 @@ describe("managed resource lifecycle", () => {
     expect(plan.diagnostics).toMatchObject([{ severity: "ERROR", summary: "Cannot plan", attribute: { steps: [{ attribute_name: "n" }] } }]);
 
     const prior = { id: "b1", n: 1 };
-    const apply = await rpc("ApplyResourceChange", { type_name: "kptest_broken", prior_state: dv(prior, brokenType), planned_state: dv({ id: "b1", n: 2 }, brokenType), config: dv({ id: null, n: 2 }, brokenType) });
+    const apply = await rpc("ApplyResourceChange", {
+      type_name: "kptest_broken",
+      prior_state: dv(prior, brokenType),
+      planned_state: dv({ id: "b1", n: 2 }, brokenType),
+      config: dv({ id: null, n: 2 }, brokenType),
+    });
     expect(apply.diagnostics).toMatchObject([{ severity: "ERROR", summary: "ApplyResourceChange failed", detail: "boom" }]);
     expect(val(apply.new_state, brokenType)).toEqual(prior);
 
@@ -466,7 +562,12 @@ describe("data sources and ephemeral resources", () => {
 describe("stopping", () => {
   it("StopProvider aborts the signal of in-flight operations", async () => {
     const type = t.object({ id: t.string });
-    const pending = rpc("ApplyResourceChange", { type_name: "kptest_slow", prior_state: dv(null, type), planned_state: dv({ id: Unknown }, type), config: dv({ id: null }, type) });
+    const pending = rpc("ApplyResourceChange", {
+      type_name: "kptest_slow",
+      prior_state: dv(null, type),
+      planned_state: dv({ id: Unknown }, type),
+      config: dv({ id: null }, type),
+    });
     await new Promise((r) => setTimeout(r, 50));
     expect(await rpc("StopProvider")).toEqual({ Error: "" });
     const res = await pending;

@@ -20,7 +20,10 @@ async function session(token: string, organizationId: string | null = null) {
 }
 
 async function createCredential(name: string, body: Record<string, unknown>) {
-  const res = await s.t.api.post(`/v1/organizations/${s.org.id}/credentials`).set(bearer(s.tokens.admin)).send({ name, ...body });
+  const res = await s.t.api
+    .post(`/v1/organizations/${s.org.id}/credentials`)
+    .set(bearer(s.tokens.admin))
+    .send({ name, ...body });
   if (res.status !== 201) throw new Error(`${res.status} ${JSON.stringify(res.body)}`);
   ids[name] = res.body.id;
 }
@@ -38,7 +41,11 @@ beforeAll(async () => {
   await createCredential("org-openai", { provider: "openai", api_key: openai, is_default: true, rotation_period_days: 90 });
   await createCredential("web-anthropic", { provider: "anthropic", api_key: anthropic, project_id: projectId });
   await createCredential("dev-openai", { provider: "openai", api_key: dev, environment: "development", active: false });
-  await createCredential("aws", { provider: "bedrock", fields: { access_key_id: "AKIAIOSFODNN7EXAMPLE", secret_access_key: bedrockSecret }, settings: { region: "eu-west-1" } });
+  await createCredential("aws", {
+    provider: "bedrock",
+    fields: { access_key_id: "AKIAIOSFODNN7EXAMPLE", secret_access_key: bedrockSecret },
+    settings: { region: "eu-west-1" },
+  });
 });
 
 afterAll(async () => {

@@ -41,7 +41,10 @@ export async function startService(): Promise<ServiceUnderTest> {
 
 /** Creates another API token in the organization through the platform token. */
 export async function createToken(s: ServiceUnderTest, role: "admin" | "member" | "resolver"): Promise<{ id: string; token: string }> {
-  const res = await s.t.api.post(`/v1/organizations/${s.org.id}/tokens`).set(bearer(s.t.platformToken)).send({ role, name: `${role} extra` });
+  const res = await s.t.api
+    .post(`/v1/organizations/${s.org.id}/tokens`)
+    .set(bearer(s.t.platformToken))
+    .send({ role, name: `${role} extra` });
   if (res.status !== 201) throw new Error(`token create failed: ${res.status}`);
   return { id: res.body.id, token: res.body.token };
 }
@@ -73,7 +76,10 @@ export class ProviderSession {
     readonly wire: Buffer[],
   ) {}
 
-  static async start(s: ServiceUnderTest, config: { endpoint?: string | null; token?: string | null; organization_id?: string | null }): Promise<{ session: ProviderSession; diagnostics: Diag[] }> {
+  static async start(
+    s: ServiceUnderTest,
+    config: { endpoint?: string | null; token?: string | null; organization_id?: string | null },
+  ): Promise<{ session: ProviderSession; diagnostics: Diag[] }> {
     const plugin = createPluginServer(provider, { log: createLogger({ TF_LOG: "trace" }, (line) => s.providerLogs.push(line)) });
     const address = `127.0.0.1:${await plugin.listen([0])}`;
     const pkg = loadProtocolPackage() as any;
@@ -90,13 +96,16 @@ export class ProviderSession {
 
   rpc(method: string, request: object): Promise<Res> {
     return new Promise((resolve, reject) =>
-      (this.client as unknown as Record<string, (request: object, callback: (err: grpc.ServiceError | null, res: Res) => void) => void>)[method](request, (err: grpc.ServiceError | null, res: Res) => {
-        if (err) return reject(err);
-        for (const v of Object.values(res)) if (v && typeof v === "object" && Buffer.isBuffer(v.msgpack)) this.wire.push(v.msgpack);
-        if (Buffer.isBuffer(res.private)) this.wire.push(res.private);
-        if (Buffer.isBuffer(res.planned_private)) this.wire.push(res.planned_private);
-        resolve(res);
-      }),
+      (this.client as unknown as Record<string, (request: object, callback: (err: grpc.ServiceError | null, res: Res) => void) => void>)[method](
+        request,
+        (err: grpc.ServiceError | null, res: Res) => {
+          if (err) return reject(err);
+          for (const v of Object.values(res)) if (v && typeof v === "object" && Buffer.isBuffer(v.msgpack)) this.wire.push(v.msgpack);
+          if (Buffer.isBuffer(res.private)) this.wire.push(res.private);
+          if (Buffer.isBuffer(res.planned_private)) this.wire.push(res.planned_private);
+          resolve(res);
+        },
+      ),
     );
   }
 
@@ -110,7 +119,11 @@ export class ProviderSession {
   }
 
   async validateResource(type: string, config: ObjectValue): Promise<Diag[]> {
-    const res = await this.rpc("ValidateResourceConfig", { type_name: type, config: dv(full(resourceSchema(type), config), resourceSchema(type)), client_capabilities: caps });
+    const res = await this.rpc("ValidateResourceConfig", {
+      type_name: type,
+      config: dv(full(resourceSchema(type), config), resourceSchema(type)),
+      client_capabilities: caps,
+    });
     return decodeDiagnostics(res.diagnostics);
   }
 

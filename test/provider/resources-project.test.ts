@@ -178,9 +178,7 @@ describe("lifecycle", () => {
     expect(destroy.diagnostics[0].detail).toContain("keyplane_credential");
     expect(destroy.state).toEqual(state);
 
-    const removed = await s.t.api
-      .delete(`/v1/organizations/${s.org.id}/credentials/${cred.body.id}?force=true`)
-      .set(bearer(s.tokens.admin));
+    const removed = await s.t.api.delete(`/v1/organizations/${s.org.id}/credentials/${cred.body.id}?force=true`).set(bearer(s.tokens.admin));
     expect(removed.status).toBe(204);
     const again = await kp.apply(TYPE, state, null, null, priv);
     expect(again.diagnostics).toEqual([]);
@@ -203,7 +201,15 @@ describe("service errors as diagnostics", () => {
 
   it("maps the service's field errors (body.name) to the attribute path", async () => {
     // Straight to apply, as if validation had been skipped: the service is the last line.
-    const planned = { id: Unknown, organization_id: s.org.id, name: "n".repeat(200), description: null, inherit_organization_credentials: false, created_at: Unknown, updated_at: Unknown };
+    const planned = {
+      id: Unknown,
+      organization_id: s.org.id,
+      name: "n".repeat(200),
+      description: null,
+      inherit_organization_credentials: false,
+      created_at: Unknown,
+      updated_at: Unknown,
+    };
     const res = await kp.apply(TYPE, null, planned, { name: "n".repeat(200) });
     expect(res.diagnostics).toMatchObject([{ severity: "ERROR", summary: "Invalid name", path: ["name"] }]);
     expect(res.diagnostics[0].detail).toMatch(/^Could not create project .*: the Keyplane service rejected name: /);

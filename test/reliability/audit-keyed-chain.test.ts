@@ -45,8 +45,7 @@ for (const kind of testDatabases()) {
     let drop: (() => Promise<void>) | undefined;
     let runtime: Runtime | undefined;
 
-    const openStore = (): Promise<Db> =>
-      url ? openDb({ driver: "pg", url, poolMax: 3 }) : openDb({ driver: "pglite", dataDir: join(dataDir, "data") });
+    const openStore = (): Promise<Db> => (url ? openDb({ driver: "pg", url, poolMax: 3 }) : openDb({ driver: "pglite", dataDir: join(dataDir, "data") }));
 
     async function start(masterKey: MasterKey): Promise<Runtime> {
       const config = loadConfig({

@@ -60,8 +60,12 @@ for (const kind of testDatabases()) {
           const id = ids[(w + i) % ids.length];
           const secret = `sk-crash${w}r${i}${randomBytes(16).toString("hex")}`;
           try {
-            const res = await callApi(service.url, "POST", `/v1/organizations/${org.id}/credentials/${id}/rotate`, admin, { api_key: secret, grace_seconds: 600 });
-            if (res.status === 200 && (acknowledged.get(id)?.version ?? 0) < res.body.key_version) acknowledged.set(id, { version: res.body.key_version, secret });
+            const res = await callApi(service.url, "POST", `/v1/organizations/${org.id}/credentials/${id}/rotate`, admin, {
+              api_key: secret,
+              grace_seconds: 600,
+            });
+            if (res.status === 200 && (acknowledged.get(id)?.version ?? 0) < res.body.key_version)
+              acknowledged.set(id, { version: res.body.key_version, secret });
           } catch {
             // the process was killed under this request: its outcome is unknown, which is allowed
           }
@@ -101,8 +105,13 @@ for (const kind of testDatabases()) {
       for (const id of ids) {
         const { rows } = await db.query<{ key_version: number }>("select key_version from credentials where id = $1", [id]);
         const current = rows[0].key_version;
-        const versions = await db.query<{ key_version: number }>("select key_version from credential_versions where credential_id = $1 order by key_version", [id]);
-        expect(versions.rows.map((v) => v.key_version), `versions of ${id}`).toEqual(Array.from({ length: current }, (_, i) => i + 1));
+        const versions = await db.query<{ key_version: number }>("select key_version from credential_versions where credential_id = $1 order by key_version", [
+          id,
+        ]);
+        expect(
+          versions.rows.map((v) => v.key_version),
+          `versions of ${id}`,
+        ).toEqual(Array.from({ length: current }, (_, i) => i + 1));
         const ack = acknowledged.get(id);
         if (ack) {
           expect(current).toBeGreaterThanOrEqual(ack.version);
@@ -121,7 +130,10 @@ for (const kind of testDatabases()) {
       writeFileSync(newKeyFile, next.toBase64(), { mode: 0o600 });
       const cliEnv = { ...process.env, KEYPLANE_DATA_DIR: dataDir, KEYPLANE_MASTER_KEY: env.masterKey, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
       if (!databaseUrl) delete cliEnv.DATABASE_URL;
-      const first = spawn(process.execPath, [CLI, "rotate-master-key", "--new-key-file", newKeyFile, "--batch-size", "1"], { env: cliEnv, stdio: ["ignore", "ignore", "pipe"] });
+      const first = spawn(process.execPath, [CLI, "rotate-master-key", "--new-key-file", newKeyFile, "--batch-size", "1"], {
+        env: cliEnv,
+        stdio: ["ignore", "ignore", "pipe"],
+      });
       const firstExit = new Promise((r) => first.once("exit", r));
       // Killed as soon as it reports real progress, so the rows are split between the two keys.
       await new Promise<void>((resolve) => {

@@ -21,7 +21,8 @@ const RUNS = Number(process.env.KEYPLANE_FUZZ_RUNS || 2000);
 type Json = Record<string, unknown>;
 
 const components = (openapiDocument as unknown as { components: { schemas: Record<string, Json> } }).components.schemas;
-const deref = (schema: Json | undefined): Json | undefined => (schema && typeof schema.$ref === "string" ? deref(components[schema.$ref.split("/").pop()!]) : schema);
+const deref = (schema: Json | undefined): Json | undefined =>
+  schema && typeof schema.$ref === "string" ? deref(components[schema.$ref.split("/").pop()!]) : schema;
 
 /** The request body's declared properties and their schemas. */
 function bodyProperties(op: OperationInfo): [string, Json][] {
@@ -63,9 +64,7 @@ const pad = (n: number) => String(n).padStart(2, "0");
 /** Strings that PostgreSQL text or jsonb refuse (NUL) or that are not Unicode (unpaired surrogates). */
 const unstorable = fc.oneof(
   fc.constantFrom("\u0000", "a\u0000b", "\uD800", "x\uDC00y", "\uDBFF", "ok\uD83D", "\uDE00\uD83D"),
-  fc
-    .tuple(fc.string({ maxLength: 8 }), fc.constantFrom("\u0000", "\uD800", "\uDFFF"), fc.string({ maxLength: 8 }))
-    .map(([a, b, c]) => a + b + c),
+  fc.tuple(fc.string({ maxLength: 8 }), fc.constantFrom("\u0000", "\uD800", "\uDFFF"), fc.string({ maxLength: 8 })).map(([a, b, c]) => a + b + c),
 );
 
 /** RFC 3339 date-times with every offset up to ±23:59 (PostgreSQL takes ±15:59) and edge years. */
@@ -84,13 +83,23 @@ const oddTimestamp = fc
 /** Well-formed cursors (base64url of JSON) whose content is not a sort key this API issued. */
 const tamperedCursor = fc
   .oneof(
-    fc.record({
-      key: fc.constantFrom("id", "seq", "name"),
-      value: fc.oneof(fc.string({ maxLength: 12 }), fc.integer({ min: -5, max: 5 }), fc.double(), fc.constant(1e300), unstorable, fc.constant(null)),
-    }).map(({ key, value }) => ({ [key]: value })),
+    fc
+      .record({
+        key: fc.constantFrom("id", "seq", "name"),
+        value: fc.oneof(fc.string({ maxLength: 12 }), fc.integer({ min: -5, max: 5 }), fc.double(), fc.constant(1e300), unstorable, fc.constant(null)),
+      })
+      .map(({ key, value }) => ({ [key]: value })),
     fc.dictionary(
       fc.constantFrom("id", "seq", "name", "x"),
-      fc.oneof(fc.string({ maxLength: 12 }), fc.integer(), fc.double(), fc.constant(null), unstorable, fc.array(fc.integer(), { maxLength: 2 }), fc.constant(1e300)),
+      fc.oneof(
+        fc.string({ maxLength: 12 }),
+        fc.integer(),
+        fc.double(),
+        fc.constant(null),
+        unstorable,
+        fc.array(fc.integer(), { maxLength: 2 }),
+        fc.constant(1e300),
+      ),
       { maxKeys: 3 },
     ),
     fc.jsonValue({ maxDepth: 2 }),
@@ -98,7 +107,17 @@ const tamperedCursor = fc
   .map((value) => Buffer.from(JSON.stringify(value) ?? "null", "utf8").toString("base64url"));
 
 /** Path ids that cannot exist: encoded NUL, an encoded unpaired surrogate, another kind's prefix. */
-const impossibleId = fc.constantFrom("%00", "cred_%00", "org_%00", "%ED%A0%80", "%C0%80", "tok_01J0000000000000000000000T", "cred_01j0000000000000000000000c", "%25", "x".repeat(300));
+const impossibleId = fc.constantFrom(
+  "%00",
+  "cred_%00",
+  "org_%00",
+  "%ED%A0%80",
+  "%C0%80",
+  "tok_01J0000000000000000000000T",
+  "cred_01j0000000000000000000000c",
+  "%25",
+  "x".repeat(300),
+);
 
 /** Every byte percent-encoded (encodeURIComponent throws on unpaired surrogates). */
 const percentEncode = (text: string) => [...Buffer.from(text, "utf8")].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("");
@@ -185,7 +204,13 @@ const headerValues = fc.record(
     "Idempotency-Key": fc.oneof(fc.string({ maxLength: 300 }), fc.constant("")),
     "If-Match": fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('"v1"', "*", 'W/"v1"', '"v99999999999"')),
     "If-None-Match": fc.string({ maxLength: 20 }),
-    "Content-Type": fc.constantFrom("application/json", "text/plain", "application/json; charset=utf-16", "application/x-www-form-urlencoded", "application/merge-patch+json"),
+    "Content-Type": fc.constantFrom(
+      "application/json",
+      "text/plain",
+      "application/json; charset=utf-16",
+      "application/x-www-form-urlencoded",
+      "application/merge-patch+json",
+    ),
   },
   { requiredKeys: ["Content-Type"] },
 );
@@ -232,7 +257,9 @@ function nearValidCase(op: OperationInfo): fc.Arbitrary<FuzzCase> {
   if (query.length > 0) {
     const raw = fc.constantFrom(...RAW_QUERY_VALUES);
     const valueFor = ([name, schema]: [string, Json]) =>
-      (name === "cursor" ? tamperedCursor : schema.format === "date-time" ? oddTimestamp : fc.oneof(unstorable, raw)).map((v) => `${name}=${RAW_QUERY_VALUES.includes(v) ? v : percentEncode(v)}`);
+      (name === "cursor" ? tamperedCursor : schema.format === "date-time" ? oddTimestamp : fc.oneof(unstorable, raw)).map(
+        (v) => `${name}=${RAW_QUERY_VALUES.includes(v) ? v : percentEncode(v)}`,
+      );
     variants.push(fc.oneof(...query.map(valueFor)).map((text) => ({ ...valid, query: text })));
   }
   if (op.pathParams.length > 0) variants.push(fc.tuple(pathReplacement(op), fc.boolean()).map(([replaced, anonymous]) => ({ ...valid, replaced, anonymous })));
@@ -266,7 +293,10 @@ describe("fuzzing every operation (pglite)", () => {
     base = service.url;
     const seeded = await seedOrganization(t);
     const admin = bearer(seeded.tokens.admin);
-    const credential = await t.api.post(`/v1/organizations/${seeded.org.id}/credentials`).set(admin).send({ provider: "openai", name: "fuzz", api_key: "sk-fuzz000000000000000000000000000000" });
+    const credential = await t.api
+      .post(`/v1/organizations/${seeded.org.id}/credentials`)
+      .set(admin)
+      .send({ provider: "openai", name: "fuzz", api_key: "sk-fuzz000000000000000000000000000000" });
     const project = await t.api.post(`/v1/organizations/${seeded.org.id}/projects`).set(admin).send({ name: "fuzz" });
     const spare = await t.api.post(`/v1/organizations/${seeded.org.id}/tokens`).set(admin).send({ role: "member", name: "spare" });
     ids = { org: seeded.org.id, credential: credential.body.id, project: project.body.id, token: spare.body.id };
@@ -289,7 +319,10 @@ describe("fuzzing every operation (pglite)", () => {
           .replace("{org}", replaced?.param === "{org}" ? replaced.id : ids.org)
           .replace("{id}", replaced?.param === "{id}" ? replaced.id : op.path.includes("/tokens/") ? ids.token : ids.credential)
           .replace("{project}", replaced?.param === "{project}" ? replaced.id : ids.project);
-      const samples = fc.sample(fc.oneof({ weight: 1, arbitrary: randomCase(op) }, { weight: 2, arbitrary: nearValidCase(op) }), { numRuns: perOperation, seed: 20261122 + sent });
+      const samples = fc.sample(fc.oneof({ weight: 1, arbitrary: randomCase(op) }, { weight: 2, arbitrary: nearValidCase(op) }), {
+        numRuns: perOperation,
+        seed: 20261122 + sent,
+      });
       for (const { body, query, headers, replaced, anonymous } of samples) {
         const hasBody = op.method !== "get" && op.method !== "delete";
         const res = await fetch(`${base}${pathOf(replaced)}${query ? `?${query}` : ""}`, {

@@ -77,7 +77,10 @@ for (const kind of testDatabases()) {
       const seeded = await seedOrganization(t);
       orgId = seeded.org.id;
       resolver = bearer(seeded.tokens.resolver);
-      const created = await t.api.post(`/v1/organizations/${orgId}/credentials`).set(bearer(seeded.tokens.admin)).send({ provider: "openai", name: "r", api_key: SECRET });
+      const created = await t.api
+        .post(`/v1/organizations/${orgId}/credentials`)
+        .set(bearer(seeded.tokens.admin))
+        .send({ provider: "openai", name: "r", api_key: SECRET });
       expect(created.status).toBe(201);
     }, 60_000);
     afterAll(() => t?.close());
@@ -102,4 +105,3 @@ for (const kind of testDatabases()) {
     });
   });
 }
-

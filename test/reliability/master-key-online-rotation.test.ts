@@ -64,7 +64,10 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("master-key rotation while the s
     const worker = async (w: number) => {
       for (let i = 0; running && statuses.length < MAX_REQUESTS; i++) {
         const projectId = seeded.projects[(w + i) % seeded.projects.length];
-        const res = await callApi(service.url, "POST", `/v1/organizations/${seeded.orgId}/resolve`, seeded.resolver, { provider: "openai", project_id: projectId });
+        const res = await callApi(service.url, "POST", `/v1/organizations/${seeded.orgId}/resolve`, seeded.resolver, {
+          provider: "openai",
+          project_id: projectId,
+        });
         statuses.push(res.status);
       }
     };
@@ -146,7 +149,10 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("master-key rotation while the s
     // 3. The final configuration: the new key alone.
     const restarted = await startServiceProcess(env);
     for (const projectId of seeded.projects) {
-      const res = await callApi(restarted.url, "POST", `/v1/organizations/${seeded.orgId}/resolve`, seeded.resolver, { provider: "openai", project_id: projectId });
+      const res = await callApi(restarted.url, "POST", `/v1/organizations/${seeded.orgId}/resolve`, seeded.resolver, {
+        provider: "openai",
+        project_id: projectId,
+      });
       expect(res.status).toBe(200);
     }
     const verify = await callApi(restarted.url, "POST", `/v1/organizations/${seeded.orgId}/audit-events/verify`, env.bootstrapToken);
@@ -181,7 +187,10 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("master-key rotation while the s
 
     // 3. The final configuration: KEYPLANE_MASTER_KEY_PREVIOUS removed.
     const restarted = await startServiceProcess({ ...first, masterKey: newKey.toBase64() });
-    const res = await callApi(restarted.url, "POST", `/v1/organizations/${seeded.orgId}/resolve`, seeded.resolver, { provider: "openai", project_id: seeded.projects[0] });
+    const res = await callApi(restarted.url, "POST", `/v1/organizations/${seeded.orgId}/resolve`, seeded.resolver, {
+      provider: "openai",
+      project_id: seeded.projects[0],
+    });
     expect(res.status).toBe(200);
     await stop(restarted);
   }, 180_000);

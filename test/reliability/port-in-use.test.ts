@@ -51,7 +51,10 @@ async function serveOnce(env: Record<string, string>): Promise<string> {
   try {
     for (let i = 0; i < 300; i++) {
       if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}: ${output}`);
-      const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ready) return output;
       await delay(100);
     }

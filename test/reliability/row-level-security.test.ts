@@ -79,7 +79,10 @@ for (const kind of testDatabases()) {
 
     it("refuses to write another organization's rows from A's scope", async () => {
       const attempt = withOrganizationScope(a, () =>
-        t.testDb.db.query("insert into projects (id, organization_id, name, inherit_organization_credentials, version, created_at, updated_at) values ('prj_rlsprobe00000000000000000', $1, 'sneaky', false, 1, now(), now())", [b]),
+        t.testDb.db.query(
+          "insert into projects (id, organization_id, name, inherit_organization_credentials, version, created_at, updated_at) values ('prj_rlsprobe00000000000000000', $1, 'sneaky', false, 1, now(), now())",
+          [b],
+        ),
       );
       await expect(attempt).rejects.toThrow();
       const projects = await unscoped("select name from projects where name = 'sneaky'");

@@ -48,7 +48,11 @@ export function distIsFresh(): boolean {
 }
 
 /** The CDKTF example app the cdktf suites synthesise, compiled against the built bindings. */
-const EXAMPLE = { dir: "examples/cdktf", output: "examples/cdktf/dist/main.js", sources: ["examples/cdktf/main.ts", "examples/cdktf/tsconfig.json", "dist/cdktf-provider/cdktf"] };
+const EXAMPLE = {
+  dir: "examples/cdktf",
+  output: "examples/cdktf/dist/main.js",
+  sources: ["examples/cdktf/main.ts", "examples/cdktf/tsconfig.json", "dist/cdktf-provider/cdktf"],
+};
 
 function exampleIsFresh(): boolean {
   return newestMtime(join(repoRoot, EXAMPLE.output)) >= Math.max(...EXAMPLE.sources.map((p) => newestMtime(join(repoRoot, p))));

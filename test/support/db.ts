@@ -106,14 +106,15 @@ export async function dumpAllTables(db: Queryable): Promise<string> {
         where table_schema = 'public' and table_name = $1 and data_type = 'bytea' order by ordinal_position`,
       [table_name],
     );
-    const extra = byteaColumns.rows
-      .map((c, i) => `, encode(t.${quoteIdent(c.column_name)}, 'escape') as bytea_${i}`)
-      .join("");
-    const rows = await db.query<Record<string, string | null>>(
-      `select t::text as row${extra} from public.${quoteIdent(table_name)} t`,
-    );
+    const extra = byteaColumns.rows.map((c, i) => `, encode(t.${quoteIdent(c.column_name)}, 'escape') as bytea_${i}`).join("");
+    const rows = await db.query<Record<string, string | null>>(`select t::text as row${extra} from public.${quoteIdent(table_name)} t`);
     parts.push(`## ${table_name}`);
-    for (const row of rows.rows) parts.push(Object.values(row).filter((v) => v !== null).join("\t"));
+    for (const row of rows.rows)
+      parts.push(
+        Object.values(row)
+          .filter((v) => v !== null)
+          .join("\t"),
+      );
   }
   return parts.join("\n");
 }

@@ -61,10 +61,9 @@ export async function startPgCluster(): Promise<PgCluster> {
       const client = new pg.Client({ connectionString: cluster.url("postgres") });
       await client.connect();
       try {
-        const { rowCount } = await client.query(
-          "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
-          [database],
-        );
+        const { rowCount } = await client.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [
+          database,
+        ]);
         return rowCount ?? 0;
       } finally {
         await client.end();

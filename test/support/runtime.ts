@@ -79,7 +79,10 @@ export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
 /** Creates an organization and one token per role in it. */
 export async function seedOrganization(t: TestRuntime, slug = `org-${randomBytes(4).toString("hex")}`) {
-  const created = await t.api.post("/v1/organizations").set(bearer(t.platformToken)).send({ name: `Org ${slug}`, slug });
+  const created = await t.api
+    .post("/v1/organizations")
+    .set(bearer(t.platformToken))
+    .send({ name: `Org ${slug}`, slug });
   if (created.status !== 201) throw new Error(`org create failed: ${created.status} ${JSON.stringify(created.body)}`);
   const org = created.body as { id: string };
   const tokens: Record<"admin" | "member" | "resolver", string> = { admin: "", member: "", resolver: "" };

@@ -93,9 +93,7 @@ describe("loadConfig", () => {
 
   it("rejects a short bootstrap token without echoing it", () => {
     const error = configError({ KEYPLANE_BOOTSTRAP_TOKEN: "short-secret-token" });
-    expect(error.message).toBe(
-      "invalid configuration: KEYPLANE_BOOTSTRAP_TOKEN must be at least 32 characters (got 18)",
-    );
+    expect(error.message).toBe("invalid configuration: KEYPLANE_BOOTSTRAP_TOKEN must be at least 32 characters (got 18)");
   });
 
   it("rejects a master key that is not base64 of 32 bytes without echoing it", () => {
@@ -104,24 +102,18 @@ describe("loadConfig", () => {
     expect(error.issues[0].variable).toBe("KEYPLANE_MASTER_KEY");
     expect(error.message).not.toContain(bad);
     expect(configError({ KEYPLANE_MASTER_KEY_PREVIOUS: `${KEY},${bad}` }).message).toContain("entry 2");
-    expect(configError({ KEYPLANE_MASTER_KEY: KEY, KEYPLANE_MASTER_KEY_FILE: "/k" }).issues[0].variable).toBe(
-      "KEYPLANE_MASTER_KEY_FILE",
-    );
+    expect(configError({ KEYPLANE_MASTER_KEY: KEY, KEYPLANE_MASTER_KEY_FILE: "/k" }).issues[0].variable).toBe("KEYPLANE_MASTER_KEY_FILE");
   });
 
   describe("production", () => {
     it("refuses to start without a master key", () => {
       const error = configError({ NODE_ENV: "production", DATABASE_URL: "postgres://db/kp" });
-      expect(error.issues).toEqual([
-        expect.objectContaining({ variable: "KEYPLANE_MASTER_KEY", message: expect.stringContaining("production") }),
-      ]);
+      expect(error.issues).toEqual([expect.objectContaining({ variable: "KEYPLANE_MASTER_KEY", message: expect.stringContaining("production") })]);
     });
 
     it("refuses the embedded database unless KEYPLANE_ALLOW_EMBEDDED=1", () => {
       const error = configError({ NODE_ENV: "production", KEYPLANE_MASTER_KEY: KEY });
-      expect(error.issues).toEqual([
-        expect.objectContaining({ variable: "DATABASE_URL", message: expect.stringContaining("KEYPLANE_ALLOW_EMBEDDED=1") }),
-      ]);
+      expect(error.issues).toEqual([expect.objectContaining({ variable: "DATABASE_URL", message: expect.stringContaining("KEYPLANE_ALLOW_EMBEDDED=1") })]);
       const config = loadConfig({ NODE_ENV: "production", KEYPLANE_MASTER_KEY: KEY, KEYPLANE_ALLOW_EMBEDDED: "1" });
       expect(config).toMatchObject({ production: true, allowEmbedded: true, database: { driver: "pglite" } });
     });

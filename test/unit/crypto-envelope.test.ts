@@ -74,9 +74,7 @@ describe("envelope encryption", () => {
     ];
     for (const other of others) {
       const error = expectDecryptionError(() => decryptSecret(keyring, sealed, other), "authentication_failed");
-      expect(error.message).toBe(
-        `ciphertext does not belong to credential ${other.credentialId} version ${other.keyVersion} (authentication failed)`,
-      );
+      expect(error.message).toBe(`ciphertext does not belong to credential ${other.credentialId} version ${other.keyVersion} (authentication failed)`);
     }
   });
 
@@ -85,10 +83,7 @@ describe("envelope encryption", () => {
     const aadB = { ...aad, credentialId: "cred_01HBBBBBBBBBBBBBBBBBBBBBBB" };
     const a = encryptSecret(key, Buffer.from(SECRET), aad);
     const b = encryptSecret(key, Buffer.from("other"), aadB);
-    expectDecryptionError(
-      () => decryptSecret(keyring, { ...b, ciphertext: a.ciphertext, nonce: a.nonce }, aadB),
-      "authentication_failed",
-    );
+    expectDecryptionError(() => decryptSecret(keyring, { ...b, ciphertext: a.ciphertext, nonce: a.nonce }, aadB), "authentication_failed");
   });
 
   it("detects tampering with the nonce, the ciphertext, its tag or the wrapped key", () => {
@@ -107,15 +102,9 @@ describe("envelope encryption", () => {
   it("reports malformed, destroyed and unknown-key rows without leaking", () => {
     const sealed = encryptSecret(key, Buffer.from(SECRET), aad);
     expectDecryptionError(() => decryptSecret(keyring, { ...sealed, nonce: sealed.nonce.subarray(1) }, aad), "malformed");
-    expectDecryptionError(
-      () => decryptSecret(keyring, { ...sealed, wrappedDek: sealed.wrappedDek.subarray(1) }, aad),
-      "malformed",
-    );
+    expectDecryptionError(() => decryptSecret(keyring, { ...sealed, wrappedDek: sealed.wrappedDek.subarray(1) }, aad), "malformed");
     expectDecryptionError(() => decryptSecret(keyring, { ...sealed, ciphertext: Buffer.alloc(3) }, aad), "malformed");
-    expectDecryptionError(
-      () => decryptSecret(keyring, { ciphertext: null, nonce: null, wrappedDek: null, masterKeyId: null }, aad),
-      "destroyed",
-    );
+    expectDecryptionError(() => decryptSecret(keyring, { ciphertext: null, nonce: null, wrappedDek: null, masterKeyId: null }, aad), "destroyed");
     const stranger = new MasterKeyring(MasterKey.generate());
     const error = expectDecryptionError(() => decryptSecret(stranger, sealed, aad), "unknown_master_key");
     expect(error.message).toContain(key.id);
@@ -160,10 +149,7 @@ describe("master key rotation (rewrapDek)", () => {
     expect(decryptSecret(new MasterKeyring(newKey), row, aad).toString()).toBe(SECRET);
     // The old key alone can no longer open the row, and the old wrapping is refused under the new id.
     expectDecryptionError(() => decryptSecret(new MasterKeyring(oldKey), row, aad), "unknown_master_key");
-    expectDecryptionError(
-      () => decryptSecret(new MasterKeyring(newKey, [oldKey]), { ...sealed, masterKeyId: newKey.id }, aad),
-      "authentication_failed",
-    );
+    expectDecryptionError(() => decryptSecret(new MasterKeyring(newKey, [oldKey]), { ...sealed, masterKeyId: newKey.id }, aad), "authentication_failed");
   });
 
   it("decrypts rows of both keys with a keyring holding the previous key", () => {
@@ -180,10 +166,7 @@ describe("master key rotation (rewrapDek)", () => {
   it("refuses to re-wrap a row bound to another credential", () => {
     const oldKey = MasterKey.generate();
     const sealed = encryptSecret(oldKey, Buffer.from(SECRET), aad);
-    expectDecryptionError(
-      () => rewrapDek(new MasterKeyring(oldKey), MasterKey.generate(), sealed, { ...aad, keyVersion: 3 }),
-      "authentication_failed",
-    );
+    expectDecryptionError(() => rewrapDek(new MasterKeyring(oldKey), MasterKey.generate(), sealed, { ...aad, keyVersion: 3 }), "authentication_failed");
   });
 });
 

@@ -3,15 +3,7 @@ import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  MasterKey,
-  MasterKeyError,
-  MasterKeyring,
-  Redacted,
-  decodeBase64Key,
-  loadMasterKeyring,
-  masterKeyId,
-} from "../../service/crypto/index.js";
+import { MasterKey, MasterKeyError, MasterKeyring, Redacted, decodeBase64Key, loadMasterKeyring, masterKeyId } from "../../service/crypto/index.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -106,17 +98,13 @@ describe("loadMasterKeyring", () => {
 
   it("explains a bad key without echoing it", async () => {
     const bad = "c2hvcnQ=";
-    await expect(loadMasterKeyring({ masterKey: bad, dataDir: dir })).rejects.toThrow(
-      /KEYPLANE_MASTER_KEY must be base64 of exactly 32 bytes/,
-    );
+    await expect(loadMasterKeyring({ masterKey: bad, dataDir: dir })).rejects.toThrow(/KEYPLANE_MASTER_KEY must be base64 of exactly 32 bytes/);
     const path = join(dir, "bad.key");
     await writeFile(path, "definitely-not-a-key");
     const err = await loadMasterKeyring({ masterKeyFile: path, dataDir: dir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MasterKeyError);
     expect(String(err)).not.toContain("definitely-not-a-key");
-    await expect(loadMasterKeyring({ masterKeyFile: join(dir, "missing.key"), dataDir: dir })).rejects.toThrow(
-      /cannot read master key file .*ENOENT/,
-    );
+    await expect(loadMasterKeyring({ masterKeyFile: join(dir, "missing.key"), dataDir: dir })).rejects.toThrow(/cannot read master key file .*ENOENT/);
   });
 
   it("keeps previous keys for decryption; the current key stays first", async () => {
@@ -129,15 +117,13 @@ describe("loadMasterKeyring", () => {
     });
     expect(loaded.keyring.ids()).toEqual([current.id, ...previous.map((k) => k.id)]);
     expect(loaded.keyring.get(previous[1].id)?.id).toBe(previous[1].id);
-    await expect(
-      loadMasterKeyring({ masterKey: current.toBase64(), previousMasterKeys: ["nope"], dataDir: dir }),
-    ).rejects.toThrow(/KEYPLANE_MASTER_KEY_PREVIOUS entry 1/);
+    await expect(loadMasterKeyring({ masterKey: current.toBase64(), previousMasterKeys: ["nope"], dataDir: dir })).rejects.toThrow(
+      /KEYPLANE_MASTER_KEY_PREVIOUS entry 1/,
+    );
   });
 
   it("refuses to generate a key in production", async () => {
-    await expect(loadMasterKeyring({ dataDir: dir, production: true })).rejects.toThrow(
-      /NODE_ENV=production requires KEYPLANE_MASTER_KEY/,
-    );
+    await expect(loadMasterKeyring({ dataDir: dir, production: true })).rejects.toThrow(/NODE_ENV=production requires KEYPLANE_MASTER_KEY/);
     expect(await readdir(dir)).toEqual([]);
   });
 });

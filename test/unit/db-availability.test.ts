@@ -2,13 +2,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  DatabaseUnavailableError,
-  migrate,
-  openDb,
-  type Db,
-  type DbError,
-} from "../../service/db/index.js";
+import { DatabaseUnavailableError, migrate, openDb, type Db, type DbError } from "../../service/db/index.js";
 import { createPgTestDatabase, openTestDb, type TestDb } from "../support/db.js";
 
 const SLOW = 60_000;
@@ -63,11 +57,15 @@ describe("DatabaseUnavailableError", () => {
     }
   });
 
-  it("when the embedded database is closed", async () => {
-    const db = await openDb({ driver: "pglite", dataDir: "memory://" });
-    await db.close();
-    expect(await caught(db.ping())).toMatchObject({ name: "DatabaseUnavailableError", reason: "closed" });
-  }, SLOW);
+  it(
+    "when the embedded database is closed",
+    async () => {
+      const db = await openDb({ driver: "pglite", dataDir: "memory://" });
+      await db.close();
+      expect(await caught(db.ping())).toMatchObject({ name: "DatabaseUnavailableError", reason: "closed" });
+    },
+    SLOW,
+  );
 });
 
 describe.runIf(process.env.TEST_DATABASE_URL)("PostgreSQL resilience", () => {
@@ -84,9 +82,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)("PostgreSQL resilience", () => {
   });
 
   const terminateSessions = (database: string) =>
-    admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [
-      database,
-    ]);
+    admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [database]);
   const databaseName = () => new URL(t.url!).pathname.slice(1);
 
   it("survives the server dropping idle pooled connections (restart)", async () => {
@@ -136,23 +132,27 @@ describe.runIf(process.env.TEST_DATABASE_URL)("PostgreSQL resilience", () => {
     }
   });
 
-  it("lets several processes migrate a fresh database at once", async () => {
-    const fresh = await createPgTestDatabase();
-    const dbs: Db[] = [];
-    try {
-      for (let i = 0; i < 3; i++) dbs.push(await openDb({ driver: "pg", url: fresh.url, poolMax: 2 }));
-      const results = await Promise.all(dbs.map((db) => migrate(db)));
-      const latest = results[0].version;
-      expect(latest).toBeGreaterThan(0);
-      // Each step holds the lock for one migration, so the processes may share the work, but every
-      // migration was applied exactly once (numbered 1…latest).
-      const applied = results.flatMap((r) => r.applied.map((m) => m.version)).sort((a, b) => a - b);
-      expect(applied).toEqual(Array.from({ length: latest }, (_, i) => i + 1));
-      const rows = await dbs[0].query<{ n: number }>("select count(*)::int as n from schema_migrations");
-      expect(rows.rows[0].n).toBe(latest);
-    } finally {
-      await Promise.all(dbs.map((db) => db.close()));
-      await fresh.drop();
-    }
-  }, SLOW);
+  it(
+    "lets several processes migrate a fresh database at once",
+    async () => {
+      const fresh = await createPgTestDatabase();
+      const dbs: Db[] = [];
+      try {
+        for (let i = 0; i < 3; i++) dbs.push(await openDb({ driver: "pg", url: fresh.url, poolMax: 2 }));
+        const results = await Promise.all(dbs.map((db) => migrate(db)));
+        const latest = results[0].version;
+        expect(latest).toBeGreaterThan(0);
+        // Each step holds the lock for one migration, so the processes may share the work, but every
+        // migration was applied exactly once (numbered 1…latest).
+        const applied = results.flatMap((r) => r.applied.map((m) => m.version)).sort((a, b) => a - b);
+        expect(applied).toEqual(Array.from({ length: latest }, (_, i) => i + 1));
+        const rows = await dbs[0].query<{ n: number }>("select count(*)::int as n from schema_migrations");
+        expect(rows.rows[0].n).toBe(latest);
+      } finally {
+        await Promise.all(dbs.map((db) => db.close()));
+        await fresh.drop();
+      }
+    },
+    SLOW,
+  );
 });

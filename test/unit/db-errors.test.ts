@@ -9,8 +9,7 @@ import {
   mapDbError,
 } from "../../service/db/index.js";
 
-const pgError = (code: string, extra: Record<string, unknown> = {}) =>
-  Object.assign(new Error(`server says ${code}`), { code, ...extra });
+const pgError = (code: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(`server says ${code}`), { code, ...extra });
 
 describe("mapDbError", () => {
   it.each([

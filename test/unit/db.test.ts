@@ -40,11 +40,7 @@ async function insertOrg(q: Queryable, slug = id("slug")): Promise<string> {
   return orgId;
 }
 
-async function insertCredential(
-  q: Queryable,
-  orgId: string,
-  fields: { projectId?: string | null; name?: string; isDefault?: boolean } = {},
-): Promise<string> {
+async function insertCredential(q: Queryable, orgId: string, fields: { projectId?: string | null; name?: string; isDefault?: boolean } = {}): Promise<string> {
   const credId = id("cred");
   await q.query(
     `insert into credentials (id, organization_id, project_id, provider, name, key_hint, env_var, is_default)
@@ -81,9 +77,7 @@ for (const kind of testDatabases()) {
           "select version, name, checksum from schema_migrations order by version",
         );
         expect(rows.rows).toEqual(SHIPPED.map((m) => ({ ...m, checksum: expect.stringMatching(/^[0-9a-f]{64}$/) })));
-        const tables = await db.query<{ table_name: string }>(
-          "select table_name from information_schema.tables where table_schema = 'public' order by 1",
-        );
+        const tables = await db.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'public' order by 1");
         expect(tables.rows.map((r) => r.table_name)).toEqual([
           "api_tokens",
           "audit_chain_heads",
@@ -222,53 +216,61 @@ for (const kind of testDatabases()) {
         await expect(later).resolves.toMatchObject({ rowCount: 1 });
       });
 
-      it("keep concurrent read-modify-write transactions from losing updates", async () => {
-        const orgId = await insertOrg(db);
-        const workers = 4;
-        const events: string[] = [];
-        await Promise.all(
-          Array.from({ length: workers }, (_, w) =>
-            db.transaction(
-              async (tx) => {
-                events.push(`start ${w}`);
-                const row = await tx.query<{ version: number }>("select version from organizations where id = $1", [orgId]);
-                await sleep(15);
-                await tx.query("update organizations set version = $2 where id = $1", [orgId, row.rows[0].version + 1]);
-                events.push(`end ${w}`);
-              },
-              // PostgreSQL: serialization failures are retried; PGlite: transactions never overlap.
-              { isolation: "serializable", maxRetries: 8 },
+      it(
+        "keep concurrent read-modify-write transactions from losing updates",
+        async () => {
+          const orgId = await insertOrg(db);
+          const workers = 4;
+          const events: string[] = [];
+          await Promise.all(
+            Array.from({ length: workers }, (_, w) =>
+              db.transaction(
+                async (tx) => {
+                  events.push(`start ${w}`);
+                  const row = await tx.query<{ version: number }>("select version from organizations where id = $1", [orgId]);
+                  await sleep(15);
+                  await tx.query("update organizations set version = $2 where id = $1", [orgId, row.rows[0].version + 1]);
+                  events.push(`end ${w}`);
+                },
+                // PostgreSQL: serialization failures are retried; PGlite: transactions never overlap.
+                { isolation: "serializable", maxRetries: 8 },
+              ),
             ),
-          ),
-        );
-        const final = await db.query<{ version: number }>("select version from organizations where id = $1", [orgId]);
-        expect(final.rows[0].version).toBe(1 + workers);
-        if (kind === "pglite") {
-          for (let i = 0; i < events.length; i += 2) {
-            expect(events[i + 1]).toBe(events[i].replace("start", "end"));
+          );
+          const final = await db.query<{ version: number }>("select version from organizations where id = $1", [orgId]);
+          expect(final.rows[0].version).toBe(1 + workers);
+          if (kind === "pglite") {
+            for (let i = 0; i < events.length; i += 2) {
+              expect(events[i + 1]).toBe(events[i].replace("start", "end"));
+            }
           }
-        }
-      }, SLOW);
+        },
+        SLOW,
+      );
 
-      it.runIf(kind === "pg")("surface SerializationFailureError once retries are exhausted", async () => {
-        const orgId = await insertOrg(db);
-        const results = await Promise.allSettled(
-          [0, 1].map(() =>
-            db.transaction(
-              async (tx) => {
-                await tx.query("select version from organizations where id = $1", [orgId]);
-                await sleep(30);
-                await tx.query("update organizations set version = version + 1 where id = $1", [orgId]);
-              },
-              { isolation: "serializable", maxRetries: 0 },
+      it.runIf(kind === "pg")(
+        "surface SerializationFailureError once retries are exhausted",
+        async () => {
+          const orgId = await insertOrg(db);
+          const results = await Promise.allSettled(
+            [0, 1].map(() =>
+              db.transaction(
+                async (tx) => {
+                  await tx.query("select version from organizations where id = $1", [orgId]);
+                  await sleep(30);
+                  await tx.query("update organizations set version = version + 1 where id = $1", [orgId]);
+                },
+                { isolation: "serializable", maxRetries: 0 },
+              ),
             ),
-          ),
-        );
-        const failures = results.filter((r) => r.status === "rejected").map((r) => r.reason);
-        expect(failures).toHaveLength(1);
-        expect(failures[0]).toBeInstanceOf(SerializationFailureError);
-        expect((failures[0] as SerializationFailureError).sqlState).toBe("40001");
-      }, SLOW);
+          );
+          const failures = results.filter((r) => r.status === "rejected").map((r) => r.reason);
+          expect(failures).toHaveLength(1);
+          expect(failures[0]).toBeInstanceOf(SerializationFailureError);
+          expect((failures[0] as SerializationFailureError).sqlState).toBe("40001");
+        },
+        SLOW,
+      );
     });
 
     describe("errors and types", () => {
@@ -299,9 +301,7 @@ for (const kind of testDatabases()) {
         const secret = "sk-should-never-appear-in-an-error-0001";
         const slug = id("leak");
         await insertOrg(db, slug);
-        const err = await caught(
-          db.query("insert into organizations (id, name, slug) values ($1, $2, $3)", [id("org"), secret, slug]),
-        );
+        const err = await caught(db.query("insert into organizations (id, name, slug) values ($1, $2, $3)", [id("org"), secret, slug]));
         expect(err).toBeInstanceOf(UniqueViolationError);
         const rendered = `${String(err)} ${JSON.stringify(err)} ${JSON.stringify(Object.entries(err as object))}`;
         expect(rendered).not.toContain(secret);
@@ -337,17 +337,13 @@ for (const kind of testDatabases()) {
           db.query(
             `insert into credential_versions (credential_id, organization_id, key_version, key_hint, ciphertext, nonce, wrapped_dek, master_key_id)
              values ($1, $2, 1, 'h', $3, $4, $5, $6)`,
-            material
-              ? [credId, org, Buffer.alloc(20), Buffer.alloc(12), Buffer.alloc(60), "mk"]
-              : [credId, org, null, null, null, null],
+            material ? [credId, org, Buffer.alloc(20), Buffer.alloc(12), Buffer.alloc(60), "mk"] : [credId, org, null, null, null, null],
           );
         expect(await caught(version(orgA, false))).toMatchObject({ constraint: "credential_versions_material_check" });
         expect(await caught(version(orgB, true))).toBeInstanceOf(ForeignKeyViolationError);
         await version(orgA, true);
 
-        const bad = await caught(
-          db.query("update credentials set type = 'password', category = 'x' where id = $1", [credId]),
-        );
+        const bad = await caught(db.query("update credentials set type = 'password', category = 'x' where id = $1", [credId]));
         expect(bad).toBeInstanceOf(CheckViolationError);
       });
 
@@ -435,35 +431,37 @@ for (const kind of testDatabases()) {
 }
 
 describe("embedded database on disk", () => {
-  it("persists across restarts in its data directory (0700)", async () => {
-    const home = await mkdtemp(join(tmpdir(), "kp-pglite-"));
-    const dataDir = join(home, "data");
-    try {
-      const first = await openDb({ driver: "pglite", dataDir });
-      expect((await migrate(first)).applied).toEqual(SHIPPED);
-      const orgId = await insertOrg(first, "persisted");
-      await first.close();
-      await first.close();
-
-      // A lock left by a crashed process (pid no longer running) does not block the next start.
-      await writeFile(`${dataDir}.lock`, "2147483646\n");
-      const second = await openDb({ driver: "pglite", dataDir });
+  it(
+    "persists across restarts in its data directory (0700)",
+    async () => {
+      const home = await mkdtemp(join(tmpdir(), "kp-pglite-"));
+      const dataDir = join(home, "data");
       try {
-        // A second opener would corrupt the directory: refused while the first is open.
-        const err = await caught(openDb({ driver: "pglite", dataDir }));
-        expect(err).toBeInstanceOf(DbError);
-        expect(String(err)).toContain(`is in use by process ${process.pid}`);
-        expect((await migrate(second)).applied).toEqual([]);
-        expect((await second.query("select slug from organizations where id = $1", [orgId])).rows).toEqual([
-          { slug: "persisted" },
-        ]);
+        const first = await openDb({ driver: "pglite", dataDir });
+        expect((await migrate(first)).applied).toEqual(SHIPPED);
+        const orgId = await insertOrg(first, "persisted");
+        await first.close();
+        await first.close();
+
+        // A lock left by a crashed process (pid no longer running) does not block the next start.
+        await writeFile(`${dataDir}.lock`, "2147483646\n");
+        const second = await openDb({ driver: "pglite", dataDir });
+        try {
+          // A second opener would corrupt the directory: refused while the first is open.
+          const err = await caught(openDb({ driver: "pglite", dataDir }));
+          expect(err).toBeInstanceOf(DbError);
+          expect(String(err)).toContain(`is in use by process ${process.pid}`);
+          expect((await migrate(second)).applied).toEqual([]);
+          expect((await second.query("select slug from organizations where id = $1", [orgId])).rows).toEqual([{ slug: "persisted" }]);
+        } finally {
+          await second.close();
+        }
+        expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
+        await expect(stat(`${dataDir}.lock`)).rejects.toThrow(/ENOENT/);
       } finally {
-        await second.close();
+        await rm(home, { recursive: true, force: true });
       }
-      expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
-      await expect(stat(`${dataDir}.lock`)).rejects.toThrow(/ENOENT/);
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
-  }, SLOW);
+    },
+    SLOW,
+  );
 });

@@ -128,7 +128,22 @@ describe("injectable variable names", () => {
   });
 
   it("lets through ordinary secret names", () => {
-    for (const name of ["DATABASE_URL", "REDIS_URL", "GITHUB_TOKEN", "GH_TOKEN", "NPM_TOKEN", "HF_TOKEN", "SMTP_HOST", "SMTP_PASSWORD", "STRIPE_SECRET_KEY", "SSH_PRIVATE_KEY", "SLACK_BOT_TOKEN", "TRICKY_SECRET", "MY_SERVICE_TOKEN_URL", "a"]) {
+    for (const name of [
+      "DATABASE_URL",
+      "REDIS_URL",
+      "GITHUB_TOKEN",
+      "GH_TOKEN",
+      "NPM_TOKEN",
+      "HF_TOKEN",
+      "SMTP_HOST",
+      "SMTP_PASSWORD",
+      "STRIPE_SECRET_KEY",
+      "SSH_PRIVATE_KEY",
+      "SLACK_BOT_TOKEN",
+      "TRICKY_SECRET",
+      "MY_SERVICE_TOKEN_URL",
+      "a",
+    ]) {
       expect(variableNameProblem(name), name).toBeNull();
     }
   });

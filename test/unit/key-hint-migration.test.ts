@@ -52,10 +52,12 @@ for (const kind of testDatabases()) {
       for (const [i, row] of STORED.entries()) {
         const id = `cred_${i}`;
         ids.push(id);
-        await t.db.query(
-          `insert into credentials (id, organization_id, provider, name, key_hint, env_var) values ($1, $2, $3, $1, $4, 'X_API_KEY')`,
-          [id, orgId, row.provider, row.old],
-        );
+        await t.db.query(`insert into credentials (id, organization_id, provider, name, key_hint, env_var) values ($1, $2, $3, $1, $4, 'X_API_KEY')`, [
+          id,
+          orgId,
+          row.provider,
+          row.old,
+        ]);
         await t.db.query(
           `insert into credential_versions (credential_id, organization_id, key_version, key_hint, ciphertext, nonce, wrapped_dek, master_key_id)
            values ($1, $2, 1, $3, $4, $5, $6, 'mk')`,

@@ -34,7 +34,9 @@ describe("key hints", () => {
     const ownPrefix = (providerId: string) => PROVIDERS.find((p) => p.id === providerId)!.key_prefix;
     const secret = fc.oneof(
       fc.string({ maxLength: 60 }),
-      fc.tuple(fc.constantFrom("sk-", "sk-ant-", "sk-ant-admin01-", "sk-proj-", "sk-or-v1-", "AIza", "AKIA", "pk-", "fw_"), fc.string({ maxLength: 40 })).map(([p, s]) => p + s),
+      fc
+        .tuple(fc.constantFrom("sk-", "sk-ant-", "sk-ant-admin01-", "sk-proj-", "sk-or-v1-", "AIza", "AKIA", "pk-", "fw_"), fc.string({ maxLength: 40 }))
+        .map(([p, s]) => p + s),
     );
     fc.assert(
       fc.property(secret, fc.constantFrom(...providerIds), (text, providerId) => {

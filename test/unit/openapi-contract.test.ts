@@ -190,7 +190,16 @@ describe("openapi.yaml", () => {
 
   it("assigns roles as SPEC §4 says", () => {
     const secretOps = new Set(["resolveCredential", "getEnvironment"]);
-    const memberReads = new Set(["listProviders", "getWhoami", "getOrganization", "listProjects", "getProject", "listCredentials", "getCredential", "listCredentialVersions"]);
+    const memberReads = new Set([
+      "listProviders",
+      "getWhoami",
+      "getOrganization",
+      "listProjects",
+      "getProject",
+      "listCredentials",
+      "getCredential",
+      "listCredentialVersions",
+    ]);
     const resolverOps = new Set(["listProviders", "getWhoami", "resolveCredential", "getEnvironment"]);
     const platformOnly = new Set(["listOrganizations", "createOrganization", "deleteOrganization", "listPlatformTokens", "revokePlatformToken"]);
     for (const op of secured) {
@@ -468,18 +477,13 @@ describe("edge validation", () => {
 
     it("in bodies: a secret in any field, wrapped in any wrong type", () => {
       fc.assert(
-        fc.property(
-          secret,
-          fc.constantFrom(...bodyOps),
-          fc.constantFrom("bare", "array", "object", "map", "unknown", "long"),
-          (value, operationId, shape) => {
-            const wrap = (v: string): unknown =>
-              shape === "array" ? [v] : shape === "object" ? { nested: v } : shape === "map" ? { region: [v] } : shape === "long" ? v.repeat(400) : v;
-            const body: Json = Object.fromEntries(propertiesOf(operationId).map((p) => [p, wrap(value)]));
-            if (shape === "unknown") body.unexpected = value;
-            check(() => parseBody(operationId, body), value);
-          },
-        ),
+        fc.property(secret, fc.constantFrom(...bodyOps), fc.constantFrom("bare", "array", "object", "map", "unknown", "long"), (value, operationId, shape) => {
+          const wrap = (v: string): unknown =>
+            shape === "array" ? [v] : shape === "object" ? { nested: v } : shape === "map" ? { region: [v] } : shape === "long" ? v.repeat(400) : v;
+          const body: Json = Object.fromEntries(propertiesOf(operationId).map((p) => [p, wrap(value)]));
+          if (shape === "unknown") body.unexpected = value;
+          check(() => parseBody(operationId, body), value);
+        }),
         { numRuns: 400 },
       );
     });
@@ -523,7 +527,11 @@ describe("edge validation", () => {
       const nested = JSON.parse(`{"provider":"openai","name":"n","api_key":"k","settings":{"constructor":{"prototype":{"polluted":"yes"}}}}`);
       expect(errorsOf(() => parseBody("createCredential", nested))).toContainEqual({ path: "body.settings.constructor", message: "forbidden key" });
       const fields = JSON.parse(`{"provider":"bedrock","name":"n","fields":{"__proto__":"x","prototype":"y"}}`);
-      expect(errorsOf(() => parseBody("createCredential", fields)).map((e) => e.path).sort()).toEqual(["body.fields.__proto__", "body.fields.prototype"]);
+      expect(
+        errorsOf(() => parseBody("createCredential", fields))
+          .map((e) => e.path)
+          .sort(),
+      ).toEqual(["body.fields.__proto__", "body.fields.prototype"]);
       const query = JSON.parse('{"__proto__": {"polluted": "yes"}, "limit": "5"}');
       expect(errorsOf(() => parseQuery("listCredentials", query))).toContainEqual({ path: "query.__proto__", message: "forbidden key" });
       expect(polluted()).toBeUndefined();

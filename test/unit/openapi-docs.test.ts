@@ -26,7 +26,11 @@ describe("docs router", () => {
   });
 
   it("lets Try it out reach the service on the port it runs on, whatever Host header the request carried", async () => {
-    const server = createServer(express().get("/healthz", (_req, res) => res.json({ status: "ok" })).use(app));
+    const server = createServer(
+      express()
+        .get("/healthz", (_req, res) => res.json({ status: "ok" }))
+        .use(app),
+    );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
       const documentUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/openapi.yaml`;

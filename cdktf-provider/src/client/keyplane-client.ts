@@ -145,13 +145,7 @@ export class KeyplaneClient {
   }
 
   async setCredentialActive(org: string, id: string, active: boolean, ifMatch: string | undefined, signal?: AbortSignal) {
-    return this.versioned<Credential>(
-      "POST",
-      `${orgPath(org)}/credentials/${seg(id)}/${active ? "activate" : "deactivate"}`,
-      undefined,
-      ifMatch,
-      signal,
-    );
+    return this.versioned<Credential>("POST", `${orgPath(org)}/credentials/${seg(id)}/${active ? "activate" : "deactivate"}`, undefined, ifMatch, signal);
   }
 
   /** Deleting something already gone counts as success. */
@@ -312,9 +306,13 @@ function toApiError(status: number, problem: Partial<Problem> | undefined, etag:
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

@@ -47,8 +47,7 @@ export async function generateSelfSignedCertificate(commonName = "localhost"): P
       ],
     },
   ]);
-  const extensionsToAsn1 = (pki as unknown as { certificateExtensionsToAsn1(this: void, exts: unknown[]): forgeTypes.asn1.Asn1 })
-    .certificateExtensionsToAsn1;
+  const extensionsToAsn1 = (pki as unknown as { certificateExtensionsToAsn1(this: void, exts: unknown[]): forgeTypes.asn1.Asn1 }).certificateExtensionsToAsn1;
 
   const { Class, Type } = asn1;
   const algorithm = () =>
@@ -68,10 +67,7 @@ export async function generateSelfSignedCertificate(commonName = "localhost"): P
     asn1.create(Class.UNIVERSAL, Type.INTEGER, false, serial.toString("binary")),
     algorithm(),
     pki.distinguishedNameToAsn1(template.issuer),
-    asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, [
-      timeAsn1(forge, new Date(now - 30_000)),
-      timeAsn1(forge, new Date(now + VALIDITY_MS)),
-    ]),
+    asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, [timeAsn1(forge, new Date(now - 30_000)), timeAsn1(forge, new Date(now + VALIDITY_MS))]),
     pki.distinguishedNameToAsn1(template.subject),
     asn1.fromDer(forge.util.createBuffer(spki.toString("binary"))),
     extensionsToAsn1(template.extensions),

@@ -47,9 +47,7 @@ export class CodecError extends Error {
 
 function formatPath(path: PathStep[]): string {
   return path
-    .map((step, i) =>
-      typeof step === "string" ? (i === 0 ? step : `.${step}`) : typeof step === "number" ? `[${step}]` : `[${JSON.stringify(step.key)}]`,
-    )
+    .map((step, i) => (typeof step === "string" ? (i === 0 ? step : `.${step}`) : typeof step === "number" ? `[${step}]` : `[${JSON.stringify(step.key)}]`))
     .join("");
 }
 
@@ -130,10 +128,7 @@ function fromRaw(
       }
       // Absent attributes are null, as in the engine's own decoder.
       return Object.fromEntries(
-        Object.entries(attributes).map(([name, ty]) => [
-          name,
-          Object.hasOwn(raw, name) ? inner(raw[name], ty, [...path, name]) : null,
-        ]),
+        Object.entries(attributes).map(([name, ty]) => [name, Object.hasOwn(raw, name) ? inner(raw[name], ty, [...path, name]) : null]),
       );
     }
   }
@@ -230,9 +225,7 @@ function toMsgpack(value: CtyValue | undefined, type: CtyType, path: PathStep[])
           throw new CodecError(`unsupported attribute "${name}"`, path);
         }
       }
-      return Object.fromEntries(
-        sortedAttributeNames(attributes).map((name) => [name, toMsgpack(value[name], attributes[name], [...path, name])]),
-      );
+      return Object.fromEntries(sortedAttributeNames(attributes).map((name) => [name, toMsgpack(value[name], attributes[name], [...path, name])]));
     }
   }
 }

@@ -20,16 +20,7 @@ export type CtyType =
   | readonly ["object", { readonly [name: string]: CtyType }, readonly string[]]
   | readonly ["tuple", readonly CtyType[]];
 
-export type CtyValue =
-  | null
-  | UnknownValue
-  | Dynamic
-  | string
-  | number
-  | bigint
-  | boolean
-  | CtyValue[]
-  | { [key: string]: CtyValue };
+export type CtyValue = null | UnknownValue | Dynamic | string | number | bigint | boolean | CtyValue[] | { [key: string]: CtyValue };
 
 export type ObjectValue = { [name: string]: CtyValue };
 
@@ -52,9 +43,7 @@ export class UnknownValue {
   readonly refinements: Readonly<UnknownRefinements> | undefined;
 
   constructor(refinements?: UnknownRefinements) {
-    const defined = refinements
-      ? Object.fromEntries(Object.entries(refinements).filter(([, v]) => v !== undefined))
-      : {};
+    const defined = refinements ? Object.fromEntries(Object.entries(refinements).filter(([, v]) => v !== undefined)) : {};
     this.refinements = Object.keys(defined).length > 0 ? Object.freeze(defined) : undefined;
     Object.freeze(this);
   }
@@ -136,9 +125,7 @@ export function checkCtyType(raw: unknown): CtyType {
       return ["tuple", arg.map(checkCtyType)];
     case "object": {
       if (raw.length > 3 || arg === null || typeof arg !== "object" || Array.isArray(arg)) break;
-      const attributes = Object.fromEntries(
-        Object.entries(arg as Record<string, unknown>).map(([name, ty]) => [name, checkCtyType(ty)]),
-      );
+      const attributes = Object.fromEntries(Object.entries(arg as Record<string, unknown>).map(([name, ty]) => [name, checkCtyType(ty)]));
       if (raw.length === 2) return ["object", attributes];
       const optional: unknown = raw[2];
       if (!Array.isArray(optional) || !optional.every((n) => typeof n === "string" && n in attributes)) break;
@@ -253,8 +240,7 @@ export function ctyEqual(a: CtyValue, b: CtyValue, type: CtyType): boolean {
 
 function numberEqual(a: CtyValue, b: CtyValue): boolean {
   if (typeof a === "number" && typeof b === "number") return a === b;
-  const big = (v: CtyValue) =>
-    typeof v === "bigint" ? v : typeof v === "number" && Number.isInteger(v) ? BigInt(v) : undefined;
+  const big = (v: CtyValue) => (typeof v === "bigint" ? v : typeof v === "number" && Number.isInteger(v) ? BigInt(v) : undefined);
   const x = big(a);
   return x !== undefined && x === big(b);
 }

@@ -63,11 +63,7 @@ export interface ProtoDiagnostic {
 export function toProtoPath(path: AttributePath): ProtoAttributePath {
   return {
     steps: path.map((step) =>
-      typeof step === "string"
-        ? { attribute_name: step }
-        : typeof step === "number"
-          ? { element_key_int: step }
-          : { element_key_string: step.key },
+      typeof step === "string" ? { attribute_name: step } : typeof step === "number" ? { element_key_int: step } : { element_key_string: step.key },
     ),
   };
 }

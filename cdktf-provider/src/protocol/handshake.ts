@@ -76,10 +76,7 @@ export interface RunPluginOptions {
  * Runs the plugin process: checks the cookie, starts the gRPC server for the provider and prints
  * the handshake line. Resolves once the line is printed; the process then lives until Shutdown.
  */
-export async function runPlugin(
-  loadProvider: () => Promise<ProviderImplementation<unknown>>,
-  options: RunPluginOptions = {},
-): Promise<void> {
+export async function runPlugin(loadProvider: () => Promise<ProviderImplementation<unknown>>, options: RunPluginOptions = {}): Promise<void> {
   const env = options.env ?? process.env;
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const writeLine = options.writeLine ?? ((line: string) => process.stdout.write(line + "\n"));

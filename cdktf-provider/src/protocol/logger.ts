@@ -19,10 +19,7 @@ function levelFromEnv(env: NodeJS.ProcessEnv): LogLevel {
   return raw in ORDER ? (raw as LogLevel) : "info";
 }
 
-export function createLogger(
-  env: NodeJS.ProcessEnv = process.env,
-  write: (line: string) => void = (line) => process.stderr.write(line),
-): Logger {
+export function createLogger(env: NodeJS.ProcessEnv = process.env, write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
   const threshold = ORDER[levelFromEnv(env)];
   const log = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < threshold) return;

@@ -1,14 +1,6 @@
 // Schema helpers: the cty type a schema implies, its tfplugin6 wire form, and the value rewrites
 // the server applies on every response (write-only nulling, computed-unknown marking).
-import {
-  ctyTypeToJson,
-  isPlainObject,
-  isUnknown,
-  Unknown,
-  type CtyType,
-  type CtyValue,
-  type ObjectValue,
-} from "./cty.js";
+import { ctyTypeToJson, isPlainObject, isUnknown, Unknown, type CtyType, type CtyValue, type ObjectValue } from "./cty.js";
 import type { AttributePath } from "./diagnostics.js";
 import type { AttributeSchema, BlockSchema, NestedAttributes, NestedBlockSchema, Schema } from "./provider-api.js";
 
@@ -27,10 +19,7 @@ export function attributeType(attr: AttributeSchema): CtyType {
 }
 
 function nestedAttributesType(nested: NestedAttributes): CtyType {
-  const object: CtyType = [
-    "object",
-    Object.fromEntries(Object.entries(nested.attributes).map(([n, a]) => [n, attributeType(a)])),
-  ];
+  const object: CtyType = ["object", Object.fromEntries(Object.entries(nested.attributes).map(([n, a]) => [n, attributeType(a)]))];
   return nested.nesting === "single" ? object : [nested.nesting, object];
 }
 
@@ -127,12 +116,7 @@ function walkAttributes(
   }
 }
 
-function forEachElement(
-  nesting: string,
-  value: CtyValue | undefined,
-  path: AttributePath,
-  fn: (element: CtyValue, path: AttributePath) => void,
-): void {
+function forEachElement(nesting: string, value: CtyValue | undefined, path: AttributePath, fn: (element: CtyValue, path: AttributePath) => void): void {
   if (value === null || value === undefined || isUnknown(value)) return;
   if (nesting === "single" || nesting === "group") fn(value, path);
   else if (Array.isArray(value)) value.forEach((el, i) => fn(el, nesting === "set" ? path : [...path, i]));

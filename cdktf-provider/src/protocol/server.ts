@@ -10,34 +10,10 @@ import { readFileSync } from "node:fs";
 import protobuf from "protobufjs/light.js";
 import { ctyEqual, type CtyType, type CtyValue, type ObjectValue } from "./cty.js";
 import { CodecError, decodeDynamicValue, decodeJsonValue, encodeDynamicValue, type DynamicValueMessage } from "./codec.js";
-import {
-  diag,
-  DiagnosticsError,
-  hasErrors,
-  toProtoDiagnostic,
-  toProtoPath,
-  type AttributePath,
-  type Diagnostic,
-} from "./diagnostics.js";
+import { diag, DiagnosticsError, hasErrors, toProtoDiagnostic, toProtoPath, type AttributePath, type Diagnostic } from "./diagnostics.js";
 import type { Logger } from "./logger.js";
-import type {
-  ClientCapabilities,
-  DataSource,
-  EphemeralResource,
-  ManagedResource,
-  PlanResourceResult,
-  ProviderImplementation,
-  Schema,
-} from "./provider-api.js";
-import {
-  attributeType,
-  checkSchema,
-  impliedType,
-  markComputedUnknown,
-  nullWriteOnly,
-  schemaToProto,
-  writeOnlyPathsSet,
-} from "./schema.js";
+import type { ClientCapabilities, DataSource, EphemeralResource, ManagedResource, PlanResourceResult, ProviderImplementation, Schema } from "./provider-api.js";
+import { attributeType, checkSchema, impliedType, markComputedUnknown, nullWriteOnly, schemaToProto, writeOnlyPathsSet } from "./schema.js";
 
 // The .proto files as a protobufjs JSON descriptor (cdktf-provider/scripts/gen-protocol-json.mjs):
 // parsing the .proto text and building @grpc/proto-loader's reflection descriptors, which this
@@ -353,31 +329,25 @@ function providerHandlers(provider: ProviderImplementation<unknown>, log: Logger
       return { diagnostics: diagnostics(await provider.validateConfig?.({ config })) };
     }),
 
-    ConfigureProvider: rpc<{ terraform_version: string; config: Dv; client_capabilities: ProtoCapabilities | null }>(
-      "ConfigureProvider",
-      async (req) => {
-        const config = decodeObject(req.config, provider.schema) ?? {};
-        const result = await provider.configure({
-          config,
-          terraformVersion: req.terraform_version,
-          clientCapabilities: capabilities(req.client_capabilities),
-        });
-        if (!hasErrors(result.diagnostics)) configured = { data: result.data };
-        return { diagnostics: diagnostics(result.diagnostics) };
-      },
-    ),
+    ConfigureProvider: rpc<{ terraform_version: string; config: Dv; client_capabilities: ProtoCapabilities | null }>("ConfigureProvider", async (req) => {
+      const config = decodeObject(req.config, provider.schema) ?? {};
+      const result = await provider.configure({
+        config,
+        terraformVersion: req.terraform_version,
+        clientCapabilities: capabilities(req.client_capabilities),
+      });
+      if (!hasErrors(result.diagnostics)) configured = { data: result.data };
+      return { diagnostics: diagnostics(result.diagnostics) };
+    }),
 
-    ValidateResourceConfig: rpc<{ type_name: string; config: Dv; client_capabilities: ProtoCapabilities | null }>(
-      "ValidateResourceConfig",
-      async (req) => {
-        const res = resources.lookup(req.type_name);
-        if (isDiagnostic(res)) return { diagnostics: diagnostics([res]) };
-        const config = decodeObject(req.config, res.schema) ?? {};
-        const caps = capabilities(req.client_capabilities);
-        const own = (await res.validate?.({ typeName: req.type_name, config, clientCapabilities: caps })) ?? [];
-        return { diagnostics: diagnostics([...writeOnlyNotAllowed(res.schema, config, caps), ...own]) };
-      },
-    ),
+    ValidateResourceConfig: rpc<{ type_name: string; config: Dv; client_capabilities: ProtoCapabilities | null }>("ValidateResourceConfig", async (req) => {
+      const res = resources.lookup(req.type_name);
+      if (isDiagnostic(res)) return { diagnostics: diagnostics([res]) };
+      const config = decodeObject(req.config, res.schema) ?? {};
+      const caps = capabilities(req.client_capabilities);
+      const own = (await res.validate?.({ typeName: req.type_name, config, clientCapabilities: caps })) ?? [];
+      return { diagnostics: diagnostics([...writeOnlyNotAllowed(res.schema, config, caps), ...own]) };
+    }),
 
     ValidateDataResourceConfig: rpc<{ type_name: string; config: Dv }>("ValidateDataResourceConfig", async (req) => {
       const ds = dataSources.lookup(req.type_name);
@@ -552,35 +522,32 @@ function providerHandlers(provider: ProviderImplementation<unknown>, log: Logger
       };
     }),
 
-    ImportResourceState: rpc<{ type_name: string; id: string; client_capabilities: ProtoCapabilities | null }>(
-      "ImportResourceState",
-      async (req) => {
-        const res = resources.lookup(req.type_name);
-        if (isDiagnostic(res)) return { diagnostics: diagnostics([res]) };
-        if (!res.import) {
-          return {
-            diagnostics: diagnostics([diag.error("Import not supported", `${req.type_name} resources cannot be imported.`)]),
-          };
-        }
-        if (!configured) return { diagnostics: diagnostics([notConfigured]) };
-        const result = await res.import({
-          ...context(req.type_name),
-          id: req.id,
-          clientCapabilities: capabilities(req.client_capabilities),
-        });
-        if (hasErrors(result.diagnostics) || result.state === null) return { diagnostics: diagnostics(result.diagnostics) };
+    ImportResourceState: rpc<{ type_name: string; id: string; client_capabilities: ProtoCapabilities | null }>("ImportResourceState", async (req) => {
+      const res = resources.lookup(req.type_name);
+      if (isDiagnostic(res)) return { diagnostics: diagnostics([res]) };
+      if (!res.import) {
         return {
-          imported_resources: [
-            {
-              type_name: req.type_name,
-              state: encode(nullWriteOnly(res.schema.block, result.state), res.schema),
-              private: result.private ?? Buffer.alloc(0),
-            },
-          ],
-          diagnostics: diagnostics(result.diagnostics),
+          diagnostics: diagnostics([diag.error("Import not supported", `${req.type_name} resources cannot be imported.`)]),
         };
-      },
-    ),
+      }
+      if (!configured) return { diagnostics: diagnostics([notConfigured]) };
+      const result = await res.import({
+        ...context(req.type_name),
+        id: req.id,
+        clientCapabilities: capabilities(req.client_capabilities),
+      });
+      if (hasErrors(result.diagnostics) || result.state === null) return { diagnostics: diagnostics(result.diagnostics) };
+      return {
+        imported_resources: [
+          {
+            type_name: req.type_name,
+            state: encode(nullWriteOnly(res.schema.block, result.state), res.schema),
+            private: result.private ?? Buffer.alloc(0),
+          },
+        ],
+        diagnostics: diagnostics(result.diagnostics),
+      };
+    }),
 
     MoveResourceState: rpc<{ source_type_name: string; target_type_name: string }>("MoveResourceState", async (req) => ({
       diagnostics: diagnostics([
@@ -591,43 +558,37 @@ function providerHandlers(provider: ProviderImplementation<unknown>, log: Logger
       ]),
     })),
 
-    ReadDataSource: rpc<{ type_name: string; config: Dv; provider_meta: Dv; client_capabilities: ProtoCapabilities | null }>(
-      "ReadDataSource",
-      async (req) => {
-        const ds = dataSources.lookup(req.type_name);
-        if (isDiagnostic(ds)) return { diagnostics: diagnostics([ds]) };
-        if (!configured) return { diagnostics: diagnostics([notConfigured]) };
-        const result = await ds.read({
-          ...context(req.type_name),
-          config: decodeObject(req.config, ds.schema) ?? {},
-          providerMeta: decodeMeta(req.provider_meta),
-          clientCapabilities: capabilities(req.client_capabilities),
-        });
-        if (hasErrors(result.diagnostics)) return { diagnostics: diagnostics(result.diagnostics) };
-        return { state: encode(result.state, ds.schema), diagnostics: diagnostics(result.diagnostics) };
-      },
-    ),
+    ReadDataSource: rpc<{ type_name: string; config: Dv; provider_meta: Dv; client_capabilities: ProtoCapabilities | null }>("ReadDataSource", async (req) => {
+      const ds = dataSources.lookup(req.type_name);
+      if (isDiagnostic(ds)) return { diagnostics: diagnostics([ds]) };
+      if (!configured) return { diagnostics: diagnostics([notConfigured]) };
+      const result = await ds.read({
+        ...context(req.type_name),
+        config: decodeObject(req.config, ds.schema) ?? {},
+        providerMeta: decodeMeta(req.provider_meta),
+        clientCapabilities: capabilities(req.client_capabilities),
+      });
+      if (hasErrors(result.diagnostics)) return { diagnostics: diagnostics(result.diagnostics) };
+      return { state: encode(result.state, ds.schema), diagnostics: diagnostics(result.diagnostics) };
+    }),
 
-    OpenEphemeralResource: rpc<{ type_name: string; config: Dv; client_capabilities: ProtoCapabilities | null }>(
-      "OpenEphemeralResource",
-      async (req) => {
-        const er = ephemerals.lookup(req.type_name);
-        if (isDiagnostic(er)) return { diagnostics: diagnostics([er]) };
-        if (!configured) return { diagnostics: diagnostics([notConfigured]) };
-        const result = await er.open({
-          ...context(req.type_name),
-          config: decodeObject(req.config, er.schema) ?? {},
-          clientCapabilities: capabilities(req.client_capabilities),
-        });
-        if (hasErrors(result.diagnostics)) return { diagnostics: diagnostics(result.diagnostics) };
-        return {
-          result: encode(result.result, er.schema),
-          ...(result.private ? { private: result.private } : {}),
-          ...(result.renewAt ? { renew_at: timestamp(result.renewAt) } : {}),
-          diagnostics: diagnostics(result.diagnostics),
-        };
-      },
-    ),
+    OpenEphemeralResource: rpc<{ type_name: string; config: Dv; client_capabilities: ProtoCapabilities | null }>("OpenEphemeralResource", async (req) => {
+      const er = ephemerals.lookup(req.type_name);
+      if (isDiagnostic(er)) return { diagnostics: diagnostics([er]) };
+      if (!configured) return { diagnostics: diagnostics([notConfigured]) };
+      const result = await er.open({
+        ...context(req.type_name),
+        config: decodeObject(req.config, er.schema) ?? {},
+        clientCapabilities: capabilities(req.client_capabilities),
+      });
+      if (hasErrors(result.diagnostics)) return { diagnostics: diagnostics(result.diagnostics) };
+      return {
+        result: encode(result.result, er.schema),
+        ...(result.private ? { private: result.private } : {}),
+        ...(result.renewAt ? { renew_at: timestamp(result.renewAt) } : {}),
+        diagnostics: diagnostics(result.diagnostics),
+      };
+    }),
 
     RenewEphemeralResource: rpc<{ type_name: string; private?: Buffer }>("RenewEphemeralResource", async (req) => {
       const er = ephemerals.lookup(req.type_name);

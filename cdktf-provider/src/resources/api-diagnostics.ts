@@ -2,7 +2,17 @@
 // the configured provider, the organization a block works in, and Keyplane API errors turned into
 // diagnostics that read as sentences and point at the attribute the service blamed.
 import { ApiError, KeyplaneClient } from "../client/keyplane-client.js";
-import { diag, isUnknown, key, type AttributePath, type AttributeSchema, type CtyType, type CtyValue, type Diagnostic, type PathStep } from "../protocol/index.js";
+import {
+  diag,
+  isUnknown,
+  key,
+  type AttributePath,
+  type AttributeSchema,
+  type CtyType,
+  type CtyValue,
+  type Diagnostic,
+  type PathStep,
+} from "../protocol/index.js";
 import type { KeyplaneProviderData } from "../provider.js";
 
 export function clientFor(provider: KeyplaneProviderData): KeyplaneClient {
@@ -63,7 +73,10 @@ export function attributePathOf(field: string, ctx: Pick<ErrorContext, "attribut
 function attributeName(field: string, ctx: Pick<ErrorContext, "attributes" | "renames">): string {
   const path = attributePathOf(field, ctx);
   if (!path) return field.replace(/^(body|query|path|header)\./, "");
-  return path.map((s) => (typeof s === "string" ? s : typeof s === "number" ? `[${s}]` : `["${s.key}"]`)).join(".").replace(/\.\[/g, "[");
+  return path
+    .map((s) => (typeof s === "string" ? s : typeof s === "number" ? `[${s}]` : `["${s.key}"]`))
+    .join(".")
+    .replace(/\.\[/g, "[");
 }
 
 function sentence(text: string): string {

@@ -335,18 +335,20 @@ function hintOf(entry: ProviderEntry, type: CredentialType, input: SecretInput):
       diagnostics: error.errors.map((fe) => {
         const path = secretPath(fe.path);
         const name = path[0] === "fields_wo" && path.length > 1 ? `fields_wo["${(path[1] as { key: string }).key}"]` : String(path[0] ?? "the secret");
-        return diag.error(`Invalid ${name}`, `The configured ${name} does not pass Keyplane's check for ${entry.id} credentials: ${fe.message.replace(/\.?$/, ".")}`, path);
+        return diag.error(
+          `Invalid ${name}`,
+          `The configured ${name} does not pass Keyplane's check for ${entry.id} credentials: ${fe.message.replace(/\.?$/, ".")}`,
+          path,
+        );
       }),
     };
   }
 }
 
 function unknownProvider(name: string): Diagnostic {
-  return diag.error(
-    "Unknown provider type",
-    `"${name}" is not a provider of the Keyplane catalog. Use one of: ${PROVIDERS.map((p) => p.id).join(", ")}.`,
-    ["provider_type"],
-  );
+  return diag.error("Unknown provider type", `"${name}" is not a provider of the Keyplane catalog. Use one of: ${PROVIDERS.map((p) => p.id).join(", ")}.`, [
+    "provider_type",
+  ]);
 }
 
 /** Static checks that need no service: the catalog, the type, the secret's shape. */
@@ -362,7 +364,13 @@ function checkConfig(config: ObjectValue): Diagnostic[] {
     return out;
   }
   if (entry && typeValue !== undefined && entry.id !== "custom" && typeValue !== entry.credential_type) {
-    out.push(diag.error("Invalid type", `${entry.display_name} credentials are of type ${entry.credential_type}; remove type or set it to "${entry.credential_type}".`, ["type"]));
+    out.push(
+      diag.error(
+        "Invalid type",
+        `${entry.display_name} credentials are of type ${entry.credential_type}; remove type or set it to "${entry.credential_type}".`,
+        ["type"],
+      ),
+    );
     return out;
   }
 
@@ -577,10 +585,7 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
       return {
         state: null,
         diagnostics: [
-          diag.error(
-            "Invalid import ID",
-            `"${id}" is not an import ID of a keyplane_credential. Use ORG_ID/CREDENTIAL_ID, e.g. org_01J…/cred_01J….`,
-          ),
+          diag.error("Invalid import ID", `"${id}" is not an import ID of a keyplane_credential. Use ORG_ID/CREDENTIAL_ID, e.g. org_01J…/cred_01J….`),
         ],
       };
     }
@@ -628,14 +633,7 @@ async function create(client: KeyplaneClient, planned: ObjectValue, config: Obje
   }
 }
 
-async function update(
-  client: KeyplaneClient,
-  prior: ObjectValue,
-  planned: ObjectValue,
-  config: ObjectValue,
-  applied: PrivateState,
-  signal: AbortSignal,
-) {
+async function update(client: KeyplaneClient, prior: ObjectValue, planned: ObjectValue, config: ObjectValue, applied: PrivateState, signal: AbortSignal) {
   const organization = prior.organization_id as string;
   const id = prior.id as string;
   const moved = destinationMove(prior, planned).moved;
@@ -709,7 +707,9 @@ async function update(
   }
   return {
     // Only *_wo_version changed: nothing to send, the state just records the new numbers.
-    newState: current ? stateFromCredential(current, planned) : { ...prior, api_key_wo_version: planned.api_key_wo_version, fields_wo_version: planned.fields_wo_version },
+    newState: current
+      ? stateFromCredential(current, planned)
+      : { ...prior, api_key_wo_version: planned.api_key_wo_version, fields_wo_version: planned.fields_wo_version },
     private: writePrivate({ v: 1, etag, key_version: keyVersion ?? current?.key_version }),
   };
 }

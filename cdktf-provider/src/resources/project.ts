@@ -97,8 +97,7 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
   schema: {
     block: {
       description:
-        "A Keyplane project. Projects hold their own credentials and can opt in to inheriting the organization's. " +
-        "Import with `ORG_ID/PROJECT_ID`.",
+        "A Keyplane project. Projects hold their own credentials and can opt in to inheriting the organization's. " + "Import with `ORG_ID/PROJECT_ID`.",
       descriptionKind: "markdown",
       attributes,
     },

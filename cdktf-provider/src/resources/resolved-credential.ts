@@ -27,18 +27,28 @@ const attributes: Record<string, AttributeSchema> = {
   version: {
     type: t.string,
     optional: true,
-    description:
-      "`current` (default) or `previous`: the key before the last rotation, while it is within its rotation grace period.",
+    description: "`current` (default) or `previous`: the key before the last rotation, while it is within its rotation grace period.",
     descriptionKind: "markdown",
   },
-  secret: { type: t.string, computed: true, sensitive: true, description: "The API key, for `api_token` credentials (else null).", descriptionKind: "markdown" },
+  secret: {
+    type: t.string,
+    computed: true,
+    sensitive: true,
+    description: "The API key, for `api_token` credentials (else null).",
+    descriptionKind: "markdown",
+  },
   fields: {
     type: t.map(t.string),
     computed: true,
     sensitive: true,
     description: "The secret fields, for the other credential types (else null).",
   },
-  source: { type: t.string, computed: true, description: "Which step produced the secret: `project`, `organization` or `platform`.", descriptionKind: "markdown" },
+  source: {
+    type: t.string,
+    computed: true,
+    description: "Which step produced the secret: `project`, `organization` or `platform`.",
+    descriptionKind: "markdown",
+  },
   credential_id: { type: t.string, computed: true, description: "The resolved credential (null for a platform key)." },
   key_hint: { type: t.string, computed: true, description: "Hint of the resolved key, e.g. `sk-proj-…a1b2`.", descriptionKind: "markdown" },
   key_version: { type: t.number, computed: true, description: "Key version of the resolved credential (null for a platform key)." },
@@ -64,7 +74,8 @@ export const resolvedCredentialEphemeral: EphemeralResource<KeyplaneProviderData
     if (typeof config.version === "string" && !(VERSIONS as readonly string[]).includes(config.version)) {
       out.push(diag.error("Invalid version", `version must be "current" or "previous", got "${config.version}".`, ["version"]));
     }
-    if (config.provider_type === "") out.push(diag.error("Invalid provider_type", "provider_type must name a catalog provider, e.g. \"openai\".", ["provider_type"]));
+    if (config.provider_type === "")
+      out.push(diag.error("Invalid provider_type", 'provider_type must name a catalog provider, e.g. "openai".', ["provider_type"]));
     return out;
   },
 

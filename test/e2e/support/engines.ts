@@ -24,7 +24,10 @@ export function findEngines(): Engine[] {
   }
   const cache = join(process.env.HOME ?? "", ".cache/keyplane-tools");
   if (existsSync(cache)) {
-    const builds = readdirSync(cache).filter((d) => d.startsWith("tofu-")).sort().reverse();
+    const builds = readdirSync(cache)
+      .filter((d) => d.startsWith("tofu-"))
+      .sort()
+      .reverse();
     candidates.push(...builds.map((d) => join(cache, d, "tofu")));
   }
   const engines: Engine[] = [];

@@ -59,10 +59,7 @@ export class Workdir {
     this.dir = join(this.root, "work");
     mkdirSync(this.dir);
     this.cliConfig = join(this.root, "cli.tfrc");
-    writeFileSync(
-      this.cliConfig,
-      `provider_installation {\n  dev_overrides {\n    "keyplane/keyplane" = "${pluginDir}"\n  }\n  direct {}\n}\n`,
-    );
+    writeFileSync(this.cliConfig, `provider_installation {\n  dev_overrides {\n    "keyplane/keyplane" = "${pluginDir}"\n  }\n  direct {}\n}\n`);
     this.defaults = defaults;
   }
 
