@@ -127,7 +127,7 @@ async function checkKeyring(db: Db, keyring: MasterKeyring, log: Logger): Promis
 }
 
 /** The port cannot be bound; the message names it and the reason, for the operator. */
-export class ListenError extends Error {
+class ListenError extends Error {
   override readonly name = "ListenError";
 }
 

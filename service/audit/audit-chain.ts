@@ -39,7 +39,7 @@ export function keyedHashAlg(auditKeyId: string): string {
 }
 
 /** The audit key id a keyed event names, or null for a legacy or unknown algorithm. */
-export function auditKeyIdOf(hashAlg: string): string | null {
+function auditKeyIdOf(hashAlg: string): string | null {
   return hashAlg.startsWith(KEYED_HASH_PREFIX) ? hashAlg.slice(KEYED_HASH_PREFIX.length) : null;
 }
 

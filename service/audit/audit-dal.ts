@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/index.js";
-import type { ChainHead, StoredEvent } from "./audit-chain.js";
+import { LEGACY_HASH_ALG, type ChainHead, type StoredEvent } from "./audit-chain.js";
 
 export type AuditRow = StoredEvent;
 
@@ -67,9 +67,6 @@ export async function readChainHead(db: Queryable, chainKey: string): Promise<Ch
   return rows[0] ?? null;
 }
 
-/** An event linked into its chain by the service: seq, prev_hash, hash and hash_alg are set. */
-export type LinkedEvent = StoredEvent;
-
 /**
  * Appends events linked from `from`; returns null when they were written, or the chain's actual
  * head when it is not `from` (nothing written). See migration 0007.
@@ -79,7 +76,8 @@ export async function appendLinkedEvents(
   chainKey: string,
   organizationId: string | null,
   from: ChainHead,
-  events: LinkedEvent[],
+  /** Linked into the chain by the service: seq, prev_hash, hash and hash_alg are set. */
+  events: StoredEvent[],
 ): Promise<ChainHead | null> {
   const { rows } = await q.query<{ head_seq: number; head_hash: string }>(
     "select head_seq::int as head_seq, head_hash from keyplane_append_audit($1, $2, $3, $4, $5::jsonb)",
@@ -114,7 +112,7 @@ export async function lockAuditKeys(tx: Queryable): Promise<void> {
 }
 
 export async function anyKeyedEvent(q: Queryable): Promise<boolean> {
-  const { rows } = await q.query("select 1 from audit_events where hash_alg <> 'sha256' limit 1");
+  const { rows } = await q.query("select 1 from audit_events where hash_alg <> $1 limit 1", [LEGACY_HASH_ALG]);
   return rows.length > 0;
 }
 

@@ -1,8 +1,17 @@
 import type { Db, Queryable } from "../db/index.js";
 import type { MasterKeyring } from "../crypto/index.js";
 import { newId } from "../ids.js";
-import { GENESIS_HASH, keyedChainHash, keyedHashAlg, verifyChain, type ChainBreak, type ChainedEventFields, type ChainHead } from "./audit-chain.js";
-import { appendLinkedEvents, readChainHead, readLegacyHead, walkChain, type LinkedEvent } from "./audit-dal.js";
+import {
+  GENESIS_HASH,
+  keyedChainHash,
+  keyedHashAlg,
+  verifyChain,
+  type ChainBreak,
+  type ChainedEventFields,
+  type ChainHead,
+  type StoredEvent,
+} from "./audit-chain.js";
+import { appendLinkedEvents, readChainHead, readLegacyHead, walkChain } from "./audit-dal.js";
 import { openAuditKeys, type AuditKeys, type OpenedAuditKeys } from "./audit-keys.js";
 
 export type AuditOutcome = "success" | "denied" | "failure";
@@ -100,7 +109,7 @@ export class AuditChain {
     return actual;
   }
 
-  #link(from: ChainHead, events: UnlinkedEvent[]): LinkedEvent[] {
+  #link(from: ChainHead, events: UnlinkedEvent[]): StoredEvent[] {
     const key = this.keys.current;
     const hashAlg = keyedHashAlg(key.id);
     let prev = from.hash;

@@ -3,7 +3,7 @@ import type { Db } from "../db/index.js";
 import { appendAuditEvents, type AuditEventInput } from "../audit/audit-service.js";
 
 /** How often the counts are written: one audit event per client address and reason per window. */
-export const UNAUTHENTICATED_WINDOW_MS = 60_000;
+const UNAUTHENTICATED_WINDOW_MS = 60_000;
 /** (address, reason) pairs tracked per window; beyond it, further addresses are counted together. */
 export const MAX_TRACKED_CLIENTS = 1_000;
 /** The client_address of the event that counts the addresses beyond MAX_TRACKED_CLIENTS. */

@@ -5,7 +5,7 @@ import { MasterKeyError, type MasterKeyring } from "./master-key.js";
  * The master key ids that wrap stored key material: live data keys and the audit key. Every one
  * must be in the keyring, or the rows it wraps cannot be read.
  */
-export async function storedMasterKeyIds(q: Queryable): Promise<Array<{ id: string; rows: number }>> {
+async function storedMasterKeyIds(q: Queryable): Promise<Array<{ id: string; rows: number }>> {
   const { rows } = await q.query<{ id: string; rows: number }>(
     `select master_key_id as id, count(*)::int as rows from (
        select master_key_id from credential_versions where wrapped_dek is not null

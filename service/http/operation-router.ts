@@ -52,9 +52,6 @@ export class OperationRouter {
     const roles = new Set<Role>(op.roles as Role[]);
     const guard = async (req: Request) => {
       req.kp.operationId = operationId;
-      // A path id that cannot exist (`%00`, another kind's prefix) names nothing; it must reach
-      // neither a query nor the audit log.
-      const impossible = impossiblePathId(operationId as OperationId, req.params);
       if (!op.secured) return;
       const result = await this.authenticator.authenticate(req);
       if ("failure" in result) {
@@ -69,6 +66,9 @@ export class OperationRouter {
       }
       const actor = result.actor;
       req.kp.actor = actor;
+      // A path id that cannot exist (`%00`, another kind's prefix) names nothing; it must reach
+      // neither a query nor the audit log.
+      const impossible = impossiblePathId(operationId as OperationId, req.params);
       if (impossible !== null) throw problems.notFound(impossible);
       const orgParam = typeof req.params.org === "string" ? req.params.org : undefined;
       if (orgParam !== undefined && actor.role !== "platform_admin" && actor.organizationId !== orgParam) {

@@ -77,7 +77,7 @@ export class Resolver {
       if (previous && (row.served_key_version === null || !row.served_usable)) {
         return fail(noPreviousVersion(`Credential ${row.credential_id} has no previous key within a rotation grace period.`), { source });
       }
-      await this.holdMasterKey(row);
+      if (this.lacksMasterKey(row)) await this.keyring.ensure(row.master_key_id!);
       const values = this.decrypt(organizationId, row);
       await this.record(meta, organizationId, "success", row.credential_id, {
         ...auditBase,
@@ -178,7 +178,7 @@ export class Resolver {
     }
 
     const variables: Record<string, string> = {};
-    for (const choice of choices) if (choice.row) await this.holdMasterKey(choice.row);
+    for (const choice of choices) if (choice.row && this.lacksMasterKey(choice.row)) await this.keyring.ensure(choice.row.master_key_id!);
     // Credentials written before a name was refused still hold it: such a variable is left out
     // (the rest of the environment still serves) and the audit event names it for the admins.
     const refused = new Set<string>();
@@ -214,8 +214,9 @@ export class Resolver {
   }
 
   /** A rotation run by another process re-wraps data keys under a key this process may not hold yet. */
-  private async holdMasterKey(row: CandidateRow): Promise<void> {
-    if (row.master_key_id && !this.keyring.has(row.master_key_id)) await this.keyring.ensure(row.master_key_id);
+  /** Checked inline so that the usual case (the key is held) costs no await on the resolve path. */
+  private lacksMasterKey(row: CandidateRow): boolean {
+    return row.master_key_id !== null && !this.keyring.has(row.master_key_id);
   }
 
   private decrypt(organizationId: string, row: CandidateRow): Record<string, string> {
