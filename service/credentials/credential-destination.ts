@@ -2,7 +2,7 @@
 // verify sends the key there, and resolvers hand it to workloads that send it there, so moving a
 // credential to another destination takes the secret again (rotate), never a PATCH alone.
 // Shared with the Terraform provider, which plans such a move as a rotation.
-import type { FieldError } from "../http/problem.js";
+import type { FieldError } from "../errors.js";
 import type { ProviderEntry } from "../providers/catalog.js";
 
 /** The base URL verify calls for this credential, or null when it has none. */

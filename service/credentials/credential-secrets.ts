@@ -1,7 +1,7 @@
 // What a secret must look like, per credential type and provider. Messages name the field and the
 // expected shape, never the submitted value.
 import { keyHint, type CredentialType, type ProviderEntry } from "../providers/catalog.js";
-import type { FieldError } from "../http/problem.js";
+import type { FieldError } from "../errors.js";
 
 export interface SecretInput {
   api_key?: string;

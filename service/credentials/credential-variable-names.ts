@@ -1,6 +1,6 @@
 // The variable names a credential write would make Keyplane inject, checked before anything is
 // stored: a name that reconfigures the workload (see env-var-names.ts) is a 422 with the field path.
-import type { FieldError } from "../http/problem.js";
+import type { FieldError } from "../errors.js";
 import { problems } from "../http/problem.js";
 import { variableNameProblem } from "../providers/env-var-names.js";
 import type { ProviderEntry } from "../providers/catalog.js";

@@ -7,8 +7,8 @@ import { DatabaseUnavailableError, ForeignKeyViolationError } from "../db/index.
 import type { Metrics } from "../observability/metrics.js";
 import { Authenticator } from "../auth/authenticate.js";
 import { UnauthenticatedDenials } from "../auth/unauthenticated-denials.js";
-import { HttpProblem, problemBody, problems } from "./problem.js";
-import { ValidationError } from "./validation.js";
+import { HttpProblem, problemBody, problemFromDomainError, problems } from "./problem.js";
+import { DomainError } from "../errors.js";
 import { docsRouter } from "./docs.js";
 import { OperationRouter, type GuardHooks } from "./operation-router.js";
 import type { RequestContext } from "./context.js";
@@ -146,7 +146,7 @@ function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunc
 
 function toProblem(err: unknown, _req: Request): HttpProblem {
   if (err instanceof HttpProblem) return err;
-  if (err instanceof ValidationError) return problems.validation(err.errors);
+  if (err instanceof DomainError) return problemFromDomainError(err);
   if (err instanceof DatabaseUnavailableError) return problems.unavailable();
   // The organization was deleted between the router's existence check and this request's write.
   if (err instanceof ForeignKeyViolationError && /_organization_id_fkey$/.test(err.constraint ?? "")) return problems.notFound("organization");

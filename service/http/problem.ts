@@ -1,10 +1,7 @@
 // RFC 9457 problem details. Every error the API returns is one of these; `detail` and `errors`
 // are written by us and never echo request values, so a secret sent by mistake cannot leak back.
 
-export interface FieldError {
-  path: string;
-  message: string;
-}
+import { DomainError, PreconditionFailedError, type DomainErrorKind, type FieldError } from "../errors.js";
 
 export class HttpProblem extends Error {
   constructor(
@@ -19,6 +16,24 @@ export class HttpProblem extends Error {
     super(detail);
     this.name = "HttpProblem";
   }
+}
+
+const STATUS_AND_TITLE: Record<DomainErrorKind, [number, string]> = {
+  validation: [422, "Validation failed"],
+  not_found: [404, "Not found"],
+  conflict: [409, "Conflict"],
+  precondition_failed: [412, "Precondition failed"],
+  forbidden: [403, "Forbidden"],
+  unauthenticated: [401, "Unauthenticated"],
+};
+
+/** The one mapping from what a service threw to what the client is told. */
+export function problemFromDomainError(err: DomainError): HttpProblem {
+  const [status, title] = STATUS_AND_TITLE[err.kind];
+  const headers: Record<string, string> = {};
+  if (err instanceof PreconditionFailedError) headers.ETag = err.currentEtag;
+  if (err.kind === "unauthenticated") headers["WWW-Authenticate"] = 'Bearer realm="keyplane"';
+  return new HttpProblem(status, err.code, title, err.message, err.errors, headers, err.extensions);
 }
 
 const PROBLEM_BASE = "https://keyplane.dev/problems/";

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { components, operations } from "../generated/openapi.js";
+import { ValidationError, type FieldError } from "../errors.js";
 
 // ---- types generated from the contract -----------------------------------------------------
 
@@ -41,22 +42,6 @@ export type ResponseBody<Op extends OperationId, S extends keyof operations[Op][
       ? P
       : never
   : never;
-
-export interface FieldError {
-  path: string;
-  message: string;
-}
-
-/** Input that does not satisfy the contract. The error handler turns it into a 422 problem. */
-export class ValidationError extends Error {
-  readonly status = 422;
-  readonly code = "validation_failed";
-  constructor(readonly errors: FieldError[]) {
-    // The message only repeats paths and our own messages, which never hold input values.
-    super(`Request validation failed: ${errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
-    this.name = "ValidationError";
-  }
-}
 
 // ---- loading the contract ------------------------------------------------------------------
 

@@ -20,11 +20,10 @@ import {
   parseHeaders,
   parseQuery,
   parseResponse,
-  ValidationError,
-  type FieldError,
   type OperationId,
   type Schemas,
 } from "../../service/http/validation.js";
+import { ValidationError, type FieldError } from "../../service/errors.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const generatedPath = join(root, "service/generated/openapi.d.ts");
