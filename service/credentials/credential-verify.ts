@@ -6,8 +6,8 @@
 import type { Db } from "../db/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
-import { problems } from "../http/problem.js";
-import type { Schemas } from "../http/validation.js";
+import { NotFoundError } from "../errors.js";
+import type { Schemas } from "../contract-types.js";
 import type { CredentialService, RequestMeta } from "./credential-service.js";
 import * as dal from "./credential-dal.js";
 import { destinationBase, destinationUrlProblem } from "./credential-destination.js";
@@ -166,9 +166,9 @@ export class CredentialVerifier {
 
   async verify(organizationId: string, id: string, meta: RequestMeta): Promise<VerifyResult> {
     const row = await dal.findCredential(this.db, organizationId, id);
-    if (!row) throw problems.notFound("credential");
+    if (!row) throw new NotFoundError("credential");
     const provider = findProvider(row.provider);
-    if (!provider) throw problems.notFound("credential");
+    if (!provider) throw new NotFoundError("credential");
     const secret = await this.credentials.readSecret(row, row.key_version);
     const request = secret ? providerRequest(provider, row, secret) : { unsupported: "The credential has no readable current key; nothing was checked." };
     const outcome: Outcome =
