@@ -7,3 +7,9 @@ export interface Actor {
   /** null for platform admins, who belong to no organization. */
   organizationId: string | null;
 }
+
+/** A caller and the request it made: what a service names in the audit events of the call. */
+export interface CallMeta {
+  actor: Actor;
+  requestId: string;
+}

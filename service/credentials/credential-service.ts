@@ -6,7 +6,7 @@ import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from "../errors.js";
 import { checkPrecondition, type TagCondition } from "../versioning.js";
-import type { Actor } from "../auth/actor.js";
+import type { CallMeta } from "../auth/actor.js";
 import type { CredentialType, Schemas } from "../contract-types.js";
 import { normalizeSecret, openSecretValues, sealSecretValues, SecretRejected, type SecretInput } from "./credential-secrets.js";
 import { checkVariableNames } from "./credential-variable-names.js";
@@ -17,11 +17,6 @@ import type { CredentialRow } from "./credential-dal.js";
 export type Credential = Schemas["Credential"];
 export type CredentialVersion = Schemas["CredentialVersion"];
 
-export interface RequestMeta {
-  actor: Actor;
-  requestId: string;
-}
-
 const MAX_GRACE_SECONDS = 7 * 24 * 3600;
 
 export class CredentialService {
@@ -30,7 +25,7 @@ export class CredentialService {
     private readonly keyring: MasterKeyring,
   ) {}
 
-  async create(organizationId: string, body: Schemas["CredentialCreate"], meta: RequestMeta, tx?: Queryable): Promise<Credential> {
+  async create(organizationId: string, body: Schemas["CredentialCreate"], meta: CallMeta, tx?: Queryable): Promise<Credential> {
     const provider = requireProvider(body.provider, "body.provider");
     const type = body.type ?? provider.credential_type;
     checkTypeForProvider(provider, type);
@@ -93,13 +88,7 @@ export class CredentialService {
     return { rows: rows.slice(0, filter.limit).map(toApi), hasMore };
   }
 
-  async update(
-    organizationId: string,
-    id: string,
-    body: Schemas["CredentialUpdate"],
-    ifMatch: TagCondition | undefined,
-    meta: RequestMeta,
-  ): Promise<Credential> {
+  async update(organizationId: string, id: string, body: Schemas["CredentialUpdate"], ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
@@ -130,13 +119,7 @@ export class CredentialService {
     });
   }
 
-  async rotate(
-    organizationId: string,
-    id: string,
-    body: Schemas["CredentialRotate"],
-    ifMatch: TagCondition | undefined,
-    meta: RequestMeta,
-  ): Promise<Credential> {
+  async rotate(organizationId: string, id: string, body: Schemas["CredentialRotate"], ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
     const graceSeconds = body.grace_seconds ?? 0;
     if (graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
       throw new ValidationError([{ path: "body.grace_seconds", message: `must be between 0 and ${MAX_GRACE_SECONDS}` }]);
@@ -181,7 +164,7 @@ export class CredentialService {
     });
   }
 
-  async setActive(organizationId: string, id: string, active: boolean, ifMatch: TagCondition | undefined, meta: RequestMeta): Promise<Credential> {
+  async setActive(organizationId: string, id: string, active: boolean, ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
@@ -195,7 +178,7 @@ export class CredentialService {
     });
   }
 
-  async delete(organizationId: string, id: string, force: boolean, ifMatch: TagCondition | undefined, meta: RequestMeta): Promise<void> {
+  async delete(organizationId: string, id: string, force: boolean, ifMatch: TagCondition | undefined, meta: CallMeta): Promise<void> {
     await this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
@@ -343,7 +326,7 @@ async function guardUnique<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-async function audit(q: Queryable, meta: RequestMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>) {
+async function audit(q: Queryable, meta: CallMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>) {
   await recordAudit(q, {
     organizationId,
     actor: { tokenId: meta.actor.tokenId, role: meta.actor.role },

@@ -8,7 +8,8 @@ import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
 import { NotFoundError } from "../errors.js";
 import type { Schemas } from "../contract-types.js";
-import type { CredentialService, RequestMeta } from "./credential-service.js";
+import type { CallMeta } from "../auth/actor.js";
+import type { CredentialService } from "./credential-service.js";
 import * as dal from "./credential-dal.js";
 import { destinationBase, destinationUrlProblem } from "./credential-destination.js";
 import { Outbound, OutboundRefused, OutboundTimeout } from "../outbound/outbound.js";
@@ -164,7 +165,7 @@ export class CredentialVerifier {
     private readonly timeoutMs = VERIFY_TIMEOUT_MS,
   ) {}
 
-  async verify(organizationId: string, id: string, meta: RequestMeta): Promise<VerifyResult> {
+  async verify(organizationId: string, id: string, meta: CallMeta): Promise<VerifyResult> {
     const row = await dal.findCredential(this.db, organizationId, id);
     if (!row) throw new NotFoundError("credential");
     const provider = findProvider(row.provider);

@@ -4,10 +4,11 @@ import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseHeaders, parseQuery } from "../http/validation.js";
 import { ifNoneMatchCondition } from "../http/conditional.js";
+import type { CallMeta } from "../auth/actor.js";
 import { AuditBatcher } from "../audit/audit-batch.js";
 import { CandidateCache } from "./candidate-cache.js";
 import { PlatformKeys } from "./platform-keys.js";
-import { Resolver, type CallMeta } from "./resolve-service.js";
+import { Resolver } from "./resolve-service.js";
 
 const meta = (req: Request): CallMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
 

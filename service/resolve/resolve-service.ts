@@ -6,7 +6,7 @@ import type { MasterKeyring } from "../crypto/index.js";
 import { findProvider, PROVIDERS, type ProviderEntry } from "../providers/catalog.js";
 import { NotFoundError, ValidationError, type DomainError } from "../errors.js";
 import { ifNoneMatchMatches, type TagCondition } from "../versioning.js";
-import type { Actor } from "../auth/actor.js";
+import type { CallMeta } from "../auth/actor.js";
 import type { Schemas } from "../contract-types.js";
 import type { AuditEventInput, AuditOutcome } from "../audit/audit-service.js";
 import type { AuditBatcher } from "../audit/audit-batch.js";
@@ -26,11 +26,6 @@ export interface ResolveInput {
   projectId?: string;
   environment?: string;
   version?: "current" | "previous";
-}
-
-export interface CallMeta {
-  actor: Actor;
-  requestId: string;
 }
 
 export type EnvironmentResult = { notModified: true; etag: string } | { notModified: false; etag: string; variables: Record<string, string> };
