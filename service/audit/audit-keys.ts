@@ -126,12 +126,7 @@ export async function openAuditKeys(db: Db, keyring: MasterKeyring): Promise<Ope
 }
 
 function unwrapAuditKey(keyring: MasterKeyring, row: dal.AuditKeyRow): AuditKey {
-  const masterKey = keyring.get(row.master_key_id);
-  if (!masterKey) {
-    throw new MasterKeyError(`the audit key ${row.id} is wrapped by master key ${row.master_key_id}, which is not in the keyring`);
-  }
-  const secret = unwrapKeyMaterial(masterKey, row.wrapped_key, wrapContext(row.id));
-  if (!secret) throw new AuditKeyError(`the audit key ${row.id} does not authenticate under master key ${row.master_key_id} (it was tampered with)`);
+  const secret = unwrapAuditKeySecret(keyring, row);
   try {
     const key = new AuditKey(secret);
     if (key.id !== row.id) throw new AuditKeyError(`the audit key stored as ${row.id} is another key`);
@@ -141,16 +136,24 @@ function unwrapAuditKey(keyring: MasterKeyring, row: dal.AuditKeyRow): AuditKey 
   }
 }
 
+/** The audit key's bytes, unwrapped by whichever key of `keyring` wrapped them; the caller zeroes them. */
+function unwrapAuditKeySecret(keyring: MasterKeyring, row: dal.AuditKeyRow): Buffer {
+  const masterKey = keyring.get(row.master_key_id);
+  if (!masterKey) {
+    throw new MasterKeyError(`the audit key ${row.id} is wrapped by master key ${row.master_key_id}, which is not in the keyring`);
+  }
+  const secret = unwrapKeyMaterial(masterKey, row.wrapped_key, wrapContext(row.id));
+  if (!secret) throw new AuditKeyError(`the audit key ${row.id} does not authenticate under master key ${row.master_key_id} (it was tampered with)`);
+  return secret;
+}
+
 /** Master key rotation: re-wraps every audit key not yet under `newKey`; returns how many. */
 export async function rewrapAuditKeys(db: Db, oldKeyring: MasterKeyring, newKey: MasterKey): Promise<number> {
   return db.transaction(async (tx) => {
     let rewrapped = 0;
     for (const row of await dal.listAuditKeys(tx)) {
       if (row.master_key_id === newKey.id) continue;
-      const masterKey = oldKeyring.get(row.master_key_id);
-      if (!masterKey) throw new MasterKeyError(`the audit key ${row.id} is wrapped by master key ${row.master_key_id}, which is not in the keyring`);
-      const secret = unwrapKeyMaterial(masterKey, row.wrapped_key, wrapContext(row.id));
-      if (!secret) throw new AuditKeyError(`the audit key ${row.id} does not authenticate under master key ${row.master_key_id}`);
+      const secret = unwrapAuditKeySecret(oldKeyring, row);
       try {
         await dal.updateAuditKeyWrap(tx, { id: row.id, wrapped_key: wrapKeyMaterial(newKey, secret, wrapContext(row.id)), master_key_id: newKey.id });
       } finally {

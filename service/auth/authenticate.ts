@@ -2,7 +2,7 @@ import type { Request } from "express";
 import { ALL_ORGANIZATIONS, type Db } from "../db/index.js";
 import { findTokenByHash, touchToken, type TokenRecord } from "./auth-dal.js";
 import { hashesEqual, hashToken, looksLikeToken } from "./tokens.js";
-import type { Actor } from "../http/context.js";
+import type { Actor } from "./actor.js";
 
 export type AuthFailure = "missing" | "malformed" | "unknown" | "expired" | "revoked";
 

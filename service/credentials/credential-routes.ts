@@ -6,11 +6,12 @@ import { parseBody, parseQuery } from "../http/validation.js";
 import { ifMatchOf, setEtag } from "../http/conditional.js";
 import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, encodeCursor } from "../http/pagination.js";
 import { claimIdempotencyKey, fingerprint, parseIdempotencyKey, storeIdempotentResponse } from "../http/idempotency.js";
-import { CredentialService, type RequestMeta } from "./credential-service.js";
+import type { CallMeta } from "../auth/actor.js";
+import { CredentialService } from "./credential-service.js";
 import { CredentialVerifier } from "./credential-verify.js";
 import { Outbound } from "../outbound/outbound.js";
 
-const meta = (req: Request): RequestMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
+const meta = (req: Request): CallMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
 const org = (req: Request) => String(req.params.org);
 const id = (req: Request) => String(req.params.id);
 

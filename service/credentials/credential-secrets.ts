@@ -1,6 +1,9 @@
-// What a secret must look like, per credential type and provider. Messages name the field and the
-// expected shape, never the submitted value.
-import { keyHint, type CredentialType, type ProviderEntry } from "../providers/catalog.js";
+// A credential's secret: what it must look like, per credential type and provider (messages name
+// the field and the expected shape, never the submitted value), and how its values are sealed into
+// a credential version and opened again.
+import { keyHint, type ProviderEntry } from "../providers/catalog.js";
+import { decryptSecret, encryptSecret, type EncryptedSecret, type MasterKey, type MasterKeyring, type SecretAad } from "../crypto/index.js";
+import type { CredentialType } from "../contract-types.js";
 import type { FieldError } from "../errors.js";
 
 export interface SecretInput {
@@ -163,4 +166,41 @@ function hintForFields(provider: ProviderEntry, type: CredentialType, rule: Type
   }
   const source = rule.open ? values[Object.keys(values)[0]] : values[rule.hintFrom];
   return keyHint(source ?? "", provider.id);
+}
+
+/** Encrypts a version's values (serialized as one JSON object) under a fresh data key. */
+export function sealSecretValues(masterKey: MasterKey, values: Readonly<Record<string, string>>, version: SecretAad): EncryptedSecret {
+  const plaintext = Buffer.from(JSON.stringify(values), "utf8");
+  try {
+    return encryptSecret(masterKey, plaintext, version);
+  } finally {
+    plaintext.fill(0);
+  }
+}
+
+/** The encrypted columns of a credential version, as the credential and resolve reads select them. */
+export interface SealedSecretColumns {
+  ciphertext: Uint8Array | null;
+  nonce: Uint8Array | null;
+  wrapped_dek: Uint8Array | null;
+  master_key_id: string | null;
+}
+
+/**
+ * Decrypts a version's values. Synchronous, so the resolve path awaits nothing while the master
+ * key is held: a caller whose keyring may lack `master_key_id` awaits keyring.ensure first.
+ * @throws DecryptionError when the row does not authenticate for `version`, was destroyed, or its
+ * master key is not in the keyring
+ */
+export function openSecretValues(keyring: MasterKeyring, sealed: SealedSecretColumns, version: SecretAad): Record<string, string> {
+  const plaintext = decryptSecret(
+    keyring,
+    { ciphertext: sealed.ciphertext, nonce: sealed.nonce, wrappedDek: sealed.wrapped_dek, masterKeyId: sealed.master_key_id },
+    version,
+  );
+  try {
+    return JSON.parse(plaintext.toString("utf8")) as Record<string, string>;
+  } finally {
+    plaintext.fill(0);
+  }
 }

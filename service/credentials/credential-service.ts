@@ -1,15 +1,14 @@
 import type { Db, Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
 import { UniqueViolationError } from "../db/index.js";
-import { decryptSecret, encryptSecret, type MasterKeyring } from "../crypto/index.js";
+import type { MasterKeyring } from "../crypto/index.js";
 import { recordAudit } from "../audit/audit-service.js";
-import { findProvider, type CredentialType, type ProviderEntry } from "../providers/catalog.js";
-import { HttpProblem, problems } from "../http/problem.js";
-import type { FieldError } from "../errors.js";
-import { checkPrecondition, type TagCondition } from "../http/conditional.js";
-import type { Actor } from "../http/context.js";
-import type { Schemas } from "../http/validation.js";
-import { normalizeSecret, SecretRejected, type SecretInput } from "./credential-secrets.js";
+import { findProvider, type ProviderEntry } from "../providers/catalog.js";
+import { ConflictError, NotFoundError, ValidationError, type FieldError } from "../errors.js";
+import { checkPrecondition, type TagCondition } from "../versioning.js";
+import type { CallMeta } from "../auth/actor.js";
+import type { CredentialType, Schemas } from "../contract-types.js";
+import { normalizeSecret, openSecretValues, sealSecretValues, SecretRejected, type SecretInput } from "./credential-secrets.js";
 import { checkVariableNames } from "./credential-variable-names.js";
 import { destinationChanges, destinationFieldErrors } from "./credential-destination.js";
 import * as dal from "./credential-dal.js";
@@ -17,11 +16,6 @@ import type { CredentialRow } from "./credential-dal.js";
 
 export type Credential = Schemas["Credential"];
 export type CredentialVersion = Schemas["CredentialVersion"];
-
-export interface RequestMeta {
-  actor: Actor;
-  requestId: string;
-}
 
 const MAX_GRACE_SECONDS = 7 * 24 * 3600;
 
@@ -31,7 +25,7 @@ export class CredentialService {
     private readonly keyring: MasterKeyring,
   ) {}
 
-  async create(organizationId: string, body: Schemas["CredentialCreate"], meta: RequestMeta, tx?: Queryable): Promise<Credential> {
+  async create(organizationId: string, body: Schemas["CredentialCreate"], meta: CallMeta, tx?: Queryable): Promise<Credential> {
     const provider = requireProvider(body.provider, "body.provider");
     const type = body.type ?? provider.credential_type;
     checkTypeForProvider(provider, type);
@@ -42,7 +36,7 @@ export class CredentialService {
       field: (f) => `body.fields.${f}`,
     });
     const destinationErrors = destinationFieldErrors(provider, { api_base: body.api_base, settings });
-    if (destinationErrors.length) throw problems.validation(destinationErrors);
+    if (destinationErrors.length) throw new ValidationError(destinationErrors);
     const id = newId("cred");
     const run = async (q: Queryable) => {
       if (body.project_id) await requireProject(q, organizationId, body.project_id, "body.project_id");
@@ -94,13 +88,7 @@ export class CredentialService {
     return { rows: rows.slice(0, filter.limit).map(toApi), hasMore };
   }
 
-  async update(
-    organizationId: string,
-    id: string,
-    body: Schemas["CredentialUpdate"],
-    ifMatch: TagCondition | undefined,
-    meta: RequestMeta,
-  ): Promise<Credential> {
+  async update(organizationId: string, id: string, body: Schemas["CredentialUpdate"], ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
@@ -131,16 +119,10 @@ export class CredentialService {
     });
   }
 
-  async rotate(
-    organizationId: string,
-    id: string,
-    body: Schemas["CredentialRotate"],
-    ifMatch: TagCondition | undefined,
-    meta: RequestMeta,
-  ): Promise<Credential> {
+  async rotate(organizationId: string, id: string, body: Schemas["CredentialRotate"], ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
     const graceSeconds = body.grace_seconds ?? 0;
     if (graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
-      throw problems.validation([{ path: "body.grace_seconds", message: `must be between 0 and ${MAX_GRACE_SECONDS}` }]);
+      throw new ValidationError([{ path: "body.grace_seconds", message: `must be between 0 and ${MAX_GRACE_SECONDS}` }]);
     }
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
@@ -153,12 +135,12 @@ export class CredentialService {
       if (body.api_base !== undefined) destination.api_base = body.api_base ?? provider.default_api_base;
       if (body.settings !== undefined) destination.settings = checkSettings(provider, body.settings, "body.settings");
       const destinationErrors = destinationFieldErrors(provider, destination);
-      if (destinationErrors.length) throw problems.validation(destinationErrors);
+      if (destinationErrors.length) throw new ValidationError(destinationErrors);
       const changedFields: string[] = [];
       if (destination.api_base !== undefined && destination.api_base !== current.api_base) changedFields.push("api_base");
       if (destination.settings && !sameSettings(destination.settings, current.settings ?? {})) changedFields.push("settings");
       if (graceSeconds > 0 && destinationChanges(current, destination).length > 0) {
-        throw problems.validation([
+        throw new ValidationError([
           {
             path: "body.grace_seconds",
             message: "must be 0 when the rotation changes api_base or settings.endpoint: the previous key would stay resolvable with the new destination",
@@ -182,7 +164,7 @@ export class CredentialService {
     });
   }
 
-  async setActive(organizationId: string, id: string, active: boolean, ifMatch: TagCondition | undefined, meta: RequestMeta): Promise<Credential> {
+  async setActive(organizationId: string, id: string, active: boolean, ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
@@ -196,12 +178,12 @@ export class CredentialService {
     });
   }
 
-  async delete(organizationId: string, id: string, force: boolean, ifMatch: TagCondition | undefined, meta: RequestMeta): Promise<void> {
+  async delete(organizationId: string, id: string, force: boolean, ifMatch: TagCondition | undefined, meta: CallMeta): Promise<void> {
     await this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
       if (current.active && !force) {
-        throw problems.conflict("credential_active", "The credential is active. Deactivate it first and confirm nothing breaks, or delete with ?force=true.");
+        throw new ConflictError("credential_active", "The credential is active. Deactivate it first and confirm nothing breaks, or delete with ?force=true.");
       }
       await dal.deleteCredential(tx, organizationId, id);
       await audit(tx, meta, organizationId, "credential.delete", id, {
@@ -244,41 +226,27 @@ export class CredentialService {
     }
     // A rotation run by another process re-wraps data keys under a key this process may not hold yet.
     await this.keyring.ensure(version.master_key_id);
-    const plaintext = decryptSecret(
-      this.keyring,
-      { ciphertext: version.ciphertext, nonce: version.nonce, wrappedDek: version.wrapped_dek, masterKeyId: version.master_key_id },
-      { organizationId: row.organization_id, credentialId: row.id, keyVersion },
-    );
-    try {
-      return JSON.parse(plaintext.toString("utf8")) as Record<string, string>;
-    } finally {
-      plaintext.fill(0);
-    }
+    return openSecretValues(this.keyring, version, { organizationId: row.organization_id, credentialId: row.id, keyVersion });
   }
 
   private async writeNew(q: Queryable, organizationId: string, credentialId: string, keyVersion: number, values: Record<string, string>, hint: string) {
-    const plaintext = Buffer.from(JSON.stringify(values), "utf8");
-    try {
-      const sealed = encryptSecret(this.keyring.current, plaintext, { organizationId, credentialId, keyVersion });
-      await dal.insertVersion(q, {
-        credential_id: credentialId,
-        organization_id: organizationId,
-        key_version: keyVersion,
-        key_hint: hint,
-        ciphertext: sealed.ciphertext,
-        nonce: sealed.nonce,
-        wrapped_dek: sealed.wrappedDek,
-        master_key_id: sealed.masterKeyId,
-      });
-    } finally {
-      plaintext.fill(0);
-    }
+    const sealed = sealSecretValues(this.keyring.current, values, { organizationId, credentialId, keyVersion });
+    await dal.insertVersion(q, {
+      credential_id: credentialId,
+      organization_id: organizationId,
+      key_version: keyVersion,
+      key_hint: hint,
+      ciphertext: sealed.ciphertext,
+      nonce: sealed.nonce,
+      wrapped_dek: sealed.wrappedDek,
+      master_key_id: sealed.masterKeyId,
+    });
   }
 }
 
 function requireProvider(id: string, path: string): ProviderEntry {
   const provider = findProvider(id);
-  if (!provider) throw problems.validation([{ path, message: "not a provider of the catalog (GET /v1/providers lists them)" }]);
+  if (!provider) throw new ValidationError([{ path, message: "not a provider of the catalog (GET /v1/providers lists them)" }]);
   return provider;
 }
 
@@ -287,27 +255,25 @@ function sameSettings(a: Record<string, string>, b: Record<string, string>): boo
   return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
 }
 
-function secretRequired(organizationId: string, id: string, errors: FieldError[]): HttpProblem {
-  return new HttpProblem(
-    422,
-    "secret_required",
-    "Secret required",
+function secretRequired(organizationId: string, id: string, errors: FieldError[]): ValidationError {
+  return new ValidationError(
+    errors,
     "Changing where a credential's secret is sent needs the secret again. Rotate instead: " +
       `POST /v1/organizations/${organizationId}/credentials/${id}/rotate with the secret (api_key or fields) and the new api_base or settings. Nothing was changed.`,
-    errors,
+    "secret_required",
   );
 }
 
 function checkTypeForProvider(provider: ProviderEntry, type: CredentialType): void {
   if (provider.id === "custom" || type === provider.credential_type) return;
-  throw problems.validation([{ path: "body.type", message: `${provider.display_name} credentials are of type ${provider.credential_type}` }]);
+  throw new ValidationError([{ path: "body.type", message: `${provider.display_name} credentials are of type ${provider.credential_type}` }]);
 }
 
 function secretOrThrow(provider: ProviderEntry, type: CredentialType, input: SecretInput) {
   try {
     return normalizeSecret(provider, type, input);
   } catch (error) {
-    if (error instanceof SecretRejected) throw problems.validation(error.errors);
+    if (error instanceof SecretRejected) throw new ValidationError(error.errors);
     throw error;
   }
 }
@@ -327,18 +293,18 @@ function checkSettings(provider: ProviderEntry, settings: Record<string, string>
       errors.push({ path: `${path}.${key}`, message: "must be a string" });
     }
   }
-  if (errors.length) throw problems.validation(errors);
+  if (errors.length) throw new ValidationError(errors);
   return settings;
 }
 
 async function requireProject(q: Queryable, organizationId: string, projectId: string, path: string): Promise<void> {
   const { rows } = await q.query("select 1 from projects where organization_id = $1 and id = $2", [organizationId, projectId]);
-  if (rows.length === 0) throw problems.validation([{ path, message: "no such project in this organization" }]);
+  if (rows.length === 0) throw new ValidationError([{ path, message: "no such project in this organization" }]);
 }
 
 async function mustFind(q: Queryable, organizationId: string, id: string, forUpdate = false): Promise<CredentialRow> {
   const row = await dal.findCredential(q, organizationId, id, { forUpdate });
-  if (!row) throw problems.notFound("credential");
+  if (!row) throw new NotFoundError("credential");
   return row;
 }
 
@@ -348,11 +314,11 @@ async function guardUnique<T>(write: () => Promise<T>): Promise<T> {
   } catch (error) {
     if (error instanceof UniqueViolationError) {
       if (error.constraint?.includes("default")) {
-        throw problems.conflict("default_conflict", "Another credential is already the default for this provider and environment.", [
+        throw new ConflictError("default_conflict", "Another credential is already the default for this provider and environment.", [
           { path: "body.is_default", message: "at most one default per organization, project, provider and environment" },
         ]);
       }
-      throw problems.conflict("name_conflict", "A credential with this name already exists for this provider.", [
+      throw new ConflictError("name_conflict", "A credential with this name already exists for this provider.", [
         { path: "body.name", message: "names are unique per organization, project and provider" },
       ]);
     }
@@ -360,7 +326,7 @@ async function guardUnique<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-async function audit(q: Queryable, meta: RequestMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>) {
+async function audit(q: Queryable, meta: CallMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>) {
   await recordAudit(q, {
     organizationId,
     actor: { tokenId: meta.actor.tokenId, role: meta.actor.role },

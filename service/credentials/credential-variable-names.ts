@@ -1,7 +1,6 @@
 // The variable names a credential write would make Keyplane inject, checked before anything is
-// stored: a name that reconfigures the workload (see env-var-names.ts) is a 422 with the field path.
-import type { FieldError } from "../errors.js";
-import { problems } from "../http/problem.js";
+// stored: a name that reconfigures the workload (see env-var-names.ts) is refused with its field path.
+import { ValidationError, type FieldError } from "../errors.js";
 import { variableNameProblem } from "../providers/env-var-names.js";
 import type { ProviderEntry } from "../providers/catalog.js";
 import { fieldVariableName, SETTING_VARIABLE_SOURCES } from "../resolve/environment-variables.js";
@@ -16,7 +15,7 @@ export interface VariableNamePaths {
 }
 
 /**
- * Throws a 422 when `envVar` or a name derived from `fieldNames` may not be injected. The
+ * Throws a ValidationError when `envVar` or a name derived from `fieldNames` may not be injected. The
  * variables Keyplane exports from settings (AZURE_OPENAI_ENDPOINT…) are refused as well: a secret
  * under such a name would override the destination the settings chose, around the rule that
  * changing where a secret goes needs the secret again.
@@ -25,7 +24,7 @@ export function checkVariableNames(provider: ProviderEntry, envVar: string, fiel
   if (paths.envVar !== null) {
     // The field names extend env_var; reporting them as well would only repeat its problem.
     const problem = nameProblem(envVar);
-    if (problem) throw problems.validation([{ path: paths.envVar, message: problem }], REFUSED);
+    if (problem) throw new ValidationError([{ path: paths.envVar, message: problem }], REFUSED);
   }
   const errors: FieldError[] = [];
   for (const field of fieldNames) {
@@ -34,7 +33,7 @@ export function checkVariableNames(provider: ProviderEntry, envVar: string, fiel
     const problem = nameProblem(name);
     if (problem) errors.push({ path: paths.field(field), message: `field ${field} is exported as ${name}; ${problem}` });
   }
-  if (errors.length) throw problems.validation(errors, REFUSED);
+  if (errors.length) throw new ValidationError(errors, REFUSED);
 }
 
 function nameProblem(name: string): string | null {

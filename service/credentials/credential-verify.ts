@@ -6,9 +6,10 @@
 import type { Db } from "../db/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
-import { problems } from "../http/problem.js";
-import type { Schemas } from "../http/validation.js";
-import type { CredentialService, RequestMeta } from "./credential-service.js";
+import { NotFoundError } from "../errors.js";
+import type { Schemas } from "../contract-types.js";
+import type { CallMeta } from "../auth/actor.js";
+import type { CredentialService } from "./credential-service.js";
 import * as dal from "./credential-dal.js";
 import { destinationBase, destinationUrlProblem } from "./credential-destination.js";
 import { Outbound, OutboundRefused, OutboundTimeout } from "../outbound/outbound.js";
@@ -164,11 +165,11 @@ export class CredentialVerifier {
     private readonly timeoutMs = VERIFY_TIMEOUT_MS,
   ) {}
 
-  async verify(organizationId: string, id: string, meta: RequestMeta): Promise<VerifyResult> {
+  async verify(organizationId: string, id: string, meta: CallMeta): Promise<VerifyResult> {
     const row = await dal.findCredential(this.db, organizationId, id);
-    if (!row) throw problems.notFound("credential");
+    if (!row) throw new NotFoundError("credential");
     const provider = findProvider(row.provider);
-    if (!provider) throw problems.notFound("credential");
+    if (!provider) throw new NotFoundError("credential");
     const secret = await this.credentials.readSecret(row, row.key_version);
     const request = secret ? providerRequest(provider, row, secret) : { unsupported: "The credential has no readable current key; nothing was checked." };
     const outcome: Outcome =

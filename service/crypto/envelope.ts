@@ -89,8 +89,9 @@ export function aadString(aad: SecretAad): string {
   return `${aad.organizationId}|${aad.credentialId}|${aad.keyVersion}`;
 }
 
-function wrapAad(aad: SecretAad, masterKeyId: string): Buffer {
-  return Buffer.from(`${aadString(aad)}|${masterKeyId}`, "utf8");
+/** The AAD of anything a master key wraps: what it is (`context`), bound to the key that wraps it. */
+function wrapAad(context: string, masterKeyId: string): Buffer {
+  return Buffer.from(`${context}|${masterKeyId}`, "utf8");
 }
 
 function seal(key: Buffer, nonce: Buffer, plaintext: Uint8Array, aad: Buffer): Buffer {
@@ -114,11 +115,6 @@ function open(key: Buffer, nonce: Uint8Array, sealed: Uint8Array, aad: Buffer): 
   return body;
 }
 
-function wrapDek(masterKey: MasterKey, dek: Buffer, aad: SecretAad): Buffer {
-  const nonce = randomBytes(NONCE_BYTES);
-  return Buffer.concat([nonce, seal(masterKey.bytes(), nonce, dek, wrapAad(aad, masterKey.id))]);
-}
-
 /** Unwraps the DEK of `row`; the caller zeroes the returned buffer. */
 function unwrapDek(keyring: MasterKeyring, row: StoredSecret, aad: SecretAad): Buffer {
   if (row.wrappedDek === null || row.masterKeyId === null) throw new DecryptionError(aad, "destroyed");
@@ -127,21 +123,21 @@ function unwrapDek(keyring: MasterKeyring, row: StoredSecret, aad: SecretAad): B
   }
   const masterKey = keyring.get(row.masterKeyId);
   if (!masterKey) throw new DecryptionError(aad, "unknown_master_key", row.masterKeyId);
-  const dek = open(masterKey.bytes(), row.wrappedDek.subarray(0, NONCE_BYTES), row.wrappedDek.subarray(NONCE_BYTES), wrapAad(aad, masterKey.id));
+  const dek = unwrapKeyMaterial(masterKey, row.wrappedDek, aadString(aad));
   if (!dek) throw new DecryptionError(aad, "authentication_failed");
   return dek;
 }
 
 /** Encrypts a secret for one credential version under a fresh data key wrapped by `masterKey`. */
 export function encryptSecret(masterKey: MasterKey, plaintext: Uint8Array, aad: SecretAad): EncryptedSecret {
-  const aadBytes = Buffer.from(aadString(aad), "utf8");
+  const row = aadString(aad);
   const dek = randomBytes(DEK_BYTES);
   try {
     const nonce = randomBytes(NONCE_BYTES);
     return {
-      ciphertext: seal(dek, nonce, plaintext, aadBytes),
+      ciphertext: seal(dek, nonce, plaintext, Buffer.from(row, "utf8")),
       nonce,
-      wrappedDek: wrapDek(masterKey, dek, aad),
+      wrappedDek: wrapKeyMaterial(masterKey, dek, row),
       masterKeyId: masterKey.id,
     };
   } finally {
@@ -174,19 +170,19 @@ export function decryptSecret(keyring: MasterKeyring, row: StoredSecret, aad: Se
 }
 
 /**
- * Wraps other key material (the audit key) under a master key, in the data keys' layout:
- * 12-byte nonce ‖ AES-256-GCM(master key, material) ‖ 16-byte tag, with AAD
- * `<context>|<master_key_id>`, so a wrapped key is bound to what it is and to the key that wrapped it.
+ * Wraps key material (a data key, the audit key) under a master key: 12-byte nonce ‖
+ * AES-256-GCM(master key, material) ‖ 16-byte tag, with AAD `<context>|<master_key_id>`, so a
+ * wrapped key is bound to what it is and to the key that wrapped it.
  */
 export function wrapKeyMaterial(masterKey: MasterKey, material: Uint8Array, context: string): Buffer {
   const nonce = randomBytes(NONCE_BYTES);
-  return Buffer.concat([nonce, seal(masterKey.bytes(), nonce, material, Buffer.from(`${context}|${masterKey.id}`, "utf8"))]);
+  return Buffer.concat([nonce, seal(masterKey.bytes(), nonce, material, wrapAad(context, masterKey.id))]);
 }
 
 /** The material wrapped by wrapKeyMaterial, or null when it does not authenticate; the caller zeroes it. */
 export function unwrapKeyMaterial(masterKey: MasterKey, wrapped: Uint8Array, context: string): Buffer | null {
   if (wrapped.length < NONCE_BYTES + TAG_BYTES) return null;
-  return open(masterKey.bytes(), wrapped.subarray(0, NONCE_BYTES), wrapped.subarray(NONCE_BYTES), Buffer.from(`${context}|${masterKey.id}`, "utf8"));
+  return open(masterKey.bytes(), wrapped.subarray(0, NONCE_BYTES), wrapped.subarray(NONCE_BYTES), wrapAad(context, masterKey.id));
 }
 
 /**
@@ -196,7 +192,7 @@ export function unwrapKeyMaterial(masterKey: MasterKey, wrapped: Uint8Array, con
 export function rewrapDek(oldKeyring: MasterKeyring, newKey: MasterKey, row: StoredSecret, aad: SecretAad): { wrappedDek: Buffer; masterKeyId: string } {
   const dek = unwrapDek(oldKeyring, row, aad);
   try {
-    return { wrappedDek: wrapDek(newKey, dek, aad), masterKeyId: newKey.id };
+    return { wrappedDek: wrapKeyMaterial(newKey, dek, aadString(aad)), masterKeyId: newKey.id };
   } finally {
     dek.fill(0);
   }

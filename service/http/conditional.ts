@@ -1,25 +1,16 @@
-// Entity tags and the conditional request headers (RFC 9110 §8.8.3, §13.1): the one place that
-// builds a resource's ETag and decides whether If-Match or If-None-Match holds.
+// The conditional request headers (RFC 9110 §8.8.3, §13.1) as HTTP sees them: sending a
+// resource's ETag and reading If-Match and If-None-Match into conditions. Whether a condition
+// holds for a version is versioning.ts's rule.
 import type { Request, Response } from "express";
+import { etagFor, type EntityTag, type TagCondition } from "../versioning.js";
 import { problems } from "./problem.js";
 
-/** The strong ETag of a resource at `version`. */
-export function etagFor(version: number): string {
-  return `"v${version}"`;
-}
+// Kept for the routes that check versions themselves and for the Terraform provider's reads.
+export { checkPrecondition, etagFor } from "../versioning.js";
 
 export function setEtag(res: Response, version: number): void {
   res.setHeader("ETag", etagFor(version));
 }
-
-interface EntityTag {
-  weak: boolean;
-  /** With its double quotes, as it is sent. */
-  opaque: string;
-}
-
-/** What an If-Match or If-None-Match field asks for: any current representation, or one of these tags. */
-export type TagCondition = "*" | readonly EntityTag[];
 
 const ENTITY_TAG = /(W\/)?("[\x21\x23-\x7E]*")/y;
 const SEPARATOR = /[ \t]*,[ \t]*/y;
@@ -47,31 +38,6 @@ export function parseTagCondition(value: string): TagCondition | null {
   }
 }
 
-function opaqueOf(etag: string): string {
-  return etag.replace(/^W\//, "");
-}
-
-/**
- * If-Match holds when it is `*` (the resource exists: callers answer 404 first otherwise) or lists
- * the current ETag under the strong comparison: a weak tag never matches.
- */
-export function ifMatchHolds(condition: TagCondition, currentEtag: string): boolean {
-  if (condition === "*") return true;
-  return condition.some((tag) => !tag.weak && tag.opaque === currentEtag);
-}
-
-/**
- * If-None-Match "matches" (the client's copy is current: 304) when it is `*` or lists the current
- * ETag under the weak comparison: `W/` is ignored on both sides.
- */
-export function ifNoneMatchMatches(header: string, currentEtag: string): boolean {
-  const condition = parseTagCondition(header);
-  if (condition === null) return false;
-  if (condition === "*") return true;
-  const current = opaqueOf(currentEtag);
-  return condition.some((tag) => tag.opaque === current);
-}
-
 /**
  * The request's If-Match, or undefined when absent. A value that is neither `*` nor a list of
  * entity tags is a 400 naming `header.if-match` (the contract: "an If-Match that is not an ETag is
@@ -90,9 +56,10 @@ export function ifMatchOf(req: Request): TagCondition | undefined {
   return condition;
 }
 
-/** Throws 412 (with the current ETag) when the request's If-Match does not hold for `currentVersion`. */
-export function checkPrecondition(condition: TagCondition | undefined, currentVersion: number): void {
-  if (condition === undefined) return;
-  const current = etagFor(currentVersion);
-  if (!ifMatchHolds(condition, current)) throw problems.preconditionFailed(current);
+/**
+ * An If-None-Match value as a condition, or undefined when absent. A value that is neither `*` nor
+ * a list of entity tags matches nothing, so the full answer is sent.
+ */
+export function ifNoneMatchCondition(value: string | undefined): TagCondition | undefined {
+  return value === undefined ? undefined : (parseTagCondition(value) ?? []);
 }

@@ -1,13 +1,6 @@
 import type { Request } from "express";
 import type { Logger } from "pino";
-import type { Role } from "../auth/tokens.js";
-
-export interface Actor {
-  tokenId: string;
-  role: Role;
-  /** null for platform admins, who belong to no organization. */
-  organizationId: string | null;
-}
+import type { Actor } from "../auth/actor.js";
 
 export interface RequestContext {
   requestId: string;

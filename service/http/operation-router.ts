@@ -7,7 +7,8 @@ import { organizationExists } from "../organizations/organization-dal.js";
 import type { Role } from "../auth/tokens.js";
 import { impossiblePathId, operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
 import { problems, type HttpProblem } from "./problem.js";
-import { clientAddress, type Actor } from "./context.js";
+import type { Actor } from "../auth/actor.js";
+import { clientAddress } from "./context.js";
 
 /** May be async: the router awaits what it returns. */
 export type OperationHandler = (req: Request, res: Response) => unknown;

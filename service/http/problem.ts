@@ -27,13 +27,20 @@ const STATUS_AND_TITLE: Record<DomainErrorKind, [number, string]> = {
   unauthenticated: [401, "Unauthenticated"],
 };
 
+// Problem types that are more than their status, titled as the contract shows them.
+const TITLE_OF_CODE: ReadonlyMap<string, string> = new Map([
+  ["no_credential", "No credential"],
+  ["no_previous_version", "No previous version"],
+  ["secret_required", "Secret required"],
+]);
+
 /** The one mapping from what a service threw to what the client is told. */
 export function problemFromDomainError(err: DomainError): HttpProblem {
   const [status, title] = STATUS_AND_TITLE[err.kind];
   const headers: Record<string, string> = {};
   if (err instanceof PreconditionFailedError) headers.ETag = err.currentEtag;
   if (err.kind === "unauthenticated") headers["WWW-Authenticate"] = 'Bearer realm="keyplane"';
-  return new HttpProblem(status, err.code, title, err.message, err.errors, headers, err.extensions);
+  return new HttpProblem(status, err.code, TITLE_OF_CODE.get(err.code) ?? title, err.message, err.errors, headers, err.extensions);
 }
 
 const PROBLEM_BASE = "https://keyplane.dev/problems/";
@@ -70,15 +77,6 @@ export const problems = {
     ),
   notFound: (what = "resource") => new HttpProblem(404, "not_found", "Not found", `The ${what} does not exist.`),
   conflict: (code: string, detail: string, errors?: FieldError[]) => new HttpProblem(409, code, "Conflict", detail, errors),
-  preconditionFailed: (currentEtag: string) =>
-    new HttpProblem(
-      412,
-      "precondition_failed",
-      "Precondition failed",
-      `If-Match does not match the current version (ETag ${currentEtag}); fetch the resource and retry.`,
-      undefined,
-      { ETag: currentEtag },
-    ),
   unsupportedMediaType: () => new HttpProblem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json."),
   payloadTooLarge: () => new HttpProblem(413, "payload_too_large", "Payload too large", "The request body exceeds the size limit."),
   rateLimited: (retryAfterSeconds: number) =>

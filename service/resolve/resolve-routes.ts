@@ -3,10 +3,12 @@ import type { Request } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseHeaders, parseQuery } from "../http/validation.js";
-import { AuditBatcher } from "./audit-batch.js";
+import { ifNoneMatchCondition } from "../http/conditional.js";
+import type { CallMeta } from "../auth/actor.js";
+import { AuditBatcher } from "../audit/audit-batch.js";
 import { CandidateCache } from "./candidate-cache.js";
 import { PlatformKeys } from "./platform-keys.js";
-import { Resolver, type CallMeta } from "./resolve-service.js";
+import { Resolver } from "./resolve-service.js";
 
 const meta = (req: Request): CallMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
 
@@ -34,7 +36,7 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log 
     const headers = parseHeaders("getEnvironment", req.headers);
     const result = await resolver.environment(
       String(req.params.org),
-      { projectId: query.project_id, environment: query.environment, ifNoneMatch: headers["If-None-Match"] },
+      { projectId: query.project_id, environment: query.environment, ifNoneMatch: ifNoneMatchCondition(headers["If-None-Match"]) },
       meta(req),
     );
     res.setHeader("ETag", result.etag);

@@ -1,15 +1,16 @@
-// Run-time resolution (SPEC §3): which secret an AI feature gets for a provider, and the same
+// Run-time resolution: which secret an AI feature gets for a provider, and the same
 // for every provider at once as environment variables. Read-only apart from the audit trail.
 import { createHash } from "node:crypto";
 import type { Db } from "../db/index.js";
-import { decryptSecret, type MasterKeyring } from "../crypto/index.js";
+import type { MasterKeyring } from "../crypto/index.js";
 import { findProvider, PROVIDERS, type ProviderEntry } from "../providers/catalog.js";
-import { HttpProblem, problems } from "../http/problem.js";
-import { ifNoneMatchMatches } from "../http/conditional.js";
-import type { Actor } from "../http/context.js";
-import type { Schemas } from "../http/validation.js";
+import { NotFoundError, ValidationError, type DomainError } from "../errors.js";
+import { ifNoneMatchMatches, type TagCondition } from "../versioning.js";
+import type { CallMeta } from "../auth/actor.js";
+import type { Schemas } from "../contract-types.js";
 import type { AuditEventInput, AuditOutcome } from "../audit/audit-service.js";
-import type { AuditBatcher } from "./audit-batch.js";
+import type { AuditBatcher } from "../audit/audit-batch.js";
+import { openSecretValues } from "../credentials/credential-secrets.js";
 import type { PlatformKeys } from "./platform-keys.js";
 import type { CandidateCache } from "./candidate-cache.js";
 import { findEnvironmentCandidates, findResolveCandidate, type CandidateRow } from "./resolve-dal.js";
@@ -25,11 +26,6 @@ export interface ResolveInput {
   projectId?: string;
   environment?: string;
   version?: "current" | "previous";
-}
-
-export interface CallMeta {
-  actor: Actor;
-  requestId: string;
 }
 
 export type EnvironmentResult = { notModified: true; etag: string } | { notModified: false; etag: string; variables: Record<string, string> };
@@ -49,7 +45,7 @@ export class Resolver {
   async resolve(organizationId: string, input: ResolveInput, meta: CallMeta): Promise<ResolveResponse> {
     const provider = findProvider(input.provider);
     if (!provider) {
-      throw problems.validation([{ path: "body.provider", message: "not a provider of the catalog (GET /v1/providers lists them)" }]);
+      throw new ValidationError([{ path: "body.provider", message: "not a provider of the catalog (GET /v1/providers lists them)" }]);
     }
     const previous = input.version === "previous";
     const projectId = input.projectId ?? null;
@@ -58,7 +54,7 @@ export class Resolver {
     // Project ids and environment names are free text: the key separates them with a NUL.
     const key = `${provider.id}\u0000${projectId ?? ""}\u0000${environment ?? "\u0000"}\u0000${previous ? 1 : 0}`;
     const row = await this.candidates.get(organizationId, key, () => findResolveCandidate(this.db, query));
-    if (!row) throw problems.notFound("organization");
+    if (!row) throw new NotFoundError("organization");
 
     const auditBase = {
       provider: provider.id,
@@ -66,11 +62,11 @@ export class Resolver {
       environment,
       version: previous ? "previous" : "current",
     };
-    const fail = async (problem: HttpProblem, details: Record<string, unknown>): Promise<never> => {
-      await this.record(meta, organizationId, "failure", row.credential_id, { ...auditBase, ...details, reason: problem.code });
-      throw problem;
+    const fail = async (error: DomainError, details: Record<string, unknown>): Promise<never> => {
+      await this.record(meta, organizationId, "failure", row.credential_id, { ...auditBase, ...details, reason: error.code });
+      throw error;
     };
-    if (projectId !== null && row.project_found === null) return fail(problems.notFound("project"), {});
+    if (projectId !== null && row.project_found === null) return fail(new NotFoundError("project"), {});
 
     if (row.credential_id !== null) {
       const source: ResolutionSource = row.credential_project_id === null ? "organization" : "project";
@@ -119,13 +115,10 @@ export class Resolver {
     if (projectId === null || row.inherits) checked.push({ source: "organization", ...narrowed });
     if (row.platform_fallback) checked.push({ source: "platform" });
     return fail(
-      new HttpProblem(
-        404,
+      new NotFoundError(
+        "credential",
         "no_credential",
-        "No credential",
         `No active credential for provider ${provider.id}${environment === null ? "" : ` in environment ${environment}`}; checked: ${checked.map((c) => c.source).join(", ")}.`,
-        undefined,
-        {},
         { checked },
       ),
       { checked: checked.map((c) => c.source) },
@@ -140,14 +133,14 @@ export class Resolver {
    */
   async environment(
     organizationId: string,
-    input: { projectId?: string; environment?: string; ifNoneMatch?: string },
+    input: { projectId?: string; environment?: string; ifNoneMatch?: TagCondition },
     meta: CallMeta,
   ): Promise<EnvironmentResult> {
     const projectId = input.projectId ?? null;
     const environment = input.environment ?? null;
     const rows = await findEnvironmentCandidates(this.db, { organizationId, projectId, environment });
-    if (rows.length === 0) throw problems.notFound("organization");
-    if (projectId !== null && rows[0].project_found === null) throw problems.notFound("project");
+    if (rows.length === 0) throw new NotFoundError("organization");
+    if (projectId !== null && rows[0].project_found === null) throw new NotFoundError("project");
 
     const byProvider = new Map(rows.filter((r) => r.credential_id !== null).map((r) => [r.provider!, r]));
     const choices: Choice[] = [];
@@ -213,23 +206,16 @@ export class Resolver {
     return `"env-${hash.digest("base64url")}"`;
   }
 
-  /** A rotation run by another process re-wraps data keys under a key this process may not hold yet. */
-  /** Checked inline so that the usual case (the key is held) costs no await on the resolve path. */
+  /**
+   * A rotation run by another process re-wraps data keys under a key this process may not hold
+   * yet. Checked inline so that the usual case (the key is held) costs no await on the resolve path.
+   */
   private lacksMasterKey(row: CandidateRow): boolean {
     return row.master_key_id !== null && !this.keyring.has(row.master_key_id);
   }
 
   private decrypt(organizationId: string, row: CandidateRow): Record<string, string> {
-    const plaintext = decryptSecret(
-      this.keyring,
-      { ciphertext: row.ciphertext, nonce: row.nonce, wrappedDek: row.wrapped_dek, masterKeyId: row.master_key_id },
-      { organizationId, credentialId: row.credential_id!, keyVersion: row.served_key_version! },
-    );
-    try {
-      return JSON.parse(plaintext.toString("utf8")) as Record<string, string>;
-    } finally {
-      plaintext.fill(0);
-    }
+    return openSecretValues(this.keyring, row, { organizationId, credentialId: row.credential_id!, keyVersion: row.served_key_version! });
   }
 
   private record(
@@ -255,6 +241,6 @@ export class Resolver {
   }
 }
 
-function noPreviousVersion(detail: string): HttpProblem {
-  return new HttpProblem(404, "no_previous_version", "No previous version", detail);
+function noPreviousVersion(detail: string): NotFoundError {
+  return new NotFoundError("previous version", "no_previous_version", detail);
 }

@@ -5,7 +5,7 @@
 // appends all of them to their chains in one transaction: under load, many resolves share one
 // commit; alone, a resolve pays one.
 import { ALL_ORGANIZATIONS, withOrganizationScope, type Db } from "../db/index.js";
-import { appendAuditEvents, type AuditEventInput } from "../audit/audit-service.js";
+import { appendAuditEvents, type AuditEventInput } from "./audit-service.js";
 
 // A batch travels as one JSON parameter: 500 events keep it to a few hundred kilobytes.
 const MAX_BATCH = 500;
