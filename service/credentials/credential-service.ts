@@ -88,10 +88,9 @@ export class CredentialService {
     return toApi(await mustFind(this.db, organizationId, id));
   }
 
-  async list(filter: dal.CredentialFilter): Promise<{ rows: Credential[]; hasMore: boolean }> {
-    const rows = await dal.listCredentials(this.db, filter);
-    const hasMore = rows.length > filter.limit;
-    return { rows: rows.slice(0, filter.limit).map(toApi), hasMore };
+  /** One more than `filter.limit` credentials, to tell whether another page follows. */
+  async list(filter: dal.CredentialFilter): Promise<Credential[]> {
+    return (await dal.listCredentials(this.db, filter)).map(toApi);
   }
 
   async update(

@@ -1,6 +1,7 @@
 // Entity tags and the conditional request headers (RFC 9110 §8.8.3, §13.1): the one place that
 // builds a resource's ETag and decides whether If-Match or If-None-Match holds.
 import type { Request, Response } from "express";
+import { PreconditionFailedError } from "../errors.js";
 import { problems } from "./problem.js";
 
 /** The strong ETag of a resource at `version`. */
@@ -90,9 +91,9 @@ export function ifMatchOf(req: Request): TagCondition | undefined {
   return condition;
 }
 
-/** Throws 412 (with the current ETag) when the request's If-Match does not hold for `currentVersion`. */
+/** @throws PreconditionFailedError (with the current ETag) when the request's If-Match does not hold for `currentVersion`. */
 export function checkPrecondition(condition: TagCondition | undefined, currentVersion: number): void {
   if (condition === undefined) return;
   const current = etagFor(currentVersion);
-  if (!ifMatchHolds(condition, current)) throw problems.preconditionFailed(current);
+  if (!ifMatchHolds(condition, current)) throw new PreconditionFailedError(current);
 }

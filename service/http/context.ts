@@ -1,6 +1,6 @@
 import type { Request } from "express";
 import type { Logger } from "pino";
-import type { Role } from "../auth/tokens.js";
+import type { Role } from "../tokens/token-service.js";
 
 export interface Actor {
   tokenId: string;

@@ -61,24 +61,8 @@ export const problems = {
       "WWW-Authenticate": 'Bearer realm="keyplane"',
     }),
   forbidden: (detail: string) => new HttpProblem(403, "forbidden", "Forbidden", detail),
-  platformFallbackForbidden: () =>
-    new HttpProblem(
-      403,
-      "platform_fallback_forbidden",
-      "Forbidden",
-      "Only a platform admin may turn platform_fallback on; an organization admin may only turn it off.",
-    ),
   notFound: (what = "resource") => new HttpProblem(404, "not_found", "Not found", `The ${what} does not exist.`),
   conflict: (code: string, detail: string, errors?: FieldError[]) => new HttpProblem(409, code, "Conflict", detail, errors),
-  preconditionFailed: (currentEtag: string) =>
-    new HttpProblem(
-      412,
-      "precondition_failed",
-      "Precondition failed",
-      `If-Match does not match the current version (ETag ${currentEtag}); fetch the resource and retry.`,
-      undefined,
-      { ETag: currentEtag },
-    ),
   unsupportedMediaType: () => new HttpProblem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json."),
   payloadTooLarge: () => new HttpProblem(413, "payload_too_large", "Payload too large", "The request body exceeds the size limit."),
   rateLimited: (retryAfterSeconds: number) =>
