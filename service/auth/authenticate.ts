@@ -1,7 +1,7 @@
 import type { Request } from "express";
 import { ALL_ORGANIZATIONS, type Db } from "../db/index.js";
-import { findTokenByHash, touchToken, type TokenRecord } from "./auth-dal.js";
-import { hashesEqual, hashToken, looksLikeToken } from "./tokens.js";
+import { findTokenByHash, touchToken, type TokenRecord } from "../tokens/token-dal.js";
+import { hashesEqual, hashToken, looksLikeToken } from "../tokens/token-service.js";
 import type { Actor } from "./actor.js";
 
 export type AuthFailure = "missing" | "malformed" | "unknown" | "expired" | "revoked";

@@ -5,10 +5,12 @@ import cliProgress from "cli-progress";
 import { loadConfig } from "../config.js";
 import { openDb, migrate } from "../db/index.js";
 import { assertKeyringCoversStoredKeys, loadMasterKeyring, MasterKey } from "../crypto/index.js";
-import { ROLES, type Role } from "../auth/tokens.js";
-import { createToken, findActiveToken, listTokens, revokeToken, tokenToApi } from "../tokens/token-service.js";
+import { ROLES, createToken, listTokens, revokeActiveToken } from "../tokens/token-service.js";
+import type { Role } from "../contract-types.js";
+import { organizationExists } from "../organizations/organization-dal.js";
+import { DomainError, ValidationError } from "../errors.js";
 import { MAX_LIMIT } from "../http/pagination.js";
-import { parseTimestamp, type Schemas } from "../http/validation.js";
+import { parseComponent, parseTimestamp, type Schemas } from "../http/validation.js";
 import { openAuditChain, verifyOrganizationChain } from "../audit/audit-service.js";
 import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, type RewrapProgress } from "./master-key-rotation.js";
 import { registerRunCommand } from "./run.js";
@@ -53,15 +55,12 @@ token
     if ((opts.role === "platform_admin") !== (opts.org === undefined)) {
       fail(opts.role === "platform_admin" ? "a platform_admin token belongs to no organization: drop --org" : "--org is required for this role");
     }
-    const expiresAt = opts.expiresAt === undefined ? null : cliExpiry(opts.expiresAt);
+    const expiresAt = opts.expiresAt === undefined ? null : dateTimeOption("--expires-at", opts.expiresAt);
     const config = loadConfig();
     const db = await openAuditedDb(config);
     try {
       const created = await db.transaction(async (tx) => {
-        if (opts.org) {
-          const { rows } = await tx.query("select 1 from organizations where id = $1", [opts.org]);
-          if (rows.length === 0) fail(`no organization ${opts.org}`);
-        }
+        if (opts.org && !(await organizationExists(tx, opts.org))) fail(`no organization ${opts.org}`);
         return createToken(tx, { organizationId: opts.org ?? null, role: opts.role, name: opts.name, expiresAt }, { tokenId: null, role: null }, "cli");
       });
       process.stderr.write(`created token ${created.record.id} (${opts.role}); it is shown only this once:\n`);
@@ -82,10 +81,10 @@ token
       await migrate(db);
       const tokens: Schemas["Token"][] = [];
       for (let afterId: string | undefined; ;) {
-        const rows = await listTokens(db, opts.org ?? null, afterId, MAX_LIMIT);
-        tokens.push(...rows.slice(0, MAX_LIMIT).map(tokenToApi));
-        if (rows.length <= MAX_LIMIT) break;
-        afterId = rows[MAX_LIMIT - 1].id;
+        const page = await listTokens(db, opts.org ?? null, afterId, MAX_LIMIT);
+        tokens.push(...page.slice(0, MAX_LIMIT));
+        if (page.length <= MAX_LIMIT) break;
+        afterId = page[MAX_LIMIT - 1].id;
       }
       process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
     } finally {
@@ -101,12 +100,7 @@ token
     const config = loadConfig();
     const db = await openAuditedDb(config);
     try {
-      const revoked = await db.transaction(async (tx) => {
-        const found = await findActiveToken(tx, id);
-        if (!found) return null;
-        await revokeToken(tx, found.organization_id, id, { tokenId: null, role: null }, "cli");
-        return found;
-      });
+      const revoked = await db.transaction((tx) => revokeActiveToken(tx, id, { tokenId: null, role: null }, "cli"));
       if (!revoked) fail(`no active token ${id}`);
       process.stderr.write(`revoked token ${id} (${revoked.role}${revoked.organization_id ? ` of ${revoked.organization_id}` : ""})\n`);
     } finally {
@@ -169,14 +163,12 @@ audit
     }
   });
 
-/** --expires-at as the API takes it: an RFC 3339 date-time in the future, normalised to UTC. */
-function cliExpiry(text: string): string {
-  const instant = RFC3339.test(text) ? parseTimestamp(text) : null;
-  if (instant === null) fail("--expires-at must be an RFC 3339 date-time between the years 0001 and 9999, e.g. 2027-01-31T00:00:00Z");
-  if (Date.parse(instant) <= Date.now()) fail("--expires-at must be in the future");
+/** A date-time option read as the API reads one: the contract's Timestamp, normalised to UTC. */
+function dateTimeOption(option: string, text: string): string {
+  const instant = parseTimestamp(parseComponent("Timestamp", text, option));
+  if (instant === null) throw new ValidationError([{ path: option, message: "must be a date-time between the years 0001 and 9999 in UTC" }]);
   return instant;
 }
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
 
 /** The database, migrated, with its audit key loaded: the audit events a command writes or checks are keyed. */
 async function openAuditedDb(config: ReturnType<typeof loadConfig>) {
@@ -231,7 +223,17 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+/**
+ * What a service refused, in the command line's words: a field error names the option it came
+ * from (`body.expires_at` is `--expires-at`).
+ */
+function domainErrorText(error: DomainError): string {
+  if (!error.errors?.length) return error.message;
+  return error.errors.map(({ path, message }) => `${path.replace(/^body\./, "--").replaceAll("_", "-")} ${message}`).join("; ");
+}
+
 program.parseAsync(process.argv).catch((error: Error) => {
+  if (error instanceof DomainError) fail(domainErrorText(error));
   process.stderr.write(`keyplane: ${error.message}\n`);
   process.exit(1);
 });

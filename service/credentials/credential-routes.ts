@@ -4,7 +4,7 @@ import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
 import { ifMatchOf, setEtag } from "../http/conditional.js";
-import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, encodeCursor } from "../http/pagination.js";
+import { pageRequest, paginate } from "../http/pagination.js";
 import { claimIdempotencyKey, fingerprint, parseIdempotencyKey, storeIdempotentResponse } from "../http/idempotency.js";
 import type { CallMeta } from "../auth/actor.js";
 import { CredentialService } from "./credential-service.js";
@@ -28,19 +28,18 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
 
   ops.handle("listCredentials", async (req, res) => {
     const query = parseQuery("listCredentials", req.query);
-    const cursor = decodeCursor(query.cursor, CURSOR_KEYS.id);
-    const limit = query.limit ?? DEFAULT_LIMIT;
-    const { rows, hasMore } = await credentials.list({
+    const page = pageRequest(query, "id");
+    const rows = await credentials.list({
       organizationId: org(req),
       provider: query.provider,
       projectId: query.project_id === "none" ? null : query.project_id,
       active: query.active,
       environment: query.environment,
       rotationDue: query.rotation_due,
-      afterId: cursor?.id,
-      limit,
+      afterId: page.after?.id,
+      limit: page.limit,
     });
-    res.json({ data: rows, next_cursor: hasMore ? encodeCursor({ id: rows[rows.length - 1].id }) : null });
+    res.json(paginate(rows, page, (credential) => ({ id: credential.id })));
   });
 
   ops.handle("createCredential", async (req, res) => {

@@ -1,6 +1,6 @@
 import type { Db, Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
-import { UniqueViolationError } from "../db/index.js";
+import { withUniqueConflicts } from "../db/index.js";
 import type { MasterKeyring } from "../crypto/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
@@ -40,7 +40,7 @@ export class CredentialService {
     const id = newId("cred");
     const run = async (q: Queryable) => {
       if (body.project_id) await requireProject(q, organizationId, body.project_id, "body.project_id");
-      await guardUnique(() =>
+      await withUniqueConflicts(CREDENTIAL_CONFLICTS, () =>
         dal.insertCredential(q, {
           id,
           organization_id: organizationId,
@@ -82,10 +82,9 @@ export class CredentialService {
     return toApi(await mustFind(this.db, organizationId, id));
   }
 
-  async list(filter: dal.CredentialFilter): Promise<{ rows: Credential[]; hasMore: boolean }> {
-    const rows = await dal.listCredentials(this.db, filter);
-    const hasMore = rows.length > filter.limit;
-    return { rows: rows.slice(0, filter.limit).map(toApi), hasMore };
+  /** One more than `filter.limit` credentials, to tell whether another page follows. */
+  async list(filter: dal.CredentialFilter): Promise<Credential[]> {
+    return (await dal.listCredentials(this.db, filter)).map(toApi);
   }
 
   async update(organizationId: string, id: string, body: Schemas["CredentialUpdate"], ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
@@ -112,7 +111,7 @@ export class CredentialService {
       if (changed.length === 0) return toApi(current);
       const moved = destinationChanges(current, patch);
       if (moved.length) throw secretRequired(organizationId, id, moved);
-      await guardUnique(() => dal.updateCredential(tx, organizationId, id, patch, meta.actor.tokenId));
+      await withUniqueConflicts(CREDENTIAL_CONFLICTS, () => dal.updateCredential(tx, organizationId, id, patch, meta.actor.tokenId));
       const row = await mustFind(tx, organizationId, id);
       await audit(tx, meta, organizationId, "credential.update", id, { changed_fields: changed.sort() });
       return toApi(row);
@@ -308,23 +307,18 @@ async function mustFind(q: Queryable, organizationId: string, id: string, forUpd
   return row;
 }
 
-async function guardUnique<T>(write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (error) {
-    if (error instanceof UniqueViolationError) {
-      if (error.constraint?.includes("default")) {
-        throw new ConflictError("default_conflict", "Another credential is already the default for this provider and environment.", [
-          { path: "body.is_default", message: "at most one default per organization, project, provider and environment" },
-        ]);
-      }
-      throw new ConflictError("name_conflict", "A credential with this name already exists for this provider.", [
-        { path: "body.name", message: "names are unique per organization, project and provider" },
-      ]);
-    }
-    throw error;
-  }
-}
+const CREDENTIAL_CONFLICTS = {
+  credentials_name_key: {
+    code: "name_conflict",
+    detail: "A credential with this name already exists for this provider.",
+    field: { path: "body.name", message: "names are unique per organization, project and provider" },
+  },
+  credentials_default_key: {
+    code: "default_conflict",
+    detail: "Another credential is already the default for this provider and environment.",
+    field: { path: "body.is_default", message: "at most one default per organization, project, provider and environment" },
+  },
+};
 
 async function audit(q: Queryable, meta: CallMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>) {
   await recordAudit(q, {

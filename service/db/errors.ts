@@ -1,3 +1,5 @@
+import { ConflictError, type FieldError } from "../errors.js";
+
 /**
  * Typed database errors. Driver errors are never rethrown as they are: PGlite attaches the query
  * parameters to its errors and PostgreSQL's `detail` quotes row values, so only safe fields
@@ -44,6 +46,33 @@ export class DatabaseUnavailableError extends DbError {
 /** 23505. `constraint` is the unique constraint or unique index name (see 0001_init.sql). */
 export class UniqueViolationError extends DbError {
   override name = "UniqueViolationError";
+}
+
+/** The 409 a unique constraint stands for: its code, what the client is told, and the field at fault. */
+export interface UniqueConflict {
+  code: string;
+  detail: string;
+  field: FieldError;
+}
+
+/** Whether `err` is a violation of the unique constraint (or unique index) named `constraint`. */
+export function isUniqueViolation(err: unknown, constraint: string): err is UniqueViolationError {
+  return err instanceof UniqueViolationError && err.constraint === constraint;
+}
+
+/**
+ * Runs a write and turns a violation of one of the unique constraints named in `conflicts` into
+ * the ConflictError listed for it. Other errors, and violations of unlisted constraints, pass
+ * through: a constraint nobody mapped is a bug, not a client's conflict.
+ */
+export async function withUniqueConflicts<T>(conflicts: Readonly<Record<string, UniqueConflict>>, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    const conflict = error instanceof UniqueViolationError && error.constraint !== undefined ? conflicts[error.constraint] : undefined;
+    if (conflict === undefined) throw error;
+    throw new ConflictError(conflict.code, conflict.detail, [conflict.field]);
+  }
 }
 
 /** 23503. */

@@ -5,9 +5,6 @@ import type { Request, Response } from "express";
 import { etagFor, type EntityTag, type TagCondition } from "../versioning.js";
 import { problems } from "./problem.js";
 
-// Kept for the routes that check versions themselves and for the Terraform provider's reads.
-export { checkPrecondition, etagFor } from "../versioning.js";
-
 export function setEtag(res: Response, version: number): void {
   res.setHeader("ETag", etagFor(version));
 }

@@ -4,7 +4,7 @@ import type { Authenticator, AuthFailure } from "../auth/authenticate.js";
 import type { UnauthenticatedDenials } from "../auth/unauthenticated-denials.js";
 import { recordStandaloneAudit } from "../audit/audit-service.js";
 import { organizationExists } from "../organizations/organization-dal.js";
-import type { Role } from "../auth/tokens.js";
+import type { Role } from "../contract-types.js";
 import { impossiblePathId, operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
 import { problems, type HttpProblem } from "./problem.js";
 import type { Actor } from "../auth/actor.js";

@@ -68,13 +68,6 @@ export const problems = {
       "WWW-Authenticate": 'Bearer realm="keyplane"',
     }),
   forbidden: (detail: string) => new HttpProblem(403, "forbidden", "Forbidden", detail),
-  platformFallbackForbidden: () =>
-    new HttpProblem(
-      403,
-      "platform_fallback_forbidden",
-      "Forbidden",
-      "Only a platform admin may turn platform_fallback on; an organization admin may only turn it off.",
-    ),
   notFound: (what = "resource") => new HttpProblem(404, "not_found", "Not found", `The ${what} does not exist.`),
   conflict: (code: string, detail: string, errors?: FieldError[]) => new HttpProblem(409, code, "Conflict", detail, errors),
   unsupportedMediaType: () => new HttpProblem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json."),

@@ -1,19 +1,46 @@
-import { UniqueViolationError, type Db, type Queryable } from "../db/index.js";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { isUniqueViolation, type Db, type Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
-import { generateToken, hashToken, type Role } from "../auth/tokens.js";
-import { findTokenByHash, type TokenRecord } from "../auth/auth-dal.js";
+import { NotFoundError, UnauthenticatedError, ValidationError } from "../errors.js";
 import { recordAudit, type AuditActor } from "../audit/audit-service.js";
-import type { Schemas } from "../http/validation.js";
+import type { Role, Schemas } from "../contract-types.js";
+import * as dal from "./token-dal.js";
+
+export const ROLES = ["platform_admin", "admin", "member", "resolver"] as const satisfies readonly Role[];
+
+const TOKEN_PREFIX = "kp_";
+
+/** A new bearer token: `kp_` + 32 random bytes, base64url. Shown once, stored only as a hash. */
+function generateToken(): string {
+  return TOKEN_PREFIX + randomBytes(32).toString("base64url");
+}
+
+export function hashToken(token: string): Buffer {
+  return createHash("sha256").update(token, "utf8").digest();
+}
+
+/** Constant-time comparison of two token hashes. */
+export function hashesEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function looksLikeToken(value: string): boolean {
+  return value.startsWith(TOKEN_PREFIX) && value.length >= TOKEN_PREFIX.length + 32 && value.length <= 512;
+}
 
 export interface NewToken {
   organizationId: string | null;
   role: Role;
   name: string;
+  /** An RFC 3339 date-time, already normalised to UTC. */
   expiresAt?: string | null;
 }
 
-export function tokenToApi(row: TokenRecord): Schemas["Token"] {
-  const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+function iso(value: Date | null): string | null {
+  return value ? new Date(value).toISOString() : null;
+}
+
+export function tokenToApi(row: dal.TokenRecord): Schemas["Token"] {
   return {
     id: row.id,
     organization_id: row.organization_id,
@@ -26,66 +53,72 @@ export function tokenToApi(row: TokenRecord): Schemas["Token"] {
   };
 }
 
-const COLUMNS = "id, organization_id, role, name, token_hash, created_at, expires_at, last_used_at, revoked_at, created_by";
-
-/** Creates a token and returns its one-time plaintext alongside the stored record. */
+/**
+ * Creates a token and returns its one-time plaintext alongside the stored record.
+ * @throws ValidationError (`body.expires_at`) when the expiry is not in the future.
+ */
 export async function createToken(
   tx: Queryable,
   input: NewToken,
   actor: AuditActor,
   requestId: string,
   plaintext = generateToken(),
-): Promise<{ token: string; record: TokenRecord }> {
-  const id = newId("tok");
-  const { rows } = await tx.query<TokenRecord>(
-    `insert into api_tokens (id, organization_id, role, name, token_hash, created_at, expires_at, created_by)
-     values ($1,$2,$3,$4,$5,now(),$6,$7) returning ${COLUMNS}`,
-    [id, input.organizationId, input.role, input.name, hashToken(plaintext), input.expiresAt ?? null, actor.tokenId],
-  );
+): Promise<{ token: string; record: dal.TokenRecord }> {
+  const expiresAt = input.expiresAt ?? null;
+  if (expiresAt !== null && Date.parse(expiresAt) <= Date.now()) {
+    throw new ValidationError([{ path: "body.expires_at", message: "must be in the future" }]);
+  }
+  const record = await dal.insertToken(tx, {
+    id: newId("tok"),
+    organization_id: input.organizationId,
+    role: input.role,
+    name: input.name,
+    token_hash: hashToken(plaintext),
+    expires_at: expiresAt,
+    created_by: actor.tokenId,
+  });
   await recordAudit(tx, {
     organizationId: input.organizationId,
     actor,
     action: "token.create",
     targetType: "token",
-    targetId: id,
+    targetId: record.id,
     outcome: "success",
     requestId,
-    details: { role: input.role, name: input.name, expires_at: input.expiresAt ?? null },
+    details: { role: input.role, name: input.name, expires_at: expiresAt },
   });
-  return { token: plaintext, record: rows[0] };
+  return { token: plaintext, record };
 }
 
-/** The token's owner: organization `$n`, or none (platform admins). Spelled out so an index applies. */
-function ownerIs(organizationId: string | null, param: number): string {
-  return organizationId === null ? "organization_id is null" : `organization_id = $${param}`;
+/**
+ * Active tokens of an organization, or the platform-admin tokens when `organizationId` is null,
+ * ordered by id: one more than `limit`, to tell whether another page follows.
+ */
+export async function listTokens(q: Queryable, organizationId: string | null, afterId: string | undefined, limit: number): Promise<Schemas["Token"][]> {
+  return (await dal.listTokens(q, organizationId, afterId, limit)).map(tokenToApi);
 }
 
-/** Active tokens of an organization, or the platform-admin tokens when `organizationId` is null. */
-export async function listTokens(q: Queryable, organizationId: string | null, afterId: string | undefined, limit: number): Promise<TokenRecord[]> {
-  const { rows } = await q.query<TokenRecord>(
-    `select ${COLUMNS} from api_tokens
-     where ${ownerIs(organizationId, 3)} and revoked_at is null and ($1::text is null or id > $1)
-     order by id limit $2`,
-    [afterId ?? null, limit + 1, ...(organizationId === null ? [] : [organizationId])],
-  );
-  return rows;
-}
-
-export async function findActiveToken(q: Queryable, id: string): Promise<TokenRecord | null> {
-  const { rows } = await q.query<TokenRecord>(`select ${COLUMNS} from api_tokens where id = $1 and revoked_at is null`, [id]);
-  return rows[0] ?? null;
+/** The calling token's identity. @throws UnauthenticatedError when it was revoked since it was verified. */
+export async function whoami(q: Queryable, tokenId: string): Promise<Schemas["Whoami"]> {
+  const token = await dal.findActiveToken(q, tokenId);
+  if (!token) throw new UnauthenticatedError();
+  return {
+    id: token.id,
+    role: token.role,
+    organization_id: token.organization_id,
+    project_id: null,
+    name: token.name,
+    expires_at: iso(token.expires_at),
+  };
 }
 
 /**
  * Revokes (rather than deletes) so the audit trail can still name the token. `organizationId`
  * null revokes only a platform-admin token.
+ * @throws NotFoundError when that owner has no active token `id`.
  */
-export async function revokeToken(tx: Queryable, organizationId: string | null, id: string, actor: AuditActor, requestId: string): Promise<boolean> {
-  const { rowCount } = await tx.query(`update api_tokens set revoked_at = now() where id = $1 and ${ownerIs(organizationId, 2)} and revoked_at is null`, [
-    id,
-    ...(organizationId === null ? [] : [organizationId]),
-  ]);
-  if (!rowCount) return false;
+export async function revokeToken(tx: Queryable, organizationId: string | null, id: string, actor: AuditActor, requestId: string): Promise<void> {
+  if (!(await dal.revokeToken(tx, organizationId, id))) throw new NotFoundError("token");
   await recordAudit(tx, {
     organizationId,
     actor,
@@ -95,7 +128,13 @@ export async function revokeToken(tx: Queryable, organizationId: string | null, 
     outcome: "success",
     requestId,
   });
-  return true;
+}
+
+/** Revokes an active token whoever owns it, as an operator at the database may; null when there is none. */
+export async function revokeActiveToken(tx: Queryable, id: string, actor: AuditActor, requestId: string): Promise<dal.TokenRecord | null> {
+  const token = await dal.findActiveToken(tx, id);
+  if (token) await revokeToken(tx, token.organization_id, id, actor, requestId);
+  return token;
 }
 
 export interface BootstrapOutcome {
@@ -119,23 +158,23 @@ export async function ensureBootstrapToken(db: Db, configured: string | undefine
     return await db.transaction((tx) => bootstrap(tx, configured));
   } catch (error) {
     // Another instance starting at the same moment inserted the same token first: look again.
-    if (error instanceof UniqueViolationError) return db.transaction((tx) => bootstrap(tx, configured));
+    if (isUniqueViolation(error, "api_tokens_token_hash_key")) return db.transaction((tx) => bootstrap(tx, configured));
     throw error;
   }
 }
 
 async function bootstrap(tx: Queryable, configured: string | undefined): Promise<BootstrapOutcome> {
   const system: AuditActor = { tokenId: null, role: null };
+  const platformAdmin: NewToken = { organizationId: null, role: "platform_admin", name: "bootstrap" };
   if (configured) {
-    const existing = await findTokenByHash(tx, hashToken(configured));
+    const existing = await dal.findTokenByHash(tx, hashToken(configured));
     if (existing?.revoked_at) return { created: false, refused: "revoked" };
     if (existing && existing.role !== "platform_admin") return { created: false, refused: "not_platform_admin" };
     if (existing) return { created: false };
-    await createToken(tx, { organizationId: null, role: "platform_admin", name: "bootstrap" }, system, "bootstrap", configured);
+    await createToken(tx, platformAdmin, system, "bootstrap", configured);
     return { created: true };
   }
-  const { rows } = await tx.query("select 1 from api_tokens where role = 'platform_admin' and revoked_at is null limit 1");
-  if (rows.length > 0) return { created: false };
-  const { token } = await createToken(tx, { organizationId: null, role: "platform_admin", name: "bootstrap" }, system, "bootstrap");
+  if (await dal.platformAdminExists(tx)) return { created: false };
+  const { token } = await createToken(tx, platformAdmin, system, "bootstrap");
   return { created: true, token };
 }

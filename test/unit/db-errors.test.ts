@@ -6,8 +6,11 @@ import {
   ForeignKeyViolationError,
   SerializationFailureError,
   UniqueViolationError,
+  isUniqueViolation,
   mapDbError,
+  withUniqueConflicts,
 } from "../../service/db/index.js";
+import { ConflictError } from "../../service/errors.js";
 
 const pgError = (code: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(`server says ${code}`), { code, ...extra });
 
@@ -71,5 +74,40 @@ describe("mapDbError", () => {
     expect(err).toMatchObject({ sqlState: "42703", message: "server says 42703" });
     expect(JSON.stringify(err)).not.toContain("sk-secret");
     expect(mapDbError(err)).toBe(err);
+  });
+});
+
+describe("withUniqueConflicts", () => {
+  const conflicts = {
+    organizations_slug_key: {
+      code: "slug_conflict",
+      detail: "An organization with this slug already exists.",
+      field: { path: "body.slug", message: "slugs are unique" },
+    },
+  };
+  const violation = (constraint: string) => new UniqueViolationError(`unique constraint ${constraint} violated`, { sqlState: "23505", constraint });
+
+  it("turns a violation of a listed constraint into its ConflictError", async () => {
+    const err = await withUniqueConflicts(conflicts, () => Promise.reject(violation("organizations_slug_key"))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err).toMatchObject({
+      code: "slug_conflict",
+      message: "An organization with this slug already exists.",
+      errors: [{ path: "body.slug", message: "slugs are unique" }],
+    });
+  });
+
+  it("passes results, other errors and violations of unlisted constraints through", async () => {
+    expect(await withUniqueConflicts(conflicts, () => Promise.resolve(7))).toBe(7);
+    const unlisted = violation("projects_organization_name_key");
+    await expect(withUniqueConflicts(conflicts, () => Promise.reject(unlisted))).rejects.toBe(unlisted);
+    const other = new Error("boom");
+    await expect(withUniqueConflicts(conflicts, () => Promise.reject(other))).rejects.toBe(other);
+  });
+
+  it("isUniqueViolation names one constraint", () => {
+    expect(isUniqueViolation(violation("api_tokens_token_hash_key"), "api_tokens_token_hash_key")).toBe(true);
+    expect(isUniqueViolation(violation("organizations_slug_key"), "api_tokens_token_hash_key")).toBe(false);
+    expect(isUniqueViolation(new Error("api_tokens_token_hash_key"), "api_tokens_token_hash_key")).toBe(false);
   });
 });

@@ -6,7 +6,7 @@
 // is asked for directly, so a missing credential is still confirmed by its own 404.
 import type { Credential, KeyplaneClient, Versioned } from "../client/keyplane-client.js";
 import type { KeyplaneProviderData } from "../provider.js";
-import { etagFor } from "../../../service/http/conditional.js";
+import { etagFor } from "../../../service/versioning.js";
 
 /** How long a listing answers reads: one refresh, not a later step of the same run. */
 const LISTING_TTL_MS = 5_000;

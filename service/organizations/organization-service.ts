@@ -1,0 +1,152 @@
+import { ALL_ORGANIZATIONS, withOrganizationScope, withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
+import { newId } from "../ids.js";
+import { ConflictError, ForbiddenError, NotFoundError } from "../errors.js";
+import { appendAuditEvents, recordAudit, recordStandaloneAudit, type AuditActor, type AuditEventInput } from "../audit/audit-service.js";
+import { checkPrecondition, type TagCondition } from "../versioning.js";
+import type { Schemas } from "../contract-types.js";
+import * as dal from "./organization-dal.js";
+
+export type Organization = Schemas["Organization"];
+
+const ORGANIZATION_CONFLICTS = {
+  organizations_slug_key: {
+    code: "slug_conflict",
+    detail: "An organization with this slug already exists.",
+    field: { path: "body.slug", message: "slugs are unique" },
+  },
+};
+
+export class OrganizationService {
+  constructor(private readonly db: Db) {}
+
+  /** One more than `limit` organizations after `afterId`, by id. */
+  async list(afterId: string | undefined, limit: number): Promise<Organization[]> {
+    return (await dal.listOrganizations(this.db, afterId, limit)).map(organizationToApi);
+  }
+
+  async get(id: string): Promise<Organization> {
+    return organizationToApi(await mustFind(this.db, id));
+  }
+
+  async create(body: Schemas["OrganizationCreate"], actor: AuditActor, requestId: string): Promise<Organization> {
+    const id = newId("org");
+    return this.db.transaction(async (tx) => {
+      await withUniqueConflicts(ORGANIZATION_CONFLICTS, () =>
+        dal.insertOrganization(tx, { id, name: body.name, slug: body.slug, platform_fallback: body.platform_fallback ?? true }),
+      );
+      await audit(tx, actor, requestId, id, "organization.create", { name: body.name, slug: body.slug });
+      return organizationToApi(await mustFind(tx, id));
+    });
+  }
+
+  /**
+   * @throws ForbiddenError (`platform_fallback_forbidden`) when anyone but a platform admin turns
+   * platform_fallback on; the refusal is audited and nothing else is written.
+   */
+  async update(
+    id: string,
+    body: Schemas["OrganizationUpdate"],
+    ifMatch: TagCondition | undefined,
+    actor: AuditActor,
+    requestId: string,
+  ): Promise<Organization> {
+    const result = await this.db.transaction(async (tx) => {
+      const current = await mustFind(tx, id, true);
+      checkPrecondition(ifMatch, current.version);
+      // Platform fallback hands the organization's resolvers the deployment's own keys: turning
+      // it on is the deployment's decision, turning it off the organization's.
+      if (body.platform_fallback === true && !current.platform_fallback && actor.role !== "platform_admin") return null;
+      const changed = Object.keys(body).filter((k) => (body as Record<string, unknown>)[k] !== undefined);
+      if (changed.length === 0) return current;
+      await withUniqueConflicts(ORGANIZATION_CONFLICTS, () => dal.updateOrganization(tx, id, body));
+      await audit(tx, actor, requestId, id, "organization.update", { changed_fields: changed.sort() });
+      return mustFind(tx, id);
+    });
+    if (result === null) {
+      // Recorded after the rollback, on its own: the refused change wrote nothing.
+      await recordStandaloneAudit(this.db, {
+        ...auditEvent(actor, requestId, id, "organization.update"),
+        outcome: "denied",
+        details: { reason: "platform_fallback_requires_platform_admin", requested: { platform_fallback: true } },
+      });
+      throw new ForbiddenError(
+        "Only a platform admin may turn platform_fallback on; an organization admin may only turn it off.",
+        "platform_fallback_forbidden",
+      );
+    }
+    return organizationToApi(result);
+  }
+
+  /**
+   * Deletes the organization with everything it holds.
+   * @throws ConflictError (`organization_has_active_credentials`) while it holds active credentials, unless `force`.
+   */
+  async delete(id: string, force: boolean, ifMatch: TagCondition | undefined, actor: AuditActor, requestId: string): Promise<void> {
+    // In the platform scope: the deletion is also recorded in the platform's audit chain, which
+    // outlives the organization (its own chain stays too; the trail is append-only).
+    await withOrganizationScope(ALL_ORGANIZATIONS, () =>
+      this.db.transaction(async (tx) => {
+        const current = await mustFind(tx, id, true);
+        checkPrecondition(ifMatch, current.version);
+        const contents = await dal.countContents(tx, id);
+        if (contents.active_credentials > 0 && !force) {
+          const n = contents.active_credentials;
+          throw new ConflictError(
+            "organization_has_active_credentials",
+            `The organization holds ${n} active credential${n === 1 ? "" : "s"}. Deactivate or delete ${n === 1 ? "it" : "them"} first, or delete with ?force=true.`,
+          );
+        }
+        await dal.deleteOrganization(tx, id);
+        const event = {
+          ...auditEvent(actor, requestId, id, "organization.delete"),
+          details: {
+            name: current.name,
+            slug: current.slug,
+            force,
+            credentials: contents.credentials,
+            active_credentials: contents.active_credentials,
+            destroyed_versions: contents.live_versions,
+            projects: contents.projects,
+            tokens: contents.tokens,
+          },
+        };
+        await appendAuditEvents(tx, [event, { ...event, organizationId: null }]);
+      }),
+    );
+  }
+}
+
+function organizationToApi(row: dal.OrganizationRow): Organization {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    platform_fallback: row.platform_fallback,
+    version: row.version,
+    created_at: new Date(row.created_at).toISOString(),
+    updated_at: new Date(row.updated_at).toISOString(),
+  };
+}
+
+async function mustFind(q: Queryable, id: string, forUpdate = false): Promise<dal.OrganizationRow> {
+  const row = await dal.findOrganization(q, id, forUpdate);
+  if (!row) throw new NotFoundError("organization");
+  return row;
+}
+
+/** A successful action on organization `id`, recorded in its own audit chain. */
+function auditEvent(actor: AuditActor, requestId: string, id: string, action: string): AuditEventInput {
+  return {
+    organizationId: id,
+    actor: { tokenId: actor.tokenId, role: actor.role },
+    action,
+    targetType: "organization",
+    targetId: id,
+    outcome: "success",
+    requestId,
+  };
+}
+
+function audit(q: Queryable, actor: AuditActor, requestId: string, id: string, action: string, details: Record<string, unknown>): Promise<void> {
+  return recordAudit(q, { ...auditEvent(actor, requestId, id, action), details });
+}
