@@ -177,9 +177,7 @@ const MUTABLE = [
   "rotation_period_days",
 ] as const satisfies readonly (keyof CredentialUpdate)[];
 
-// Private state: the ETag of the last read or write, and the key_version this configuration last
-// pushed (or adopted on import), under the format marker v: 1.
-
+/** The format marker every private state of this resource carries (see private-state.ts). */
 const FORMAT = { v: 1 } as const;
 
 // Values -----------------------------------------------------------------------------------
@@ -290,9 +288,15 @@ const DESTINATIONS = DESTINATION_FIELDS.map((field) => {
 });
 const DESTINATION_ATTRIBUTES = new Set(DESTINATIONS.map((d) => d.name));
 
+interface MovedField {
+  /** As the service names it, e.g. `settings.endpoint`. */
+  field: string;
+  path: AttributePath;
+}
+
 interface DestinationMove {
   /** Destination fields known to differ. */
-  moved: { field: string; path: AttributePath }[];
+  moved: MovedField[];
   /** Whether a destination field is not known yet (it may or may not move). */
   unknown: boolean;
 }
@@ -308,7 +312,7 @@ function destinationMove(prior: ObjectValue, planned: ObjectValue): DestinationM
   return move;
 }
 
-function destinationNeedsSecret({ field, path }: DestinationMove["moved"][number], prior: ObjectValue, secretAttribute: string): Diagnostic {
+function destinationNeedsSecret({ field, path }: MovedField, prior: ObjectValue, secretAttribute: string): Diagnostic {
   return diag.error(
     `Changing ${field} needs the secret`,
     `Keyplane sends a credential's secret only to the destination it was stored with, so changing ${field} of ${label(prior)} ` +
@@ -512,7 +516,7 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
     if (rotatedOutside && !versionChanged) {
       if (secret.absent) {
         // The configuration does not manage the secret: an outside rotation is not drift; adopt it.
-        plannedPrivate = writePrivate({ ...applied, ...FORMAT, key_version: remoteVersion });
+        plannedPrivate = writePrivate({ ...FORMAT, ...applied, key_version: remoteVersion });
       } else {
         const attribute = isSet(config.fields_wo) ? "fields_wo" : "api_key_wo";
         rotate = true;
@@ -716,7 +720,7 @@ async function destroy(client: KeyplaneClient, prior: ObjectValue, applied: Priv
   } catch (error) {
     return {
       newState: { ...prior, active: false },
-      private: writePrivate({ ...applied, ...FORMAT, etag }),
+      private: writePrivate({ ...FORMAT, ...applied, etag }),
       diagnostics: apiErrorDiagnostics(error, errorContext(`delete ${label(prior)} (it is now deactivated)`, etag)),
     };
   }

@@ -66,6 +66,11 @@ function label(state: ObjectValue | null): string {
   return `project "${String(state?.name ?? state?.id ?? "")}"${typeof state?.id === "string" ? ` (${state.id})` : ""}`;
 }
 
+/** A failed call's result: the state to keep and the call's error as diagnostics. */
+function failure(newState: ObjectValue | null, err: unknown, ctx: ErrorContext) {
+  return { newState, diagnostics: apiErrorDiagnostics(err, ctx) };
+}
+
 const IMPORT_ID = { resource: "keyplane_project", idName: "PROJECT_ID", example: "org_01J…/prj_01J…", bareIdAllowed: true };
 
 export const projectResource: ManagedResource<KeyplaneProviderData> = {
@@ -122,24 +127,22 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
         // refuses to delete a project that still holds credentials.
         await client.deleteProject(String(state.organization_id), String(state.id), { signal });
       } catch (err) {
-        return {
-          newState: state,
-          diagnostics: apiErrorDiagnostics(
-            err,
-            errors(`delete ${label(state)}`, {
-              byCode: {
-                project_not_empty: (e) => [
-                  diag.error(
-                    "Project still holds credentials",
-                    `Could not delete ${label(state)}: ${e.message} keyplane_credential resources of this configuration whose ` +
-                      "project_id refers to the project are destroyed before it, so these are managed elsewhere: delete them " +
-                      "through the Keyplane API or CLI (or the configuration that manages them), then run destroy again.",
-                  ),
-                ],
-              },
-            }),
-          ),
-        };
+        return failure(
+          state,
+          err,
+          errors(`delete ${label(state)}`, {
+            byCode: {
+              project_not_empty: (e) => [
+                diag.error(
+                  "Project still holds credentials",
+                  `Could not delete ${label(state)}: ${e.message} keyplane_credential resources of this configuration whose ` +
+                    "project_id refers to the project are destroyed before it, so these are managed elsewhere: delete them " +
+                    "through the Keyplane API or CLI (or the configuration that manages them), then run destroy again.",
+                ),
+              ],
+            },
+          }),
+        );
       }
       return { newState: null };
     }
@@ -158,24 +161,22 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
         );
         return { newState: toState(created.body), private: writePrivate({ etag: created.etag }) };
       } catch (err) {
-        return {
-          newState: null,
-          diagnostics: apiErrorDiagnostics(
-            err,
-            errors(`create project "${String(plannedState.name)}" in organization ${org}`, {
-              notFoundHint: "Check organization_id (or the provider's organization_id) and that the token belongs to that organization.",
-              byCode: {
-                name_conflict: (e) => [
-                  diag.error(
-                    "Project name already taken",
-                    `Could not create project "${String(plannedState.name)}": ${e.message} Choose another name, or import the existing project with ORG_ID/PROJECT_ID.`,
-                    ["name"],
-                  ),
-                ],
-              },
-            }),
-          ),
-        };
+        return failure(
+          null,
+          err,
+          errors(`create project "${String(plannedState.name)}" in organization ${org}`, {
+            notFoundHint: "Check organization_id (or the provider's organization_id) and that the token belongs to that organization.",
+            byCode: {
+              name_conflict: (e) => [
+                diag.error(
+                  "Project name already taken",
+                  `Could not create project "${String(plannedState.name)}": ${e.message} Choose another name, or import the existing project with ORG_ID/PROJECT_ID.`,
+                  ["name"],
+                ),
+              ],
+            },
+          }),
+        );
       }
     }
 
@@ -190,18 +191,16 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
       const updated = await client.updateProject(org, String(priorState.id), patch, readPrivate(plannedPrivate).etag, signal);
       return { newState: toState(updated.body), private: writePrivate({ etag: updated.etag }) };
     } catch (err) {
-      return {
-        newState: priorState,
-        diagnostics: apiErrorDiagnostics(
-          err,
-          errors(`update ${label(priorState)}`, {
-            notFoundHint: "It was deleted outside OpenTofu/Terraform; run plan again to create it anew.",
-            byCode: {
-              name_conflict: (e) => [diag.error("Project name already taken", `Could not rename ${label(priorState)}: ${e.message}`, ["name"])],
-            },
-          }),
-        ),
-      };
+      return failure(
+        priorState,
+        err,
+        errors(`update ${label(priorState)}`, {
+          notFoundHint: "It was deleted outside OpenTofu/Terraform; run plan again to create it anew.",
+          byCode: {
+            name_conflict: (e) => [diag.error("Project name already taken", `Could not rename ${label(priorState)}: ${e.message}`, ["name"])],
+          },
+        }),
+      );
     }
   },
 
@@ -210,7 +209,7 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
     try {
       found = await client.getProject(String(currentState.organization_id), String(currentState.id), signal);
     } catch (err) {
-      return { newState: currentState, diagnostics: apiErrorDiagnostics(err, errors(`read ${label(currentState)}`)) };
+      return failure(currentState, err, errors(`read ${label(currentState)}`));
     }
     // Deleted outside OpenTofu/Terraform: dropping it from state lets the next plan create it again.
     if (found === null) return { newState: null };
