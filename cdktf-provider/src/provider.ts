@@ -1,21 +1,13 @@
 // The Keyplane provider: its configuration and the registry of resource types. Resource, data
 // source and ephemeral resource implementations (src/resources/) are registered here.
-import { ApiError, KeyplaneClient } from "./client/keyplane-client.js";
+import { ApiError } from "./client/keyplane-client.js";
 import { diag, isUnknown, t, type Diagnostic, type ObjectValue, type ProviderImplementation } from "./protocol/index.js";
+import { apiClient, connect, type KeyplaneProviderData, type ProviderSettings } from "./provider-data.js";
 import { credentialResource } from "./resources/credential.js";
 import { credentialsDataSource } from "./resources/credentials-data.js";
 import { projectResource } from "./resources/project.js";
 import { providersDataSource } from "./resources/providers-data.js";
 import { resolvedCredentialEphemeral } from "./resources/resolved-credential.js";
-
-/** Handed to every resource call as `req.provider`. */
-export interface KeyplaneProviderData {
-  /** Base URL of the Keyplane service, without a trailing slash. */
-  endpoint: string;
-  token: string | undefined;
-  /** Default organization for resources that do not name one. */
-  organizationId: string | undefined;
-}
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
 
@@ -26,7 +18,7 @@ const settings = [
 ] as const;
 
 /** Each setting from the provider block, else from its environment variable. */
-export function resolveProviderSettings(config: ObjectValue, env: NodeJS.ProcessEnv = process.env): { data?: KeyplaneProviderData; diagnostics: Diagnostic[] } {
+export function resolveProviderSettings(config: ObjectValue, env: NodeJS.ProcessEnv = process.env): { settings?: ProviderSettings; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const values: Record<string, string | undefined> = {};
   for (const [name, envVar] of settings) {
@@ -63,7 +55,7 @@ export function resolveProviderSettings(config: ObjectValue, env: NodeJS.Process
   }
   if (diagnostics.length > 0) return { diagnostics };
   return {
-    data: { endpoint: endpoint.replace(/\/+$/, ""), token: values.token, organizationId: values.organization_id },
+    settings: { endpoint: endpoint.replace(/\/+$/, ""), token: values.token, organizationId: values.organization_id },
     diagnostics,
   };
 }
@@ -104,10 +96,10 @@ export const provider: ProviderImplementation<KeyplaneProviderData> = {
     keyplane_resolved_credential: resolvedCredentialEphemeral,
   },
   async configure({ config }) {
-    const settings = resolveProviderSettings(config);
-    if (!settings.data) return settings;
-    const diagnostics = await checkService(settings.data);
-    return diagnostics.length > 0 ? { diagnostics } : settings;
+    const { settings, diagnostics } = resolveProviderSettings(config);
+    if (!settings) return { diagnostics };
+    const problems = await checkService(settings);
+    return problems.length > 0 ? { diagnostics: problems } : { data: connect(settings), diagnostics };
   },
 };
 
@@ -115,8 +107,9 @@ export const provider: ProviderImplementation<KeyplaneProviderData> = {
  * One authenticated call (the catalog, which every role may read) so that a wrong endpoint or a
  * rejected token is reported once, at the provider block, rather than by every resource.
  */
-export async function checkService(data: KeyplaneProviderData): Promise<Diagnostic[]> {
-  const client = new KeyplaneClient({ endpoint: data.endpoint, token: data.token, maxAttempts: 2, timeoutMs: 10_000 });
+async function checkService(settings: ProviderSettings): Promise<Diagnostic[]> {
+  // Fewer, shorter attempts than resources make: a wrong endpoint should fail the block quickly.
+  const client = apiClient(settings, { maxAttempts: 2, timeoutMs: 10_000 });
   try {
     await client.listProviders();
     return [];
@@ -128,15 +121,15 @@ export async function checkService(data: KeyplaneProviderData): Promise<Diagnost
       return [
         diag.error(
           "Keyplane token rejected",
-          `The Keyplane service at ${data.endpoint} did not accept the token: ${error.message.replace(/\.?$/, ".")} Set token (or KEYPLANE_TOKEN) to a valid, unexpired API token.`,
+          `The Keyplane service at ${settings.endpoint} did not accept the token: ${error.message.replace(/\.?$/, ".")} Set token (or KEYPLANE_TOKEN) to a valid, unexpired API token.`,
           ["token"],
         ),
       ];
     }
     // No Keyplane API at that address (a wrong path, or some other server answering).
     if (error.status === 404 || error.code.startsWith("http_")) {
-      return [diag.error("Not a Keyplane service", `${data.endpoint} answered HTTP ${error.status} to GET /v1/providers. ${fix}`, ["endpoint"])];
+      return [diag.error("Not a Keyplane service", `${settings.endpoint} answered HTTP ${error.status} to GET /v1/providers. ${fix}`, ["endpoint"])];
     }
-    return [diag.error("Keyplane service not ready", `${data.endpoint} answered HTTP ${error.status}: ${error.message}`, ["endpoint"])];
+    return [diag.error("Keyplane service not ready", `${settings.endpoint} answered HTTP ${error.status}: ${error.message}`, ["endpoint"])];
   }
 }

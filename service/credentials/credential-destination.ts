@@ -5,6 +5,9 @@
 import type { FieldError } from "../errors.js";
 import type { ProviderEntry } from "../providers/catalog.js";
 
+/** The fields that decide where the secret is sent; a dot names a key of the settings map. */
+export const DESTINATION_FIELDS = ["api_base", "settings.endpoint"] as const;
+
 /** The base URL verify calls for this credential, or null when it has none. */
 export function destinationBase(provider: ProviderEntry, credential: { api_base: string | null; settings: Record<string, string> }): string | null {
   return provider.verify === "azure_openai" ? (credential.settings.endpoint ?? credential.api_base) : credential.api_base;

@@ -5,8 +5,11 @@ import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isUnknown, key, nullWriteOnly, Unknown, type Diagnostic, type ObjectValue } from "../../cdktf-provider/src/protocol/index.js";
-import { provider, resolveProviderSettings, type KeyplaneProviderData } from "../../cdktf-provider/src/provider.js";
-import { credentialResource, credentialSchema, readPrivate } from "../../cdktf-provider/src/resources/credential.js";
+import { planResourceChange } from "../../cdktf-provider/src/protocol/planning.js";
+import { connect, type KeyplaneProviderData, type ProviderSettings } from "../../cdktf-provider/src/provider-data.js";
+import { provider, resolveProviderSettings } from "../../cdktf-provider/src/provider.js";
+import { credentialResource, credentialSchema } from "../../cdktf-provider/src/resources/credential.js";
+import { readPrivate } from "../../cdktf-provider/src/resources/private-state.js";
 import { keyHint } from "../../service/providers/catalog.js";
 import { testDatabases } from "../support/db.js";
 import { startService, type E2eService, type SeededOrganization } from "../e2e/support/service.js";
@@ -37,11 +40,12 @@ interface Managed {
 describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
   let service: E2eService;
   let org: SeededOrganization;
+  let settings: ProviderSettings;
   let data: KeyplaneProviderData;
   const ctx = () => ({ provider: data, typeName: "keyplane_credential", signal: new AbortController().signal });
 
   const plan = async (current: Managed, config: ObjectValue) =>
-    credentialResource.plan!({
+    planResourceChange(credentialResource, {
       ...ctx(),
       priorState: current.state,
       proposedNewState: proposed(current.state, config),
@@ -87,7 +91,8 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
   beforeAll(async () => {
     service = await startService(kind);
     org = await service.seedOrganization();
-    data = { endpoint: service.url, token: org.tokens.admin, organizationId: org.id };
+    settings = { endpoint: service.url, token: org.tokens.admin, organizationId: org.id };
+    data = connect(settings);
   }, 60_000);
 
   afterAll(async () => {
@@ -394,7 +399,7 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
     // A lone read while the listing is fresh is answered from it; another provider block has its own.
     await read(created[0]);
     expect([calls("listCredentials") - lists, calls("getCredential") - gets]).toEqual([1, 1]);
-    const other = { ...data };
+    const other = connect(settings);
     await credentialResource.read({
       ...ctx(),
       provider: other,

@@ -4,7 +4,8 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nullWriteOnly, Unknown, type ObjectValue } from "../../cdktf-provider/src/protocol/index.js";
-import type { KeyplaneProviderData } from "../../cdktf-provider/src/provider.js";
+import { planResourceChange } from "../../cdktf-provider/src/protocol/planning.js";
+import { connect, type KeyplaneProviderData } from "../../cdktf-provider/src/provider-data.js";
 import { credentialResource, credentialSchema } from "../../cdktf-provider/src/resources/credential.js";
 import { startService, type E2eService, type SeededOrganization } from "../e2e/support/service.js";
 
@@ -46,7 +47,7 @@ describe("the plan-time hint and the stored hint", () => {
   beforeAll(async () => {
     service = await startService("pglite");
     org = await service.seedOrganization();
-    data = { endpoint: service.url, token: org.tokens.admin, organizationId: org.id };
+    data = connect({ endpoint: service.url, token: org.tokens.admin, organizationId: org.id });
   }, 60_000);
   afterAll(() => service?.close());
 
@@ -59,7 +60,7 @@ describe("the plan-time hint and the stored hint", () => {
         ...(c.type ? { type: c.type } : {}),
         ...(c.api_key ? { api_key_wo: c.api_key, api_key_wo_version: 1 } : { fields_wo: c.fields!, fields_wo_version: 1 }),
       });
-      const planned = await credentialResource.plan!({
+      const planned = await planResourceChange(credentialResource, {
         provider: data,
         typeName: "keyplane_credential",
         signal: new AbortController().signal,

@@ -35,7 +35,11 @@ export function hasErrors(diagnostics: readonly Diagnostic[] | undefined): boole
   return diagnostics?.some((d) => d.severity === "error") ?? false;
 }
 
-/** Thrown by provider code to end an operation with these diagnostics. */
+/**
+ * Ends an operation with these diagnostics: the server reports them as they are, where any other
+ * throw is reported as a bug. Keyplane's resources return their diagnostics instead (see
+ * WithDiagnostics); the server uses this for requests it refuses before any resource code runs.
+ */
 export class DiagnosticsError extends Error {
   override name = "DiagnosticsError";
   readonly diagnostics: Diagnostic[];

@@ -35,6 +35,21 @@ export interface AttributeSchema {
    * The server's default plan keeps it on updates instead of marking it unknown.
    */
   useStateForUnknown?: boolean;
+  /**
+   * Not sent to the engine: for an optional, computed top-level attribute, the value planned while
+   * the configuration leaves it null, so that removing the argument restores it rather than keeping
+   * whatever the object has. A function computes it from the configuration and the prior state
+   * (e.g. a catalog default that depends on another attribute). The server applies it to the
+   * proposed new state before the resource's `plan` sees it.
+   */
+  default?: CtyValue | ((req: DefaultRequest) => CtyValue);
+}
+
+export interface DefaultRequest {
+  /** Has unknown values where the configuration does. */
+  config: ObjectValue;
+  /** null when creating. */
+  priorState: ObjectValue | null;
 }
 
 export interface NestedAttributes {
@@ -81,7 +96,11 @@ export interface ConfiguredRequest<P> {
   signal: AbortSignal;
 }
 
-/** Result fields shared by every operation. Throwing DiagnosticsError works too. */
+/**
+ * Result fields shared by every operation. Provider code reports every expected failure here, with
+ * the attribute path where one applies; anything it throws is treated as a bug in the provider
+ * (the server still turns it into an error diagnostic, and passes a thrown DiagnosticsError's own).
+ */
 export interface WithDiagnostics {
   diagnostics?: Diagnostic[];
 }
@@ -210,10 +229,11 @@ export interface ManagedResource<P = unknown> {
   schema: Schema;
   validate?(req: ValidateRequest): MaybePromise<Diagnostic[] | void>;
   /**
-   * Optional. Without it the server plans: destroy -> null; no change -> the prior state; otherwise
-   * the proposed new state with the computed attributes the configuration leaves unset marked
-   * unknown (on updates, except `requiresReplace` and `useStateForUnknown` ones). Either way the
-   * server then adds `requiresReplace` attributes to requires_replace and nulls write-only ones.
+   * Optional. Receives the proposed new state with declared defaults applied. Without it the server
+   * plans: destroy -> null; no change -> the prior state; otherwise the proposed new state with the
+   * computed attributes the configuration leaves unset (and that have no default) marked unknown
+   * (on updates, except `requiresReplace` and `useStateForUnknown` ones). Either way the server
+   * then adds `requiresReplace` attributes to requires_replace and nulls write-only ones.
    */
   plan?(req: PlanResourceRequest<P>): MaybePromise<PlanResourceResult>;
   /** Create (priorState null), update, or delete (plannedState null). */

@@ -1,8 +1,17 @@
 // Schema helpers: the cty type a schema implies, its tfplugin6 wire form, and the value rewrites
-// the server applies on every response (write-only nulling, computed-unknown marking).
+// the planning layer applies (declared defaults, write-only nulling, computed-unknown marking).
 import { ctyTypeToJson, isPlainObject, isUnknown, Unknown, type CtyType, type CtyValue, type ObjectValue } from "./cty.js";
 import type { AttributePath } from "./diagnostics.js";
-import type { AttributeSchema, BlockSchema, NestedAttributes, NestedBlockSchema, Schema } from "./provider-api.js";
+import type { AttributeSchema, BlockSchema, DefaultRequest, NestedAttributes, NestedBlockSchema, Schema } from "./provider-api.js";
+
+const schemaTypes = new WeakMap<Schema, CtyType>();
+
+/** The implied type of a schema's block, worked out once per schema. */
+export function schemaType(schema: Schema): CtyType {
+  let type = schemaTypes.get(schema);
+  if (!type) schemaTypes.set(schema, (type = impliedType(schema.block)));
+  return type;
+}
 
 /** The object type of values described by a block (one attribute per attribute and nested block). */
 export function impliedType(block: BlockSchema): CtyType {
@@ -31,18 +40,21 @@ function nestedBlockType(nested: NestedBlockSchema): CtyType {
 /** Reports schema mistakes in provider code (returns messages; empty when the schema is sound). */
 export function checkSchema(schema: Schema, where: string): string[] {
   const problems: string[] = [];
-  const checkBlock = (block: BlockSchema, path: string) => {
-    for (const [name, attr] of Object.entries(block.attributes)) checkAttribute(attr, `${path}.${name}`);
-    for (const [name, nested] of Object.entries(block.blocks ?? {})) checkBlock(nested.block, `${path}.${name}`);
+  const checkBlock = (block: BlockSchema, path: string, topLevel: boolean) => {
+    for (const [name, attr] of Object.entries(block.attributes)) checkAttribute(attr, `${path}.${name}`, topLevel);
+    for (const [name, nested] of Object.entries(block.blocks ?? {})) checkBlock(nested.block, `${path}.${name}`, false);
   };
-  const checkAttribute = (attr: AttributeSchema, path: string) => {
+  const checkAttribute = (attr: AttributeSchema, path: string, topLevel: boolean) => {
     if ((attr.type === undefined) === (attr.nested === undefined)) problems.push(`${path}: give exactly one of type and nested`);
     if (!attr.required && !attr.optional && !attr.computed) problems.push(`${path}: must be required, optional or computed`);
     if (attr.required && (attr.optional || attr.computed)) problems.push(`${path}: required excludes optional and computed`);
     if (attr.writeOnly && attr.computed) problems.push(`${path}: a write-only attribute cannot be computed`);
-    for (const [name, inner] of Object.entries(attr.nested?.attributes ?? {})) checkAttribute(inner, `${path}.${name}`);
+    if (attr.default !== undefined && !(topLevel && attr.optional && attr.computed)) {
+      problems.push(`${path}: only an optional, computed top-level attribute can have a default`);
+    }
+    for (const [name, inner] of Object.entries(attr.nested?.attributes ?? {})) checkAttribute(inner, `${path}.${name}`, false);
   };
-  checkBlock(schema.block, where);
+  checkBlock(schema.block, where, true);
   return problems;
 }
 
@@ -154,16 +166,31 @@ export function hasWriteOnly(block: BlockSchema): boolean {
   return inAttributes(block.attributes) || Object.values(block.blocks ?? {}).some((b) => hasWriteOnly(b.block));
 }
 
+const isNull = (value: CtyValue | undefined): boolean => value === null || value === undefined;
+
 /**
- * Marks each top-level computed attribute that the configuration leaves null as unknown in a copy
- * of `planned`: the value the provider only learns when applying (ids, timestamps, …). For an
- * update (`isUpdate`), attributes that cannot change in place — `requiresReplace` and
- * `useStateForUnknown` ones — keep their planned (prior) value.
+ * A copy of `proposed` in which each top-level attribute with a declared default that the
+ * configuration leaves null holds that default (a configured unknown stays unknown).
+ */
+export function applyDefaults(block: BlockSchema, proposed: ObjectValue, req: DefaultRequest): ObjectValue {
+  const copy = { ...proposed };
+  for (const [name, attr] of Object.entries(block.attributes)) {
+    if (attr.default === undefined || !isNull(req.config[name])) continue;
+    copy[name] = typeof attr.default === "function" ? attr.default(req) : attr.default;
+  }
+  return copy;
+}
+
+/**
+ * Marks each top-level computed attribute that the configuration leaves null, and that has no
+ * default, as unknown in a copy of `planned`: the value the provider only learns when applying
+ * (ids, timestamps, …). For an update (`isUpdate`), attributes that cannot change in place —
+ * `requiresReplace` and `useStateForUnknown` ones — keep their planned (prior) value.
  */
 export function markComputedUnknown(block: BlockSchema, planned: ObjectValue, config: ObjectValue, isUpdate = false): ObjectValue {
   const copy = { ...planned };
   for (const [name, attr] of Object.entries(block.attributes)) {
-    if (!attr.computed || (config[name] !== null && config[name] !== undefined)) continue;
+    if (!attr.computed || attr.default !== undefined || !isNull(config[name])) continue;
     if (isUpdate && (attr.requiresReplace || attr.useStateForUnknown)) continue;
     copy[name] = Unknown;
   }

@@ -1,23 +1,21 @@
-// Shared by the project resource, the data sources and the ephemeral resource: the API client for
-// the configured provider, the organization a block works in, and Keyplane API errors turned into
-// diagnostics that read as sentences and point at the attribute the service blamed.
-import { ApiError, KeyplaneClient } from "../client/keyplane-client.js";
+// Shared by the resources, data sources and the ephemeral resource: the organization a block works
+// in, and Keyplane API errors turned into diagnostics that read as sentences and point at the
+// attribute the service blamed.
+import { ApiError } from "../client/keyplane-client.js";
 import {
   diag,
   isUnknown,
   key,
+  Unknown,
   type AttributePath,
   type AttributeSchema,
   type CtyType,
   type CtyValue,
   type Diagnostic,
+  type ObjectValue,
   type PathStep,
 } from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider.js";
-
-export function clientFor(provider: KeyplaneProviderData): KeyplaneClient {
-  return new KeyplaneClient({ endpoint: provider.endpoint, token: provider.token });
-}
+import type { KeyplaneProviderData } from "../provider-data.js";
 
 /** A known, non-empty string value, else undefined. */
 export function stringOf(value: CtyValue | undefined): string | undefined {
@@ -27,6 +25,16 @@ export function stringOf(value: CtyValue | undefined): string | undefined {
 /** The block's own organization_id, else the provider's default; undefined when neither is set. */
 export function organizationOf(value: CtyValue | undefined, provider: KeyplaneProviderData): string | undefined {
   return stringOf(value) ?? (isUnknown(value) ? undefined : provider.organizationId);
+}
+
+/**
+ * The organization_id to plan, like a provider-level default region: the block's own, else the
+ * provider's, else (once created) the one the object has; unknown while the block's is; null when
+ * there is none (see missingOrganization). A different one means another home, i.e. a replacement.
+ */
+export function plannedOrganization(config: ObjectValue, provider: KeyplaneProviderData, priorState: ObjectValue | null): CtyValue {
+  if (isUnknown(config.organization_id)) return Unknown;
+  return organizationOf(config.organization_id, provider) ?? stringOf(priorState?.organization_id) ?? null;
 }
 
 export function missingOrganization(what: string): Diagnostic {
@@ -85,8 +93,9 @@ function sentence(text: string): string {
 }
 
 /**
- * Diagnostics for a failed API call. Anything but an ApiError is a bug and is rethrown (the
- * protocol layer reports it). ApiError messages never hold secrets, so they are safe to show.
+ * Diagnostics for a failed API call, for the caller to return. Anything but an ApiError is a bug and
+ * is rethrown (the protocol layer reports it). ApiError messages never hold secrets, so they are
+ * safe to show.
  */
 export function apiErrorDiagnostics(err: unknown, ctx: ErrorContext): Diagnostic[] {
   if (!(err instanceof ApiError)) throw err;

@@ -5,7 +5,6 @@
 // A lone read stays a single GET, and anything the listing does not hold (created since, or gone)
 // is asked for directly, so a missing credential is still confirmed by its own 404.
 import type { Credential, KeyplaneClient, Versioned } from "../client/keyplane-client.js";
-import type { KeyplaneProviderData } from "../provider.js";
 import { etagFor } from "../../../service/versioning.js";
 
 /** How long a listing answers reads: one refresh, not a later step of the same run. */
@@ -24,7 +23,8 @@ interface Pending {
   failed: (error: unknown) => void;
 }
 
-class CredentialReads {
+/** The reads of one configured provider (one per provider block and process). */
+export class CredentialReads {
   readonly #listings = new Map<string, Listing>();
   readonly #gathering = new Map<string, Pending[]>();
 
@@ -74,13 +74,4 @@ class CredentialReads {
     if (found) return { body: found, etag: etagFor(found.version) };
     return this.client.getCredential(organization, id, signal);
   }
-}
-
-const byProvider = new WeakMap<KeyplaneProviderData, CredentialReads>();
-
-/** The reads of one configured provider (one per provider block and process). */
-export function credentialReads(provider: KeyplaneProviderData, client: KeyplaneClient): CredentialReads {
-  let reads = byProvider.get(provider);
-  if (!reads) byProvider.set(provider, (reads = new CredentialReads(client)));
-  return reads;
 }

@@ -1,4 +1,6 @@
-// keyplane_credential: one secret record of the Keyplane service (SPEC §6).
+// keyplane_credential: one credential of the Keyplane service — an AI provider's secret (an API key,
+// or fields such as an AWS key pair) owned by an organization or one of its projects, with its
+// non-secret metadata.
 //
 // The secret is write-only: it travels from the configuration to the service on create and on
 // rotation and is never part of a plan, a state or this provider's private state. Reviewers see
@@ -9,13 +11,14 @@
 // the key_version this configuration last pushed; a higher key_version on refresh means someone
 // rotated the key outside Terraform, and the next plan pushes the configured secret again.
 //
-// The service sends a secret only to the destination it was stored with, so a change of api_base
-// (or settings.endpoint) is planned as a rotation that carries the new value with the configured
-// write-only secret; without one the plan stops with an error naming the attribute.
+// The service sends a secret only to the destination it was stored with, so a change of a
+// destination field (api_base, settings.endpoint: the service's DESTINATION_FIELDS) is planned as a
+// rotation that carries the new value with the configured write-only secret; without one the plan
+// stops with an error naming the attribute.
 import { randomUUID } from "node:crypto";
 import { CREDENTIAL_TYPES, findProvider, PROVIDERS, type CredentialType, type ProviderEntry } from "../../../service/providers/catalog.js";
 import { normalizeSecret, SecretRejected, type SecretInput } from "../../../service/credentials/credential-secrets.js";
-import { destinationUrlProblem } from "../../../service/credentials/credential-destination.js";
+import { DESTINATION_FIELDS, destinationUrlProblem } from "../../../service/credentials/credential-destination.js";
 import {
   ApiError,
   type Credential,
@@ -38,9 +41,10 @@ import {
   type ObjectValue,
   type Schema,
 } from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider.js";
-import { apiErrorDiagnostics, clientFor, missingOrganization, organizationOf, type ErrorContext } from "./api-diagnostics.js";
-import { credentialReads } from "./credential-reads.js";
+import type { KeyplaneProviderData } from "../provider-data.js";
+import { apiErrorDiagnostics, missingOrganization, plannedOrganization, type ErrorContext } from "./api-diagnostics.js";
+import { parseImportId } from "./import-id.js";
+import { readPrivate, writePrivate, type PrivateState } from "./private-state.js";
 
 export const credentialSchema: Schema = {
   block: {
@@ -77,12 +81,15 @@ export const credentialSchema: Schema = {
         computed: true,
         requiresReplace: true,
         description: `Credential type (${CREDENTIAL_TYPES.map((c) => `\`${c}\``).join(", ")}). Default: the provider's catalog type.`,
+        // It cannot change in place: once created, an unset type keeps what the credential has.
+        default: ({ config, priorState }) => priorState?.type ?? catalogDefault(config, (entry) => entry.credential_type),
       },
       category: {
         type: t.string,
         optional: true,
         computed: true,
         description: "What the credential is for: `llm_provider` (default), `mcp_service`, `runtime`, `communication`, `ssh_key`, `custom`.",
+        default: "llm_provider",
       },
       api_key_wo: {
         type: t.string,
@@ -116,15 +123,22 @@ export const credentialSchema: Schema = {
           "API base URL (no query, fragment or user info). Default: the catalog's. Keyplane sends the secret only to the destination " +
           "stored with it, so changing `api_base` of an existing credential is applied as a rotation with the configured `api_key_wo` " +
           "(or `fields_wo`); without one the plan fails.",
+        default: ({ config }) => catalogDefault(config, (entry) => entry.default_api_base),
       },
-      env_var: { type: t.string, optional: true, computed: true, description: "Environment variable used for injection. Default: the catalog's." },
+      env_var: {
+        type: t.string,
+        optional: true,
+        computed: true,
+        description: "Environment variable used for injection. Default: the catalog's.",
+        default: ({ config }) => catalogDefault(config, (entry) => entry.default_env_var),
+      },
       settings: {
         type: t.map(t.string),
         optional: true,
         description:
           "Non-secret provider settings (the catalog lists the allowed names). Like `api_base`, a change of `endpoint` is applied as a rotation with the configured secret.",
       },
-      environment: { type: t.string, optional: true, computed: true, description: "Environment label. Default `production`." },
+      environment: { type: t.string, optional: true, computed: true, description: "Environment label. Default `production`.", default: "production" },
       owner: { type: t.string, optional: true, description: "Who is responsible for rotating it." },
       description: { type: t.string, optional: true, description: "What the credential is for." },
       is_default: {
@@ -132,8 +146,9 @@ export const credentialSchema: Schema = {
         optional: true,
         computed: true,
         description: "Whether this is the default credential for its project, provider and environment. Default `false`.",
+        default: false,
       },
-      active: { type: t.bool, optional: true, computed: true, description: "Inactive credentials are never resolved. Default `true`." },
+      active: { type: t.bool, optional: true, computed: true, description: "Inactive credentials are never resolved. Default `true`.", default: true },
       rotation_period_days: { type: t.number, optional: true, description: "Days between rotations; drives the service's `rotation_due_at`." },
       key_hint: { type: t.string, computed: true, description: "Public prefix and at most the last 4 characters of the current secret." },
       key_version: { type: t.number, computed: true, description: "1 on create, +1 on each rotation." },
@@ -145,8 +160,7 @@ export const credentialSchema: Schema = {
 };
 
 const attributes = credentialSchema.block.attributes;
-const DEFAULT_CATEGORY = "llm_provider";
-const DEFAULT_ENVIRONMENT = "production";
+const IMPORT_ID = { resource: "keyplane_credential", idName: "CREDENTIAL_ID", example: "org_01J…/cred_01J…", bareIdAllowed: false };
 
 /** Attributes the service lets PATCH change in place. */
 const MUTABLE = [
@@ -163,34 +177,8 @@ const MUTABLE = [
   "rotation_period_days",
 ] as const satisfies readonly (keyof CredentialUpdate)[];
 
-// Private state ----------------------------------------------------------------------------
-
-interface PrivateState {
-  /** Format marker of this provider's private state. */
-  v: 1;
-  /** ETag of the last response seen for the credential, sent as If-Match. */
-  etag?: string;
-  /** key_version this configuration last pushed (or adopted on import). */
-  key_version?: number;
-}
-
-export function readPrivate(raw: Uint8Array | undefined): PrivateState {
-  if (!raw || raw.length === 0) return { v: 1 };
-  try {
-    const parsed = JSON.parse(Buffer.from(raw).toString("utf8")) as Partial<PrivateState>;
-    return {
-      v: 1,
-      ...(typeof parsed.etag === "string" ? { etag: parsed.etag } : {}),
-      ...(typeof parsed.key_version === "number" ? { key_version: parsed.key_version } : {}),
-    };
-  } catch {
-    return { v: 1 };
-  }
-}
-
-function writePrivate(state: PrivateState): Buffer {
-  return Buffer.from(JSON.stringify(state), "utf8");
-}
+/** The format marker every private state of this resource carries (see private-state.ts). */
+const FORMAT = { v: 1 } as const;
 
 // Values -----------------------------------------------------------------------------------
 
@@ -212,9 +200,16 @@ function sameValue(a: CtyValue | undefined, b: CtyValue | undefined): boolean {
   return keys.length === Object.keys(ys).length && keys.every((k) => Object.hasOwn(ys, k) && sameValue(xs[k], ys[k]));
 }
 
-/** `config[name]` unless it is null, else the default (unknown stays unknown). */
-function orDefault(config: ObjectValue, name: string, fallback: CtyValue): CtyValue {
-  return isSet(config[name]) ? config[name] : fallback;
+/** The catalog entry of the configured provider_type; undefined while unknown or not in the catalog. */
+function catalogEntry(config: ObjectValue): ProviderEntry | undefined {
+  const providerType = knownString(config.provider_type);
+  return providerType === undefined ? undefined : findProvider(providerType);
+}
+
+/** A default taken from the configured provider's catalog entry; unknown until the entry is known. */
+function catalogDefault(config: ObjectValue, pick: (entry: ProviderEntry) => CtyValue): CtyValue {
+  const entry = catalogEntry(config);
+  return entry ? pick(entry) : Unknown;
 }
 
 /** The state for a credential as the service returns it; attributes the service does not hold come from `base`. */
@@ -281,35 +276,49 @@ function settingOf(settings: CtyValue | undefined, name: string): CtyValue | und
   return (settings as Record<string, CtyValue>)[name] ?? null;
 }
 
+/** The destination fields as attributes: `settings.endpoint` is the "endpoint" key of the settings map. */
+const DESTINATIONS = DESTINATION_FIELDS.map((field) => {
+  const [name, entry] = field.split(".");
+  return {
+    field,
+    name,
+    path: entry === undefined ? [name] : [name, key(entry)],
+    valueIn: (state: ObjectValue) => (entry === undefined ? state[name] : settingOf(state[name], entry)),
+  };
+});
+const DESTINATION_ATTRIBUTES = new Set(DESTINATIONS.map((d) => d.name));
+
+interface MovedField {
+  /** As the service names it, e.g. `settings.endpoint`. */
+  field: string;
+  path: AttributePath;
+}
+
 interface DestinationMove {
-  /** Attributes whose change moves the destination, known to differ. */
-  moved: AttributePath[];
-  /** Whether a destination attribute is not known yet (it may or may not move). */
+  /** Destination fields known to differ. */
+  moved: MovedField[];
+  /** Whether a destination field is not known yet (it may or may not move). */
   unknown: boolean;
 }
 
-/** Whether the planned api_base / settings.endpoint differ from the prior ones. */
+/** Whether the planned destination fields differ from the prior ones. */
 function destinationMove(prior: ObjectValue, planned: ObjectValue): DestinationMove {
   const move: DestinationMove = { moved: [], unknown: false };
-  const compare = (before: CtyValue | undefined, after: CtyValue | undefined, path: AttributePath) => {
+  for (const { field, path, valueIn } of DESTINATIONS) {
+    const after = valueIn(planned);
     if (isUnknown(after)) move.unknown = true;
-    else if (!sameValue(before, after)) move.moved.push(path);
-  };
-  compare(prior.api_base, planned.api_base, ["api_base"]);
-  compare(settingOf(prior.settings, "endpoint"), settingOf(planned.settings, "endpoint"), ["settings", key("endpoint")]);
+    else if (!sameValue(valueIn(prior), after)) move.moved.push({ field, path });
+  }
   return move;
 }
 
-const pathName = (path: AttributePath) => (path.length > 1 ? "settings.endpoint" : "api_base");
-
-function destinationNeedsSecret(path: AttributePath, prior: ObjectValue, secretAttribute: string): Diagnostic {
-  const name = pathName(path);
+function destinationNeedsSecret({ field, path }: MovedField, prior: ObjectValue, secretAttribute: string): Diagnostic {
   return diag.error(
-    `Changing ${name} needs the secret`,
-    `Keyplane sends a credential's secret only to the destination it was stored with, so changing ${name} of ${label(prior)} ` +
-      `is done by a rotation that carries the new ${name} together with the secret. This configuration has no ${secretAttribute}: ` +
+    `Changing ${field} needs the secret`,
+    `Keyplane sends a credential's secret only to the destination it was stored with, so changing ${field} of ${label(prior)} ` +
+      `is done by a rotation that carries the new ${field} together with the secret. This configuration has no ${secretAttribute}: ` +
       `set ${secretAttribute} and ${secretAttribute}_version (e.g. from a sensitive, ephemeral variable), then plan again; ` +
-      `or keep ${name} as it is.`,
+      `or keep ${field} as it is.`,
     path,
   );
 }
@@ -355,7 +364,7 @@ function unknownProvider(name: string): Diagnostic {
 function checkConfig(config: ObjectValue): Diagnostic[] {
   const out: Diagnostic[] = [];
   const providerType = knownString(config.provider_type);
-  const entry = providerType === undefined ? undefined : findProvider(providerType);
+  const entry = catalogEntry(config);
   if (providerType !== undefined && !entry) out.push(unknownProvider(providerType));
 
   const typeValue = knownString(config.type);
@@ -448,24 +457,13 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
   plan({ priorState, proposedNewState, config, priorPrivate, provider }) {
     if (proposedNewState === null || config === null) return { plannedState: null };
     const diagnostics = checkConfig(config);
-    const providerType = knownString(config.provider_type);
-    const entry = providerType === undefined ? undefined : findProvider(providerType);
+    const entry = catalogEntry(config);
+    // The schema's defaults (those the service would apply) are already in the proposed state.
     const planned: ObjectValue = { ...proposedNewState };
 
-    const organization = organizationOf(config.organization_id, provider) ?? knownString(priorState?.organization_id);
-    if (isUnknown(config.organization_id)) planned.organization_id = Unknown;
-    else if (organization) planned.organization_id = organization;
+    const organization = plannedOrganization(config, provider, priorState);
+    if (organization !== null) planned.organization_id = organization;
     else diagnostics.push(missingOrganization("A keyplane_credential"));
-
-    // Defaults the service would apply, planned explicitly so removing an attribute restores them.
-    // type cannot change in place: once created, an unset type keeps what the credential has.
-    planned.type = orDefault(config, "type", priorState?.type ?? (entry ? entry.credential_type : Unknown));
-    planned.category = orDefault(config, "category", DEFAULT_CATEGORY);
-    planned.api_base = orDefault(config, "api_base", entry ? entry.default_api_base : Unknown);
-    planned.env_var = orDefault(config, "env_var", entry ? entry.default_env_var : Unknown);
-    planned.environment = orDefault(config, "environment", DEFAULT_ENVIRONMENT);
-    planned.is_default = orDefault(config, "is_default", false);
-    planned.active = orDefault(config, "active", true);
 
     const secret = configuredSecret(config);
     const typeKnown = knownString(planned.type) as CredentialType | undefined;
@@ -510,7 +508,7 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
     if (destination.moved.length > 0) {
       if (secret.absent) {
         const attribute = typeKnown && typeKnown !== "api_token" ? "fields_wo" : "api_key_wo";
-        for (const path of destination.moved) diagnostics.push(destinationNeedsSecret(path, priorState, attribute));
+        for (const moved of destination.moved) diagnostics.push(destinationNeedsSecret(moved, priorState, attribute));
       } else {
         rotate = true;
       }
@@ -518,7 +516,7 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
     if (rotatedOutside && !versionChanged) {
       if (secret.absent) {
         // The configuration does not manage the secret: an outside rotation is not drift; adopt it.
-        plannedPrivate = writePrivate({ ...applied, key_version: remoteVersion });
+        plannedPrivate = writePrivate({ ...FORMAT, ...applied, key_version: remoteVersion });
       } else {
         const attribute = isSet(config.fields_wo) ? "fields_wo" : "api_key_wo";
         rotate = true;
@@ -547,24 +545,22 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
     return { plannedState: planned, diagnostics, ...(plannedPrivate ? { plannedPrivate } : {}) };
   },
 
-  async apply({ priorState, plannedState, config, plannedPrivate, provider, signal }) {
-    const client = clientFor(provider);
+  async apply({ priorState, plannedState, config, plannedPrivate, provider: { client, credentialReads, organizationId }, signal }) {
     const applied = readPrivate(plannedPrivate);
-    const organization = knownString((plannedState ?? priorState)?.organization_id) ?? provider.organizationId;
-    if (organization) credentialReads(provider, client).forget(organization);
+    const organization = knownString((plannedState ?? priorState)?.organization_id) ?? organizationId;
+    if (organization) credentialReads.forget(organization);
     if (plannedState === null) return destroy(client, priorState!, applied, signal);
     if (priorState === null) return create(client, plannedState, config ?? {}, signal);
     return update(client, priorState, plannedState, config ?? {}, applied, signal);
   },
 
-  async read({ currentState, private: raw, provider, signal }) {
-    const client = clientFor(provider);
-    const organization = knownString(currentState.organization_id) ?? provider.organizationId;
+  async read({ currentState, private: raw, provider: { credentialReads, organizationId }, signal }) {
+    const organization = knownString(currentState.organization_id) ?? organizationId;
     const id = knownString(currentState.id);
     if (!organization || !id) return { newState: currentState };
     let found;
     try {
-      found = await credentialReads(provider, client).read(organization, id, signal);
+      found = await credentialReads.read(organization, id, signal);
     } catch (error) {
       return { newState: currentState, diagnostics: apiErrorDiagnostics(error, errorContext(`read ${label(currentState)}`)) };
     }
@@ -575,24 +571,17 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
       newState: stateFromCredential(found.body, currentState),
       // Keep the version this configuration pushed (an imported credential adopts the current one):
       // a higher current version means it was rotated outside Terraform.
-      private: writePrivate({ v: 1, etag: found.etag, key_version: applied.key_version ?? found.body.key_version }),
+      private: writePrivate({ ...FORMAT, etag: found.etag, key_version: applied.key_version ?? found.body.key_version }),
     };
   },
 
-  import({ id }) {
-    const match = /^([^/\s]+)\/([^/\s]+)$/.exec(id.trim());
-    if (!match) {
-      return {
-        state: null,
-        diagnostics: [
-          diag.error("Invalid import ID", `"${id}" is not an import ID of a keyplane_credential. Use ORG_ID/CREDENTIAL_ID, e.g. org_01J…/cred_01J….`),
-        ],
-      };
-    }
+  import({ id, provider }) {
+    const parsed = parseImportId(id, IMPORT_ID, provider.organizationId);
+    if ("diagnostics" in parsed) return { state: null, diagnostics: parsed.diagnostics };
     const state: ObjectValue = Object.fromEntries(Object.keys(attributes).map((name) => [name, null]));
-    state.organization_id = match[1];
-    state.id = match[2];
-    return { state, private: writePrivate({ v: 1 }) };
+    state.organization_id = parsed.organizationId;
+    state.id = parsed.id;
+    return { state, private: writePrivate(FORMAT) };
   },
 };
 
@@ -626,7 +615,7 @@ async function create(client: KeyplaneClient, planned: ObjectValue, config: Obje
     const created = await client.createCredential(planned.organization_id as string, body, randomUUID(), signal);
     return {
       newState: stateFromCredential(created.body, planned),
-      private: writePrivate({ v: 1, etag: created.etag, key_version: created.body.key_version }),
+      private: writePrivate({ ...FORMAT, etag: created.etag, key_version: created.body.key_version }),
     };
   } catch (error) {
     return { newState: null, diagnostics: apiErrorDiagnostics(error, errorContext(`create credential "${body.name}"`)) };
@@ -646,7 +635,7 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
     if (name === "active" || sameValue(planned[name], prior[name])) continue;
     // settings: null in configuration means none; the service replaces the whole map.
     const value = name === "settings" ? (planned.settings ?? {}) : planned[name];
-    if (moved.length > 0 && (name === "api_base" || name === "settings")) (withRotation as Record<string, unknown>)[name] = value;
+    if (moved.length > 0 && DESTINATION_ATTRIBUTES.has(name)) (withRotation as Record<string, unknown>)[name] = value;
     else (patch as Record<string, unknown>)[name] = value;
   }
   let etag = applied.etag;
@@ -657,7 +646,7 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
     newState: current
       ? stateFromCredential(current, { ...planned, api_key_wo_version: prior.api_key_wo_version, fields_wo_version: prior.fields_wo_version })
       : prior,
-    private: writePrivate({ v: 1, etag, key_version: keyVersion }),
+    private: writePrivate({ ...FORMAT, etag, key_version: keyVersion }),
     diagnostics,
   });
 
@@ -686,7 +675,7 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
   }
   if (moved.length > 0 && !rotate) {
     const attribute = prior.type !== null && prior.type !== "api_token" ? "fields_wo" : "api_key_wo";
-    return failed(moved.map((path) => destinationNeedsSecret(path, prior, attribute)));
+    return failed(moved.map((m) => destinationNeedsSecret(m, prior, attribute)));
   }
   if (rotate) {
     const secret = configuredSecret(config).input;
@@ -710,7 +699,7 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
     newState: current
       ? stateFromCredential(current, planned)
       : { ...prior, api_key_wo_version: planned.api_key_wo_version, fields_wo_version: planned.fields_wo_version },
-    private: writePrivate({ v: 1, etag, key_version: keyVersion ?? current?.key_version }),
+    private: writePrivate({ ...FORMAT, etag, key_version: keyVersion ?? current?.key_version }),
   };
 }
 
@@ -731,7 +720,7 @@ async function destroy(client: KeyplaneClient, prior: ObjectValue, applied: Priv
   } catch (error) {
     return {
       newState: { ...prior, active: false },
-      private: writePrivate({ ...applied, etag }),
+      private: writePrivate({ ...FORMAT, ...applied, etag }),
       diagnostics: apiErrorDiagnostics(error, errorContext(`delete ${label(prior)} (it is now deactivated)`, etag)),
     };
   }

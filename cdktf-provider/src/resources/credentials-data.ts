@@ -1,9 +1,9 @@
 // data "keyplane_credentials": credential metadata with key hints, filtered like the list API.
 // The list API never returns secrets, and this data source has no attribute that could hold one.
 import type { Credential, CredentialListQuery } from "../client/keyplane-client.js";
-import { DiagnosticsError, t, type AttributeSchema, type DataSource, type ObjectValue } from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider.js";
-import { apiErrorDiagnostics, clientFor, missingOrganization, organizationOf, stringOf } from "./api-diagnostics.js";
+import { t, type AttributeSchema, type DataSource, type ObjectValue } from "../protocol/index.js";
+import type { KeyplaneProviderData } from "../provider-data.js";
+import { apiErrorDiagnostics, missingOrganization, organizationOf, stringOf } from "./api-diagnostics.js";
 
 const credentialType = t.object({
   id: t.string,
@@ -102,18 +102,19 @@ export const credentialsDataSource: DataSource<KeyplaneProviderData> = {
     if (typeof config.active === "boolean") query.active = config.active;
     if (typeof config.rotation_due === "boolean") query.rotation_due = config.rotation_due;
     try {
-      const list = await clientFor(provider).listCredentials(org, query, signal);
+      const list = await provider.client.listCredentials(org, query, signal);
       return { state: { ...config, organization_id: org, credentials: list.map(toElement) } };
     } catch (err) {
-      throw new DiagnosticsError(
-        apiErrorDiagnostics(err, {
+      return {
+        state: config,
+        diagnostics: apiErrorDiagnostics(err, {
           action: `list the credentials of organization ${org}`,
           attributes,
           renames: { provider: "provider_type", org: "organization_id" },
           forbiddenHint: "Listing credentials needs an admin or member token of the organization.",
           notFoundHint: "Check organization_id (or the provider's organization_id) and that the token belongs to that organization.",
         }),
-      );
+      };
     }
   },
 };

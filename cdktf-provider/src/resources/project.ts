@@ -2,21 +2,11 @@
 // credentials. The service's ETag travels in private state so updates are If-Match guarded: a
 // change made by someone else between plan and apply fails with 412 instead of being overwritten.
 import type { Project, ProjectUpdate } from "../client/keyplane-client.js";
-import {
-  ctyEqual,
-  diag,
-  DiagnosticsError,
-  isUnknown,
-  t,
-  Unknown,
-  type AttributeSchema,
-  type CtyValue,
-  type Diagnostic,
-  type ManagedResource,
-  type ObjectValue,
-} from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider.js";
-import { apiErrorDiagnostics, clientFor, missingOrganization, stringOf, type ErrorContext } from "./api-diagnostics.js";
+import { ctyEqual, diag, t, Unknown, type AttributeSchema, type Diagnostic, type ManagedResource, type ObjectValue } from "../protocol/index.js";
+import type { KeyplaneProviderData } from "../provider-data.js";
+import { apiErrorDiagnostics, missingOrganization, plannedOrganization, type ErrorContext } from "./api-diagnostics.js";
+import { parseImportId } from "./import-id.js";
+import { readPrivate, writePrivate } from "./private-state.js";
 
 const attributes: Record<string, AttributeSchema> = {
   id: { type: t.string, computed: true, useStateForUnknown: true, description: "Project ID (`prj_…`)." },
@@ -37,6 +27,8 @@ const attributes: Record<string, AttributeSchema> = {
     description:
       "When true, resolution for this project falls through to the organization's credentials when the project has none of its own. Default `false`.",
     descriptionKind: "markdown",
+    // A default, not "keep whatever is there": removing the argument turns inheritance off.
+    default: false,
   },
   created_at: { type: t.string, computed: true, useStateForUnknown: true, description: "Creation time (RFC 3339)." },
   updated_at: { type: t.string, computed: true, description: "Time of the last change (RFC 3339)." },
@@ -60,21 +52,6 @@ function toState(project: Project): ObjectValue {
   };
 }
 
-// Private state: {"etag":"\"v3\""}, the version the state was last synchronised with.
-function privateOf(etag: string | undefined): Buffer {
-  return Buffer.from(JSON.stringify(etag ? { etag } : {}));
-}
-
-function etagOf(priv: Buffer | undefined): string | undefined {
-  if (!priv || priv.length === 0) return undefined;
-  try {
-    const parsed = JSON.parse(priv.toString("utf8")) as { etag?: unknown };
-    return typeof parsed.etag === "string" ? parsed.etag : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function errors(action: string, extra: Partial<ErrorContext> = {}): ErrorContext {
   return {
     action,
@@ -89,9 +66,12 @@ function label(state: ObjectValue | null): string {
   return `project "${String(state?.name ?? state?.id ?? "")}"${typeof state?.id === "string" ? ` (${state.id})` : ""}`;
 }
 
-function fail(err: unknown, ctx: ErrorContext): never {
-  throw new DiagnosticsError(apiErrorDiagnostics(err, ctx));
+/** A failed call's result: the state to keep and the call's error as diagnostics. */
+function failure(newState: ObjectValue | null, err: unknown, ctx: ErrorContext) {
+  return { newState, diagnostics: apiErrorDiagnostics(err, ctx) };
 }
+
+const IMPORT_ID = { resource: "keyplane_project", idName: "PROJECT_ID", example: "org_01J…/prj_01J…", bareIdAllowed: true };
 
 export const projectResource: ManagedResource<KeyplaneProviderData> = {
   schema: {
@@ -121,11 +101,7 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
 
   plan({ priorState, proposedNewState, config, provider }) {
     if (proposedNewState === null || config === null) return { plannedState: null };
-    // Like a provider-level default region: the provider's organization applies when the block sets
-    // none, and a different one means another home for the project, i.e. a replacement.
-    const org: CtyValue = isUnknown(config.organization_id)
-      ? Unknown
-      : (stringOf(config.organization_id) ?? provider.organizationId ?? stringOf(priorState?.organization_id) ?? null);
+    const org = plannedOrganization(config, provider, priorState);
     if (org === null) return { plannedState: null, diagnostics: [missingOrganization("keyplane_project")] };
 
     const planned: ObjectValue = {
@@ -133,8 +109,7 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
       organization_id: org,
       name: config.name,
       description: config.description,
-      // A default, not "keep whatever is there": removing the argument turns inheritance off.
-      inherit_organization_credentials: config.inherit_organization_credentials ?? false,
+      inherit_organization_credentials: proposedNewState.inherit_organization_credentials,
       created_at: priorState?.created_at ?? Unknown,
       updated_at: priorState?.updated_at ?? Unknown,
     };
@@ -144,9 +119,7 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
     return { plannedState: planned };
   },
 
-  async apply({ priorState, plannedState, plannedPrivate, provider, signal }) {
-    const client = clientFor(provider);
-
+  async apply({ priorState, plannedState, plannedPrivate, provider: { client }, signal }) {
     if (plannedState === null) {
       const state = priorState!;
       try {
@@ -154,7 +127,8 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
         // refuses to delete a project that still holds credentials.
         await client.deleteProject(String(state.organization_id), String(state.id), { signal });
       } catch (err) {
-        fail(
+        return failure(
+          state,
           err,
           errors(`delete ${label(state)}`, {
             byCode: {
@@ -185,9 +159,10 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
           },
           signal,
         );
-        return { newState: toState(created.body), private: privateOf(created.etag) };
+        return { newState: toState(created.body), private: writePrivate({ etag: created.etag }) };
       } catch (err) {
-        fail(
+        return failure(
+          null,
           err,
           errors(`create project "${String(plannedState.name)}" in organization ${org}`, {
             notFoundHint: "Check organization_id (or the provider's organization_id) and that the token belongs to that organization.",
@@ -213,10 +188,11 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
     }
     if (Object.keys(patch).length === 0) return { newState: { ...priorState } };
     try {
-      const updated = await client.updateProject(org, String(priorState.id), patch, etagOf(plannedPrivate), signal);
-      return { newState: toState(updated.body), private: privateOf(updated.etag) };
+      const updated = await client.updateProject(org, String(priorState.id), patch, readPrivate(plannedPrivate).etag, signal);
+      return { newState: toState(updated.body), private: writePrivate({ etag: updated.etag }) };
     } catch (err) {
-      fail(
+      return failure(
+        priorState,
         err,
         errors(`update ${label(priorState)}`, {
           notFoundHint: "It was deleted outside OpenTofu/Terraform; run plan again to create it anew.",
@@ -228,43 +204,39 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
     }
   },
 
-  async read({ currentState, provider, signal }) {
+  async read({ currentState, provider: { client }, signal }) {
     let found;
     try {
-      found = await clientFor(provider).getProject(String(currentState.organization_id), String(currentState.id), signal);
+      found = await client.getProject(String(currentState.organization_id), String(currentState.id), signal);
     } catch (err) {
-      fail(err, errors(`read ${label(currentState)}`));
+      return failure(currentState, err, errors(`read ${label(currentState)}`));
     }
     // Deleted outside OpenTofu/Terraform: dropping it from state lets the next plan create it again.
     if (found === null) return { newState: null };
-    return { newState: toState(found.body), private: privateOf(found.etag) };
+    return { newState: toState(found.body), private: writePrivate({ etag: found.etag }) };
   },
 
   async import({ id, provider, signal }) {
-    const parts = id.split("/");
-    const [org, project] = parts.length === 2 ? parts : parts.length === 1 ? [provider.organizationId, parts[0]] : [];
-    if (!org || !project) {
-      throw new DiagnosticsError(
-        diag.error(
-          "Invalid import ID",
-          `Import a keyplane_project as ORG_ID/PROJECT_ID (e.g. org_01J…/prj_01J…), or as PROJECT_ID when the provider sets organization_id; got "${id}".`,
-        ),
-      );
-    }
+    const parsed = parseImportId(id, IMPORT_ID, provider.organizationId);
+    if ("diagnostics" in parsed) return { state: null, diagnostics: parsed.diagnostics };
+    const { organizationId: org, id: project } = parsed;
     let found;
     try {
-      found = await clientFor(provider).getProject(org, project, signal);
+      found = await provider.client.getProject(org, project, signal);
     } catch (err) {
-      fail(err, errors(`import project ${project} of organization ${org}`));
+      return { state: null, diagnostics: apiErrorDiagnostics(err, errors(`import project ${project} of organization ${org}`)) };
     }
     if (found === null) {
-      throw new DiagnosticsError(
-        diag.error(
-          "Cannot import non-existent project",
-          `Organization ${org} has no project ${project} that this token can see. Check both IDs and that the provider's token belongs to that organization.`,
-        ),
-      );
+      return {
+        state: null,
+        diagnostics: [
+          diag.error(
+            "Cannot import non-existent project",
+            `Organization ${org} has no project ${project} that this token can see. Check both IDs and that the provider's token belongs to that organization.`,
+          ),
+        ],
+      };
     }
-    return { state: toState(found.body), private: privateOf(found.etag) };
+    return { state: toState(found.body), private: writePrivate({ etag: found.etag }) };
   },
 };

@@ -1,9 +1,9 @@
 // data "keyplane_providers": the service's provider catalog (what provider_type accepts, each
 // provider's key prefix, default env var and API base, and the settings it allows).
 import type { ProviderCatalogEntry } from "../client/keyplane-client.js";
-import { DiagnosticsError, t, type AttributeSchema, type DataSource, type ObjectValue } from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider.js";
-import { apiErrorDiagnostics, clientFor } from "./api-diagnostics.js";
+import { t, type AttributeSchema, type DataSource, type ObjectValue } from "../protocol/index.js";
+import type { KeyplaneProviderData } from "../provider-data.js";
+import { apiErrorDiagnostics } from "./api-diagnostics.js";
 
 const entryType = t.object({
   id: t.string,
@@ -41,12 +41,12 @@ function toElement(p: ProviderCatalogEntry): ObjectValue {
 export const providersDataSource: DataSource<KeyplaneProviderData> = {
   schema: { block: { description: "The provider catalog of the Keyplane service.", attributes } },
 
-  async read({ provider, signal }) {
+  async read({ config, provider, signal }) {
     try {
-      const catalog = await clientFor(provider).listProviders(signal);
+      const catalog = await provider.client.listProviders(signal);
       return { state: { providers: catalog.map(toElement) } };
     } catch (err) {
-      throw new DiagnosticsError(apiErrorDiagnostics(err, { action: "read the Keyplane provider catalog", attributes }));
+      return { state: config, diagnostics: apiErrorDiagnostics(err, { action: "read the Keyplane provider catalog", attributes }) };
     }
   },
 };

@@ -3,9 +3,9 @@
 // provider's write-only argument. Ephemeral results are never written to plan or state, and this
 // code never logs them. Resolving needs a resolver token, usually given to an aliased provider.
 import type { ResolveRequest } from "../client/keyplane-client.js";
-import { diag, DiagnosticsError, t, type AttributeSchema, type Diagnostic, type EphemeralResource, type ObjectValue } from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider.js";
-import { apiErrorDiagnostics, clientFor, missingOrganization, organizationOf, stringOf } from "./api-diagnostics.js";
+import { diag, t, type AttributeSchema, type Diagnostic, type EphemeralResource, type ObjectValue } from "../protocol/index.js";
+import type { KeyplaneProviderData } from "../provider-data.js";
+import { apiErrorDiagnostics, missingOrganization, organizationOf, stringOf } from "./api-diagnostics.js";
 
 const VERSIONS = ["current", "previous"] as const;
 
@@ -99,10 +99,11 @@ export const resolvedCredentialEphemeral: EphemeralResource<KeyplaneProviderData
     ].join(", ");
     let resolved;
     try {
-      resolved = await clientFor(provider).resolve(org, request, signal);
+      resolved = await provider.client.resolve(org, request, signal);
     } catch (err) {
-      throw new DiagnosticsError(
-        apiErrorDiagnostics(err, {
+      return {
+        result: config,
+        diagnostics: apiErrorDiagnostics(err, {
           action: `resolve a credential (${scope})`,
           attributes,
           renames,
@@ -129,7 +130,7 @@ export const resolvedCredentialEphemeral: EphemeralResource<KeyplaneProviderData
             ],
           },
         }),
-      );
+      };
     }
     const result: ObjectValue = {
       organization_id: org,
