@@ -8,7 +8,8 @@ import { assertKeyringCoversStoredKeys, loadMasterKeyring, MasterKey } from "../
 import { ROLES, type Role } from "../auth/tokens.js";
 import { createToken, findActiveToken, listTokens, revokeToken, tokenToApi } from "../tokens/token-service.js";
 import { MAX_LIMIT } from "../http/pagination.js";
-import { parseTimestamp, type Schemas } from "../http/validation.js";
+import { parseTimestamp } from "../contract/timestamps.js";
+import type { Schemas } from "../contract-types.js";
 import { openAuditChain, verifyOrganizationChain } from "../audit/audit-service.js";
 import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, type RewrapProgress } from "./master-key-rotation.js";
 import { registerRunCommand } from "./run.js";

@@ -8,7 +8,7 @@ import { HttpProblem, problems } from "../http/problem.js";
 import type { FieldError } from "../errors.js";
 import { checkPrecondition, type TagCondition } from "../http/conditional.js";
 import type { Actor } from "../http/context.js";
-import type { Schemas } from "../http/validation.js";
+import type { Schemas } from "../contract-types.js";
 import { normalizeSecret, SecretRejected, type SecretInput } from "./credential-secrets.js";
 import { checkVariableNames } from "./credential-variable-names.js";
 import { destinationChanges, destinationFieldErrors } from "./credential-destination.js";

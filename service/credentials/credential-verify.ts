@@ -7,7 +7,7 @@ import type { Db } from "../db/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
 import { problems } from "../http/problem.js";
-import type { Schemas } from "../http/validation.js";
+import type { Schemas } from "../contract-types.js";
 import type { CredentialService, RequestMeta } from "./credential-service.js";
 import * as dal from "./credential-dal.js";
 import { destinationBase, destinationUrlProblem } from "./credential-destination.js";

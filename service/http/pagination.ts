@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { problems } from "./problem.js";
-import { unstorable } from "./validation.js";
+import { unstorable } from "../contract/storable-input.js";
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;

@@ -7,7 +7,7 @@ import { findProvider, PROVIDERS, type ProviderEntry } from "../providers/catalo
 import { HttpProblem, problems } from "../http/problem.js";
 import { ifNoneMatchMatches } from "../http/conditional.js";
 import type { Actor } from "../http/context.js";
-import type { Schemas } from "../http/validation.js";
+import type { Schemas } from "../contract-types.js";
 import type { AuditEventInput, AuditOutcome } from "../audit/audit-service.js";
 import type { AuditBatcher } from "./audit-batch.js";
 import type { PlatformKeys } from "./platform-keys.js";

@@ -1,7 +1,8 @@
 import type { Request, Response } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
-import { parseBody, parseQuery, type Schemas } from "../http/validation.js";
+import { parseBody, parseQuery } from "../http/validation.js";
+import type { Schemas } from "../contract-types.js";
 import { CURSOR_KEYS, decodeCursor, DEFAULT_LIMIT, page } from "../http/pagination.js";
 import { problems } from "../http/problem.js";
 import { createToken, findActiveToken, listTokens, revokeToken, tokenToApi } from "./token-service.js";

@@ -3,7 +3,7 @@ import { newId } from "../ids.js";
 import { generateToken, hashToken, type Role } from "../auth/tokens.js";
 import { findTokenByHash, type TokenRecord } from "../auth/auth-dal.js";
 import { recordAudit, type AuditActor } from "../audit/audit-service.js";
-import type { Schemas } from "../http/validation.js";
+import type { Schemas } from "../contract-types.js";
 
 export interface NewToken {
   organizationId: string | null;
