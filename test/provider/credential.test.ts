@@ -9,7 +9,7 @@ import { provider, resolveProviderSettings, type KeyplaneProviderData } from "..
 import { credentialResource, credentialSchema, readPrivate } from "../../cdktf-provider/src/resources/credential.js";
 import { keyHint } from "../../service/providers/catalog.js";
 import { testDatabases } from "../support/db.js";
-import { startService, type E2eService, type SeededOrganization } from "../e2e/support/service.js";
+import { startService, type E2eService, type SeededOrganization } from "../support/service.js";
 
 const caps = { deferralAllowed: false, writeOnlyAttributesAllowed: true };
 const attributeNames = Object.keys(credentialSchema.block.attributes);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nullWriteOnly, Unknown, type ObjectValue } from "../../cdktf-provider/src/protocol/index.js";
 import type { KeyplaneProviderData } from "../../cdktf-provider/src/provider.js";
 import { credentialResource, credentialSchema } from "../../cdktf-provider/src/resources/credential.js";
-import { startService, type E2eService, type SeededOrganization } from "../e2e/support/service.js";
+import { startService, type E2eService, type SeededOrganization } from "../support/service.js";
 
 const caps = { deferralAllowed: false, writeOnlyAttributesAllowed: true };
 const attributeNames = Object.keys(credentialSchema.block.attributes);
