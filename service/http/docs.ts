@@ -4,12 +4,11 @@
 // page where people paste bearer tokens.
 
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { Router, type Response } from "express";
 import { parseDocument } from "yaml";
-import { openapiPath } from "./validation.js";
+import { openapiText } from "../contract/contract-document.js";
 
 const ASSETS: Readonly<Record<string, string>> = {
   "swagger-ui.css": "text/css; charset=utf-8",
@@ -84,7 +83,7 @@ export function servedContract(text: string): string {
 
 /** Routes for `GET /openapi.yaml`, `GET /docs` and the Swagger UI assets under `/docs/`. Mount at the root. */
 export function docsRouter(): Router {
-  const contract = servedContract(readFileSync(openapiPath, "utf8"));
+  const contract = servedContract(openapiText);
   // The app turns Express's per-response ETags off; these bodies are fixed, so theirs are computed
   // once and browsers still revalidate them (no-cache) with a 304.
   const etagOf = (body: string) => `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;

@@ -5,7 +5,9 @@ import type { UnauthenticatedDenials } from "../auth/unauthenticated-denials.js"
 import { recordStandaloneAudit } from "../audit/audit-service.js";
 import { organizationExists } from "../organizations/organization-dal.js";
 import type { Role } from "../contract-types.js";
-import { impossiblePathId, operationTable, parseBody, parseQuery, type OperationId } from "./validation.js";
+import { impossiblePathId, parseBody, parseQuery } from "./validation.js";
+import { operationTable } from "../contract/operation-table.js";
+import type { OperationId } from "../contract-types.js";
 import { problems, type HttpProblem } from "./problem.js";
 import type { Actor } from "../auth/actor.js";
 import { clientAddress } from "./context.js";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ValidationError } from "../errors.js";
-import { unstorable } from "./validation.js";
+import { unstorable } from "../contract/storable-input.js";
 
 const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;

@@ -1,9 +1,12 @@
 // The provider catalog: what each AI provider's keys look like, where its API lives and how its
 // credentials are injected. Validation, hints, defaults and verify all read from here.
 
-export type CredentialType = "api_token" | "api_key_pair" | "username_password" | "oauth2" | "aws" | "service_account_json" | "ssh_key" | "smtp" | "custom";
+import type { CredentialType } from "../contract-types.js";
 
-export const CREDENTIAL_TYPES: readonly CredentialType[] = [
+export type { CredentialType };
+
+/** Every credential type of the contract, in its order; `satisfies` below fails the build when the two drift apart. */
+export const CREDENTIAL_TYPES = [
   "api_token",
   "api_key_pair",
   "username_password",
@@ -13,7 +16,7 @@ export const CREDENTIAL_TYPES: readonly CredentialType[] = [
   "ssh_key",
   "smtp",
   "custom",
-];
+] as const satisfies readonly CredentialType[];
 
 export interface SecretField {
   name: string;

@@ -3,7 +3,7 @@
  * another organization. A new endpoint in the contract is covered without touching this file.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { operationTable, type OperationInfo } from "../../service/http/validation.js";
+import { operationTable, type OperationInfo } from "../../service/contract/operation-table.js";
 import { testDatabases } from "../support/db.js";
 import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
 

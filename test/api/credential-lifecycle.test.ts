@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { testDatabases } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
 
 const OPENAI_KEY = "sk-proj-Lifecycle0000000000000000000000000000000000A1b2";
 const OPENAI_KEY_2 = "sk-proj-Lifecycle1111111111111111111111111111111111Z9y8";
@@ -8,20 +8,8 @@ const ANTHROPIC_KEY = "sk-ant-api03-Lifecycle22222222222222222222222222222x9Qz";
 
 for (const kind of testDatabases()) {
   describe(`credential lifecycle over HTTP (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let admin: Record<string, string>;
-    let member: Record<string, string>;
-    const base = () => `/v1/organizations/${orgId}/credentials`;
-
-    beforeAll(async () => {
-      t = await startTestRuntime(kind);
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      admin = bearer(seeded.tokens.admin);
-      member = bearer(seeded.tokens.member);
-    }, 60_000);
-    afterAll(() => t?.close());
+    const t = useApiFixture(kind);
+    const base = () => `/v1/organizations/${t.orgId}/credentials`;
 
     it("serves health, readiness, metrics and the contract", async () => {
       expect((await t.api.get("/healthz")).status).toBe(200);
@@ -38,7 +26,7 @@ for (const kind of testDatabases()) {
     });
 
     it("lists the provider catalog", async () => {
-      const res = await t.api.get("/v1/providers").set(member);
+      const res = await t.api.get("/v1/providers").set(t.member);
       expect(res.status).toBe(200);
       const ids = res.body.data.map((p: { id: string }) => p.id);
       for (const id of [
@@ -72,7 +60,7 @@ for (const kind of testDatabases()) {
     it("creates a credential with defaults from the catalog and a hint", async () => {
       const res = await t.api
         .post(base())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "openai", name: "primary", api_key: OPENAI_KEY, settings: { openai_organization: "org-123" }, is_default: true });
       expect(res.status).toBe(201);
       expect(res.headers.location).toBe(`${base()}/${res.body.id}`);
@@ -99,7 +87,7 @@ for (const kind of testDatabases()) {
     });
 
     it("rejects a key that does not match the provider's prefix, naming the prefix", async () => {
-      const res = await t.api.post(base()).set(admin).send({ provider: "anthropic", name: "bad", api_key: "sk-proj-notanthropic000000000000" });
+      const res = await t.api.post(base()).set(t.admin).send({ provider: "anthropic", name: "bad", api_key: "sk-proj-notanthropic000000000000" });
       expect(res.status).toBe(422);
       expect(res.headers["content-type"]).toContain("application/problem+json");
       expect(res.body.errors[0].path).toBe("body.api_key");
@@ -110,14 +98,14 @@ for (const kind of testDatabases()) {
     it("validates multi-field types per type", async () => {
       const missing = await t.api
         .post(base())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "bedrock", name: "aws", fields: { access_key_id: "AKIAABCDEFGHIJKLMNOP" }, settings: { region: "us-east-1" } });
       expect(missing.status).toBe(422);
       expect(missing.body.errors.map((e: { path: string }) => e.path)).toContain("body.fields.secret_access_key");
 
       const ok = await t.api
         .post(base())
-        .set(admin)
+        .set(t.admin)
         .send({
           provider: "bedrock",
           name: "aws",
@@ -129,60 +117,60 @@ for (const kind of testDatabases()) {
 
       const badJson = await t.api
         .post(base())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "vertex", name: "sa", fields: { service_account_json: "{not json" } });
       expect(badJson.status).toBe(422);
       expect(badJson.body.errors[0].path).toBe("body.fields.service_account_json");
 
       const noKey = await t.api
         .post(base())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "vertex", name: "sa", fields: { service_account_json: JSON.stringify({ client_email: "a@b.iam.gserviceaccount.com" }) } });
       expect(noKey.status).toBe(422);
       expect(noKey.body.errors[0].message).toContain("private_key");
 
       const badSetting = await t.api
         .post(base())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "gemini", name: "g", api_key: "AIzaSyA0000000000000000000000000000000", settings: { region: "x" } });
       expect(badSetting.status).toBe(422);
       expect(badSetting.body.errors[0].path).toBe("body.settings.region");
     });
 
     it("enforces unique names and one default per provider and environment", async () => {
-      const dupName = await t.api.post(base()).set(admin).send({ provider: "openai", name: "primary", api_key: OPENAI_KEY_2 });
+      const dupName = await t.api.post(base()).set(t.admin).send({ provider: "openai", name: "primary", api_key: OPENAI_KEY_2 });
       expect(dupName.status).toBe(409);
       expect(dupName.body.code).toBe("name_conflict");
-      const dupDefault = await t.api.post(base()).set(admin).send({ provider: "openai", name: "second", api_key: OPENAI_KEY_2, is_default: true });
+      const dupDefault = await t.api.post(base()).set(t.admin).send({ provider: "openai", name: "second", api_key: OPENAI_KEY_2, is_default: true });
       expect(dupDefault.status).toBe(409);
       expect(dupDefault.body.code).toBe("default_conflict");
       const otherEnv = await t.api
         .post(base())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "openai", name: "dev", api_key: OPENAI_KEY_2, is_default: true, environment: "development" });
       expect(otherEnv.status).toBe(201);
     });
 
     it("honours Idempotency-Key: same body replays, different body is refused", async () => {
       const body = { provider: "anthropic", name: "claude", api_key: ANTHROPIC_KEY };
-      const first = await t.api.post(base()).set(admin).set("Idempotency-Key", "create-claude-1").send(body);
+      const first = await t.api.post(base()).set(t.admin).set("Idempotency-Key", "create-claude-1").send(body);
       expect(first.status).toBe(201);
-      const again = await t.api.post(base()).set(admin).set("Idempotency-Key", "create-claude-1").send(body);
+      const again = await t.api.post(base()).set(t.admin).set("Idempotency-Key", "create-claude-1").send(body);
       expect(again.status).toBe(201);
       expect(again.body.id).toBe(first.body.id);
       const different = await t.api
         .post(base())
-        .set(admin)
+        .set(t.admin)
         .set("Idempotency-Key", "create-claude-1")
         .send({ ...body, name: "other" });
       expect(different.status).toBe(422);
-      const list = await t.api.get(base()).query({ provider: "anthropic" }).set(member);
+      const list = await t.api.get(base()).query({ provider: "anthropic" }).set(t.member);
       expect(list.body.data).toHaveLength(1);
       expect(list.body.data[0].key_hint).toBe("sk-ant-api03-…x9Qz");
     });
 
     it("gets, lists with filters and paginates with a cursor", async () => {
-      const one = await t.api.get(`${base()}/${credentialId}`).set(member);
+      const one = await t.api.get(`${base()}/${credentialId}`).set(t.member);
       expect(one.status).toBe(200);
       expect(one.headers.etag).toBe(etag);
       const all: string[] = [];
@@ -191,7 +179,7 @@ for (const kind of testDatabases()) {
         const res: { status: number; body: { data: { id: string }[]; next_cursor: string | null } } = await t.api
           .get(base())
           .query(cursor ? { limit: 2, cursor } : { limit: 2 })
-          .set(member);
+          .set(t.member);
         expect(res.status).toBe(200);
         expect(res.body.data.length).toBeLessThanOrEqual(2);
         all.push(...res.body.data.map((c: { id: string }) => c.id));
@@ -199,43 +187,47 @@ for (const kind of testDatabases()) {
       } while (cursor);
       expect(new Set(all).size).toBe(all.length);
       expect(all.length).toBe(4);
-      const dev = await t.api.get(base()).query({ environment: "development" }).set(member);
+      const dev = await t.api.get(base()).query({ environment: "development" }).set(t.member);
       expect(dev.body.data.map((c: { name: string }) => c.name)).toEqual(["dev"]);
-      const bad = await t.api.get(base()).query({ limit: "lots" }).set(member);
+      const bad = await t.api.get(base()).query({ limit: "lots" }).set(t.member);
       expect(bad.status).toBe(422);
       expect(bad.body.errors[0].path).toBe("query.limit");
-      const badCursor = await t.api.get(base()).query({ cursor: "!!!" }).set(member);
+      const badCursor = await t.api.get(base()).query({ cursor: "!!!" }).set(t.member);
       expect(badCursor.status).toBe(422);
     });
 
     it("patches with If-Match and answers 412 on a stale ETag", async () => {
-      const ok = await t.api.patch(`${base()}/${credentialId}`).set(admin).set("If-Match", etag).send({ description: "main OpenAI key", owner: "ml-platform" });
+      const ok = await t.api
+        .patch(`${base()}/${credentialId}`)
+        .set(t.admin)
+        .set("If-Match", etag)
+        .send({ description: "main OpenAI key", owner: "ml-platform" });
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({ description: "main OpenAI key", owner: "ml-platform", version: 2 });
       expect(ok.headers.etag).toBe('"v2"');
-      const stale = await t.api.patch(`${base()}/${credentialId}`).set(admin).set("If-Match", etag).send({ description: "lost" });
+      const stale = await t.api.patch(`${base()}/${credentialId}`).set(t.admin).set("If-Match", etag).send({ description: "lost" });
       expect(stale.status).toBe(412);
       expect(stale.headers.etag).toBe('"v2"');
-      const secretInPatch = await t.api.patch(`${base()}/${credentialId}`).set(admin).send({ api_key: OPENAI_KEY_2 });
+      const secretInPatch = await t.api.patch(`${base()}/${credentialId}`).set(t.admin).send({ api_key: OPENAI_KEY_2 });
       expect(secretInPatch.status).toBe(422);
       etag = ok.headers.etag;
     });
 
     it("rotates with a grace period and lists versions without secrets", async () => {
-      const res = await t.api.post(`${base()}/${credentialId}/rotate`).set(admin).send({ api_key: OPENAI_KEY_2, grace_seconds: 3600 });
+      const res = await t.api.post(`${base()}/${credentialId}/rotate`).set(t.admin).send({ api_key: OPENAI_KEY_2, grace_seconds: 3600 });
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ key_version: 2, key_hint: "sk-proj-…Z9y8" });
       expect(res.body.rotated_at).not.toBeNull();
-      const versions = await t.api.get(`${base()}/${credentialId}/versions`).set(member);
+      const versions = await t.api.get(`${base()}/${credentialId}/versions`).set(t.member);
       expect(versions.status).toBe(200);
       expect(versions.body.data.map((v: { key_version: number; state: string }) => [v.key_version, v.state])).toEqual([
         [2, "current"],
         [1, "grace"],
       ]);
       expect(versions.body.data[1].key_hint).toBe("sk-proj-…A1b2");
-      const third = await t.api.post(`${base()}/${credentialId}/rotate`).set(admin).send({ api_key: OPENAI_KEY });
+      const third = await t.api.post(`${base()}/${credentialId}/rotate`).set(t.admin).send({ api_key: OPENAI_KEY });
       expect(third.body.key_version).toBe(3);
-      const after = await t.api.get(`${base()}/${credentialId}/versions`).set(member);
+      const after = await t.api.get(`${base()}/${credentialId}/versions`).set(t.member);
       expect(after.body.data.map((v: { state: string }) => v.state)).toEqual(["current", "destroyed", "destroyed"]);
       const rows = await t.testDb.db.query<{ n: number }>(
         "select count(*)::int as n from credential_versions where credential_id = $1 and ciphertext is not null",
@@ -244,51 +236,51 @@ for (const kind of testDatabases()) {
       expect(rows.rows[0].n).toBe(1);
       const wrong = await t.api
         .post(`${base()}/${credentialId}/rotate`)
-        .set(admin)
+        .set(t.admin)
         .send({ api_key: ANTHROPIC_KEY.replace("sk-ant-", "xx-") });
       expect(wrong.status).toBe(422);
     });
 
     it("computes rotation_due_at and filters by rotation_due", async () => {
-      const res = await t.api.patch(`${base()}/${credentialId}`).set(admin).send({ rotation_period_days: 30 });
+      const res = await t.api.patch(`${base()}/${credentialId}`).set(t.admin).send({ rotation_period_days: 30 });
       expect(res.body.rotation_due_at).not.toBeNull();
       const due = new Date(res.body.rotation_due_at).getTime() - new Date(res.body.rotated_at).getTime();
       expect(Math.round(due / 86_400_000)).toBe(30);
       await t.testDb.db.query("update credentials set rotated_at = now() - interval '31 days' where id = $1", [credentialId]);
-      const dueList = await t.api.get(base()).query({ rotation_due: "true" }).set(member);
+      const dueList = await t.api.get(base()).query({ rotation_due: "true" }).set(t.member);
       expect(dueList.body.data.map((c: { id: string }) => c.id)).toEqual([credentialId]);
     });
 
     it("deactivates, refuses to delete an active credential without force, deletes and destroys ciphertext", async () => {
-      const created = await t.api.post(base()).set(admin).send({ provider: "groq", name: "groq", api_key: "gsk_deleteme000000000000000000000" });
+      const created = await t.api.post(base()).set(t.admin).send({ provider: "groq", name: "groq", api_key: "gsk_deleteme000000000000000000000" });
       const id = created.body.id;
-      const refused = await t.api.delete(`${base()}/${id}`).set(admin);
+      const refused = await t.api.delete(`${base()}/${id}`).set(t.admin);
       expect(refused.status).toBe(409);
       expect(refused.body.code).toBe("credential_active");
-      const off = await t.api.post(`${base()}/${id}/deactivate`).set(admin);
+      const off = await t.api.post(`${base()}/${id}/deactivate`).set(t.admin);
       expect(off.status).toBe(200);
       expect(off.body.active).toBe(false);
-      const on = await t.api.post(`${base()}/${id}/activate`).set(admin);
+      const on = await t.api.post(`${base()}/${id}/activate`).set(t.admin);
       expect(on.body.active).toBe(true);
-      const forced = await t.api.delete(`${base()}/${id}`).query({ force: "true" }).set(admin);
+      const forced = await t.api.delete(`${base()}/${id}`).query({ force: "true" }).set(t.admin);
       expect(forced.status).toBe(204);
-      expect((await t.api.get(`${base()}/${id}`).set(member)).status).toBe(404);
+      expect((await t.api.get(`${base()}/${id}`).set(t.member)).status).toBe(404);
       const left = await t.testDb.db.query<{ n: number }>("select count(*)::int as n from credential_versions where credential_id = $1", [id]);
       expect(left.rows[0].n).toBe(0);
     });
 
     it("answers problem JSON for malformed JSON, wrong content type and oversized bodies", async () => {
-      const malformed = await t.api.post(base()).set(admin).set("Content-Type", "application/json").send('{"provider": "openai",');
+      const malformed = await t.api.post(base()).set(t.admin).set("Content-Type", "application/json").send('{"provider": "openai",');
       expect(malformed.status).toBe(400);
       expect(malformed.body.code).toBe("malformed_json");
-      const text = await t.api.post(base()).set(admin).set("Content-Type", "text/plain").send("provider=openai");
+      const text = await t.api.post(base()).set(t.admin).set("Content-Type", "text/plain").send("provider=openai");
       expect(text.status).toBe(415);
       const huge = await t.api
         .post(base())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "openai", name: "x", api_key: `sk-${"a".repeat(200_000)}` });
       expect(huge.status).toBe(413);
-      const unknownField = await t.api.post(base()).set(admin).send({ provider: "openai", name: "x", api_key: OPENAI_KEY, colour: "blue" });
+      const unknownField = await t.api.post(base()).set(t.admin).send({ provider: "openai", name: "x", api_key: OPENAI_KEY, colour: "blue" });
       expect(unknownField.status).toBe(422);
       const noAuth = await t.api.get(base());
       expect(noAuth.status).toBe(401);
@@ -296,7 +288,7 @@ for (const kind of testDatabases()) {
     });
 
     it("records every mutation in a verifiable audit chain", async () => {
-      const res = await t.api.get(`/v1/organizations/${orgId}/audit-events`).query({ limit: 200 }).set(admin);
+      const res = await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ limit: 200 }).set(t.admin);
       expect(res.status).toBe(200);
       const actions = res.body.data.map((e: { action: string }) => e.action);
       for (const action of [
@@ -313,9 +305,9 @@ for (const kind of testDatabases()) {
       const event = res.body.data.find((e: { action: string }) => e.action === "credential.rotate");
       expect(event).toMatchObject({ outcome: "success", target_type: "credential", actor_role: "admin" });
       expect(event.request_id).toBeTruthy();
-      const filtered = await t.api.get(`/v1/organizations/${orgId}/audit-events`).query({ action: "credential.rotate" }).set(admin);
+      const filtered = await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ action: "credential.rotate" }).set(t.admin);
       expect(filtered.body.data.every((e: { action: string }) => e.action === "credential.rotate")).toBe(true);
-      const verify = await t.api.post(`/v1/organizations/${orgId}/audit-events/verify`).set(admin);
+      const verify = await t.api.post(`/v1/organizations/${t.orgId}/audit-events/verify`).set(t.admin);
       expect(verify.body).toMatchObject({ valid: true });
       expect(verify.body.checked).toBeGreaterThan(5);
     });

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parseResponse } from "../../service/http/validation.js";
 import { testDatabases } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { bearer } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
 
 const PLATFORM_GROQ = "gsk_PlatformGroqKey000000000000000000000000";
 const K = {
@@ -16,16 +17,13 @@ const K = {
 
 for (const kind of testDatabases()) {
   describe(`environment (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let admin: Record<string, string>;
-    let resolver: Record<string, string>;
+    const t = useApiFixture(kind, { KEYPLANE_PLATFORM_GROQ_API_KEY: PLATFORM_GROQ });
     const env = (query: Record<string, string> = {}, etag?: string) => {
-      const req = t.api.get(`/v1/organizations/${orgId}/environment`).query(query).set(resolver);
+      const req = t.api.get(`/v1/organizations/${t.orgId}/environment`).query(query).set(t.resolver);
       return etag ? req.set("If-None-Match", etag) : req;
     };
     const create = async (body: Record<string, unknown>) => {
-      const res = await t.api.post(`/v1/organizations/${orgId}/credentials`).set(admin).send(body);
+      const res = await t.api.post(`/v1/organizations/${t.orgId}/credentials`).set(t.admin).send(body);
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       return res.body as { id: string };
     };
@@ -37,11 +35,6 @@ for (const kind of testDatabases()) {
     let closedProjectId: string;
 
     beforeAll(async () => {
-      t = await startTestRuntime(kind, { KEYPLANE_PLATFORM_GROQ_API_KEY: PLATFORM_GROQ });
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      admin = bearer(seeded.tokens.admin);
-      resolver = bearer(seeded.tokens.resolver);
       openaiId = (await create({ provider: "openai", name: "org", api_key: K.openaiOrg, settings: { openai_project: "proj_123" } })).id;
       backupId = (await create({ provider: "anthropic", name: "backup", api_key: K.anthropicBackup })).id;
       anthropicId = (await create({ provider: "anthropic", name: "main", api_key: K.anthropic, is_default: true })).id;
@@ -51,12 +44,11 @@ for (const kind of testDatabases()) {
         fields: { access_key_id: "AKIAENVIRONMENT00001", secret_access_key: K.awsSecret, session_token: K.awsToken },
         settings: { region: "us-west-2" },
       });
-      projectId = (await t.api.post(`/v1/organizations/${orgId}/projects`).set(admin).send({ name: "inheriting", inherit_organization_credentials: true })).body
-        .id;
-      closedProjectId = (await t.api.post(`/v1/organizations/${orgId}/projects`).set(admin).send({ name: "closed" })).body.id;
+      projectId = (await t.api.post(`/v1/organizations/${t.orgId}/projects`).set(t.admin).send({ name: "inheriting", inherit_organization_credentials: true }))
+        .body.id;
+      closedProjectId = (await t.api.post(`/v1/organizations/${t.orgId}/projects`).set(t.admin).send({ name: "closed" })).body.id;
       await create({ provider: "openai", name: "project", api_key: K.openaiProject, project_id: projectId });
     }, 60_000);
-    afterAll(() => t?.close());
 
     it("exports one credential per provider as variables, multi-field types expanded", async () => {
       const res = await env();
@@ -103,11 +95,11 @@ for (const kind of testDatabases()) {
       expect((await env()).headers.etag).toBe(e1);
 
       // An unrelated edit of a credential that is not chosen changes no variable: still 304.
-      const backupEdit = await t.api.patch(`/v1/organizations/${orgId}/credentials/${backupId}`).set(admin).send({ description: "spare" });
+      const backupEdit = await t.api.patch(`/v1/organizations/${t.orgId}/credentials/${backupId}`).set(t.admin).send({ description: "spare" });
       expect(backupEdit.status).toBe(200);
       expect((await env({}, e1)).status).toBe(304);
 
-      const rotate = await t.api.post(`/v1/organizations/${orgId}/credentials/${openaiId}/rotate`).set(admin).send({ api_key: K.openaiOrg2 });
+      const rotate = await t.api.post(`/v1/organizations/${t.orgId}/credentials/${openaiId}/rotate`).set(t.admin).send({ api_key: K.openaiOrg2 });
       expect(rotate.status).toBe(200);
       const afterRotate = await env({}, e1);
       expect(afterRotate.status).toBe(200);
@@ -116,7 +108,7 @@ for (const kind of testDatabases()) {
       expect(e2).not.toBe(e1);
       expect((await env({}, e2)).status).toBe(304);
 
-      const deactivate = await t.api.post(`/v1/organizations/${orgId}/credentials/${anthropicId}/deactivate`).set(admin);
+      const deactivate = await t.api.post(`/v1/organizations/${t.orgId}/credentials/${anthropicId}/deactivate`).set(t.admin);
       expect(deactivate.status).toBe(200);
       const afterDeactivate = await env({}, e2);
       expect(afterDeactivate.status).toBe(200);
@@ -124,14 +116,14 @@ for (const kind of testDatabases()) {
       const e3 = afterDeactivate.headers.etag;
       expect(e3).not.toBe(e2);
 
-      const activate = await t.api.post(`/v1/organizations/${orgId}/credentials/${anthropicId}/activate`).set(admin);
+      const activate = await t.api.post(`/v1/organizations/${t.orgId}/credentials/${anthropicId}/activate`).set(t.admin);
       expect(activate.status).toBe(200);
       const afterActivate = await env({}, e3);
       expect(afterActivate.status).toBe(200);
       expect(afterActivate.body.variables.ANTHROPIC_API_KEY).toBe(K.anthropic);
       const e4 = afterActivate.headers.etag;
 
-      const remove = await t.api.delete(`/v1/organizations/${orgId}/credentials/${anthropicId}?force=true`).set(admin);
+      const remove = await t.api.delete(`/v1/organizations/${t.orgId}/credentials/${anthropicId}?force=true`).set(t.admin);
       expect(remove.status).toBe(204);
       const afterDelete = await env({}, e4);
       expect(afterDelete.status).toBe(200);
@@ -143,7 +135,7 @@ for (const kind of testDatabases()) {
       expect(new Set([e1, e2, e3, e4]).size).toBe(4);
 
       // Turning platform fallback off drops the platform key.
-      const off = await t.api.patch(`/v1/organizations/${orgId}`).set(bearer(t.platformToken)).send({ platform_fallback: false });
+      const off = await t.api.patch(`/v1/organizations/${t.orgId}`).set(bearer(t.platformToken)).send({ platform_fallback: false });
       expect(off.status).toBe(200);
       const afterFallback = await env({}, e5);
       expect(afterFallback.status).toBe(200);
@@ -151,7 +143,7 @@ for (const kind of testDatabases()) {
     });
 
     it("audits each call without the values", async () => {
-      const res = await t.api.get(`/v1/organizations/${orgId}/audit-events`).query({ action: "environment.resolve", limit: 200 }).set(admin);
+      const res = await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ action: "environment.resolve", limit: 200 }).set(t.admin);
       expect(res.status).toBe(200);
       expect(res.body.data.length).toBeGreaterThan(10);
       const notModified = res.body.data.filter((e: { details: { not_modified: boolean } }) => e.details.not_modified);

@@ -1,33 +1,23 @@
 // If-Match on the versioned resources (RFC 9110 §13.1.1): `*`, a list of ETags, the strong
 // comparison, and a 400 only for a value that is not an ETag at all.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { testDatabases } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
 
 for (const kind of testDatabases()) {
   describe(`If-Match (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let admin: Record<string, string>;
-    const projects = () => `/v1/organizations/${orgId}/projects`;
-
-    beforeAll(async () => {
-      t = await startTestRuntime(kind);
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      admin = bearer(seeded.tokens.admin);
-    }, 60_000);
-    afterAll(() => t?.close());
+    const t = useApiFixture(kind);
+    const projects = () => `/v1/organizations/${t.orgId}/projects`;
 
     async function freshProject(name: string): Promise<string> {
-      const res = await t.api.post(projects()).set(admin).send({ name });
+      const res = await t.api.post(projects()).set(t.admin).send({ name });
       expect(res.status).toBe(201);
       expect(res.headers.etag).toBe('"v1"');
       return res.body.id;
     }
     const patch = (id: string, ifMatch: string, description: string) =>
-      t.api.patch(`${projects()}/${id}`).set(admin).set("If-Match", ifMatch).send({ description });
-    const descriptionOf = async (id: string) => (await t.api.get(`${projects()}/${id}`).set(admin)).body.description;
+      t.api.patch(`${projects()}/${id}`).set(t.admin).set("If-Match", ifMatch).send({ description });
+    const descriptionOf = async (id: string) => (await t.api.get(`${projects()}/${id}`).set(t.admin)).body.description;
 
     it("a list of ETags matches when any listed strong tag is current", async () => {
       const id = await freshProject("list");
@@ -78,16 +68,16 @@ for (const kind of testDatabases()) {
     });
 
     it("credentials honour the same rules (list on PATCH, weak tag on DELETE)", async () => {
-      const base = `/v1/organizations/${orgId}/credentials`;
-      const created = await t.api.post(base).set(admin).send({ provider: "openai", name: "if-match", api_key: "sk-ifmatch0000000000000000000000000000" });
+      const base = `/v1/organizations/${t.orgId}/credentials`;
+      const created = await t.api.post(base).set(t.admin).send({ provider: "openai", name: "if-match", api_key: "sk-ifmatch0000000000000000000000000000" });
       expect(created.status).toBe(201);
       const id = created.body.id;
-      const listed = await t.api.patch(`${base}/${id}`).set(admin).set("If-Match", '"v9", "v1"').send({ description: "listed" });
+      const listed = await t.api.patch(`${base}/${id}`).set(t.admin).set("If-Match", '"v9", "v1"').send({ description: "listed" });
       expect(listed.status).toBe(200);
-      const weak = await t.api.delete(`${base}/${id}?force=true`).set(admin).set("If-Match", 'W/"v2"');
+      const weak = await t.api.delete(`${base}/${id}?force=true`).set(t.admin).set("If-Match", 'W/"v2"');
       expect(weak.status).toBe(412);
-      expect((await t.api.get(`${base}/${id}`).set(admin)).status).toBe(200);
-      expect((await t.api.delete(`${base}/${id}?force=true`).set(admin).set("If-Match", '"v2"')).status).toBe(204);
+      expect((await t.api.get(`${base}/${id}`).set(t.admin)).status).toBe(200);
+      expect((await t.api.delete(`${base}/${id}?force=true`).set(t.admin).set("If-Match", '"v2"')).status).toBe(204);
     });
   });
 }

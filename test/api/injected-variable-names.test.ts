@@ -4,9 +4,10 @@
  * `env_var` and the names derived from multi-field secrets — and left out of GET …/environment
  * when an older row still holds one.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { testDatabases } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { bearer, seedOrganization } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
 
 const PAYLOAD = "--require /tmp/keyplane-takeover-payload.js";
 const SECRET = "custom-secret-value-0000000000000000e01";
@@ -14,25 +15,15 @@ const OPENAI = "sk-proj-NamesOpenAI0000000000000000000000000e02";
 
 for (const kind of testDatabases()) {
   describe(`injected variable names (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let admin: Record<string, string>;
-    const credentials = () => `/v1/organizations/${orgId}/credentials`;
-    const count = async () => (await t.api.get(credentials()).query({ limit: 200 }).set(admin)).body.data.length as number;
+    const t = useApiFixture(kind);
+    const credentials = () => `/v1/organizations/${t.orgId}/credentials`;
+    const count = async () => (await t.api.get(credentials()).query({ limit: 200 }).set(t.admin)).body.data.length as number;
     const expectRefused = (res: { status: number; body: { errors?: { path: string; message: string }[] }; text: string }, path: string, name: string) => {
       expect(res.status, res.text).toBe(422);
       expect(res.body.errors).toEqual([expect.objectContaining({ path, message: expect.stringContaining(`${name} is refused (`) })]);
       expect(res.text).not.toContain(PAYLOAD);
       expect(res.text).not.toContain(SECRET);
     };
-
-    beforeAll(async () => {
-      t = await startTestRuntime(kind);
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      admin = bearer(seeded.tokens.admin);
-    }, 60_000);
-    afterAll(() => t?.close());
 
     it("create refuses an env_var that takes over the child process with 422 at body.env_var, and stores nothing", async () => {
       const before = await count();
@@ -51,7 +42,7 @@ for (const kind of testDatabases()) {
       ]) {
         const res = await t.api
           .post(credentials())
-          .set(admin)
+          .set(t.admin)
           .send({ provider: "custom", name: `bad-${name}`, api_key: PAYLOAD, env_var: name });
         expectRefused(res, "body.env_var", name);
       }
@@ -59,7 +50,10 @@ for (const kind of testDatabases()) {
     });
 
     it("create refuses a variable Keyplane exports from settings (AZURE_OPENAI_ENDPOINT) as a secret's name", async () => {
-      const res = await t.api.post(credentials()).set(admin).send({ provider: "custom", name: "endpoint", api_key: SECRET, env_var: "AZURE_OPENAI_ENDPOINT" });
+      const res = await t.api
+        .post(credentials())
+        .set(t.admin)
+        .send({ provider: "custom", name: "endpoint", api_key: SECRET, env_var: "AZURE_OPENAI_ENDPOINT" });
       expect(res.status).toBe(422);
       expect(res.body.errors).toEqual([
         { path: "body.env_var", message: "AZURE_OPENAI_ENDPOINT is exported from settings.endpoint of azure_openai and cannot hold a secret" },
@@ -70,14 +64,14 @@ for (const kind of testDatabases()) {
       const before = await count();
       const res = await t.api
         .post(credentials())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "custom", type: "custom", name: "fields", env_var: "NODE", fields: { api_key: SECRET, options: PAYLOAD } });
       expectRefused(res, "body.fields.options", "NODE_OPTIONS");
       expect(res.body.errors[0].message).toContain("field options is exported as NODE_OPTIONS");
 
       const proxy = await t.api
         .post(credentials())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "custom", type: "custom", name: "fields", env_var: "HTTPS", fields: { proxy: "http://attacker.invalid:3128" } });
       expectRefused(proxy, "body.fields.proxy", "HTTPS_PROXY");
       expect(await count()).toBe(before);
@@ -86,19 +80,19 @@ for (const kind of testDatabases()) {
     it("PATCH refuses a refused env_var, also one that only becomes refused with the stored field names, and changes nothing", async () => {
       const created = await t.api
         .post(credentials())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "custom", type: "custom", name: "patched", env_var: "SAFE", fields: { api_key: SECRET, token: SECRET } });
       expect(created.status, created.text).toBe(201);
       const id = created.body.id as string;
 
-      expectRefused(await t.api.patch(`${credentials()}/${id}`).set(admin).send({ env_var: "LD_PRELOAD" }), "body.env_var", "LD_PRELOAD");
-      const derived = await t.api.patch(`${credentials()}/${id}`).set(admin).send({ env_var: "NODE" });
+      expectRefused(await t.api.patch(`${credentials()}/${id}`).set(t.admin).send({ env_var: "LD_PRELOAD" }), "body.env_var", "LD_PRELOAD");
+      const derived = await t.api.patch(`${credentials()}/${id}`).set(t.admin).send({ env_var: "NODE" });
       expectRefused(derived, "body.env_var", "NODE_TOKEN");
       expect(derived.body.errors[0].message).toContain("field token is exported as NODE_TOKEN");
 
-      const after = await t.api.get(`${credentials()}/${id}`).set(admin);
+      const after = await t.api.get(`${credentials()}/${id}`).set(t.admin);
       expect(after.body).toMatchObject({ env_var: "SAFE", version: created.body.version });
-      const fine = await t.api.patch(`${credentials()}/${id}`).set(admin).send({ env_var: "PAYMENTS", description: "ok" });
+      const fine = await t.api.patch(`${credentials()}/${id}`).set(t.admin).send({ env_var: "PAYMENTS", description: "ok" });
       expect(fine.status, fine.text).toBe(200);
       expect(fine.body.env_var).toBe("PAYMENTS");
     });
@@ -106,16 +100,16 @@ for (const kind of testDatabases()) {
     it("rotate refuses new fields whose variable is refused at body.fields.<name>, and keeps the current version", async () => {
       const created = await t.api
         .post(credentials())
-        .set(admin)
+        .set(t.admin)
         .send({ provider: "custom", type: "custom", name: "rotated", env_var: "HTTPS", fields: { token: SECRET } });
       expect(created.status, created.text).toBe(201);
       const id = created.body.id as string;
       const res = await t.api
         .post(`${credentials()}/${id}/rotate`)
-        .set(admin)
+        .set(t.admin)
         .send({ fields: { token: SECRET, proxy: "http://attacker.invalid:3128" } });
       expectRefused(res, "body.fields.proxy", "HTTPS_PROXY");
-      expect((await t.api.get(`${credentials()}/${id}`).set(admin)).body.key_version).toBe(1);
+      expect((await t.api.get(`${credentials()}/${id}`).set(t.admin)).body.key_version).toBe(1);
     });
 
     it("a credential stored before its name was refused is left out of GET /environment (the rest still served), audited, and can be renamed", async () => {
@@ -154,7 +148,7 @@ for (const kind of testDatabases()) {
         ["gh", { provider: "custom", name: "gh", api_key: SECRET, env_var: "GITHUB_TOKEN" }],
         ["smtp", { provider: "custom", type: "smtp", name: "smtp", env_var: "SMTP", fields: { username: "u", password: SECRET, host: "smtp.example.com" } }],
       ] as const) {
-        const res = await t.api.post(credentials()).set(admin).send(body);
+        const res = await t.api.post(credentials()).set(t.admin).send(body);
         expect(res.status, `${name}: ${res.text}`).toBe(201);
       }
     });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import request from "supertest";
-import { describe, expect, it, afterAll, beforeAll } from "vitest";
+import { describe, expect, it, beforeAll } from "vitest";
 import { OTHER_CLIENTS, UnauthenticatedDenials } from "../../service/auth/unauthenticated-denials.js";
 import { openDb } from "../../service/db/index.js";
 import { createLogger } from "../../service/observability/logger.js";
@@ -12,7 +12,8 @@ import { TokenBucketLimiter } from "../../service/ratelimit/token-bucket.js";
 import { addressKey } from "../../service/ratelimit/rate-limit-hooks.js";
 import { loadConfig } from "../../service/config.js";
 import { openTestDb, testDatabases } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { bearer } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
 
 describe("token bucket", () => {
   it("allows a burst of the per-minute limit, then refills at the steady rate", () => {
@@ -65,62 +66,55 @@ describe("token bucket", () => {
 
 for (const kind of testDatabases()) {
   describe(`rate limits over HTTP (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let tokens: Record<"admin" | "member" | "resolver", string>;
+    const t = useApiFixture(kind, {
+      KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: "3",
+      KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "3",
+    });
 
     beforeAll(async () => {
-      t = await startTestRuntime(kind, {
-        KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: "3",
-        KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "3",
-      });
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      tokens = seeded.tokens;
       await t.api
-        .post(`/v1/organizations/${orgId}/credentials`)
-        .set(bearer(tokens.admin))
+        .post(`/v1/organizations/${t.orgId}/credentials`)
+        .set(bearer(t.tokens.admin))
         .send({ provider: "openai", name: "rl", api_key: "sk-proj-RateLimit000000000000000000000000000c01" });
     }, 60_000);
-    afterAll(() => t?.close());
 
     it("limits resolve and environment together per token, with Retry-After", async () => {
-      const resolver = bearer(tokens.resolver);
-      expect((await t.api.post(`/v1/organizations/${orgId}/resolve`).set(resolver).send({ provider: "openai" })).status).toBe(200);
-      expect((await t.api.get(`/v1/organizations/${orgId}/environment`).set(resolver)).status).toBe(200);
-      expect((await t.api.post(`/v1/organizations/${orgId}/resolve`).set(resolver).send({ provider: "openai" })).status).toBe(200);
-      const limited = await t.api.post(`/v1/organizations/${orgId}/resolve`).set(resolver).send({ provider: "openai" });
+      const resolver = bearer(t.tokens.resolver);
+      expect((await t.api.post(`/v1/organizations/${t.orgId}/resolve`).set(resolver).send({ provider: "openai" })).status).toBe(200);
+      expect((await t.api.get(`/v1/organizations/${t.orgId}/environment`).set(resolver)).status).toBe(200);
+      expect((await t.api.post(`/v1/organizations/${t.orgId}/resolve`).set(resolver).send({ provider: "openai" })).status).toBe(200);
+      const limited = await t.api.post(`/v1/organizations/${t.orgId}/resolve`).set(resolver).send({ provider: "openai" });
       expect(limited.status).toBe(429);
       expect(limited.body.code).toBe("rate_limited");
       expect(limited.headers["content-type"]).toContain("application/problem+json");
       expect(Number(limited.headers["retry-after"])).toBeGreaterThanOrEqual(1);
       expect(Number(limited.headers["retry-after"])).toBeLessThanOrEqual(20);
       expect(JSON.stringify(limited.body)).not.toContain("sk-proj-");
-      expect((await t.api.get(`/v1/organizations/${orgId}/environment`).set(resolver)).status).toBe(429);
+      expect((await t.api.get(`/v1/organizations/${t.orgId}/environment`).set(resolver)).status).toBe(429);
 
       // Another token has its own budget, and other operations are not limited.
-      const second = await t.api.post(`/v1/organizations/${orgId}/tokens`).set(bearer(tokens.admin)).send({ role: "resolver", name: "second" });
-      expect((await t.api.post(`/v1/organizations/${orgId}/resolve`).set(bearer(second.body.token)).send({ provider: "openai" })).status).toBe(200);
-      for (let i = 0; i < 5; i++) expect((await t.api.get(`/v1/organizations/${orgId}/credentials`).set(bearer(tokens.member))).status).toBe(200);
+      const second = await t.api.post(`/v1/organizations/${t.orgId}/tokens`).set(bearer(t.tokens.admin)).send({ role: "resolver", name: "second" });
+      expect((await t.api.post(`/v1/organizations/${t.orgId}/resolve`).set(bearer(second.body.token)).send({ provider: "openai" })).status).toBe(200);
+      for (let i = 0; i < 5; i++) expect((await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(bearer(t.tokens.member))).status).toBe(200);
     });
 
     it("a valid token is never refused because other requests from its address failed", async () => {
       // No Authorization header at all is not a guess and does not count.
-      for (let i = 0; i < 5; i++) expect((await t.api.get(`/v1/organizations/${orgId}/credentials`)).status).toBe(401);
+      for (let i = 0; i < 5; i++) expect((await t.api.get(`/v1/organizations/${t.orgId}/credentials`)).status).toBe(401);
       for (let i = 0; i < 3; i++) {
-        const bad = await t.api.get(`/v1/organizations/${orgId}/credentials`).set(bearer(`kp_${"x".repeat(43)}${i}`));
+        const bad = await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(bearer(`kp_${"x".repeat(43)}${i}`));
         expect(bad.status).toBe(401);
       }
-      const limited = await t.api.get(`/v1/organizations/${orgId}/credentials`).set(bearer(`kp_${"y".repeat(44)}`));
+      const limited = await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(bearer(`kp_${"y".repeat(44)}`));
       expect(limited.status).toBe(429);
       expect(limited.body.code).toBe("rate_limited");
       expect(Number(limited.headers["retry-after"])).toBeGreaterThanOrEqual(1);
 
       // The address is over its budget, yet every valid token still gets through.
-      for (let i = 0; i < 5; i++) expect((await t.api.get(`/v1/organizations/${orgId}/credentials`).set(bearer(tokens.member))).status).toBe(200);
-      expect((await t.api.get(`/v1/organizations/${orgId}/tokens`).set(bearer(tokens.admin))).status).toBe(200);
+      for (let i = 0; i < 5; i++) expect((await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(bearer(t.tokens.member))).status).toBe(200);
+      expect((await t.api.get(`/v1/organizations/${t.orgId}/tokens`).set(bearer(t.tokens.admin))).status).toBe(200);
       // A missing header is still a plain 401.
-      expect((await t.api.get(`/v1/organizations/${orgId}/credentials`)).status).toBe(401);
+      expect((await t.api.get(`/v1/organizations/${t.orgId}/credentials`)).status).toBe(401);
       // Unauthenticated endpoints stay available.
       expect((await t.api.get("/healthz")).status).toBe(200);
     });
@@ -128,7 +122,7 @@ for (const kind of testDatabases()) {
     it("refuses every unknown token from an over-limit address alike, so the 429 tells nothing about a guess", async () => {
       const answers = [];
       for (const guess of [`kp_${"a".repeat(43)}`, `kp_${"b".repeat(60)}`, "kp_short", "not-even-a-token"]) {
-        const res = await t.api.get(`/v1/organizations/${orgId}/credentials`).set(bearer(guess));
+        const res = await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(bearer(guess));
         const { request_id: _requestId, ...body } = res.body;
         answers.push({ status: res.status, body });
       }
@@ -139,11 +133,11 @@ for (const kind of testDatabases()) {
     it("ignores X-Forwarded-For unless KEYPLANE_TRUST_PROXY is set", async () => {
       // This address is over its budget (previous tests): another claimed client address changes nothing.
       const res = await t.api
-        .get(`/v1/organizations/${orgId}/credentials`)
+        .get(`/v1/organizations/${t.orgId}/credentials`)
         .set("X-Forwarded-For", "203.0.113.77")
         .set(bearer(`kp_${"z".repeat(43)}`));
       expect(res.status).toBe(429);
-      const denied = await t.api.post(`/v1/organizations/${orgId}/credentials`).set("X-Forwarded-For", "203.0.113.77").set(bearer(tokens.member)).send({});
+      const denied = await t.api.post(`/v1/organizations/${t.orgId}/credentials`).set("X-Forwarded-For", "203.0.113.77").set(bearer(t.tokens.member)).send({});
       expect(denied.status).toBe(403);
       const audit = await t.runtime.db.query<{ details: { client_address?: string } }>(
         "select details from audit_events where action = 'auth.denied' and request_id = $1",
@@ -175,32 +169,22 @@ describe("KEYPLANE_TRUST_PROXY", () => {
 
 for (const kind of testDatabases()) {
   describe(`failed authentications behind a trusted proxy (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let tokens: Record<"admin" | "member" | "resolver", string>;
+    const t = useApiFixture(kind, { KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "3", KEYPLANE_TRUST_PROXY: "loopback" });
     const guess = (i: number) => bearer(`kp_${"q".repeat(43)}${i}`);
 
-    beforeAll(async () => {
-      t = await startTestRuntime(kind, { KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: "3", KEYPLANE_TRUST_PROXY: "loopback" });
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      tokens = seeded.tokens;
-    }, 60_000);
-    afterAll(() => t?.close());
-
     it("counts failures per client behind the proxy, so one client's guesses do not limit another", async () => {
-      const path = `/v1/organizations/${orgId}/credentials`;
+      const path = `/v1/organizations/${t.orgId}/credentials`;
       const first = "203.0.113.5";
       for (let i = 0; i < 3; i++) expect((await t.api.get(path).set("X-Forwarded-For", first).set(guess(i))).status).toBe(401);
       expect((await t.api.get(path).set("X-Forwarded-For", first).set(guess(3))).status).toBe(429);
       // The proxy appends the client it saw; what that client claimed further left is not trusted.
       expect((await t.api.get(path).set("X-Forwarded-For", `198.51.100.9, ${first}`).set(guess(4))).status).toBe(429);
       expect((await t.api.get(path).set("X-Forwarded-For", "203.0.113.6").set(guess(5))).status).toBe(401);
-      expect((await t.api.get(path).set("X-Forwarded-For", first).set(bearer(tokens.member))).status).toBe(200);
+      expect((await t.api.get(path).set("X-Forwarded-For", first).set(bearer(t.tokens.member))).status).toBe(200);
     });
 
     it("records the client behind the proxy in the audit log", async () => {
-      const denied = await t.api.post(`/v1/organizations/${orgId}/credentials`).set("X-Forwarded-For", "203.0.113.8").set(bearer(tokens.member)).send({});
+      const denied = await t.api.post(`/v1/organizations/${t.orgId}/credentials`).set("X-Forwarded-For", "203.0.113.8").set(bearer(t.tokens.member)).send({});
       expect(denied.status).toBe(403);
       const audit = await t.runtime.db.query<{ details: { client_address?: string } }>(
         "select details from audit_events where action = 'auth.denied' and request_id = $1",
@@ -213,24 +197,14 @@ for (const kind of testDatabases()) {
 
 for (const kind of testDatabases()) {
   describe(`audit of unauthenticated requests (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let tokens: Record<"admin" | "member" | "resolver", string>;
+    const t = useApiFixture(kind, { KEYPLANE_TRUST_PROXY: "loopback" });
     const countRows = async (action: string) =>
       Number((await t.runtime.db.query<{ n: number }>("select count(*)::int as n from audit_events where action = $1", [action])).rows[0].n);
-
-    beforeAll(async () => {
-      t = await startTestRuntime(kind, { KEYPLANE_TRUST_PROXY: "loopback" });
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      tokens = seeded.tokens;
-    }, 60_000);
-    afterAll(() => t?.close());
 
     it("300 requests without a token add one audit event per client and window, counting them all", async () => {
       const before = await countRows("auth.unauthenticated");
       for (let i = 0; i < 300; i++) {
-        const path = i % 2 === 0 ? `/v1/organizations/${orgId}/credentials` : "/v1/whoami";
+        const path = i % 2 === 0 ? `/v1/organizations/${t.orgId}/credentials` : "/v1/whoami";
         expect((await t.api.get(path).set("X-Forwarded-For", "198.51.100.20")).status).toBe(401);
       }
       expect((await t.api.get("/v1/whoami").set("X-Forwarded-For", "198.51.100.21")).status).toBe(401);
@@ -256,7 +230,7 @@ for (const kind of testDatabases()) {
     it("still writes one audit event per denied request of a valid token", async () => {
       const before = await countRows("auth.denied");
       for (let i = 0; i < 5; i++) {
-        expect((await t.api.post(`/v1/organizations/${orgId}/credentials`).set(bearer(tokens.member)).send({})).status).toBe(403);
+        expect((await t.api.post(`/v1/organizations/${t.orgId}/credentials`).set(bearer(t.tokens.member)).send({})).status).toBe(403);
       }
       expect((await countRows("auth.denied")) - before).toBe(5);
     });

@@ -10,51 +10,43 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import pg from "pg";
 import request from "supertest";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../service/config.js";
 import { openDb, type Db } from "../../service/db/index.js";
 import { createLogger } from "../../service/observability/logger.js";
 import { createRuntime, type Runtime } from "../../service/server.js";
 import { testDatabases } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { bearer, type TestRuntime } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
 
 const KEYS = Array.from({ length: 6 }, (_, i) => `sk-cache${String(i).repeat(32)}`);
 
 for (const kind of testDatabases()) {
   describe(`resolve cache (${kind})`, () => {
-    let t: TestRuntime;
-    let org: string;
-    let admin: Record<string, string>;
-    let resolver: Record<string, string>;
+    const t = useApiFixture(kind);
     let credential: string;
 
     beforeAll(async () => {
-      t = await startTestRuntime(kind);
-      const seeded = await seedOrganization(t);
-      org = seeded.org.id;
-      admin = bearer(seeded.tokens.admin);
-      resolver = bearer(seeded.tokens.resolver);
       credential = (
-        await t.api.post(`/v1/organizations/${org}/credentials`).set(admin).send({ provider: "openai", name: "c", api_key: KEYS[0], is_default: true })
+        await t.api.post(`/v1/organizations/${t.orgId}/credentials`).set(t.admin).send({ provider: "openai", name: "c", api_key: KEYS[0], is_default: true })
       ).body.id;
     }, 60_000);
-    afterAll(() => t?.close());
 
-    const resolveOn = (api: TestRuntime["api"]) => api.post(`/v1/organizations/${org}/resolve`).set(resolver).send({ provider: "openai" });
+    const resolveOn = (api: TestRuntime["api"]) => api.post(`/v1/organizations/${t.orgId}/resolve`).set(t.resolver).send({ provider: "openai" });
 
     it("sees a change made through the same instance on the very next resolve", async () => {
-      const base = `/v1/organizations/${org}/credentials/${credential}`;
+      const base = `/v1/organizations/${t.orgId}/credentials/${credential}`;
       for (let i = 0; i < 3; i++) expect((await resolveOn(t.api)).body.secret).toBe(KEYS[0]);
       // No digest of a body that carries a secret goes into a header (Express's automatic ETag).
       expect((await resolveOn(t.api)).headers.etag).toBeUndefined();
 
-      expect((await t.api.post(`${base}/rotate`).set(admin).send({ api_key: KEYS[1] })).status).toBe(200);
+      expect((await t.api.post(`${base}/rotate`).set(t.admin).send({ api_key: KEYS[1] })).status).toBe(200);
       expect((await resolveOn(t.api)).body.secret).toBe(KEYS[1]);
 
-      expect((await t.api.post(`${base}/deactivate`).set(admin).send()).status).toBe(200);
+      expect((await t.api.post(`${base}/deactivate`).set(t.admin).send()).status).toBe(200);
       expect((await resolveOn(t.api)).body.code).toBe("no_credential");
 
-      expect((await t.api.post(`${base}/activate`).set(admin).send()).status).toBe(200);
+      expect((await t.api.post(`${base}/activate`).set(t.admin).send()).status).toBe(200);
       expect((await resolveOn(t.api)).body.secret).toBe(KEYS[1]);
     });
 
@@ -62,8 +54,8 @@ for (const kind of testDatabases()) {
       const announced: string[] = [];
       const unsubscribe = t.runtime.db.changes.subscribe((organizationId) => announced.push(organizationId));
       try {
-        for (const token of ["kp_" + "x".repeat(43), resolver.Authorization.slice("Bearer ".length)]) {
-          const denied = await t.api.get(`/v1/organizations/${org}/credentials`).set(bearer(token));
+        for (const token of ["kp_" + "x".repeat(43), t.resolver.Authorization.slice("Bearer ".length)]) {
+          const denied = await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(bearer(token));
           expect([401, 403]).toContain(denied.status);
         }
       } finally {
@@ -76,8 +68,8 @@ for (const kind of testDatabases()) {
       const other = await startSecondInstance(t);
       try {
         expect((await resolveOn(t.api)).body.secret).toBe(KEYS[1]);
-        const announced = nextAnnouncement(t.runtime.db, org);
-        const rotated = await other.api.post(`/v1/organizations/${org}/credentials/${credential}/rotate`).set(admin).send({ api_key: KEYS[2] });
+        const announced = nextAnnouncement(t.runtime.db, t.orgId);
+        const rotated = await other.api.post(`/v1/organizations/${t.orgId}/credentials/${credential}/rotate`).set(t.admin).send({ api_key: KEYS[2] });
         expect(rotated.status).toBe(200);
         await announced;
         expect((await resolveOn(t.api)).body.secret).toBe(KEYS[2]);
@@ -89,16 +81,16 @@ for (const kind of testDatabases()) {
     it.runIf(kind === "pg")("refuses a token revoked through another instance once its notification arrived", async () => {
       const other = await startSecondInstance(t);
       try {
-        const issued = await t.api.post(`/v1/organizations/${org}/tokens`).set(admin).send({ role: "resolver", name: "revoked elsewhere" });
+        const issued = await t.api.post(`/v1/organizations/${t.orgId}/tokens`).set(t.admin).send({ role: "resolver", name: "revoked elsewhere" });
         expect(issued.status).toBe(201);
         const doomed = bearer(issued.body.token);
-        const resolveWith = () => t.api.post(`/v1/organizations/${org}/resolve`).set(doomed).send({ provider: "openai" });
+        const resolveWith = () => t.api.post(`/v1/organizations/${t.orgId}/resolve`).set(doomed).send({ provider: "openai" });
         // Twice: the second is answered from this instance's token cache.
         expect((await resolveWith()).status).toBe(200);
         expect((await resolveWith()).status).toBe(200);
 
-        const announced = nextAnnouncement(t.runtime.db, org);
-        expect((await other.api.delete(`/v1/organizations/${org}/tokens/${issued.body.id}`).set(admin)).status).toBe(204);
+        const announced = nextAnnouncement(t.runtime.db, t.orgId);
+        expect((await other.api.delete(`/v1/organizations/${t.orgId}/tokens/${issued.body.id}`).set(t.admin)).status).toBe(204);
         await announced;
         // Well inside the cache's 5 s lifetime: the notification, not expiry, dropped the token.
         const refused = await resolveWith();
@@ -124,7 +116,7 @@ for (const kind of testDatabases()) {
         await waitFor(() => !t.runtime.db.changes.live);
         // Resolved while the feed is down: were it kept, the next resolve would still return it.
         expect((await resolveOn(t.api)).body.secret).toBe(KEYS[2]);
-        const rotated = await other.api.post(`/v1/organizations/${org}/credentials/${credential}/rotate`).set(admin).send({ api_key: KEYS[3] });
+        const rotated = await other.api.post(`/v1/organizations/${t.orgId}/credentials/${credential}/rotate`).set(t.admin).send({ api_key: KEYS[3] });
         expect(rotated.status).toBe(200);
         expect((await resolveOn(t.api)).body.secret).toBe(KEYS[3]);
         await waitFor(() => t.runtime.db.changes.live);

@@ -3,14 +3,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import request from "supertest";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../service/config.js";
 import { createLogger } from "../../service/observability/logger.js";
 import { createRuntime, runMaintenance } from "../../service/server.js";
 import { platformKeyEnvVars } from "../../service/resolve/platform-keys.js";
 import { parseResponse } from "../../service/http/validation.js";
 import { openTestDb, testDatabases } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { bearer, seedOrganization } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
 
 const KEYS = {
   older: "sk-proj-ResolveOlder000000000000000000000001",
@@ -29,27 +30,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const kind of testDatabases()) {
   describe(`resolve (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let tokens: Record<"admin" | "member" | "resolver", string>;
-    let admin: Record<string, string>;
-    let resolver: Record<string, string>;
-    const resolve = (body: Record<string, unknown>, auth = resolver, org = orgId) => t.api.post(`/v1/organizations/${org}/resolve`).set(auth).send(body);
+    const t = useApiFixture(kind);
+    const resolve = (body: Record<string, unknown>, auth = t.resolver, org = t.orgId) => t.api.post(`/v1/organizations/${org}/resolve`).set(auth).send(body);
     const create = async (body: Record<string, unknown>) => {
-      const res = await t.api.post(`/v1/organizations/${orgId}/credentials`).set(admin).send(body);
+      const res = await t.api.post(`/v1/organizations/${t.orgId}/credentials`).set(t.admin).send(body);
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       return res.body as { id: string; version: number };
     };
-
-    beforeAll(async () => {
-      t = await startTestRuntime(kind);
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      tokens = seeded.tokens;
-      admin = bearer(tokens.admin);
-      resolver = bearer(tokens.resolver);
-    }, 60_000);
-    afterAll(() => t?.close());
 
     let olderId: string;
     let newerId: string;
@@ -61,7 +48,7 @@ for (const kind of testDatabases()) {
       expect(first.status).toBe(200);
       expect(first.body).toMatchObject({ secret: KEYS.newer, credential_id: newerId, source: "organization" });
 
-      const rotated = await t.api.post(`/v1/organizations/${orgId}/credentials/${olderId}/rotate`).set(admin).send({ api_key: KEYS.rotated });
+      const rotated = await t.api.post(`/v1/organizations/${t.orgId}/credentials/${olderId}/rotate`).set(t.admin).send({ api_key: KEYS.rotated });
       expect(rotated.status).toBe(200);
       const second = await resolve({ provider: "openai" });
       expect(second.body).toMatchObject({
@@ -74,7 +61,7 @@ for (const kind of testDatabases()) {
         settings: { openai_organization: "org-abc" },
       });
 
-      const makeDefault = await t.api.patch(`/v1/organizations/${orgId}/credentials/${newerId}`).set(admin).send({ is_default: true });
+      const makeDefault = await t.api.patch(`/v1/organizations/${t.orgId}/credentials/${newerId}`).set(t.admin).send({ is_default: true });
       expect(makeDefault.status).toBe(200);
       expect((await resolve({ provider: "openai" })).body.credential_id).toBe(newerId);
     });
@@ -127,7 +114,10 @@ for (const kind of testDatabases()) {
       expect(noPrevious.status).toBe(404);
       expect(noPrevious.body.code).toBe("no_previous_version");
 
-      const rotate = await t.api.post(`/v1/organizations/${orgId}/credentials/${cred.id}/rotate`).set(admin).send({ api_key: KEYS.graceV2, grace_seconds: 2 });
+      const rotate = await t.api
+        .post(`/v1/organizations/${t.orgId}/credentials/${cred.id}/rotate`)
+        .set(t.admin)
+        .send({ api_key: KEYS.graceV2, grace_seconds: 2 });
       expect(rotate.status).toBe(200);
       const current = await resolve({ provider: "anthropic" });
       expect(current.body).toMatchObject({ secret: KEYS.graceV2, key_version: 2 });
@@ -154,7 +144,7 @@ for (const kind of testDatabases()) {
       expect((await resolve({ provider: "anthropic" })).body.secret).toBe(KEYS.graceV2);
 
       // Without grace the previous version is gone at once.
-      await t.api.post(`/v1/organizations/${orgId}/credentials/${cred.id}/rotate`).set(admin).send({ api_key: KEYS.graceV3 });
+      await t.api.post(`/v1/organizations/${t.orgId}/credentials/${cred.id}/rotate`).set(t.admin).send({ api_key: KEYS.graceV3 });
       expect((await resolve({ provider: "anthropic", version: "previous" })).body.code).toBe("no_previous_version");
       const v2 = await t.runtime.db.query<{ ciphertext: Buffer | null }>(
         "select ciphertext from credential_versions where credential_id = $1 and key_version = 2",
@@ -165,23 +155,23 @@ for (const kind of testDatabases()) {
 
     it("only resolvers of the organization get secrets", async () => {
       for (const role of ["admin", "member"] as const) {
-        const res = await resolve({ provider: "openai" }, bearer(tokens[role]));
+        const res = await resolve({ provider: "openai" }, bearer(t.tokens[role]));
         expect(res.status, role).toBe(403);
         expect(JSON.stringify(res.body)).not.toContain("sk-proj-Resolve");
       }
       const platform = await resolve({ provider: "openai" }, bearer(t.platformToken));
       expect(platform.status).toBe(403);
       for (const role of ["admin", "member"] as const) {
-        const env = await t.api.get(`/v1/organizations/${orgId}/environment`).set(bearer(tokens[role]));
+        const env = await t.api.get(`/v1/organizations/${t.orgId}/environment`).set(bearer(t.tokens[role]));
         expect(env.status, role).toBe(403);
       }
-      expect((await t.api.get(`/v1/organizations/${orgId}/environment`).set(bearer(t.platformToken))).status).toBe(403);
+      expect((await t.api.get(`/v1/organizations/${t.orgId}/environment`).set(bearer(t.platformToken))).status).toBe(403);
 
       const other = await seedOrganization(t);
       const foreign = await resolve({ provider: "openai" }, bearer(other.tokens.resolver));
       expect(foreign.status).toBe(404);
       expect(foreign.body.detail).toBe("The organization does not exist.");
-      const foreignEnv = await t.api.get(`/v1/organizations/${orgId}/environment`).set(bearer(other.tokens.resolver));
+      const foreignEnv = await t.api.get(`/v1/organizations/${t.orgId}/environment`).set(bearer(other.tokens.resolver));
       expect(foreignEnv.status).toBe(404);
       expect((await resolve({ provider: "openai" }, bearer(other.tokens.resolver), other.org.id)).status).toBe(404);
       expect((await resolve({ provider: "openai" }, {})).status).toBe(401);
@@ -189,7 +179,7 @@ for (const kind of testDatabases()) {
 
     it("audits every resolve with who, which credential, source, key_version and hint, never the secret", async () => {
       const ok = await resolve({ provider: "openai" });
-      const res = await t.api.get(`/v1/organizations/${orgId}/audit-events`).query({ action: "credential.resolve", limit: 200 }).set(admin);
+      const res = await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ action: "credential.resolve", limit: 200 }).set(t.admin);
       expect(res.status).toBe(200);
       const event = res.body.data.find((e: { request_id: string }) => e.request_id === ok.headers["x-request-id"]);
       expect(event).toMatchObject({
@@ -204,7 +194,7 @@ for (const kind of testDatabases()) {
       expect(failures.map((e: { details: { reason: string } }) => e.details.reason)).toEqual(
         expect.arrayContaining(["no_credential", "no_previous_version", "not_found"]),
       );
-      const verify = await t.api.post(`/v1/organizations/${orgId}/audit-events/verify`).set(admin);
+      const verify = await t.api.post(`/v1/organizations/${t.orgId}/audit-events/verify`).set(t.admin);
       expect(verify.body.valid).toBe(true);
 
       const audit = await t.runtime.db.query<{ row: string }>("select t::text as row from audit_events t");
@@ -222,7 +212,7 @@ for (const kind of testDatabases()) {
       expect(results.every((r) => r.status === 200)).toBe(true);
       const after = await t.runtime.db.query<{ n: number }>("select count(*)::int as n from audit_events where action = 'credential.resolve'");
       expect(Number(after.rows[0].n) - Number(before.rows[0].n)).toBe(40);
-      const verify = await t.api.post(`/v1/organizations/${orgId}/audit-events/verify`).set(admin);
+      const verify = await t.api.post(`/v1/organizations/${t.orgId}/audit-events/verify`).set(t.admin);
       expect(verify.body).toMatchObject({ valid: true });
     });
   });

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { testDatabases, dumpAllTables } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
 import { CredentialService } from "../../service/credentials/credential-service.js";
 import { DecryptionError, MasterKey, MasterKeyring } from "../../service/crypto/index.js";
 import { rewrapAllDataKeys } from "../../service/cli/master-key-rotation.js";
@@ -14,9 +14,7 @@ const SECRETS = {
 
 for (const kind of testDatabases()) {
   describe(`secrets at rest and in transit (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let admin: Record<string, string>;
+    const t = useApiFixture(kind);
     const ids: Record<string, string> = {};
     const bodies: string[] = [];
     const keep = <T extends { text: string }>(res: T) => {
@@ -25,37 +23,32 @@ for (const kind of testDatabases()) {
     };
 
     beforeAll(async () => {
-      t = await startTestRuntime(kind);
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      admin = bearer(seeded.tokens.admin);
-      const base = `/v1/organizations/${orgId}/credentials`;
-      ids.openai = keep(await t.api.post(base).set(admin).send({ provider: "openai", name: "a", api_key: SECRETS.openai })).body.id;
-      ids.anthropic = keep(await t.api.post(base).set(admin).send({ provider: "anthropic", name: "b", api_key: SECRETS.anthropic })).body.id;
+      const base = `/v1/organizations/${t.orgId}/credentials`;
+      ids.openai = keep(await t.api.post(base).set(t.admin).send({ provider: "openai", name: "a", api_key: SECRETS.openai })).body.id;
+      ids.anthropic = keep(await t.api.post(base).set(t.admin).send({ provider: "anthropic", name: "b", api_key: SECRETS.anthropic })).body.id;
       ids.aws = keep(
         await t.api
           .post(base)
-          .set(admin)
+          .set(t.admin)
           .send({
             provider: "bedrock",
             name: "c",
             fields: { access_key_id: "AKIALEAKCANARY000000", secret_access_key: SECRETS.awsSecret },
           }),
       ).body.id;
-      keep(await t.api.post(`${base}/${ids.openai}/rotate`).set(admin).send({ api_key: SECRETS.rotated, grace_seconds: 600 }));
+      keep(await t.api.post(`${base}/${ids.openai}/rotate`).set(t.admin).send({ api_key: SECRETS.rotated, grace_seconds: 600 }));
       // Rejected requests carry secrets too: they must not echo them.
-      keep(await t.api.post(base).set(admin).send({ provider: "anthropic", name: "x", api_key: SECRETS.openai }));
-      keep(await t.api.post(base).set(admin).send({ provider: "openai", name: 42, api_key: SECRETS.openai }));
-      keep(await t.api.post(base).set(admin).set("Content-Type", "application/json").send(`{"api_key": "${SECRETS.openai}",`));
-      keep(await t.api.patch(`${base}/${ids.openai}`).set(admin).send({ api_key: SECRETS.openai }));
+      keep(await t.api.post(base).set(t.admin).send({ provider: "anthropic", name: "x", api_key: SECRETS.openai }));
+      keep(await t.api.post(base).set(t.admin).send({ provider: "openai", name: 42, api_key: SECRETS.openai }));
+      keep(await t.api.post(base).set(t.admin).set("Content-Type", "application/json").send(`{"api_key": "${SECRETS.openai}",`));
+      keep(await t.api.patch(`${base}/${ids.openai}`).set(t.admin).send({ api_key: SECRETS.openai }));
       for (const id of Object.values(ids)) {
-        keep(await t.api.get(`${base}/${id}`).set(admin));
-        keep(await t.api.get(`${base}/${id}/versions`).set(admin));
+        keep(await t.api.get(`${base}/${id}`).set(t.admin));
+        keep(await t.api.get(`${base}/${id}/versions`).set(t.admin));
       }
-      keep(await t.api.get(base).set(admin));
-      keep(await t.api.get(`/v1/organizations/${orgId}/audit-events`).query({ limit: 200 }).set(admin));
+      keep(await t.api.get(base).set(t.admin));
+      keep(await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ limit: 200 }).set(t.admin));
     }, 60_000);
-    afterAll(() => t?.close());
 
     it("never returns, logs, audits or stores a secret in clear", async () => {
       const haystacks = {
@@ -76,9 +69,9 @@ for (const kind of testDatabases()) {
 
     it("decrypts what it stored, under the right AAD", async () => {
       const service = new CredentialService(t.testDb.db, t.runtime.keyring);
-      expect(await service.readSecret({ id: ids.openai, organization_id: orgId }, 2)).toEqual({ api_key: SECRETS.rotated });
-      expect(await service.readSecret({ id: ids.openai, organization_id: orgId }, 1)).toEqual({ api_key: SECRETS.openai });
-      expect(await service.readSecret({ id: ids.aws, organization_id: orgId }, 1)).toMatchObject({ secret_access_key: SECRETS.awsSecret });
+      expect(await service.readSecret({ id: ids.openai, organization_id: t.orgId }, 2)).toEqual({ api_key: SECRETS.rotated });
+      expect(await service.readSecret({ id: ids.openai, organization_id: t.orgId }, 1)).toEqual({ api_key: SECRETS.openai });
+      expect(await service.readSecret({ id: ids.aws, organization_id: t.orgId }, 1)).toMatchObject({ secret_access_key: SECRETS.awsSecret });
     });
 
     it("re-wraps every data key under a new master key; everything still decrypts and hints stay", async () => {
@@ -91,13 +84,13 @@ for (const kind of testDatabases()) {
       const after = await t.testDb.db.query<{ master_key_id: string }>("select distinct master_key_id from credential_versions where wrapped_dek is not null");
       expect(after.rows.map((r) => r.master_key_id)).toEqual([next.id]);
       const rotatedOnly = new CredentialService(t.testDb.db, new MasterKeyring(next));
-      expect(await rotatedOnly.readSecret({ id: ids.openai, organization_id: orgId }, 2)).toEqual({ api_key: SECRETS.rotated });
-      expect(await rotatedOnly.readSecret({ id: ids.anthropic, organization_id: orgId }, 1)).toEqual({ api_key: SECRETS.anthropic });
+      expect(await rotatedOnly.readSecret({ id: ids.openai, organization_id: t.orgId }, 2)).toEqual({ api_key: SECRETS.rotated });
+      expect(await rotatedOnly.readSecret({ id: ids.anthropic, organization_id: t.orgId }, 1)).toEqual({ api_key: SECRETS.anthropic });
       const oldOnly = new CredentialService(t.testDb.db, t.runtime.keyring);
-      await expect(oldOnly.readSecret({ id: ids.anthropic, organization_id: orgId }, 1)).rejects.toBeInstanceOf(DecryptionError);
+      await expect(oldOnly.readSecret({ id: ids.anthropic, organization_id: t.orgId }, 1)).rejects.toBeInstanceOf(DecryptionError);
       const again = await rewrapAllDataKeys(t.testDb.db, t.runtime.keyring, next);
       expect(again.total).toBe(0);
-      const hint = await t.api.get(`/v1/organizations/${orgId}/credentials/${ids.anthropic}`).set(admin);
+      const hint = await t.api.get(`/v1/organizations/${t.orgId}/credentials/${ids.anthropic}`).set(t.admin);
       expect(hint.body.key_hint).toBe("sk-ant-api03-…Ww22");
     });
 
@@ -108,10 +101,10 @@ for (const kind of testDatabases()) {
         [ids.anthropic, ids.aws],
       );
       const service = new CredentialService(t.testDb.db, t.runtime.keyring);
-      const attempt = service.readSecret({ id: ids.aws, organization_id: orgId }, 1);
+      const attempt = service.readSecret({ id: ids.aws, organization_id: t.orgId }, 1);
       await expect(attempt).rejects.toBeInstanceOf(DecryptionError);
-      await expect(service.readSecret({ id: ids.aws, organization_id: orgId }, 1)).rejects.toThrow(new RegExp(ids.aws));
-      const message = await service.readSecret({ id: ids.aws, organization_id: orgId }, 1).catch((e: Error) => e.message);
+      await expect(service.readSecret({ id: ids.aws, organization_id: t.orgId }, 1)).rejects.toThrow(new RegExp(ids.aws));
+      const message = await service.readSecret({ id: ids.aws, organization_id: t.orgId }, 1).catch((e: Error) => e.message);
       expect(message).not.toContain(SECRETS.anthropic);
     });
   });

@@ -13,38 +13,29 @@ import { loadConfig } from "../../service/config.js";
 import { openDb } from "../../service/db/index.js";
 import { createLogger } from "../../service/observability/logger.js";
 import { createRuntime } from "../../service/server.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { bearer } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
 
 for (const kind of testDatabases()) {
   describe(`tokens (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let admin: Record<string, string>;
-    let seeded: Awaited<ReturnType<typeof seedOrganization>>;
-    beforeAll(async () => {
-      t = await startTestRuntime(kind);
-      seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      admin = bearer(seeded.tokens.admin);
-    }, 60_000);
-    afterAll(() => t?.close());
+    const t = useApiFixture(kind);
 
     it("shows a token once, stores only its hash, and lists it without the secret", async () => {
-      const created = await t.api.post(`/v1/organizations/${orgId}/tokens`).set(admin).send({ role: "resolver", name: "worker" });
+      const created = await t.api.post(`/v1/organizations/${t.orgId}/tokens`).set(t.admin).send({ role: "resolver", name: "worker" });
       expect(created.status).toBe(201);
       expect(created.body.token).toMatch(/^kp_[A-Za-z0-9_-]{43}$/);
-      const list = await t.api.get(`/v1/organizations/${orgId}/tokens`).set(admin);
+      const list = await t.api.get(`/v1/organizations/${t.orgId}/tokens`).set(t.admin);
       expect(JSON.stringify(list.body)).not.toContain(created.body.token);
       const stored = await t.testDb.db.query<{ token_hash: Buffer }>("select token_hash from api_tokens where id = $1", [created.body.id]);
       expect(stored.rows[0].token_hash).toHaveLength(32);
     });
 
     it("refuses a revoked token on its very next request, even right after it was used", async () => {
-      const created = await t.api.post(`/v1/organizations/${orgId}/tokens`).set(admin).send({ role: "member", name: "short-lived" });
+      const created = await t.api.post(`/v1/organizations/${t.orgId}/tokens`).set(t.admin).send({ role: "member", name: "short-lived" });
       const member = bearer(created.body.token);
-      expect((await t.api.get(`/v1/organizations/${orgId}/credentials`).set(member)).status).toBe(200);
-      expect((await t.api.delete(`/v1/organizations/${orgId}/tokens/${created.body.id}`).set(admin)).status).toBe(204);
-      expect((await t.api.get(`/v1/organizations/${orgId}/credentials`).set(member)).status).toBe(401);
+      expect((await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(member)).status).toBe(200);
+      expect((await t.api.delete(`/v1/organizations/${t.orgId}/tokens/${created.body.id}`).set(t.admin)).status).toBe(204);
+      expect((await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(member)).status).toBe(401);
     });
 
     it("lists platform-admin tokens page by page, never with their value or hash", async () => {
@@ -74,7 +65,7 @@ for (const kind of testDatabases()) {
         expect(text).not.toContain(secret);
       }
       // Organization tokens are not listed here.
-      const orgTokens = await t.testDb.db.query<{ id: string }>("select id from api_tokens where organization_id = $1", [orgId]);
+      const orgTokens = await t.testDb.db.query<{ id: string }>("select id from api_tokens where organization_id = $1", [t.orgId]);
       for (const { id } of orgTokens.rows) expect(seen.map((tok) => tok.id)).not.toContain(id);
     });
 
@@ -90,10 +81,10 @@ for (const kind of testDatabases()) {
       const listed = await t.api.get("/v1/tokens").query({ limit: 200 }).set(platform);
       expect(listed.body.data.map((tok: { id: string }) => tok.id)).not.toContain(extra.record.id);
 
-      const member = await t.api.post(`/v1/organizations/${orgId}/tokens`).set(admin).send({ role: "member", name: "not platform" });
+      const member = await t.api.post(`/v1/organizations/${t.orgId}/tokens`).set(t.admin).send({ role: "member", name: "not platform" });
       const refused = await t.api.delete(`/v1/tokens/${member.body.id}`).set(platform);
       expect(refused.status).toBe(404);
-      expect((await t.api.get(`/v1/organizations/${orgId}/credentials`).set(bearer(member.body.token))).status).toBe(200);
+      expect((await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(bearer(member.body.token))).status).toBe(200);
 
       const audit = await t.testDb.db.query<{ actor_role: string }>(
         "select actor_role from audit_events where chain_key = 'platform' and action = 'token.revoke' and target_id = $1",
@@ -104,28 +95,28 @@ for (const kind of testDatabases()) {
 
     it("whoami describes the calling token, for every role", async () => {
       const soon = new Date(Date.now() + 3_600_000).toISOString();
-      const created = await t.api.post(`/v1/organizations/${orgId}/tokens`).set(admin).send({ role: "resolver", name: "who", expires_at: soon });
+      const created = await t.api.post(`/v1/organizations/${t.orgId}/tokens`).set(t.admin).send({ role: "resolver", name: "who", expires_at: soon });
       const res = await t.api.get("/v1/whoami").set(bearer(created.body.token));
       expect(res.status).toBe(200);
-      expect(res.body).toEqual({ id: created.body.id, role: "resolver", organization_id: orgId, project_id: null, name: "who", expires_at: soon });
+      expect(res.body).toEqual({ id: created.body.id, role: "resolver", organization_id: t.orgId, project_id: null, name: "who", expires_at: soon });
       expect(JSON.stringify(res.body)).not.toContain(created.body.token);
 
       const platform = await t.api.get("/v1/whoami").set(bearer(t.platformToken));
       expect(platform.body).toMatchObject({ role: "platform_admin", organization_id: null, project_id: null, name: "bootstrap", expires_at: null });
       for (const role of ["admin", "member"] as const) {
-        const own = await t.api.get("/v1/whoami").set(bearer(seeded.tokens[role]));
-        expect(own.body).toMatchObject({ role, organization_id: orgId });
+        const own = await t.api.get("/v1/whoami").set(bearer(t.tokens[role]));
+        expect(own.body).toMatchObject({ role, organization_id: t.orgId });
       }
       expect((await t.api.get("/v1/whoami")).status).toBe(401);
     });
 
     it("refuses an expired token", async () => {
       const soon = new Date(Date.now() + 1500).toISOString();
-      const created = await t.api.post(`/v1/organizations/${orgId}/tokens`).set(admin).send({ role: "member", name: "expiring", expires_at: soon });
+      const created = await t.api.post(`/v1/organizations/${t.orgId}/tokens`).set(t.admin).send({ role: "member", name: "expiring", expires_at: soon });
       const member = bearer(created.body.token);
-      expect((await t.api.get(`/v1/organizations/${orgId}/credentials`).set(member)).status).toBe(200);
+      expect((await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(member)).status).toBe(200);
       await new Promise((r) => setTimeout(r, 1700));
-      expect((await t.api.get(`/v1/organizations/${orgId}/credentials`).set(member)).status).toBe(401);
+      expect((await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(member)).status).toBe(401);
     });
   });
 }

@@ -5,11 +5,11 @@
  * attacker's — and the attacker's must never see the key. Changing the destination takes the
  * secret again: rotate with the new api_base/settings, applied with the new version in one step.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { IncomingHttpHeaders } from "node:http";
+import { describe, expect, it } from "vitest";
 import { dumpAllTables, testDatabases } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
+import { useFakeProvider, type FakeProvider } from "../support/fake-provider.js";
 
 const KEYS = {
   victim: "sk-proj-DestinationVictim0000000000000000d001",
@@ -19,57 +19,35 @@ const KEYS = {
   other: "sk-proj-DestinationOther00000000000000000d005",
 };
 
-interface Listener {
-  server: Server;
-  base: string;
+interface Listener extends FakeProvider {
   seen: IncomingHttpHeaders[];
 }
 
-async function listen(): Promise<Listener> {
+/** A fake provider that records the headers of every request it gets. */
+function useListener(): Listener {
   const seen: IncomingHttpHeaders[] = [];
-  const server = createServer((req, res) => {
+  const provider = useFakeProvider((req, res) => {
     seen.push(req.headers);
     res.writeHead(200, { "content-type": "application/json" }).end('{"data":[{"id":"m"}]}');
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+  return Object.assign(provider, { seen });
 }
 
 for (const kind of testDatabases()) {
   describe(`verify's destination (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let admin: Record<string, string>;
-    let resolver: Record<string, string>;
-    let provider: Listener;
-    let attacker: Listener;
+    const t = useApiFixture(kind, { KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1" });
+    // Both fake hosts are on loopback: the runtime allows it, so only the destination rule is under test.
+    const provider = useListener();
+    const attacker = useListener();
     const responses: string[] = [];
-    const path = (id: string, action = "") => `/v1/organizations/${orgId}/credentials/${id}${action}`;
-
-    beforeAll(async () => {
-      provider = await listen();
-      attacker = await listen();
-      // Both fake hosts are on loopback: allow it, so only the destination rule is under test.
-      t = await startTestRuntime(kind, { KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1" });
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      admin = bearer(seeded.tokens.admin);
-      resolver = bearer(seeded.tokens.resolver);
-    }, 60_000);
-    afterAll(async () => {
-      for (const l of [provider, attacker]) {
-        l?.server.closeAllConnections();
-        await new Promise((r) => l?.server.close(r));
-      }
-      await t?.close();
-    });
+    const path = (id: string, action = "") => `/v1/organizations/${t.orgId}/credentials/${id}${action}`;
 
     const record = <T extends { body: unknown }>(res: T) => {
       responses.push(JSON.stringify(res.body));
       return res;
     };
     const create = async (body: Record<string, unknown>) => {
-      const res = record(await t.api.post(`/v1/organizations/${orgId}/credentials`).set(admin).send(body));
+      const res = record(await t.api.post(`/v1/organizations/${t.orgId}/credentials`).set(t.admin).send(body));
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       return res.body as { id: string; version: number };
     };
@@ -77,16 +55,16 @@ for (const kind of testDatabases()) {
     it("PATCH that changes api_base is refused with 422 naming body.api_base and saying to rotate; nothing changes", async () => {
       const { id } = await create({ provider: "openai", name: "victim", api_key: KEYS.victim, api_base: `${provider.base}/v1` });
       for (const api_base of [`${attacker.base}/v1`, null]) {
-        const patched = record(await t.api.patch(path(id)).set(admin).send({ api_base, description: "harmless" }));
+        const patched = record(await t.api.patch(path(id)).set(t.admin).send({ api_base, description: "harmless" }));
         expect(patched.status, JSON.stringify(patched.body)).toBe(422);
         expect(patched.body.code).toBe("secret_required");
         expect(patched.body.errors).toEqual([{ path: "body.api_base", message: expect.stringContaining("rotate") }]);
         expect(patched.body.detail).toContain("/rotate");
       }
-      const stored = record(await t.api.get(path(id)).set(admin));
+      const stored = record(await t.api.get(path(id)).set(t.admin));
       expect(stored.body).toMatchObject({ api_base: `${provider.base}/v1`, description: null, version: 1 });
 
-      const verified = record(await t.api.post(path(id, "/verify")).set(admin));
+      const verified = record(await t.api.post(path(id, "/verify")).set(t.admin));
       expect(verified.body.status).toBe("ok");
       expect(provider.seen.at(-1)!.authorization).toBe(`Bearer ${KEYS.victim}`);
       expect(attacker.seen).toHaveLength(0);
@@ -97,7 +75,7 @@ for (const kind of testDatabases()) {
       const patched = record(
         await t.api
           .patch(path(id))
-          .set(admin)
+          .set(t.admin)
           .send({ api_base: `${provider.base}/v1`, description: "kept", settings: { openai_project: "p" } }),
       );
       expect(patched.status, JSON.stringify(patched.body)).toBe(200);
@@ -114,7 +92,7 @@ for (const kind of testDatabases()) {
       const moved = record(
         await t.api
           .patch(path(id))
-          .set(admin)
+          .set(t.admin)
           .send({ settings: { endpoint: `${attacker.base}/azure`, api_version: "2024-06-01" } }),
       );
       expect(moved.status).toBe(422);
@@ -123,21 +101,21 @@ for (const kind of testDatabases()) {
       const dropped = record(
         await t.api
           .patch(path(id))
-          .set(admin)
+          .set(t.admin)
           .send({ settings: { api_version: "2024-06-01" } }),
       );
       expect(dropped.status).toBe(422);
-      const viaApiBase = record(await t.api.patch(path(id)).set(admin).send({ api_base: attacker.base }));
+      const viaApiBase = record(await t.api.patch(path(id)).set(t.admin).send({ api_base: attacker.base }));
       expect(viaApiBase.status).toBe(422);
       const version = record(
         await t.api
           .patch(path(id))
-          .set(admin)
+          .set(t.admin)
           .send({ settings: { endpoint: `${provider.base}/azure`, api_version: "2025-01-01" } }),
       );
       expect(version.status, JSON.stringify(version.body)).toBe(200);
 
-      const verified = record(await t.api.post(path(id, "/verify")).set(admin));
+      const verified = record(await t.api.post(path(id, "/verify")).set(t.admin));
       expect(verified.body.status).toBe("ok");
       expect(attacker.seen).toHaveLength(0);
     });
@@ -147,19 +125,19 @@ for (const kind of testDatabases()) {
       const rotated = record(
         await t.api
           .post(path(id, "/rotate"))
-          .set(admin)
+          .set(t.admin)
           .send({ api_key: KEYS.rotated, api_base: `${attacker.base}/v1` }),
       );
       expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
       expect(rotated.body).toMatchObject({ api_base: `${attacker.base}/v1`, key_version: 2 });
-      const versions = record(await t.api.get(path(id, "/versions")).set(admin));
+      const versions = record(await t.api.get(path(id, "/versions")).set(t.admin));
       expect(versions.body.data.map((v: { key_version: number }) => v.key_version)).toEqual([2, 1]);
 
-      const verified = record(await t.api.post(path(id, "/verify")).set(admin));
+      const verified = record(await t.api.post(path(id, "/verify")).set(t.admin));
       expect(verified.body.status).toBe("ok");
       expect(attacker.seen.map((h) => h.authorization)).toEqual([`Bearer ${KEYS.rotated}`]);
 
-      const audit = record(await t.api.get(`/v1/organizations/${orgId}/audit-events`).query({ target_id: id, limit: 10 }).set(admin));
+      const audit = record(await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ target_id: id, limit: 10 }).set(t.admin));
       const rotate = audit.body.data.find((e: { action: string }) => e.action === "credential.rotate");
       expect(rotate.details).toMatchObject({ key_version: 2, changed_fields: ["api_base"] });
       const verify = audit.body.data.find((e: { action: string }) => e.action === "credential.verify");
@@ -171,12 +149,12 @@ for (const kind of testDatabases()) {
       const rotated = record(
         await t.api
           .post(path(id, "/rotate"))
-          .set(admin)
+          .set(t.admin)
           .send({ api_key: KEYS.other, settings: { endpoint: `${attacker.base}/azure`, api_version: "2025-01-01" } }),
       );
       expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
       expect(rotated.body).toMatchObject({ key_version: 2, settings: { endpoint: `${attacker.base}/azure`, api_version: "2025-01-01" } });
-      const resolved = record(await t.api.post(`/v1/organizations/${orgId}/resolve`).set(resolver).send({ provider: "azure_openai" }));
+      const resolved = record(await t.api.post(`/v1/organizations/${t.orgId}/resolve`).set(t.resolver).send({ provider: "azure_openai" }));
       expect(resolved.body).toMatchObject({ secret: KEYS.other, settings: { endpoint: `${attacker.base}/azure` } });
     });
 
@@ -186,7 +164,7 @@ for (const kind of testDatabases()) {
       const withGrace = record(
         await t.api
           .post(path(id, "/rotate"))
-          .set(admin)
+          .set(t.admin)
           .send({ api_key: KEYS.rotated, api_base: `${attacker.base}/v1`, grace_seconds: 3600 }),
       );
       expect(withGrace.status).toBe(422);
@@ -194,18 +172,18 @@ for (const kind of testDatabases()) {
       const badBase = record(
         await t.api
           .post(path(id, "/rotate"))
-          .set(admin)
+          .set(t.admin)
           .send({ api_key: KEYS.rotated, api_base: `${attacker.base}/v1?x=` }),
       );
       expect(badBase.status).toBe(422);
       expect(badBase.body.errors[0].path).toBe("body.api_base");
-      const stored = record(await t.api.get(path(id)).set(admin));
+      const stored = record(await t.api.get(path(id)).set(t.admin));
       expect(stored.body).toMatchObject({ key_version: 1, api_base: `${provider.base}/v1`, version: 1 });
       // Grace is fine when the destination stays.
       const sameBase = record(
         await t.api
           .post(path(id, "/rotate"))
-          .set(admin)
+          .set(t.admin)
           .send({ api_key: KEYS.rotated, api_base: `${provider.base}/v1`, grace_seconds: 60 }),
       );
       expect(sameBase.status, JSON.stringify(sameBase.body)).toBe(200);
@@ -222,8 +200,8 @@ for (const kind of testDatabases()) {
       for (const [i, api_base] of bad.entries()) {
         const res = record(
           await t.api
-            .post(`/v1/organizations/${orgId}/credentials`)
-            .set(admin)
+            .post(`/v1/organizations/${t.orgId}/credentials`)
+            .set(t.admin)
             .send({ provider: "openai", name: `bad-${i}`, api_key: KEYS.other, api_base }),
         );
         expect(res.status, api_base).toBe(422);
@@ -232,8 +210,8 @@ for (const kind of testDatabases()) {
       }
       const azure = record(
         await t.api
-          .post(`/v1/organizations/${orgId}/credentials`)
-          .set(admin)
+          .post(`/v1/organizations/${t.orgId}/credentials`)
+          .set(t.admin)
           .send({ provider: "azure_openai", name: "bad-endpoint", api_key: KEYS.azure, settings: { endpoint: `${provider.base}/?x` } }),
       );
       expect(azure.status).toBe(422);

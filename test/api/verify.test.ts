@@ -4,15 +4,17 @@
  * The fake provider is on loopback, so this runtime allows private destinations
  * (KEYPLANE_OUTBOUND_ALLOW_PRIVATE=1); test/api/outbound-policy.test.ts covers the default.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type RequestListener } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { callProvider, providerRequest } from "../../service/credentials/credential-verify.js";
 import { findProvider } from "../../service/providers/catalog.js";
 import { Outbound } from "../../service/outbound/outbound.js";
 import { parseResponse } from "../../service/http/validation.js";
 import { dumpAllTables, testDatabases } from "../support/db.js";
-import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
+import { bearer } from "../support/runtime.js";
+import { useApiFixture } from "../support/api-fixture.js";
+import { useFakeProvider } from "../support/fake-provider.js";
 
 interface Seen {
   method: string;
@@ -34,8 +36,8 @@ const KEYS = {
 };
 
 /** Answers by key: the fake provider behaves differently per credential. */
-function fakeProvider(seen: Seen[]): Server {
-  return createServer((req, res) => {
+function fakeProvider(seen: Seen[]): RequestListener {
+  return (req, res) => {
     seen.push({ method: req.method!, url: req.url!, headers: req.headers });
     const auth = String(
       req.headers.authorization ??
@@ -53,43 +55,25 @@ function fakeProvider(seen: Seen[]): Server {
     if (auth.includes(KEYS.redirect)) return res.writeHead(302, { location: "http://evil.invalid/steal" }).end();
     if (req.url!.startsWith("/gemini/v1beta/models")) return json(200, { models: [{ name: "models/gemini-2.5-pro" }, { name: "models/gemini-2.5-flash" }] });
     return json(200, { object: "list", data: [{ id: "m1" }, { id: "m2" }, { id: "m3" }] });
-  });
+  };
 }
 
 for (const kind of testDatabases()) {
   describe(`verify (${kind})`, () => {
-    let t: TestRuntime;
-    let orgId: string;
-    let admin: Record<string, string>;
-    let server: Server;
-    let base: string;
+    const t = useApiFixture(kind, { KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1" });
     const seen: Seen[] = [];
+    const fake = useFakeProvider(fakeProvider(seen));
     const responses: string[] = [];
 
-    beforeAll(async () => {
-      server = fakeProvider(seen);
-      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      t = await startTestRuntime(kind, { KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1" });
-      const seeded = await seedOrganization(t);
-      orgId = seeded.org.id;
-      admin = bearer(seeded.tokens.admin);
-    }, 60_000);
-    afterAll(async () => {
-      server?.closeAllConnections();
-      await new Promise((r) => server?.close(r));
-      await t?.close();
-    });
-
     async function verify(body: Record<string, unknown>) {
-      const created = await t.api.post(`/v1/organizations/${orgId}/credentials`).set(admin).send(body);
+      const created = await t.api.post(`/v1/organizations/${t.orgId}/credentials`).set(t.admin).send(body);
       expect(created.status, JSON.stringify(created.body)).toBe(201);
       const before = seen.length;
-      const res = await t.api.post(`/v1/organizations/${orgId}/credentials/${created.body.id}/verify`).set(admin);
+      const res = await t.api.post(`/v1/organizations/${t.orgId}/credentials/${created.body.id}/verify`).set(t.admin);
       responses.push(JSON.stringify(res.body));
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       parseResponse("verifyCredential", 200, res.body);
-      const stored = await t.api.get(`/v1/organizations/${orgId}/credentials/${created.body.id}`).set(admin);
+      const stored = await t.api.get(`/v1/organizations/${t.orgId}/credentials/${created.body.id}`).set(t.admin);
       responses.push(JSON.stringify(stored.body));
       return { result: res.body, credential: stored.body, requests: seen.slice(before) };
     }
@@ -99,7 +83,7 @@ for (const kind of testDatabases()) {
         provider: "openai",
         name: "openai",
         api_key: KEYS.openai,
-        api_base: `${base}/v1/`,
+        api_base: `${fake.base}/v1/`,
         settings: { openai_organization: "org-verify", openai_project: "proj_verify" },
       });
       expect(result).toMatchObject({ status: "ok", http_status: 200, model_count: 3 });
@@ -117,7 +101,7 @@ for (const kind of testDatabases()) {
     });
 
     it("Anthropic: GET {api_base}/v1/models with x-api-key and anthropic-version", async () => {
-      const { result, requests } = await verify({ provider: "anthropic", name: "anthropic", api_key: KEYS.anthropic, api_base: base });
+      const { result, requests } = await verify({ provider: "anthropic", name: "anthropic", api_key: KEYS.anthropic, api_base: fake.base });
       expect(result).toMatchObject({ status: "ok", model_count: 3 });
       expect(requests[0].url).toBe("/v1/models");
       expect(requests[0].headers).toMatchObject({ "x-api-key": KEYS.anthropic, "anthropic-version": "2023-06-01" });
@@ -125,7 +109,7 @@ for (const kind of testDatabases()) {
     });
 
     it("Gemini: GET {api_base}/v1beta/models with x-goog-api-key", async () => {
-      const { result, requests } = await verify({ provider: "gemini", name: "gemini", api_key: KEYS.gemini, api_base: `${base}/gemini` });
+      const { result, requests } = await verify({ provider: "gemini", name: "gemini", api_key: KEYS.gemini, api_base: `${fake.base}/gemini` });
       expect(result).toMatchObject({ status: "ok", model_count: 2 });
       expect(requests[0].url).toBe("/gemini/v1beta/models");
       expect(requests[0].headers["x-goog-api-key"]).toBe(KEYS.gemini);
@@ -136,7 +120,7 @@ for (const kind of testDatabases()) {
         provider: "azure_openai",
         name: "azure",
         api_key: KEYS.azure,
-        settings: { endpoint: `${base}/azure`, api_version: "2024-06-01" },
+        settings: { endpoint: `${fake.base}/azure`, api_version: "2024-06-01" },
       });
       expect(result).toMatchObject({ status: "ok", model_count: 3 });
       expect(requests[0].url).toBe("/azure/openai/models?api-version=2024-06-01");
@@ -148,7 +132,7 @@ for (const kind of testDatabases()) {
         provider: "portkey",
         name: "portkey",
         api_key: KEYS.portkey,
-        api_base: `${base}/portkey/v1`,
+        api_base: `${fake.base}/portkey/v1`,
         settings: { virtual_key: "openai-virtual-1" },
       });
       expect(result).toMatchObject({ status: "ok", model_count: 3 });
@@ -159,18 +143,18 @@ for (const kind of testDatabases()) {
     });
 
     it("classifies rejections, errors, non-lists and redirects without echoing the key", async () => {
-      const rejected = await verify({ provider: "openai", name: "rejected", api_key: KEYS.rejected, api_base: base });
+      const rejected = await verify({ provider: "openai", name: "rejected", api_key: KEYS.rejected, api_base: fake.base });
       expect(rejected.result).toMatchObject({ status: "unauthorized", http_status: 401, model_count: null, detail: "OpenAI rejected the key (HTTP 401)." });
       expect(rejected.credential.last_verify_status).toBe("unauthorized");
 
-      const broken = await verify({ provider: "openai", name: "broken", api_key: KEYS.broken, api_base: base });
+      const broken = await verify({ provider: "openai", name: "broken", api_key: KEYS.broken, api_base: fake.base });
       expect(broken.result).toMatchObject({ status: "error", http_status: 500 });
 
-      const html = await verify({ provider: "openai", name: "html", api_key: KEYS.html, api_base: base });
+      const html = await verify({ provider: "openai", name: "html", api_key: KEYS.html, api_base: fake.base });
       expect(html.result).toMatchObject({ status: "error", http_status: 200, model_count: null });
       expect(html.result.detail).toContain("not with a model list");
 
-      const redirect = await verify({ provider: "openai", name: "redirect", api_key: KEYS.redirect, api_base: base });
+      const redirect = await verify({ provider: "openai", name: "redirect", api_key: KEYS.redirect, api_base: fake.base });
       expect(redirect.result).toMatchObject({ status: "error", http_status: 302 });
       expect(redirect.result.detail).toContain("redirect");
     });
@@ -188,7 +172,7 @@ for (const kind of testDatabases()) {
 
     it("gives up after the time limit", async () => {
       const provider = findProvider("openai")!;
-      const request = providerRequest(provider, { api_base: base, settings: {} }, { api_key: KEYS.slow });
+      const request = providerRequest(provider, { api_base: fake.base, settings: {} }, { api_key: KEYS.slow });
       if ("unsupported" in request) throw new Error("expected a request");
       const started = Date.now();
       const outcome = await callProvider(provider, request, new Outbound({ allowPrivate: true }), 300);
@@ -198,12 +182,12 @@ for (const kind of testDatabases()) {
 
     it("appends the provider path to the pathname only: an api_base stored with a query, fragment or user info is not called", () => {
       const provider = findProvider("openai")!;
-      for (const api_base of [`${base}/v1?`, `${base}/v1?x=1`, `${base}/v1#f`, base.replace("http://", "http://u:p@")]) {
+      for (const api_base of [`${fake.base}/v1?`, `${fake.base}/v1?x=1`, `${fake.base}/v1#f`, fake.base.replace("http://", "http://u:p@")]) {
         const request = providerRequest(provider, { api_base, settings: {} }, { api_key: KEYS.openai });
         expect(request, api_base).toEqual({ unsupported: expect.stringContaining("without query, fragment and user info") });
       }
-      const request = providerRequest(provider, { api_base: `${base}/proxy/v1//`, settings: {} }, { api_key: KEYS.openai });
-      expect("url" in request && request.url.href).toBe(`${base}/proxy/v1/models`);
+      const request = providerRequest(provider, { api_base: `${fake.base}/proxy/v1//`, settings: {} }, { api_key: KEYS.openai });
+      expect("url" in request && request.url.href).toBe(`${fake.base}/proxy/v1/models`);
     });
 
     it("says when a provider cannot be verified, and leaves last_verified_at alone", async () => {
@@ -225,13 +209,13 @@ for (const kind of testDatabases()) {
     });
 
     it("is for admins only, and audited without the key", async () => {
-      const list = await t.api.get(`/v1/organizations/${orgId}/credentials`).query({ provider: "openai", limit: 1 }).set(admin);
+      const list = await t.api.get(`/v1/organizations/${t.orgId}/credentials`).query({ provider: "openai", limit: 1 }).set(t.admin);
       const id = list.body.data[0].id;
-      const seeded = await t.api.post(`/v1/organizations/${orgId}/tokens`).set(admin).send({ role: "member", name: "m" });
-      expect((await t.api.post(`/v1/organizations/${orgId}/credentials/${id}/verify`).set(bearer(seeded.body.token))).status).toBe(403);
-      expect((await t.api.post(`/v1/organizations/${orgId}/credentials/cred_00000000000000000000000000/verify`).set(admin)).status).toBe(404);
+      const seeded = await t.api.post(`/v1/organizations/${t.orgId}/tokens`).set(t.admin).send({ role: "member", name: "m" });
+      expect((await t.api.post(`/v1/organizations/${t.orgId}/credentials/${id}/verify`).set(bearer(seeded.body.token))).status).toBe(403);
+      expect((await t.api.post(`/v1/organizations/${t.orgId}/credentials/cred_00000000000000000000000000/verify`).set(t.admin)).status).toBe(404);
 
-      const audit = await t.api.get(`/v1/organizations/${orgId}/audit-events`).query({ action: "credential.verify", limit: 200 }).set(admin);
+      const audit = await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ action: "credential.verify", limit: 200 }).set(t.admin);
       expect(audit.body.data.length).toBeGreaterThanOrEqual(10);
       expect(audit.body.data[0].details).toMatchObject({ status: "ok", http_status: 200, model_count: 3, key_version: 1 });
       // Every verify that called out names where the key was sent.

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { expect } from "vitest";
 import { keyHint } from "../../service/providers/catalog.js";
-import type { SeededOrganization } from "../e2e/support/service.js";
+import type { SeededOrganization } from "../support/service.js";
 
 export interface ExampleKeys {
   openai: string;

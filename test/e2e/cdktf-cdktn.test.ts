@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exampleKeys, exampleVars, expectDeployed, expectDestroyed, providerEnv } from "../cdktf/deploy.js";
 import { EXAMPLE_STACK, cdkTools, cleanEnv, exampleMain, filesContaining, repoRoot, run, writeMirrorCliConfig } from "../cdktf/support.js";
 import { enginesFor, type Engine } from "./support/engines.js";
-import { startService, type E2eService } from "./support/service.js";
+import { startService, type E2eService } from "../support/service.js";
 import { Workdir } from "./support/workdir.js";
 
 const tools = cdkTools("cdktn");

@@ -29,7 +29,7 @@ import {
 import { exampleKeys, exampleVars, expectDeployed, expectDestroyed, expectedHints, providerEnv } from "../cdktf/deploy.js";
 import { enginesFor, type Engine } from "./support/engines.js";
 import { assertNoSecret } from "./support/secrets.js";
-import { startService, type E2eService } from "./support/service.js";
+import { startService, type E2eService } from "../support/service.js";
 import { Workdir } from "./support/workdir.js";
 
 const engines = enginesFor("cdktf e2e (test/e2e/cdktf.test.ts)");

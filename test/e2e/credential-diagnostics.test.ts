@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineCases, enginesFor } from "./support/engines.js";
-import { startService, type E2eService, type SeededOrganization } from "./support/service.js";
+import { startService, type E2eService, type SeededOrganization } from "../support/service.js";
 import { Workdir } from "./support/workdir.js";
 
 const engines = enginesFor("test/e2e/credential-diagnostics.test.ts");

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyHint } from "../../service/providers/catalog.js";
 import { engineCases, enginesFor } from "./support/engines.js";
 import { zipEntries } from "./support/secrets.js";
-import { startService, type E2eService, type SeededOrganization } from "./support/service.js";
+import { startService, type E2eService, type SeededOrganization } from "../support/service.js";
 import { Workdir } from "./support/workdir.js";
 
 const engines = enginesFor("test/e2e/credential.test.ts");

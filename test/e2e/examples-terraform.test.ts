@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyHint } from "../../service/providers/catalog.js";
 import { enginesFor, type Engine, pluginDir, repoRoot } from "./support/engines.js";
-import { startService, type E2eService, type SeededOrganization } from "./support/service.js";
+import { startService, type E2eService, type SeededOrganization } from "../support/service.js";
 import { Workdir } from "./support/workdir.js";
 
 const NO_ENGINE: Engine = { bin: "", kind: "tofu", version: "no engine" };

@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabases } from "../support/db.js";
 import { bearer, seedOrganization, type TestRuntime } from "../support/runtime.js";
-import { startService, type E2eService } from "./support/service.js";
+import { startService, type E2eService } from "../support/service.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const CLI = join(ROOT, "dist/service/cli/main.js");

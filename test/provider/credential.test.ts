@@ -12,7 +12,7 @@ import { credentialResource, credentialSchema } from "../../cdktf-provider/src/r
 import { readPrivate } from "../../cdktf-provider/src/resources/private-state.js";
 import { keyHint } from "../../service/providers/catalog.js";
 import { testDatabases } from "../support/db.js";
-import { startService, type E2eService, type SeededOrganization } from "../e2e/support/service.js";
+import { startService, type E2eService, type SeededOrganization } from "../support/service.js";
 
 const caps = { deferralAllowed: false, writeOnlyAttributesAllowed: true };
 const attributeNames = Object.keys(credentialSchema.block.attributes);

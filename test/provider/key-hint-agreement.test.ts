@@ -7,7 +7,7 @@ import { nullWriteOnly, Unknown, type ObjectValue } from "../../cdktf-provider/s
 import { planResourceChange } from "../../cdktf-provider/src/protocol/planning.js";
 import { connect, type KeyplaneProviderData } from "../../cdktf-provider/src/provider-data.js";
 import { credentialResource, credentialSchema } from "../../cdktf-provider/src/resources/credential.js";
-import { startService, type E2eService, type SeededOrganization } from "../e2e/support/service.js";
+import { startService, type E2eService, type SeededOrganization } from "../support/service.js";
 
 const caps = { deferralAllowed: false, writeOnlyAttributesAllowed: true };
 const attributeNames = Object.keys(credentialSchema.block.attributes);

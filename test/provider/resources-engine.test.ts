@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyHint } from "../../service/providers/catalog.js";
 import { enginesFor, type Engine } from "../e2e/support/engines.js";
-import { startService, type E2eService, type SeededOrganization } from "../e2e/support/service.js";
+import { startService, type E2eService, type SeededOrganization } from "../support/service.js";
 import { Workdir } from "../e2e/support/workdir.js";
 
 const NO_ENGINE: Engine = { bin: "", kind: "tofu", version: "no engine" };

@@ -11,7 +11,7 @@ import type { Schema } from "../../cdktf-provider/src/protocol/provider-api.js";
 import { impliedType } from "../../cdktf-provider/src/protocol/schema.js";
 import { createPluginServer, loadProtocolPackage, type PluginServer } from "../../cdktf-provider/src/protocol/server.js";
 import { provider } from "../../cdktf-provider/src/provider.js";
-import { startService as startLoopbackService } from "../e2e/support/service.js";
+import { startService as startLoopbackService } from "../support/service.js";
 import { bearer, type TestRuntime } from "../support/runtime.js";
 
 type Res = Record<string, any>;

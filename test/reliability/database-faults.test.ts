@@ -4,53 +4,32 @@
  * answer 503 with Retry-After (never 500, never a half-written credential); once the database is
  * back the service recovers without a restart, and every acknowledged write is present and decrypts.
  */
-import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../service/config.js";
-import { createLogger } from "../../service/observability/logger.js";
-import { createRuntime, type Runtime } from "../../service/server.js";
 import { CredentialService } from "../../service/credentials/credential-service.js";
 import { clusterSupported, createDatabase, startPgCluster, type PgCluster } from "../support/pg-cluster.js";
+import { startService, type E2eService } from "../support/service.js";
 
 const LOAD_SECONDS = 14;
 
 describe.skipIf(!clusterSupported())("database faults under load (throwaway PostgreSQL cluster)", () => {
   let cluster: PgCluster;
-  let runtime: Runtime;
-  let server: Server;
+  let service: E2eService;
   let base: string;
-  let dataDir: string;
-  const platformToken = `kp_${randomBytes(32).toString("base64url")}`;
+  let platformToken: string;
 
   beforeAll(async () => {
     cluster = await startPgCluster();
     const url = await createDatabase(cluster, "keyplane");
-    dataDir = mkdtempSync(join(tmpdir(), "kp-faults-"));
-    const config = loadConfig({
-      DATABASE_URL: url,
-      KEYPLANE_DATA_DIR: dataDir,
-      KEYPLANE_MASTER_KEY: randomBytes(32).toString("base64"),
-      KEYPLANE_BOOTSTRAP_TOKEN: platformToken,
-      KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: "0",
-      KEYPLANE_DB_POOL_MAX: "6",
-    });
-    runtime = await createRuntime({ config, log: createLogger("silent") });
-    server = runtime.app.listen(0, "127.0.0.1");
-    await new Promise((r) => server.once("listening", r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    service = await startService("pg", { DATABASE_URL: url, KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: "0", KEYPLANE_DB_POOL_MAX: "6" });
+    base = service.url;
+    platformToken = service.runtime.platformToken;
   }, 120_000);
 
   afterAll(async () => {
-    await new Promise((r) => server?.close(r));
-    await runtime?.close().catch(() => {});
+    await service?.close().catch(() => {});
     cluster?.destroy();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   async function call(method: string, path: string, token: string, body?: unknown) {
@@ -138,20 +117,20 @@ describe.skipIf(!clusterSupported())("database faults under load (throwaway Post
     expect([...statuses.keys()].every((s) => s < 500 || s === 503)).toBe(true);
 
     // Every acknowledged write is there and decrypts to what was acknowledged (or a later rotation).
-    const service = new CredentialService(runtime.db, runtime.keyring);
+    const { db, keyring } = service.runtime.runtime;
+    const credentials = new CredentialService(db, keyring);
     for (const [id, ack] of acknowledged) {
-      const { rows } = await runtime.db.query<{ key_version: number; organization_id: string }>(
-        "select key_version, organization_id from credentials where id = $1",
-        [id],
-      );
+      const { rows } = await db.query<{ key_version: number; organization_id: string }>("select key_version, organization_id from credentials where id = $1", [
+        id,
+      ]);
       expect(rows, `acknowledged credential ${id} is missing`).toHaveLength(1);
       expect(rows[0].key_version).toBeGreaterThanOrEqual(ack.keyVersion);
-      const secret = await service.readSecret({ id, organization_id: rows[0].organization_id }, rows[0].key_version);
+      const secret = await credentials.readSecret({ id, organization_id: rows[0].organization_id }, rows[0].key_version);
       expect(secret).not.toBeNull();
       if (rows[0].key_version === ack.keyVersion) expect(secret).toEqual({ api_key: ack.secret });
     }
     // No half-written credential: every credential has its current version with key material.
-    const orphans = await runtime.db.query(
+    const orphans = await db.query(
       `select c.id from credentials c left join credential_versions v
          on v.credential_id = c.id and v.key_version = c.key_version and v.ciphertext is not null
        where v.credential_id is null`,

@@ -12,9 +12,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { openapiDocument, operationTable, type OperationInfo } from "../../service/http/validation.js";
+import { openapiDocument } from "../../service/contract/contract-document.js";
+import { operationTable, type OperationInfo } from "../../service/contract/operation-table.js";
 import { bearer, seedOrganization, type TestRuntime } from "../support/runtime.js";
-import { startService, type E2eService } from "../e2e/support/service.js";
+import { startService, type E2eService } from "../support/service.js";
 
 const RUNS = Number(process.env.KEYPLANE_FUZZ_RUNS || 2000);
 

@@ -11,6 +11,7 @@ import request from "supertest";
 import { loadConfig } from "../../service/config.js";
 import { createLogger } from "../../service/observability/logger.js";
 import { createRuntime, type Runtime } from "../../service/server.js";
+import { openDb, type DbOptions } from "../../service/db/index.js";
 import { dumpAllTables, openTestDb, type TestDb, type TestDbKind } from "./db.js";
 import { LeakRecorder } from "./leak-recorder.js";
 
@@ -30,8 +31,11 @@ export interface TestRuntime {
   close(): Promise<void>;
 }
 
+/**
+ * `env` overrides the configuration. With `DATABASE_URL` among it the runtime uses that database,
+ * as a server would (for a test that runs its own PostgreSQL); otherwise a fresh test database of `kind`.
+ */
 export async function startTestRuntime(kind: TestDbKind, env: Record<string, string> = {}): Promise<TestRuntime> {
-  const testDb = await openTestDb(kind);
   const dataDir = mkdtempSync(join(tmpdir(), "kp-test-"));
   const masterKey = randomBytes(32).toString("base64");
   const platformToken = `kp_${randomBytes(32).toString("base64url")}`;
@@ -42,6 +46,7 @@ export async function startTestRuntime(kind: TestDbKind, env: Record<string, str
     KEYPLANE_LOG_LEVEL: "debug",
     ...env,
   });
+  const testDb: TestDb = env.DATABASE_URL ? await callersDatabase(kind, config.database) : await openTestDb(kind);
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -73,6 +78,12 @@ export async function startTestRuntime(kind: TestDbKind, env: Record<string, str
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The database `DATABASE_URL` names: the caller owns it, so cleanup only closes the connection. */
+async function callersDatabase(kind: TestDbKind, options: DbOptions): Promise<TestDb> {
+  const db = await openDb(options);
+  return { kind, db, cleanup: () => db.close() };
 }
 
 export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });

@@ -11,18 +11,10 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
-import {
-  openapiDocument as doc,
-  openapiPath,
-  operationTable,
-  parseBody,
-  parseComponent,
-  parseHeaders,
-  parseQuery,
-  parseResponse,
-  type OperationId,
-  type Schemas,
-} from "../../service/http/validation.js";
+import { openapiDocument as doc, openapiPath } from "../../service/contract/contract-document.js";
+import { operationTable } from "../../service/contract/operation-table.js";
+import { parseBody, parseComponent, parseHeaders, parseQuery, parseResponse } from "../../service/http/validation.js";
+import type { OperationId, Schemas } from "../../service/contract-types.js";
 import { ValidationError, type FieldError } from "../../service/errors.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));

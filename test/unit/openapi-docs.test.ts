@@ -10,7 +10,7 @@ import request from "supertest";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { docsRouter } from "../../service/http/docs.js";
-import { openapiPath } from "../../service/http/validation.js";
+import { openapiPath } from "../../service/contract/contract-document.js";
 
 // As in the service: Express's own per-response ETags are off.
 const app = express().set("etag", false).use(docsRouter());

@@ -2,7 +2,8 @@
 // test that fails when the compiler disagrees. At run time expectTypeOf asserts nothing, which is
 // why these live in a .test-d.ts file and not in a .test.ts one.
 import { describe, expectTypeOf, it } from "vitest";
-import type { HeaderParams, parseBody, QueryParams, RequestBody, ResponseBody, Schemas } from "../../service/http/validation.js";
+import type { HeaderParams, QueryParams, RequestBody, ResponseBody, Schemas } from "../../service/contract-types.js";
+import type { parseBody } from "../../service/http/validation.js";
 
 describe("generated types", () => {
   it("the typed helpers are bound to the generated operation types", () => {

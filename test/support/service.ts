@@ -1,11 +1,12 @@
-// A real Keyplane service for the engine to talk to: the runtime of test/support/runtime.ts (test
-// database, fresh master key, pino lines captured in memory) listening on 127.0.0.1, port 0.
-// It runs in the test process, so engines must be driven asynchronously (see workdir.ts).
+// A real Keyplane service listening on 127.0.0.1, port 0, for whatever talks HTTP to it (OpenTofu
+// engines, the provider, fuzzers, fault injection): the runtime of runtime.ts (test database,
+// fresh master key, pino lines captured in memory). It runs in the test process, so engines must
+// be driven asynchronously (see test/e2e/support/workdir.ts).
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { KeyplaneClient } from "../../../cdktf-provider/src/client/keyplane-client.js";
-import type { TestDbKind } from "../../support/db.js";
-import { seedOrganization, startTestRuntime, type TestRuntime } from "../../support/runtime.js";
+import { KeyplaneClient } from "../../cdktf-provider/src/client/keyplane-client.js";
+import type { TestDbKind } from "./db.js";
+import { seedOrganization, startTestRuntime, type TestRuntime } from "./runtime.js";
 
 export interface SeededOrganization {
   id: string;
@@ -30,8 +31,9 @@ export interface E2eService {
   close(): Promise<void>;
 }
 
-export async function startService(kind: TestDbKind = "pglite"): Promise<E2eService> {
-  const runtime = await startTestRuntime(kind);
+/** `env` overrides the configuration, as for startTestRuntime. */
+export async function startService(kind: TestDbKind = "pglite", env: Record<string, string> = {}): Promise<E2eService> {
+  const runtime = await startTestRuntime(kind, env);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(runtime.handler).listen(0, "127.0.0.1", () => resolve(s));
     s.once("error", reject);
