@@ -131,7 +131,7 @@ function apiAs(service: Service, token: string): KeyplaneApi {
 /** A new organization and its admin and resolver tokens, made with the platform token. */
 async function seedOrganization(service: Service, label: string): Promise<{ id: string; adminToken: string; resolverToken: string }> {
   const platform = apiAs(service, service.platformToken);
-  const { data: org } = await platform.send(
+  const { body: org } = await platform.send(
     (api, signal) => api.POST("/v1/organizations", { body: { name: `bench ${label}`, slug: `bench-${label}-${randomBytes(3).toString("hex")}` }, signal }),
     { retryable: false },
   );
@@ -140,7 +140,7 @@ async function seedOrganization(service: Service, label: string): Promise<{ id: 
       (api, signal) => api.POST("/v1/organizations/{org}/tokens", { params: { path: { org: org.id } }, body: { role, name: `bench ${label}` }, signal }),
       { retryable: false },
     );
-    return created.data.token;
+    return created.body.token;
   };
   return { id: org.id, adminToken: await token("admin"), resolverToken: await token("resolver") };
 }
@@ -163,7 +163,7 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
   try {
     const org = await seedOrganization(service, label);
     const { adminToken: admin, resolverToken: resolver } = org;
-    const { data: credential } = await apiAs(service, admin).send(
+    const { body: credential } = await apiAs(service, admin).send(
       (api, signal) =>
         api.POST("/v1/organizations/{org}/credentials", {
           params: { path: { org: org.id } },

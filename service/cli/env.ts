@@ -41,7 +41,7 @@ export async function fetchEnvironment(opts: ConnectionOptions): Promise<Record<
   const api = new KeyplaneApi({ endpoint: httpEndpoint(opts.endpoint), token, userAgent: "keyplane-cli", timeoutMs: REQUEST_TIMEOUT_MS, maxAttempts: 1 });
   let body: ApiSchemas["EnvironmentResponse"];
   try {
-    ({ data: body } = await api.send(
+    ({ body } = await api.send(
       (client, signal) => client.GET("/v1/organizations/{org}/environment", { params: { path: { org }, query: { project_id: project, environment } }, signal }),
       { retryable: false },
     ));

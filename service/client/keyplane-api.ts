@@ -7,7 +7,8 @@ import createClient, { type Client } from "openapi-fetch";
 import type { components, paths } from "../generated/openapi.js";
 
 export type ApiSchemas = components["schemas"];
-export type KeyplanePaths = Client<paths>;
+/** openapi-fetch typed by the contract: `client.GET("/v1/providers", …)` knows the path, its parameters and its answers. */
+export type PathsClient = Client<paths>;
 type Problem = ApiSchemas["Problem"];
 
 export interface KeyplaneApiOptions {
@@ -63,8 +64,9 @@ export class ApiError extends Error {
   }
 }
 
-export interface Answer<T> {
-  data: T;
+/** The body of a 2xx answer and its ETag. */
+export interface Versioned<T> {
+  body: T;
   /** Strong ETag, e.g. `"v3"`. */
   etag: string | undefined;
 }
@@ -77,9 +79,9 @@ interface FetchResult<T> {
 }
 
 /** One request made with the typed client and the signal of the attempt; run again for each retry. */
-export type ApiCall<T> = (client: KeyplanePaths, signal: AbortSignal) => Promise<FetchResult<T>>;
+export type ApiCall<T> = (client: PathsClient, signal: AbortSignal) => Promise<FetchResult<T>>;
 
-export interface SendOptions {
+interface SendOptions {
   /** Safe to send again after a failure whose outcome is unknown. */
   retryable: boolean;
   signal?: AbortSignal;
@@ -90,7 +92,7 @@ const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 export class KeyplaneApi {
   /** The base URL the requests go to, as shown in messages. */
   readonly endpoint: string;
-  private readonly client: KeyplanePaths;
+  private readonly client: PathsClient;
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
@@ -116,7 +118,7 @@ export class KeyplaneApi {
    * Sends one operation. The signal `call` gets is the caller's plus the per-attempt timeout.
    * Resolves with the body of a 2xx answer; anything else rejects with an ApiError.
    */
-  async send<T>(call: ApiCall<T>, options: SendOptions): Promise<Answer<T>> {
+  async send<T>(call: ApiCall<T>, options: SendOptions): Promise<Versioned<T>> {
     const { signal } = options;
     const attempts = options.retryable ? this.maxAttempts : 1;
     for (let attempt = 1; ; attempt++) {
@@ -140,7 +142,7 @@ export class KeyplaneApi {
         continue;
       }
       const etag = response.headers.get("etag") ?? undefined;
-      if (response.ok) return { data: result.data as T, etag };
+      if (response.ok) return { body: result.data as T, etag };
       throw problemError(response.status, result.error, etag);
     }
   }

@@ -1,10 +1,10 @@
 // The plugin's view of the Keyplane API: one method per operation the resources use, over the
 // shared typed client (service/client/keyplane-api.ts). Only what is safe to repeat is retried:
-// reads, deletes, creates carrying an Idempotency-Key, and writes carrying If-Match.
+// reads (resolve included), deletes, creates carrying an Idempotency-Key, and writes carrying If-Match.
 import type { operations } from "../../../service/generated/openapi.js";
-import { absentOn404, KeyplaneApi, type Answer, type ApiCall, type ApiSchemas, type KeyplaneApiOptions } from "../../../service/client/keyplane-api.js";
+import { absentOn404, KeyplaneApi, type ApiCall, type ApiSchemas, type KeyplaneApiOptions, type Versioned } from "../../../service/client/keyplane-api.js";
 
-export { ApiError } from "../../../service/client/keyplane-api.js";
+export { ApiError, type Versioned } from "../../../service/client/keyplane-api.js";
 
 export type Credential = ApiSchemas["Credential"];
 export type CredentialCreate = ApiSchemas["CredentialCreate"];
@@ -21,12 +21,6 @@ export type CredentialListQuery = NonNullable<operations["listCredentials"]["par
 
 export type ClientOptions = Omit<KeyplaneApiOptions, "userAgent"> & { userAgent?: string };
 
-export interface Versioned<T> {
-  body: T;
-  /** Strong ETag, e.g. `"v3"`. */
-  etag: string | undefined;
-}
-
 const CREDENTIAL = "/v1/organizations/{org}/credentials/{id}";
 const PROJECT = "/v1/organizations/{org}/projects/{project}";
 
@@ -41,7 +35,7 @@ export class KeyplaneClient {
 
   async listProviders(signal?: AbortSignal): Promise<ProviderCatalogEntry[]> {
     const res = await this.api.send((api, attempt) => api.GET("/v1/providers", { signal: attempt }), { retryable: true, signal });
-    return res.data.data;
+    return res.body.data;
   }
 
   // Credentials ---------------------------------------------------------------------------
@@ -55,27 +49,25 @@ export class KeyplaneClient {
           api.GET("/v1/organizations/{org}/credentials", { params: { path: { org }, query: { ...query, limit: 200, cursor } }, signal: attempt }),
         { retryable: true, signal },
       );
-      all.push(...page.data.data);
-      cursor = page.data.next_cursor ?? undefined;
+      all.push(...page.body.data);
+      cursor = page.body.next_cursor ?? undefined;
     } while (cursor);
     return all;
   }
 
   /** null when the credential does not exist (or was deleted out of band). */
   async getCredential(org: string, id: string, signal?: AbortSignal): Promise<Versioned<Credential> | null> {
-    const res = await this.api
+    return this.api
       .send((api, attempt) => api.GET(CREDENTIAL, { params: { path: { org, id } }, signal: attempt }), { retryable: true, signal })
       .catch(absentOn404);
-    return res && versioned(res);
   }
 
   async createCredential(org: string, body: CredentialCreate, idempotencyKey: string, signal?: AbortSignal): Promise<Versioned<Credential>> {
-    const res = await this.api.send(
+    return this.api.send(
       (api, attempt) =>
         api.POST("/v1/organizations/{org}/credentials", { params: { path: { org }, header: { "Idempotency-Key": idempotencyKey } }, body, signal: attempt }),
       { retryable: true, signal },
     );
-    return versioned(res);
   }
 
   async updateCredential(org: string, id: string, body: CredentialUpdate, ifMatch: string | undefined, signal?: AbortSignal) {
@@ -123,24 +115,22 @@ export class KeyplaneClient {
       retryable: true,
       signal,
     });
-    return res.data.data;
+    return res.body.data;
   }
 
   // Projects ------------------------------------------------------------------------------
 
   async createProject(org: string, body: ProjectCreate, signal?: AbortSignal): Promise<Versioned<Project>> {
-    const res = await this.api.send((api, attempt) => api.POST("/v1/organizations/{org}/projects", { params: { path: { org } }, body, signal: attempt }), {
+    return this.api.send((api, attempt) => api.POST("/v1/organizations/{org}/projects", { params: { path: { org } }, body, signal: attempt }), {
       retryable: false,
       signal,
     });
-    return versioned(res);
   }
 
   async getProject(org: string, id: string, signal?: AbortSignal): Promise<Versioned<Project> | null> {
-    const res = await this.api
+    return this.api
       .send((api, attempt) => api.GET(PROJECT, { params: { path: { org, project: id } }, signal: attempt }), { retryable: true, signal })
       .catch(absentOn404);
-    return res && versioned(res);
   }
 
   async updateProject(org: string, id: string, body: ProjectUpdate, ifMatch: string | undefined, signal?: AbortSignal) {
@@ -167,15 +157,11 @@ export class KeyplaneClient {
       retryable: true,
       signal,
     });
-    return res.data;
+    return res.body;
   }
 
   /** With If-Match a repeated write cannot apply twice (the second attempt gets 412), so it may be retried. */
   private async conditional<T>(call: ApiCall<T>, ifMatch: string | undefined, signal: AbortSignal | undefined): Promise<Versioned<T>> {
-    return versioned(await this.api.send<T>(call, { retryable: ifMatch !== undefined, signal }));
+    return this.api.send(call, { retryable: ifMatch !== undefined, signal });
   }
-}
-
-function versioned<T>(answer: Answer<T>): Versioned<T> {
-  return { body: answer.data, etag: answer.etag };
 }
