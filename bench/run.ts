@@ -12,6 +12,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import autocannon from "autocannon";
 import pg from "pg";
 import { generateSelfSignedCertificate } from "../cdktf-provider/src/protocol/certificate.js";
+import { KeyplaneApi } from "../service/client/keyplane-api.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -122,14 +123,26 @@ async function startService(databaseUrl?: string): Promise<Service> {
   return { url, child, platformToken };
 }
 
-async function api<T>(service: Service, token: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(service.url + path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
+/** Setup calls to the service under test (the loads themselves go through autocannon). */
+function apiAs(service: Service, token: string): KeyplaneApi {
+  return new KeyplaneApi({ endpoint: service.url, token, userAgent: "keyplane-bench", maxAttempts: 1 });
+}
+
+/** A new organization and its admin and resolver tokens, made with the platform token. */
+async function seedOrganization(service: Service, label: string): Promise<{ id: string; adminToken: string; resolverToken: string }> {
+  const platform = apiAs(service, service.platformToken);
+  const { body: org } = await platform.send(
+    (api, signal) => api.POST("/v1/organizations", { body: { name: `bench ${label}`, slug: `bench-${label}-${randomBytes(3).toString("hex")}` }, signal }),
+    { retryable: false },
+  );
+  const token = async (role: "admin" | "resolver") => {
+    const created = await platform.send(
+      (api, signal) => api.POST("/v1/organizations/{org}/tokens", { params: { path: { org: org.id } }, body: { role, name: `bench ${label}` }, signal }),
+      { retryable: false },
+    );
+    return created.body.token;
+  };
+  return { id: org.id, adminToken: await token("admin"), resolverToken: await token("resolver") };
 }
 
 function bareLoad(bareUrl: string, warmupS: number) {
@@ -148,21 +161,17 @@ function medianRound<T extends { rps: number }>(rounds: T[]): T {
 async function measureService(label: string, databaseUrl: string | undefined, bareUrl: string) {
   const service = await startService(databaseUrl);
   try {
-    const org = await api<{ id: string }>(service, service.platformToken, "POST", "/v1/organizations", {
-      name: `bench ${label}`,
-      slug: `bench-${label}-${randomBytes(3).toString("hex")}`,
-    });
-    const admin = (await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "admin", name: "bench" }))
-      .token;
-    const resolver = (
-      await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "resolver", name: "bench" })
-    ).token;
-    const credential = await api<{ id: string }>(service, admin, "POST", `/v1/organizations/${org.id}/credentials`, {
-      provider: "openai",
-      name: "bench",
-      api_key: `sk-bench${randomBytes(24).toString("hex")}`,
-      is_default: true,
-    });
+    const org = await seedOrganization(service, label);
+    const { adminToken: admin, resolverToken: resolver } = org;
+    const { body: credential } = await apiAs(service, admin).send(
+      (api, signal) =>
+        api.POST("/v1/organizations/{org}/credentials", {
+          params: { path: { org: org.id } },
+          body: { provider: "openai", name: "bench", api_key: `sk-bench${randomBytes(24).toString("hex")}`, is_default: true },
+          signal,
+        }),
+      { retryable: false },
+    );
 
     const resolveOpts: autocannon.Options = {
       url: `${service.url}/v1/organizations/${org.id}/resolve`,
@@ -278,12 +287,7 @@ async function planBench(tofu: string) {
   const service = await startService();
   const work = mkdtempSync(join(tmpdir(), "kp-bench-plan-"));
   try {
-    const org = await api<{ id: string }>(service, service.platformToken, "POST", "/v1/organizations", {
-      name: "plan bench",
-      slug: `plan-${randomBytes(3).toString("hex")}`,
-    });
-    const admin = (await api<{ token: string }>(service, service.platformToken, "POST", `/v1/organizations/${org.id}/tokens`, { role: "admin", name: "plan" }))
-      .token;
+    const org = await seedOrganization(service, "plan");
     const cliConfig = join(work, "tofurc");
     writeFileSync(
       cliConfig,
@@ -294,7 +298,7 @@ async function planBench(tofu: string) {
       TF_CLI_CONFIG_FILE: cliConfig,
       TF_IN_AUTOMATION: "1",
       KEYPLANE_ENDPOINT: service.url,
-      KEYPLANE_TOKEN: admin,
+      KEYPLANE_TOKEN: org.adminToken,
       KEYPLANE_ORGANIZATION_ID: org.id,
     };
     const dirs = {

@@ -1,6 +1,7 @@
 // `keyplane env`: fetch the resolved variables of an organization (and project) from a running
 // Keyplane and print them as dotenv, JSON or shell exports. Shared with `keyplane run`.
 import { Command, Option } from "commander";
+import { ApiError, KeyplaneApi, type ApiSchemas } from "../client/keyplane-api.js";
 import { variableNameProblem } from "../providers/env-var-names.js";
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
@@ -34,45 +35,40 @@ export function addConnectionOptions(command: Command): Command {
 
 /** GET …/environment → the variables. Throws CliError with the server's problem detail. */
 export async function fetchEnvironment(opts: ConnectionOptions): Promise<Record<string, string>> {
-  if (!opts.org) throw new CliError("--org (or KEYPLANE_ORGANIZATION_ID) is required");
-  if (!opts.token) throw new CliError("a resolver token is required: set KEYPLANE_TOKEN (or pass --token)");
-  let base: URL;
+  const { org, token, project, environment } = opts;
+  if (!org) throw new CliError("--org (or KEYPLANE_ORGANIZATION_ID) is required");
+  if (!token) throw new CliError("a resolver token is required: set KEYPLANE_TOKEN (or pass --token)");
+  const api = new KeyplaneApi({ endpoint: httpEndpoint(opts.endpoint), token, userAgent: "keyplane-cli", timeoutMs: REQUEST_TIMEOUT_MS, maxAttempts: 1 });
+  let body: ApiSchemas["EnvironmentResponse"];
   try {
-    base = new URL(opts.endpoint);
-    if (base.protocol !== "http:" && base.protocol !== "https:") throw new Error("scheme");
-  } catch {
-    throw new CliError("--endpoint (or KEYPLANE_ENDPOINT) must be an http:// or https:// URL");
-  }
-  const url = new URL(`${base.pathname.replace(/\/+$/, "")}/v1/organizations/${encodeURIComponent(opts.org)}/environment`, base);
-  if (opts.project) url.searchParams.set("project_id", opts.project);
-  if (opts.environment) url.searchParams.set("environment", opts.environment);
-
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      headers: { authorization: `Bearer ${opts.token}`, accept: "application/json" },
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
+    ({ body } = await api.send(
+      (client, signal) => client.GET("/v1/organizations/{org}/environment", { params: { path: { org }, query: { project_id: project, environment } }, signal }),
+      { retryable: false },
+    ));
   } catch (error) {
-    const e = error as { name?: string; cause?: { code?: unknown } };
-    const why = e?.name === "TimeoutError" ? "no answer within 30 s" : typeof e?.cause?.code === "string" ? e.cause.code : "connection failed";
-    throw new CliError(`cannot reach Keyplane at ${base.origin} (${why})`);
+    if (!(error instanceof ApiError)) throw error;
+    throw cliError(error, new URL(api.endpoint).origin);
   }
-  const text = await response.text();
-  if (response.status !== 200) {
-    let detail = `HTTP ${response.status}`;
-    try {
-      const problem = JSON.parse(text) as { detail?: unknown; code?: unknown };
-      if (typeof problem.detail === "string")
-        detail = `${problem.detail} (HTTP ${response.status}${typeof problem.code === "string" ? ` ${problem.code}` : ""})`;
-    } catch {
-      // not a problem document: the status alone says enough
-    }
-    throw new CliError(detail);
+  // Typed by the contract, but a hostile or outdated server can send anything.
+  const variables: unknown = body?.variables;
+  if (!variables || typeof variables !== "object") throw new CliError("unexpected answer from Keyplane (no variables)");
+  return checkReceivedVariables(variables as Record<string, unknown>);
+}
+
+function httpEndpoint(endpoint: string): string {
+  try {
+    const { protocol } = new URL(endpoint);
+    if (protocol === "http:" || protocol === "https:") return endpoint;
+  } catch {
+    // not a URL: the same answer as another scheme
   }
-  const body = JSON.parse(text) as { variables?: unknown };
-  if (!body.variables || typeof body.variables !== "object") throw new CliError("unexpected answer from Keyplane (no variables)");
-  return checkReceivedVariables(body.variables as Record<string, unknown>);
+  throw new CliError("--endpoint (or KEYPLANE_ENDPOINT) must be an http:// or https:// URL");
+}
+
+function cliError(error: ApiError, origin: string): CliError {
+  if (error.unreachable) return new CliError(`cannot reach Keyplane at ${origin} (${error.reason ?? error.code})`);
+  if (error.notProblem) return new CliError(error.message);
+  return new CliError(`${error.message} (HTTP ${error.status} ${error.code})`);
 }
 
 /**
