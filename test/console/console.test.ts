@@ -313,6 +313,19 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
     await record();
   });
 
+  it("lets a platform admin pick an organization", async () => {
+    const { body } = await service.runtime.api.get(`/v1/organizations/${org.id}`).set({ Authorization: `Bearer ${service.runtime.platformToken}` });
+    await signOut();
+    await signIn(service.runtime.platformToken);
+    await heading("Organizations").waitFor();
+    expect(page.url()).toBe(`${service.url}/console/orgs`);
+    await page.getByRole("link", { name: body.name }).click();
+    await heading("Credentials").waitFor();
+    expect(page.url()).toBe(`${service.url}/console/orgs/${org.id}/credentials`);
+    await page.getByRole("link", { name: "read-me" }).waitFor();
+    await page.getByRole("link", { name: "Organizations" }).waitFor();
+  });
+
   it("fits a narrow window", async () => {
     await page.setViewportSize({ width: 390, height: 800 });
     for (const section of ["Credentials", "Audit log"]) {

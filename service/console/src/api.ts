@@ -6,19 +6,16 @@ import type { components, paths } from "../../generated/openapi";
 
 type Schemas = components["schemas"];
 export type Credential = Schemas["Credential"];
-export type CredentialVersion = Schemas["CredentialVersion"];
+export type CredentialCreate = Schemas["CredentialCreate"];
+export type CredentialUpdate = Schemas["CredentialUpdate"];
 export type Provider = Schemas["ProviderCatalogEntry"];
 export type Project = Schemas["Project"];
-export type Organization = Schemas["Organization"];
 export type Token = Schemas["Token"];
 export type TokenCreated = Schemas["TokenCreated"];
-export type AuditEvent = Schemas["AuditEvent"];
 export type AuditVerifyResult = Schemas["AuditVerifyResult"];
 export type VerifyResult = Schemas["VerifyResult"];
 export type Whoami = Schemas["Whoami"];
-export type Role = Schemas["Role"];
 export type Problem = Schemas["Problem"];
-export type FieldError = Schemas["FieldError"];
 
 const TOKEN_KEY = "keyplane.token";
 
@@ -103,7 +100,3 @@ export function fieldError(problem: Problem | null, path: string): string | unde
   const messages = problem?.errors?.filter((e) => e.path === path).map((e) => e.message);
   return messages && messages.length > 0 ? messages.join("; ") : undefined;
 }
-
-export type CredentialCreate = Schemas["CredentialCreate"];
-export type CredentialUpdate = Schemas["CredentialUpdate"];
-export type CredentialRotate = Schemas["CredentialRotate"];
