@@ -168,6 +168,20 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
     await record();
   });
 
+  it("asks for each secret field of a multi-field provider, in password fields", async () => {
+    await page.getByRole("link", { name: "Add credential" }).click();
+    await page.getByLabel("Provider", { exact: true }).selectOption("bedrock");
+    for (const label of ["Access key id", "Secret access key", "Session token (optional)"]) {
+      expect(await page.getByLabel(label, { exact: true }).getAttribute("type"), label).toBe("password");
+    }
+    expect(await page.getByLabel("API key", { exact: true }).count()).toBe(0);
+    await page.getByLabel("Setting: region", { exact: true }).waitFor();
+    await page.getByLabel("Provider", { exact: true }).selectOption("vertex");
+    expect(await page.getByLabel("Service account json", { exact: true }).getAttribute("type")).toBe("password");
+    await page.getByRole("link", { name: "Cancel" }).click();
+    await heading("Credentials").waitFor();
+  });
+
   it("shows the 422 for a key in the wrong format at the API key field", async () => {
     await page.getByRole("link", { name: "Add credential" }).click();
     await page.getByLabel("Provider", { exact: true }).selectOption("anthropic");

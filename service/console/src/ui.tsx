@@ -128,3 +128,42 @@ export function text(form: FormData, name: string): string {
 export function clearSecrets(form: HTMLFormElement) {
   for (const input of form.querySelectorAll<HTMLInputElement>('input[type="password"]')) input.value = "";
 }
+
+/** First/next page buttons over a cursor-paged list. */
+export function Pager({ cursor, next, onPage }: { cursor: string | undefined; next: string | null | undefined; onPage: (cursor: string | undefined) => void }) {
+  return (
+    <div className="pager">
+      {cursor && (
+        <button type="button" onClick={() => onPage(undefined)}>
+          First page
+        </button>
+      )}
+      {next && (
+        <button type="button" onClick={() => onPage(next)}>
+          Next page
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** A table that scrolls sideways in a narrow window; `empty` shows when there are no rows. */
+export function Table({ columns, rows, empty, children }: { columns: ReactNode[]; rows: number | undefined; empty?: string; children: ReactNode }) {
+  return (
+    <div className="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            {columns.map((column, i) => (
+              <th scope="col" key={i}>
+                {column}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+      {rows === 0 && empty && <p className="empty">{empty}</p>}
+    </div>
+  );
+}

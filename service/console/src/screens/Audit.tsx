@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { api, call, problemOf, type AuditVerifyResult, type Problem } from "../api";
-import { Field, formatTime, ProblemBanner, text, useLoad } from "../ui";
+import { Field, formatTime, Pager, ProblemBanner, text, useLoad, Table } from "../ui";
 
 interface Filters {
   action?: string;
@@ -66,49 +66,22 @@ export function Audit({ org }: { org: string }) {
         <button type="submit">Apply filters</button>
       </form>
       <ProblemBanner problem={events.problem} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">Time</th>
-              <th scope="col">Action</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">Actor</th>
-              <th scope="col">Target</th>
-              <th scope="col">Details</th>
-            </tr>
-          </thead>
-          <tbody>
-            {events.data?.data.map((e) => (
-              <tr key={e.id}>
-                <td>{e.seq}</td>
-                <td>{formatTime(e.created_at)}</td>
-                <td>{e.action}</td>
-                <td>{e.outcome}</td>
-                <td>{e.actor_role ? `${e.actor_role} ${e.actor_token_id ?? ""}` : "unauthenticated"}</td>
-                <td>{e.target_id ? `${e.target_type} ${e.target_id}` : e.target_type}</td>
-                <td>
-                  <code className="details">{JSON.stringify(e.details)}</code>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        {events.data?.data.length === 0 && <p className="empty">No events match.</p>}
-      </div>
-      <div className="pager">
-        {cursor && (
-          <button type="button" onClick={() => setCursor(undefined)}>
-            First page
-          </button>
-        )}
-        {events.data?.next_cursor && (
-          <button type="button" onClick={() => setCursor(events.data?.next_cursor ?? undefined)}>
-            Next page
-          </button>
-        )}
-      </div>
+      <Table columns={["#", "Time", "Action", "Outcome", "Actor", "Target", "Details"]} rows={events.data?.data.length} empty="No events match.">
+        {events.data?.data.map((e) => (
+          <tr key={e.id}>
+            <td>{e.seq}</td>
+            <td>{formatTime(e.created_at)}</td>
+            <td>{e.action}</td>
+            <td>{e.outcome}</td>
+            <td>{e.actor_role ? `${e.actor_role} ${e.actor_token_id ?? ""}` : "unauthenticated"}</td>
+            <td>{e.target_id ? `${e.target_type} ${e.target_id}` : e.target_type}</td>
+            <td>
+              <code className="details">{JSON.stringify(e.details)}</code>
+            </td>
+          </tr>
+        ))}
+      </Table>
+      <Pager cursor={cursor} next={events.data?.next_cursor} onPage={setCursor} />
     </>
   );
 }

@@ -4,7 +4,7 @@ import { projectName, providerName, useProjects, useProviders } from "../catalog
 import { Link, navigate } from "../router";
 import { readSecret, SecretInputs, secretShape, type SecretShape } from "../secret-fields";
 import { useSession } from "../session";
-import { Badge, clearSecrets, Dialog, Field, formatTime, ProblemBanner, text, useLoad } from "../ui";
+import { Badge, clearSecrets, Dialog, Field, formatTime, ProblemBanner, text, useLoad, Table } from "../ui";
 
 const CATEGORIES = ["llm_provider", "mcp_service", "runtime", "communication", "ssh_key", "custom"] as const;
 const GRACE_CHOICES: [number, string][] = [
@@ -169,47 +169,33 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
           key={credential.version}
           credential={credential}
           provider={provider}
-          onSaved={(updated) => {
+          onChanged={(updated) => {
             loaded.setData(updated);
             setPanel(null);
           }}
           onReload={reload}
         />
       )}
-      {panel === "rotate" && <RotateDialog credential={credential} provider={provider} onRotated={loaded.setData} onClose={() => setPanel(null)} />}
+      {panel === "rotate" && <RotateDialog credential={credential} provider={provider} onChanged={loaded.setData} onClose={() => setPanel(null)} />}
       {panel === "delete" && <DeleteDialog credential={credential} onClose={() => setPanel(null)} />}
 
       <section aria-labelledby="versions">
         <h2 id="versions">Key versions</h2>
         <ProblemBanner problem={versions.problem} />
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">Key hint</th>
-                <th scope="col">State</th>
-                <th scope="col">Created</th>
-                <th scope="col">Grace until</th>
-                <th scope="col">Destroyed</th>
-              </tr>
-            </thead>
-            <tbody>
-              {versions.data?.data.map((v) => (
-                <tr key={v.key_version}>
-                  <td>{v.key_version}</td>
-                  <td>
-                    <code className="hint-text">{v.key_hint}</code>
-                  </td>
-                  <td>{v.state}</td>
-                  <td>{formatTime(v.created_at)}</td>
-                  <td>{formatTime(v.grace_expires_at)}</td>
-                  <td>{formatTime(v.destroyed_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={["Version", "Key hint", "State", "Created", "Grace until", "Destroyed"]} rows={versions.data?.data.length}>
+          {versions.data?.data.map((v) => (
+            <tr key={v.key_version}>
+              <td>{v.key_version}</td>
+              <td>
+                <code className="hint-text">{v.key_hint}</code>
+              </td>
+              <td>{v.state}</td>
+              <td>{formatTime(v.created_at)}</td>
+              <td>{formatTime(v.grace_expires_at)}</td>
+              <td>{formatTime(v.destroyed_at)}</td>
+            </tr>
+          ))}
+        </Table>
       </section>
       <p>
         <Link to={`/orgs/${org}/audit?target_id=${credential.id}`}>Audit events of this credential</Link>
@@ -233,17 +219,14 @@ function Conflict({ problem, onReload }: { problem: Problem | null; onReload: ()
   );
 }
 
-function EditForm({
-  credential,
-  provider,
-  onSaved,
-  onReload,
-}: {
+/** What the edit form and the rotate dialog work on, and how they hand back the changed credential. */
+interface PanelProps {
   credential: Credential;
   provider: Provider | undefined;
-  onSaved: (c: Credential) => void;
-  onReload: () => void;
-}) {
+  onChanged: (c: Credential) => void;
+}
+
+function EditForm({ credential, provider, onChanged, onReload }: PanelProps & { onReload: () => void }) {
   const [problem, setProblem] = useState<Problem | null>(null);
   const settingNames = [...new Set([...(provider?.settings_allowed ?? []), ...Object.keys(credential.settings)])];
 
@@ -274,7 +257,7 @@ function EditForm({
     }
     setProblem(null);
     try {
-      onSaved(
+      onChanged(
         await call(
           api.PATCH("/v1/organizations/{org}/credentials/{id}", {
             params: { path: { org: credential.organization_id, id: credential.id }, header: ifMatch(credential) },
@@ -345,17 +328,7 @@ function EditForm({
   );
 }
 
-function RotateDialog({
-  credential,
-  provider,
-  onRotated,
-  onClose,
-}: {
-  credential: Credential;
-  provider: Provider | undefined;
-  onRotated: (c: Credential) => void;
-  onClose: () => void;
-}) {
+function RotateDialog({ credential, provider, onChanged, onClose }: PanelProps & { onClose: () => void }) {
   const [problem, setProblem] = useState<Problem | null>(null);
   const [result, setResult] = useState<{ before: string; after: Credential; grace: number } | null>(null);
   const [busy, setBusy] = useState(false);
@@ -378,7 +351,7 @@ function RotateDialog({
         }),
       );
       setResult({ before: credential.key_hint, after, grace });
-      onRotated(after);
+      onChanged(after);
     } catch (error) {
       setProblem(problemOf(error));
     } finally {

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { api, call, fieldError, problemOf, type CredentialCreate, type Problem, type Provider } from "../api";
-import { useProjects, useProviders } from "../catalog";
+import { ProjectOptions, ProviderOptions, useProjects, useProviders } from "../catalog";
 import { Link, navigate } from "../router";
 import { readSecret, SecretInputs, secretShape } from "../secret-fields";
 import { clearSecrets, Field, ProblemBanner, text } from "../ui";
@@ -73,11 +73,7 @@ export function CredentialNew({ org }: { org: string }) {
                 setProblem(null);
               }}
             >
-              {providers.data?.map((p) => (
-                <option key={p.id} value={p.id}>
-                  {p.display_name}
-                </option>
-              ))}
+              <ProviderOptions providers={providers.data} />
             </select>
           )}
         </Field>
@@ -88,11 +84,7 @@ export function CredentialNew({ org }: { org: string }) {
           {(input) => (
             <select {...input} name="project_id" defaultValue="">
               <option value="">Organization-level</option>
-              {projects.data?.map((p) => (
-                <option key={p.id} value={p.id}>
-                  {p.name}
-                </option>
-              ))}
+              <ProjectOptions projects={projects.data} />
             </select>
           )}
         </Field>

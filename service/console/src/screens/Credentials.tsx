@@ -1,9 +1,9 @@
 import { useState, type FormEvent } from "react";
 import { api, call } from "../api";
-import { projectName, providerName, useProjects, useProviders } from "../catalog";
+import { ProjectOptions, projectName, ProviderOptions, providerName, useProjects, useProviders } from "../catalog";
 import { Link } from "../router";
 import { useSession } from "../session";
-import { Badge, Field, formatTime, ProblemBanner, text, useLoad } from "../ui";
+import { Badge, Field, formatTime, Pager, ProblemBanner, text, useLoad, Table } from "../ui";
 
 interface Filters {
   provider?: string;
@@ -55,11 +55,7 @@ export function Credentials({ org }: { org: string }) {
           {(input) => (
             <select {...input} name="provider" defaultValue="">
               <option value="">Any provider</option>
-              {providers.data?.map((p) => (
-                <option key={p.id} value={p.id}>
-                  {p.display_name}
-                </option>
-              ))}
+              <ProviderOptions providers={providers.data} />
             </select>
           )}
         </Field>
@@ -68,11 +64,7 @@ export function Credentials({ org }: { org: string }) {
             <select {...input} name="project_id" defaultValue="">
               <option value="">Any</option>
               <option value="none">Organization-level only</option>
-              {projects.data?.map((p) => (
-                <option key={p.id} value={p.id}>
-                  {p.name}
-                </option>
-              ))}
+              <ProjectOptions projects={projects.data} />
             </select>
           )}
         </Field>
@@ -98,60 +90,35 @@ export function Credentials({ org }: { org: string }) {
         <button type="submit">Apply filters</button>
       </form>
       <ProblemBanner problem={list.problem} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Provider</th>
-              <th scope="col">Project</th>
-              <th scope="col">Environment</th>
-              <th scope="col">Key hint</th>
-              <th scope="col">State</th>
-              <th scope="col">Rotation due</th>
-              <th scope="col">Last verified</th>
-              <th scope="col">Owner</th>
+      <Table
+        columns={["Name", "Provider", "Project", "Environment", "Key hint", "State", "Rotation due", "Last verified", "Owner"]}
+        rows={list.data?.data.length}
+        empty="No credentials match."
+      >
+        {list.data?.data.map((c) => {
+          const due = c.rotation_due_at !== null && Date.parse(c.rotation_due_at) <= now;
+          return (
+            <tr key={c.id}>
+              <td>
+                <Link to={`/orgs/${org}/credentials/${c.id}`}>{c.name}</Link>
+              </td>
+              <td>{providerName(providers.data, c.provider)}</td>
+              <td>{projectName(projects.data, c.project_id)}</td>
+              <td>{c.environment}</td>
+              <td>
+                <code className="hint-text">{c.key_hint}</code> <span className="muted">v{c.key_version}</span>
+              </td>
+              <td>
+                {c.active ? <Badge tone="ok">Active</Badge> : <Badge tone="off">Inactive</Badge>} {c.is_default && <Badge tone="info">Default</Badge>}
+              </td>
+              <td>{due ? <Badge tone="warn">Due {formatTime(c.rotation_due_at)}</Badge> : formatTime(c.rotation_due_at)}</td>
+              <td>{c.last_verify_status ? `${c.last_verify_status}, ${formatTime(c.last_verified_at)}` : "—"}</td>
+              <td>{c.owner ?? "—"}</td>
             </tr>
-          </thead>
-          <tbody>
-            {list.data?.data.map((c) => {
-              const due = c.rotation_due_at !== null && Date.parse(c.rotation_due_at) <= now;
-              return (
-                <tr key={c.id}>
-                  <td>
-                    <Link to={`/orgs/${org}/credentials/${c.id}`}>{c.name}</Link>
-                  </td>
-                  <td>{providerName(providers.data, c.provider)}</td>
-                  <td>{projectName(projects.data, c.project_id)}</td>
-                  <td>{c.environment}</td>
-                  <td>
-                    <code className="hint-text">{c.key_hint}</code> <span className="muted">v{c.key_version}</span>
-                  </td>
-                  <td>
-                    {c.active ? <Badge tone="ok">Active</Badge> : <Badge tone="off">Inactive</Badge>} {c.is_default && <Badge tone="info">Default</Badge>}
-                  </td>
-                  <td>{due ? <Badge tone="warn">Due {formatTime(c.rotation_due_at)}</Badge> : formatTime(c.rotation_due_at)}</td>
-                  <td>{c.last_verify_status ? `${c.last_verify_status}, ${formatTime(c.last_verified_at)}` : "—"}</td>
-                  <td>{c.owner ?? "—"}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-        {list.data?.data.length === 0 && <p className="empty">No credentials match.</p>}
-      </div>
-      <div className="pager">
-        {cursor && (
-          <button type="button" onClick={() => setCursor(undefined)}>
-            First page
-          </button>
-        )}
-        {list.data?.next_cursor && (
-          <button type="button" onClick={() => setCursor(list.data?.next_cursor ?? undefined)}>
-            Next page
-          </button>
-        )}
-      </div>
+          );
+        })}
+      </Table>
+      <Pager cursor={cursor} next={list.data?.next_cursor} onPage={setCursor} />
     </>
   );
 }

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { api, call, problemOf, fieldError, type Problem } from "../api";
 import { Link, navigate } from "../router";
-import { Field, formatTime, ProblemBanner, text, useLoad } from "../ui";
+import { Field, formatTime, ProblemBanner, text, useLoad, Table } from "../ui";
 
 /** Every organization of the deployment (platform admins only), and a form for a new one. */
 export function Organizations() {
@@ -24,30 +24,18 @@ export function Organizations() {
     <>
       <h1 tabIndex={-1}>Organizations</h1>
       <ProblemBanner problem={orgs.problem} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Slug</th>
-              <th scope="col">Platform fallback</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
-          <tbody>
-            {orgs.data?.data.map((org) => (
-              <tr key={org.id}>
-                <td>
-                  <Link to={`/orgs/${org.id}/credentials`}>{org.name}</Link>
-                </td>
-                <td>{org.slug}</td>
-                <td>{org.platform_fallback ? "allowed" : "off"}</td>
-                <td>{formatTime(org.created_at)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table columns={["Name", "Slug", "Platform fallback", "Created"]} rows={orgs.data?.data.length}>
+        {orgs.data?.data.map((org) => (
+          <tr key={org.id}>
+            <td>
+              <Link to={`/orgs/${org.id}/credentials`}>{org.name}</Link>
+            </td>
+            <td>{org.slug}</td>
+            <td>{org.platform_fallback ? "allowed" : "off"}</td>
+            <td>{formatTime(org.created_at)}</td>
+          </tr>
+        ))}
+      </Table>
       <section aria-labelledby="new-org">
         <h2 id="new-org">New organization</h2>
         <form onSubmit={(e) => void create(e)} className="inline-form" noValidate>

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, call, fieldError, ifMatch, problemOf, type Problem, type Project } from "../api";
 import { useProjects } from "../catalog";
 import { useSession } from "../session";
-import { Field, formatTime, ProblemBanner, text } from "../ui";
+import { Field, formatTime, ProblemBanner, text, Table } from "../ui";
 
 export function Projects({ org }: { org: string }) {
   const { canManage } = useSession();
@@ -53,44 +53,31 @@ export function Projects({ org }: { org: string }) {
       <h1 tabIndex={-1}>Projects</h1>
       <p className="hint">A project that inherits resolves the organization's credentials when it has none of its own for a provider.</p>
       <ProblemBanner problem={projects.problem ?? problem} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Description</th>
-              <th scope="col">Inherits organization credentials</th>
-              <th scope="col">Updated</th>
-            </tr>
-          </thead>
-          <tbody>
-            {projects.data?.map((project) => (
-              <tr key={`${project.id}:${project.version}`}>
-                <td>{project.name}</td>
-                <td>{project.description ?? "—"}</td>
-                <td>
-                  {canManage ? (
-                    <label className="check">
-                      <input
-                        type="checkbox"
-                        defaultChecked={project.inherit_organization_credentials}
-                        onChange={(e) => void setInherit(project, e.target.checked)}
-                      />
-                      Inherit ({project.name})
-                    </label>
-                  ) : project.inherit_organization_credentials ? (
-                    "yes"
-                  ) : (
-                    "no"
-                  )}
-                </td>
-                <td>{formatTime(project.updated_at)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        {projects.data?.length === 0 && <p className="empty">No projects yet.</p>}
-      </div>
+      <Table columns={["Name", "Description", "Inherits organization credentials", "Updated"]} rows={projects.data?.length} empty="No projects yet.">
+        {projects.data?.map((project) => (
+          <tr key={`${project.id}:${project.version}`}>
+            <td>{project.name}</td>
+            <td>{project.description ?? "—"}</td>
+            <td>
+              {canManage ? (
+                <label className="check">
+                  <input
+                    type="checkbox"
+                    defaultChecked={project.inherit_organization_credentials}
+                    onChange={(e) => void setInherit(project, e.target.checked)}
+                  />
+                  Inherit ({project.name})
+                </label>
+              ) : project.inherit_organization_credentials ? (
+                "yes"
+              ) : (
+                "no"
+              )}
+            </td>
+            <td>{formatTime(project.updated_at)}</td>
+          </tr>
+        ))}
+      </Table>
       {canManage && (
         <section aria-labelledby="new-project">
           <h2 id="new-project">New project</h2>

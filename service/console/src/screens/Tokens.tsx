@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { api, call, fieldError, problemOf, type Problem, type Token, type TokenCreated } from "../api";
-import { Field, formatTime, ProblemBanner, text, useLoad } from "../ui";
+import { Field, formatTime, ProblemBanner, text, useLoad, Table } from "../ui";
 
 export function Tokens({ org }: { org: string }) {
   const tokens = useLoad(() => call(api.GET("/v1/organizations/{org}/tokens", { params: { path: { org }, query: { limit: 200 } } })), `tokens:${org}`);
@@ -88,49 +88,33 @@ export function Tokens({ org }: { org: string }) {
         </section>
       )}
       <ProblemBanner problem={tokens.problem} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Role</th>
-              <th scope="col">Created</th>
-              <th scope="col">Expires</th>
-              <th scope="col">Last used</th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {tokens.data?.data.map((token) => (
-              <tr key={token.id}>
-                <td>{token.name}</td>
-                <td>{token.role}</td>
-                <td>{formatTime(token.created_at)}</td>
-                <td>{token.expires_at ? formatTime(token.expires_at) : "never"}</td>
-                <td>{formatTime(token.last_used_at)}</td>
-                <td>
-                  {confirming === token.id ? (
-                    <>
-                      <button type="button" className="danger" onClick={() => void revoke(token)}>
-                        Confirm revoke {token.name}
-                      </button>{" "}
-                      <button type="button" onClick={() => setConfirming(null)}>
-                        Keep
-                      </button>
-                    </>
-                  ) : (
-                    <button type="button" onClick={() => setConfirming(token.id)}>
-                      Revoke {token.name}
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table columns={["Name", "Role", "Created", "Expires", "Last used", <span className="visually-hidden">Actions</span>]} rows={tokens.data?.data.length}>
+        {tokens.data?.data.map((token) => (
+          <tr key={token.id}>
+            <td>{token.name}</td>
+            <td>{token.role}</td>
+            <td>{formatTime(token.created_at)}</td>
+            <td>{token.expires_at ? formatTime(token.expires_at) : "never"}</td>
+            <td>{formatTime(token.last_used_at)}</td>
+            <td>
+              {confirming === token.id ? (
+                <>
+                  <button type="button" className="danger" onClick={() => void revoke(token)}>
+                    Confirm revoke {token.name}
+                  </button>{" "}
+                  <button type="button" onClick={() => setConfirming(null)}>
+                    Keep
+                  </button>
+                </>
+              ) : (
+                <button type="button" onClick={() => setConfirming(token.id)}>
+                  Revoke {token.name}
+                </button>
+              )}
+            </td>
+          </tr>
+        ))}
+      </Table>
       <section aria-labelledby="create-token">
         <h2 id="create-token">Create token</h2>
         <form className="inline-form" onSubmit={(e) => void create(e)} noValidate>

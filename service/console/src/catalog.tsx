@@ -18,3 +18,21 @@ export const providerName = (providers: Provider[] | undefined, id: string) => p
 
 export const projectName = (projects: Project[] | undefined, id: string | null) =>
   id === null ? "Organization" : (projects?.find((p) => p.id === id)?.name ?? id);
+
+/** One <option> per provider, by display name. */
+export function ProviderOptions({ providers }: { providers: Provider[] | undefined }) {
+  return providers?.map((p) => (
+    <option key={p.id} value={p.id}>
+      {p.display_name}
+    </option>
+  ));
+}
+
+/** One <option> per project, by name. */
+export function ProjectOptions({ projects }: { projects: Project[] | undefined }) {
+  return projects?.map((p) => (
+    <option key={p.id} value={p.id}>
+      {p.name}
+    </option>
+  ));
+}
