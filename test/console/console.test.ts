@@ -315,8 +315,18 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
     await signOut();
   });
 
-  it("verifies the audit chain", async () => {
+  it("revokes a token", async () => {
     await signIn(org.tokens.admin);
+    await heading("Credentials").waitFor();
+    await page.getByRole("link", { name: "Tokens" }).click();
+    await button("Revoke console member").click();
+    await button("Confirm revoke console member").click();
+    await page.getByRole("row").filter({ hasText: "console member" }).waitFor({ state: "detached" });
+    const whoami = await fetch(`${service.url}/v1/whoami`, { headers: { Authorization: `Bearer ${memberToken}` } });
+    expect(whoami.status).toBe(401);
+  });
+
+  it("verifies the audit chain", async () => {
     await page.getByRole("link", { name: "Audit log" }).click();
     await heading("Audit log").waitFor();
     await page.getByRole("cell", { name: "credential.rotate" }).first().waitFor();
@@ -362,6 +372,8 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
         expect(hit, `a typed secret appears in ${where}`).toBeUndefined();
       }
     }
+    // The page ran under its Content-Security-Policy without tripping it.
+    expect(seen.console.filter((line) => /Content Security Policy|Refused to/i.test(line))).toEqual([]);
     // The only thing the console keeps is the Keyplane token, in this tab's session.
     for (const storage of seen.storage) {
       const { local, session } = JSON.parse(storage) as { local: object; session: object };
