@@ -13,7 +13,7 @@ await build({
   bundle: true,
   platform: "node",
   format: "esm",
-  target: "node20",
+  target: "node22",
   sourcemap: "linked",
   logLevel: "warning",
   // grpc-js requires @grpc/proto-loader (with protobufjs's .proto parser) only to serve channelz

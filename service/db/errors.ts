@@ -138,7 +138,7 @@ export function mapDbError(err: unknown): DbError {
   const code = str(raw.code);
   const message = str(raw.message) ?? "database error";
 
-  // Node 20 tries every address of "localhost" and reports an AggregateError.
+  // Node (since 20) tries every address of "localhost" and reports an AggregateError.
   if (Array.isArray(raw.errors) && raw.errors.length > 0 && !code) return mapDbError(raw.errors[0]);
 
   if (code && UNAVAILABLE_ERRNOS.has(code)) return new DatabaseUnavailableError(code);

@@ -1,15 +1,16 @@
 // The same bindings under CDK Terrain (cdktn 0.24), the maintained fork of CDKTF: a project whose
 // `cdktf` module is cdktn (what an npm alias `"cdktf": "npm:cdktn@^0.24"` gives an app), running the
 // compiled bindings and the compiled example with `node`. Synthesis, the literal-secret aspect and
-// the ephemeral block are checked, then the stack is applied and destroyed by each engine against a
-// real service. cdktn comes from the tool cache (cdktf-provider/scripts/install-cdk-tools.sh).
-// cdktn-cli itself needs Node >= 22.19 and is not driven here (the project runs on Node 20).
+// the ephemeral block are checked, then each engine applies and destroys the stack against a real
+// service, once from `node` synthesis and once driven by cdktn-cli (`cdktn synth/deploy/destroy`).
+// cdktn and cdktn-cli come from the tool cache (cdktf-provider/scripts/install-cdk-tools.sh).
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deployExampleWithCli } from "../cdktf/cli-deploy.js";
 import { exampleKeys, exampleVars, expectDeployed, expectDestroyed, providerEnv } from "../cdktf/deploy.js";
-import { EXAMPLE_STACK, cdkTools, cleanEnv, exampleMain, filesContaining, repoRoot, run, writeMirrorCliConfig } from "../cdktf/support.js";
+import { EXAMPLE_STACK, cdkTools, cleanEnv, exampleDir, exampleMain, filesContaining, repoRoot, run, writeMirrorCliConfig } from "../cdktf/support.js";
 import { enginesFor, type Engine } from "./support/engines.js";
 import { startService, type E2eService } from "../support/service.js";
 import { Workdir } from "./support/workdir.js";
@@ -18,6 +19,13 @@ const tools = cdkTools("cdktn");
 if (!tools.dir) console.warn(`\n*** cdktn (CDK Terrain) suite SKIPPED: ${tools.error} ***\n`);
 it.runIf(!tools.dir && process.env.KEYPLANE_REQUIRE_E2E === "1")("has cdktn when KEYPLANE_REQUIRE_E2E=1", () => {
   expect.fail(`cdktn is not available: ${tools.error}`);
+});
+// cdktn-cli declares Node >= 22.19, above the project's own floor (22).
+const [nodeMajor, nodeMinor] = process.versions.node.split(".").map(Number);
+const cliRuns = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 19);
+if (tools.dir && !cliRuns) console.warn(`\n*** cdktn-cli deploys SKIPPED: cdktn-cli needs Node >= 22.19, this is ${process.version} ***\n`);
+it.runIf(!!tools.dir && !cliRuns && process.env.KEYPLANE_REQUIRE_E2E === "1")("runs on a Node cdktn-cli supports when KEYPLANE_REQUIRE_E2E=1", () => {
+  expect.fail(`cdktn-cli needs Node >= 22.19, this is ${process.version}`);
 });
 
 /** A scratch project where `import "cdktf"` is cdktn, holding the compiled bindings and the example. */
@@ -147,4 +155,21 @@ describe.skipIf(engines.length === 0).each(engines)("example under cdktn applied
       rmSync(project, { recursive: true, force: true });
     }
   }, 300_000);
+
+  it.runIf(cliRuns)(
+    "cdktn synth, deploy and destroy with TERRAFORM_BINARY_NAME; no secret anywhere",
+    async () => {
+      const project = cdktnProject("cli");
+      try {
+        const projectConfig = JSON.parse(readFileSync(join(exampleDir, "cdktf.json"), "utf8"));
+        writeFileSync(join(project, "cdktf.json"), JSON.stringify({ ...projectConfig, app: "node main.js" }, null, 2));
+        // Run by this process's Node: the launcher's `env node` could find an older one on PATH.
+        const cli: [string, string] = [process.execPath, join(tools.dir!, "node_modules/cdktn-cli/bin/cdktn")];
+        await deployExampleWithCli({ label: "cdktn-cli 0.24.0", cli, project, root: project, engine, service });
+      } finally {
+        rmSync(project, { recursive: true, force: true });
+      }
+    },
+    600_000,
+  );
 });

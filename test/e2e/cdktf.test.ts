@@ -24,11 +24,10 @@ import {
   run,
   synthExample,
   writeMirrorCliConfig,
-  type ProcessResult,
 } from "../cdktf/support.js";
+import { deployExampleWithCli } from "../cdktf/cli-deploy.js";
 import { exampleKeys, exampleVars, expectDeployed, expectDestroyed, expectedHints, providerEnv } from "../cdktf/deploy.js";
 import { enginesFor, type Engine } from "./support/engines.js";
-import { assertNoSecret } from "./support/secrets.js";
 import { startService, type E2eService } from "../support/service.js";
 import { Workdir } from "./support/workdir.js";
 
@@ -187,54 +186,14 @@ app.synth();
     it.runIf(!!tools.dir)(
       "cdktf synth, deploy and destroy with TERRAFORM_BINARY_NAME; no secret anywhere",
       async () => {
-        const started = performance.now();
-        const org = await service.seedOrganization();
-        const keys = exampleKeys();
         const root = mkdtempSync(join(tmpdir(), "kp-e2e-cdktf-cli-"));
         const project = join(root, "project");
         try {
-          const cli = cdktfCli();
-          const cliConfig = writeMirrorCliConfig(root);
           const projectConfig = JSON.parse(readFileSync(join(exampleDir, "cdktf.json"), "utf8"));
           // The example's own app line compiles main.ts in place; here the compiled app runs from a scratch project.
           mkdirSync(project);
           writeFileSync(join(project, "cdktf.json"), JSON.stringify({ ...projectConfig, app: `node ${exampleMain}` }, null, 2));
-          const env = cleanEnv({
-            TERRAFORM_BINARY_NAME: engine.bin,
-            TF_CLI_CONFIG_FILE: cliConfig,
-            TF_IN_AUTOMATION: "1",
-            CI: "1",
-            ...providerEnv(service.url, org),
-            ...Object.fromEntries(Object.entries(exampleVars(keys)).map(([k, v]) => [`TF_VAR_${k}`, v])),
-          });
-          const transcript: ProcessResult[] = [];
-          const cdktf = async (...args: string[]) => {
-            const result = await run(cli, args, { cwd: project, env, timeoutMs: 240_000 });
-            transcript.push(result);
-            return result;
-          };
-
-          const synth = await cdktf("synth");
-          expect(synth.code, synth.out).toBe(0);
-          const config = JSON.parse(readFileSync(join(project, "cdktf.out/stacks", EXAMPLE_STACK, "cdk.tf.json"), "utf8"));
-          expect(Object.keys(config.resource.keyplane_credential).sort()).toEqual(["anthropic", "openai"]);
-
-          const outputsFile = join(project, "outputs.json");
-          // --skip-provider-lock: cdktf would otherwise run `providers lock -platform=linux_amd64`, which asks
-          // the public registry, where keyplane/keyplane is not published (init already locked it from the mirror).
-          const deploy = await cdktf("deploy", EXAMPLE_STACK, "--auto-approve", "--skip-provider-lock", "--outputs-file", outputsFile);
-          expect(deploy.code, deploy.out).toBe(0);
-          const outputs = JSON.parse(readFileSync(outputsFile, "utf8"))[EXAMPLE_STACK];
-          await expectDeployed(org, keys, outputs);
-
-          const destroy = await cdktf("destroy", EXAMPLE_STACK, "--auto-approve", "--skip-provider-lock");
-          expect(destroy.code, destroy.out).toBe(0);
-          await expectDestroyed(org);
-
-          assertNoSecret([keys.openai, keys.anthropic, org.tokens.admin], root, [...transcript.map((r) => r.out), service.logText()]);
-          console.log(
-            `[cdktf e2e] ${engine.version}: cdktf-cli synth ${Math.round(synth.ms)} ms, deploy ${Math.round(deploy.ms)} ms, destroy ${Math.round(destroy.ms)} ms (total ${Math.round(performance.now() - started)} ms)`,
-          );
+          await deployExampleWithCli({ label: "cdktf-cli", cli: [cdktfCli()], project, root, engine, service });
         } finally {
           if (process.env.KEYPLANE_E2E_KEEP === "1") console.log(`[e2e] kept ${root}`);
           else rmSync(root, { recursive: true, force: true });
