@@ -20,7 +20,7 @@ import { auditRoutes } from "./audit/audit-routes.js";
 import { projectRoutes } from "./projects/project-routes.js";
 import { resolveRoutes } from "./resolve/resolve-routes.js";
 import { platformKeyEnvVars } from "./resolve/platform-keys.js";
-import { createRateLimits } from "./ratelimit/rate-limit-hooks.js";
+import { createRateLimits } from "./http/rate-limit-hooks.js";
 
 // Express tries routes in registration order: the resolve path, which every AI call takes, first.
 export const FEATURES: FeatureRegistrar[] = [resolveRoutes, providerRoutes, organizationRoutes, tokenRoutes, projectRoutes, credentialRoutes, auditRoutes];

@@ -9,7 +9,7 @@ import { openDb } from "../../service/db/index.js";
 import { createLogger } from "../../service/observability/logger.js";
 import { createRuntime } from "../../service/server.js";
 import { TokenBucketLimiter } from "../../service/ratelimit/token-bucket.js";
-import { addressKey } from "../../service/ratelimit/rate-limit-hooks.js";
+import { addressKey } from "../../service/http/rate-limit-hooks.js";
 import { loadConfig } from "../../service/config.js";
 import { openTestDb, testDatabases } from "../support/db.js";
 import { bearer } from "../support/runtime.js";

@@ -1,5 +1,6 @@
 /**
- * The resolution order of SPEC §3 as a table: every combination of the project's credential
+ * The resolution order (the project's own credential, then the organization's when the project
+ * inherits, then the platform key) as a table: every combination of the project's credential
  * (present / inactive / absent), the project's inheritance, the organization's credential
  * (present / inactive), the organization's platform_fallback and whether the deployment
  * configured a platform key, each asserting `source` and the value served.

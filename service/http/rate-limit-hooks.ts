@@ -1,9 +1,9 @@
 import type { Request } from "express";
 import type { Config } from "../config.js";
-import type { GuardHooks } from "../http/operation-router.js";
-import { problems } from "../http/problem.js";
-import { clientAddress } from "../http/context.js";
-import { TokenBucketLimiter } from "./token-bucket.js";
+import type { GuardHooks } from "./operation-router.js";
+import { problems } from "./problem.js";
+import { clientAddress } from "./context.js";
+import { TokenBucketLimiter } from "../ratelimit/token-bucket.js";
 
 /** Operations that hand out secrets: limited per token (config.rateLimit.resolvePerMinute). */
 const SECRET_OPERATIONS = new Set(["resolveCredential", "getEnvironment"]);
