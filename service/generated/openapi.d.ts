@@ -1195,7 +1195,7 @@ export interface components {
             last_verify_status: components["schemas"]["VerifyStatus"] | null;
             /** @description Names of the stored secret fields (never their values), e.g. `["api_key"]`. */
             secret_fields: string[];
-            usage: components["schemas"]["CredentialUsage"];
+            usage?: components["schemas"]["CredentialUsage"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
             /**
