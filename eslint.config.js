@@ -1,6 +1,7 @@
 // Lint with type information: the rules that matter most here (floating or misused promises,
 // non-exhaustive switches over unions) need the TypeScript program, so every linted file belongs to a
-// tsconfig (tsconfig.json for TypeScript, tsconfig.scripts.json for the .mjs build scripts).
+// tsconfig (tsconfig.json for TypeScript, tsconfig.scripts.json for the .mjs build scripts,
+// service/console/tsconfig.json for the browser console).
 import js from "@eslint/js";
 import globals from "globals";
 import tseslint from "typescript-eslint";
@@ -24,7 +25,7 @@ export default tseslint.config(
     languageOptions: {
       globals: globals.node,
       parserOptions: {
-        project: ["./tsconfig.json", "./tsconfig.scripts.json"],
+        project: ["./tsconfig.json", "./tsconfig.scripts.json", "./service/console/tsconfig.json"],
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -47,6 +48,11 @@ export default tseslint.config(
       // Passing on a caught value (typed unknown, or any from untyped callbacks) as the rejection reason is fine.
       "@typescript-eslint/prefer-promise-reject-errors": ["error", { allowThrowingAny: true, allowThrowingUnknown: true }],
     },
+  },
+  {
+    // The console runs in the browser.
+    files: ["service/console/src/**"],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ["test/**"],

@@ -10,6 +10,7 @@ import { UnauthenticatedDenials } from "../auth/unauthenticated-denials.js";
 import { HttpProblem, problemBody, problemFromDomainError, problems } from "./problem.js";
 import { DomainError } from "../errors.js";
 import { docsRouter } from "./docs.js";
+import { consoleRouter } from "./console.js";
 import { OperationRouter, type GuardHooks } from "./operation-router.js";
 import type { RequestContext } from "./context.js";
 import type { MasterKeyring } from "../crypto/index.js";
@@ -91,6 +92,7 @@ export function createApp(services: AppServices, features: FeatureRegistrar[], h
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
   app.use(docsRouter());
+  app.use(consoleRouter());
 
   app.use(requireJsonBody);
   app.use(express.json({ limit: services.config.bodyLimit, strict: true, type: () => true }));

@@ -1,0 +1,102 @@
+// The console's only way to the service: the public REST API, typed from the contract's generated
+// types. The Keyplane token is read from the session on every request and is the one thing the
+// console keeps; provider secrets pass through a request body once and are never kept.
+import createClient, { type Middleware } from "openapi-fetch";
+import type { components, paths } from "../../generated/openapi";
+
+type Schemas = components["schemas"];
+export type Credential = Schemas["Credential"];
+export type CredentialCreate = Schemas["CredentialCreate"];
+export type CredentialUpdate = Schemas["CredentialUpdate"];
+export type Provider = Schemas["ProviderCatalogEntry"];
+export type Project = Schemas["Project"];
+export type Token = Schemas["Token"];
+export type TokenCreated = Schemas["TokenCreated"];
+export type AuditVerifyResult = Schemas["AuditVerifyResult"];
+export type VerifyResult = Schemas["VerifyResult"];
+export type Whoami = Schemas["Whoami"];
+export type Problem = Schemas["Problem"];
+
+const TOKEN_KEY = "keyplane.token";
+
+export const session = {
+  token: (): string | null => sessionStorage.getItem(TOKEN_KEY),
+  signIn: (token: string) => sessionStorage.setItem(TOKEN_KEY, token),
+  signOut: () => sessionStorage.removeItem(TOKEN_KEY),
+};
+
+/** Fired when the service no longer accepts the session's token (revoked, expired). */
+export const SESSION_ENDED = "keyplane:session-ended";
+
+const authenticate: Middleware = {
+  onRequest({ request }) {
+    const token = session.token();
+    if (token) request.headers.set("Authorization", `Bearer ${token}`);
+    return request;
+  },
+};
+
+export const api = createClient<paths>({ baseUrl: window.location.origin });
+api.use(authenticate);
+
+/** A problem answer (RFC 9457) from the service. */
+export class ApiError extends Error {
+  constructor(readonly problem: Problem) {
+    super(problem.detail);
+  }
+  get status() {
+    return this.problem.status;
+  }
+  get code() {
+    return this.problem.code;
+  }
+}
+
+function asProblem(body: unknown, response: Response): Problem {
+  if (body && typeof body === "object" && "detail" in body && "status" in body) return body as Problem;
+  return {
+    type: "about:blank",
+    title: response.statusText || "Request failed",
+    status: response.status,
+    detail: `The service answered ${response.status} ${response.statusText}.`.trim(),
+    code: "unexpected_response",
+    request_id: response.headers.get("X-Request-Id") ?? "",
+  };
+}
+
+interface FetchResult<T> {
+  data?: T;
+  error?: unknown;
+  response: Response;
+}
+
+/** The answer's body, or an ApiError carrying the service's problem. */
+export async function call<T>(request: Promise<FetchResult<T>>): Promise<T> {
+  let result: FetchResult<T>;
+  try {
+    result = await request;
+  } catch {
+    throw new ApiError(asProblem(undefined, new Response(null, { status: 503, statusText: "Service unreachable" })));
+  }
+  const { data, error, response } = result;
+  if (!response.ok) {
+    const failure = new ApiError(asProblem(error, response));
+    if (response.status === 401 && session.token()) window.dispatchEvent(new Event(SESSION_ENDED));
+    throw failure;
+  }
+  return data as T;
+}
+
+/** The If-Match value for a resource last seen at `version` (its ETag is "v<version>"). */
+export const ifMatch = (resource: { version: number }) => ({ "If-Match": `"v${resource.version}"` });
+
+/** Problems and their field errors, for forms; anything thrown that is not a problem is rethrown. */
+export function problemOf(error: unknown): Problem {
+  if (error instanceof ApiError) return error.problem;
+  throw error;
+}
+
+export function fieldError(problem: Problem | null, path: string): string | undefined {
+  const messages = problem?.errors?.filter((e) => e.path === path).map((e) => e.message);
+  return messages && messages.length > 0 ? messages.join("; ") : undefined;
+}

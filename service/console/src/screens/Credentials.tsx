@@ -1,0 +1,124 @@
+import { useState, type FormEvent } from "react";
+import { api, call } from "../api";
+import { ProjectOptions, projectName, ProviderOptions, providerName, useProjects, useProviders } from "../catalog";
+import { Link } from "../router";
+import { useSession } from "../session";
+import { Badge, Field, formatTime, Pager, ProblemBanner, text, useLoad, Table } from "../ui";
+
+interface Filters {
+  provider?: string;
+  project_id?: string;
+  environment?: string;
+  active?: boolean;
+  rotation_due?: boolean;
+}
+
+const yesNo = (value: string) => (value === "true" ? true : value === "false" ? false : undefined);
+
+export function Credentials({ org }: { org: string }) {
+  const { canManage } = useSession();
+  const providers = useProviders();
+  const projects = useProjects(org);
+  const [filters, setFilters] = useState<Filters>({});
+  const [cursor, setCursor] = useState<string | undefined>();
+  const list = useLoad(
+    () => call(api.GET("/v1/organizations/{org}/credentials", { params: { path: { org }, query: { ...filters, cursor, limit: 50 } } })),
+    JSON.stringify([org, filters, cursor]),
+  );
+
+  function applyFilters(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    setCursor(undefined);
+    setFilters({
+      provider: text(form, "provider") || undefined,
+      project_id: text(form, "project_id") || undefined,
+      environment: text(form, "environment") || undefined,
+      active: yesNo(text(form, "active")),
+      rotation_due: yesNo(text(form, "rotation_due")),
+    });
+  }
+
+  const now = Date.now();
+  return (
+    <>
+      <div className="page-head">
+        <h1 tabIndex={-1}>Credentials</h1>
+        {canManage && (
+          <Link className="button primary" to={`/orgs/${org}/credentials/new`}>
+            Add credential
+          </Link>
+        )}
+      </div>
+      <form className="filters" onSubmit={applyFilters} aria-label="Filter credentials">
+        <Field label="Provider">
+          {(input) => (
+            <select {...input} name="provider" defaultValue="">
+              <option value="">Any provider</option>
+              <ProviderOptions providers={providers.data} />
+            </select>
+          )}
+        </Field>
+        <Field label="Project">
+          {(input) => (
+            <select {...input} name="project_id" defaultValue="">
+              <option value="">Any</option>
+              <option value="none">Organization-level only</option>
+              <ProjectOptions projects={projects.data} />
+            </select>
+          )}
+        </Field>
+        <Field label="Environment">{(input) => <input {...input} name="environment" placeholder="any" />}</Field>
+        <Field label="State">
+          {(input) => (
+            <select {...input} name="active" defaultValue="">
+              <option value="">Active and inactive</option>
+              <option value="true">Active</option>
+              <option value="false">Inactive</option>
+            </select>
+          )}
+        </Field>
+        <Field label="Rotation">
+          {(input) => (
+            <select {...input} name="rotation_due" defaultValue="">
+              <option value="">Any</option>
+              <option value="true">Rotation due</option>
+              <option value="false">Not due</option>
+            </select>
+          )}
+        </Field>
+        <button type="submit">Apply filters</button>
+      </form>
+      <ProblemBanner problem={list.problem} />
+      <Table
+        columns={["Name", "Provider", "Project", "Environment", "Key hint", "State", "Rotation due", "Last verified", "Owner"]}
+        rows={list.data?.data.length}
+        empty="No credentials match."
+      >
+        {list.data?.data.map((c) => {
+          const due = c.rotation_due_at !== null && Date.parse(c.rotation_due_at) <= now;
+          return (
+            <tr key={c.id}>
+              <td>
+                <Link to={`/orgs/${org}/credentials/${c.id}`}>{c.name}</Link>
+              </td>
+              <td>{providerName(providers.data, c.provider)}</td>
+              <td>{projectName(projects.data, c.project_id)}</td>
+              <td>{c.environment}</td>
+              <td>
+                <code className="hint-text">{c.key_hint}</code> <span className="muted">v{c.key_version}</span>
+              </td>
+              <td>
+                {c.active ? <Badge tone="ok">Active</Badge> : <Badge tone="off">Inactive</Badge>} {c.is_default && <Badge tone="info">Default</Badge>}
+              </td>
+              <td>{due ? <Badge tone="warn">Due {formatTime(c.rotation_due_at)}</Badge> : formatTime(c.rotation_due_at)}</td>
+              <td>{c.last_verify_status ? `${c.last_verify_status}, ${formatTime(c.last_verified_at)}` : "—"}</td>
+              <td>{c.owner ?? "—"}</td>
+            </tr>
+          );
+        })}
+      </Table>
+      <Pager cursor={cursor} next={list.data?.next_cursor} onPage={setCursor} />
+    </>
+  );
+}

@@ -1,0 +1,169 @@
+// Small shared pieces: loading state, labelled fields, the problem banner, dialogs.
+import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from "react";
+import { problemOf, type Problem } from "./api";
+
+export interface Loaded<T> {
+  data: T | undefined;
+  problem: Problem | null;
+  reload: () => void;
+  /** Replaces the data with a newer answer (e.g. a mutation's response). */
+  setData: (data: T) => void;
+}
+
+/** Runs `load` when `key` changes (and on reload); keeps the last answer or the problem. */
+export function useLoad<T>(load: () => Promise<T>, key: string): Loaded<T> {
+  const [data, setData] = useState<T>();
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const [generation, setGeneration] = useState(0);
+  const latest = useRef(load);
+  latest.current = load;
+  useEffect(() => {
+    let current = true;
+    latest.current().then(
+      (value) => {
+        if (!current) return;
+        setData(value);
+        setProblem(null);
+      },
+      (error: unknown) => {
+        if (current) setProblem(problemOf(error));
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [key, generation]);
+  const reload = useCallback(() => setGeneration((g) => g + 1), []);
+  return { data, problem, reload, setData };
+}
+
+/** The service's explanation and every field it blames, by path. */
+export function ProblemBanner({ problem }: { problem: Problem | null }) {
+  if (!problem) return null;
+  return (
+    <div className="problem" role="alert">
+      <p>{problem.detail}</p>
+      {problem.errors && problem.errors.length > 0 && (
+        <ul>
+          {problem.errors.map((e) => (
+            <li key={e.path + e.message}>
+              <code>{e.path}</code>: {e.message}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+export interface InputProps {
+  id: string;
+  "aria-describedby"?: string;
+  "aria-invalid"?: boolean;
+}
+
+/** A visible label, the control, an optional hint and the service's message for this field. */
+export function Field({ label, hint, error, children }: { label: ReactNode; hint?: ReactNode; error?: string; children: (input: InputProps) => ReactNode }) {
+  const id = useId();
+  const described = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""].filter(Boolean).join(" ");
+  return (
+    <div className={error ? "field invalid" : "field"}>
+      <label htmlFor={id}>{label}</label>
+      {children({ id, "aria-describedby": described || undefined, "aria-invalid": error ? true : undefined })}
+      {hint && (
+        <p className="hint" id={`${id}-hint`}>
+          {hint}
+        </p>
+      )}
+      {error && (
+        <p className="field-error" id={`${id}-error`}>
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** A modal dialog (Escape closes it, focus stays inside), shown while mounted. */
+export function Dialog({ title, onClose, children }: { title: string; onClose: () => void; children: ReactNode }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  const closeHandler = useRef(onClose);
+  closeHandler.current = onClose;
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    const closed = () => closeHandler.current();
+    dialog.addEventListener("close", closed);
+    dialog.showModal();
+    return () => {
+      dialog.removeEventListener("close", closed);
+      dialog.close();
+    };
+  }, []);
+  return (
+    <dialog ref={ref} aria-labelledby={titleId}>
+      <h2 id={titleId}>{title}</h2>
+      {children}
+    </dialog>
+  );
+}
+
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+export function Badge({ tone, children }: { tone: "ok" | "off" | "warn" | "info"; children: ReactNode }) {
+  return <span className={`badge badge-${tone}`}>{children}</span>;
+}
+
+/** The text of a form field (FormData), trimmed; "" when absent. */
+export function text(form: FormData, name: string): string {
+  const value = form.get(name);
+  return typeof value === "string" ? value.trim() : "";
+}
+
+/** Empties the form's password fields: a typed secret is sent once and not kept on the page. */
+export function clearSecrets(form: HTMLFormElement) {
+  for (const input of form.querySelectorAll<HTMLInputElement>('input[type="password"]')) input.value = "";
+}
+
+/** First/next page buttons over a cursor-paged list. */
+export function Pager({ cursor, next, onPage }: { cursor: string | undefined; next: string | null | undefined; onPage: (cursor: string | undefined) => void }) {
+  return (
+    <div className="pager">
+      {cursor && (
+        <button type="button" onClick={() => onPage(undefined)}>
+          First page
+        </button>
+      )}
+      {next && (
+        <button type="button" onClick={() => onPage(next)}>
+          Next page
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** A table that scrolls sideways in a narrow window; `empty` shows when there are no rows. */
+export function Table({ columns, rows, empty, children }: { columns: ReactNode[]; rows: number | undefined; empty?: string; children: ReactNode }) {
+  return (
+    <div className="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            {columns.map((column, i) => (
+              <th scope="col" key={i}>
+                {column}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+      {rows === 0 && empty && <p className="empty">{empty}</p>}
+    </div>
+  );
+}
