@@ -430,7 +430,9 @@ export interface paths {
          * Delete a credential
          * @description Deletes the credential and destroys the ciphertext of every version. An active credential
          *     is refused with 409 `credential_active` unless `force=true`: deactivate first, confirm
-         *     nothing breaks, then delete. Honours `If-Match`.
+         *     nothing breaks (`usage`), then delete. A credential pinned by an active model alias, or
+         *     resolved in the last 24 hours, is refused with 409 `credential_in_use` (naming the aliases
+         *     and the last use) unless `force=true`. Honours `If-Match`.
          */
         delete: operations["deleteCredential"];
         options?: never;
@@ -529,6 +531,8 @@ export interface paths {
         /**
          * Deactivate a credential
          * @description Inactive credentials are never resolved. Idempotent. No request body. Honours `If-Match`.
+         *     A credential pinned by an active model alias, or resolved in the last 24 hours, is refused
+         *     with 409 `credential_in_use` (naming the aliases and the last use) unless `force=true`.
          */
         post: operations["deactivateCredential"];
         delete?: never;
@@ -629,7 +633,18 @@ export interface paths {
          *     4. otherwise 404 `no_credential`, listing what was checked.
          *
          *     `environment` narrows steps 1–2. `version: previous` returns the previous key while it is
-         *     within its rotation grace period. **Resolver tokens only**; every call is audited and
+         *     within its rotation grace period.
+         *
+         *     With `alias` instead of `provider`: the alias is looked up in the project (when given),
+         *     then in the organization when no project was given or the project inherits. A pinned
+         *     credential is returned if it is active; otherwise (or without a pin) the alias's provider
+         *     is resolved by the order above, narrowed by the alias's `environment` (else the request's).
+         *     When that finds nothing, `fallbacks` are tried in order. The answer adds `alias`, `model`,
+         *     `params` and `alias_chain`. When the organization's `resolve_policy` is `aliases_only`, a
+         *     resolve by bare `provider` answers 403 `alias_required`.
+         *
+         *     A token confined to a project (`project_id` on the token) resolves for that project when
+         *     the request names none, and answers 404 for any other project. **Resolver tokens only**; every call is audited and
          *     rate limited per token. The response is marked `Cache-Control: no-store`.
          */
         post: operations["resolveCredential"];
@@ -668,6 +683,71 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{org}/model-aliases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List model aliases
+         * @description Model aliases of the organization, newest first. Without `project_id` the list spans
+         *     organization-level and project aliases; `project_id=none` selects organization-level ones.
+         */
+        get: operations["listModelAliases"];
+        put?: never;
+        /**
+         * Create a model alias
+         * @description A name AI features resolve instead of a bare provider: it says which model to call, with
+         *     which non-secret parameters, and optionally pins one credential (same organization and
+         *     provider, organization-level or of the alias's project). `fallbacks` are alias names tried
+         *     in order when this alias resolves no active credential; a fallback chain that leads back
+         *     to an alias is refused (422 at `body.fallbacks`). Names are unique per (organization,
+         *     project): 409 `name_conflict`.
+         */
+        post: operations["createModelAlias"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{org}/model-aliases/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+                /** @description Model alias id. */
+                id: components["parameters"]["ModelAliasIdPath"];
+            };
+            cookie?: never;
+        };
+        /** Get a model alias */
+        get: operations["getModelAlias"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a model alias
+         * @description An alias named as a fallback by another alias cannot be deleted (409 `alias_in_use`)
+         *     unless `force=true`, which also removes it from those fallback lists. Honours `If-Match`.
+         */
+        delete: operations["deleteModelAlias"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a model alias
+         * @description Switch the model, the provider, the pinned credential, parameters or fallbacks. Changing
+         *     `provider` without a new `credential_id` clears a pin of the old provider. Honours `If-Match`.
+         */
+        patch: operations["updateModelAlias"];
         trace?: never;
     };
     "/v1/organizations/{org}/audit-events": {
@@ -747,6 +827,16 @@ export interface components {
          * @example tok_01J0000000000000000000000T
          */
         TokenId: string;
+        /**
+         * @description `mal_` + 26-character ULID.
+         * @example mal_01J0000000000000000000000M
+         */
+        ModelAliasId: string;
+        /**
+         * @description Lower-case name AI features ask for, unique per (organization, project).
+         * @example chat-default
+         */
+        ModelAliasName: string;
         /** @description `evt_` + 26-character ULID. */
         AuditEventId: string;
         /** @description Lower-case URL-safe name, unique across the deployment. */
@@ -822,6 +912,11 @@ export interface components {
          */
         CredentialCategory: "llm_provider" | "mcp_service" | "runtime" | "communication" | "ssh_key" | "custom";
         /**
+         * @description `any` (default): resolve by provider or alias; `aliases_only`: a resolve by bare provider answers 403 `alias_required` (and `environment` resolves only what aliases name).
+         * @enum {string}
+         */
+        ResolvePolicy: "any" | "aliases_only";
+        /**
          * @description Which resolution step produced the secret.
          * @enum {string}
          */
@@ -870,7 +965,7 @@ export interface components {
              * @description Stable machine-readable code, e.g. `malformed_json`, `bad_request`,
              *     `validation_failed`, `unauthenticated`, `forbidden`, `platform_fallback_forbidden`, `not_found`, `no_credential`,
              *     `no_previous_version`, `slug_conflict`, `name_conflict`, `default_conflict`,
-             *     `credential_active`, `project_not_empty`, `organization_has_active_credentials`, `precondition_failed`, `payload_too_large`,
+             *     `credential_active`, `credential_in_use`, `alias_required`, `alias_in_use`, `project_not_empty`, `organization_has_active_credentials`, `precondition_failed`, `payload_too_large`,
              *     `unsupported_media_type`, `rate_limited`, `database_unavailable`.
              */
             code: string;
@@ -903,6 +998,7 @@ export interface components {
             slug: components["schemas"]["Slug"];
             /** @description Whether resolution may fall back to platform keys configured by the deployment. */
             platform_fallback: boolean;
+            resolve_policy: components["schemas"]["ResolvePolicy"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
             /** @description Optimistic-concurrency counter; the `ETag` is `"v<version>"`. */
@@ -913,11 +1009,13 @@ export interface components {
             slug: components["schemas"]["Slug"];
             /** @description Allow falling back to platform keys. Default `true`. */
             platform_fallback?: boolean;
+            resolve_policy?: components["schemas"]["ResolvePolicy"];
         };
         OrganizationUpdate: {
             name?: components["schemas"]["DisplayName"];
             slug?: components["schemas"]["Slug"];
             platform_fallback?: boolean;
+            resolve_policy?: components["schemas"]["ResolvePolicy"];
         };
         OrganizationList: {
             data: components["schemas"]["Organization"][];
@@ -928,6 +1026,8 @@ export interface components {
             id: components["schemas"]["TokenId"];
             /** @description Null for platform-admin tokens. */
             organization_id: components["schemas"]["OrganizationId"] | null;
+            /** @description The project the token is confined to; null when it acts for its whole organization. */
+            project_id: components["schemas"]["ProjectId"] | null;
             role: components["schemas"]["Role"];
             name: components["schemas"]["DisplayName"];
             created_at: components["schemas"]["Timestamp"];
@@ -948,6 +1048,11 @@ export interface components {
              */
             role: "admin" | "member" | "resolver";
             name: components["schemas"]["DisplayName"];
+            /**
+             * @description Confine the token to one project: resolve and environment without `project_id` use it,
+             *     another project answers 404, and listings show only that project's resources.
+             */
+            project_id?: components["schemas"]["ProjectId"];
             /**
              * Format: date-time
              * @description Optional expiry; must be in the future (422 otherwise).
@@ -1090,6 +1195,7 @@ export interface components {
             last_verify_status: components["schemas"]["VerifyStatus"] | null;
             /** @description Names of the stored secret fields (never their values), e.g. `["api_key"]`. */
             secret_fields: string[];
+            usage?: components["schemas"]["CredentialUsage"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
             /**
@@ -1103,6 +1209,24 @@ export interface components {
             updated_by: components["schemas"]["TokenId"] | null;
             /** @description Optimistic-concurrency counter; the `ETag` is `"v<version>"`. */
             version: number;
+        };
+        /**
+         * @description Who still depends on the credential, derived from the audit events resolves write: the last
+         *     resolve that returned it, resolves in the last 30 days, and resolves since its last
+         *     deactivation that would have chosen it had it been active.
+         */
+        CredentialUsage: {
+            /** Format: date-time */
+            last_used_at: string | null;
+            /** @description The token of the last resolve that returned it; null before the first one. */
+            last_used_by: {
+                token_id: components["schemas"]["TokenId"];
+                /** @description The token's name; null once the token is deleted. */
+                name: string | null;
+            } | null;
+            resolves_30d: number;
+            /** @description Resolves since the last deactivation that would have returned this credential; 0 while active. */
+            denied_since_deactivation: number;
         };
         /**
          * @description Exactly one of `api_key` (type `api_token`) and `fields` (all other types) is required;
@@ -1214,8 +1338,78 @@ export interface components {
             /** @description Number of models listed by the provider when `status` is `ok`. */
             model_count: number | null;
         };
-        ResolveRequest: {
+        /** @description The model as the provider spells it, e.g. `gpt-5` or `claude-sonnet-4-5`. */
+        ModelName: string;
+        /** @description Non-secret call parameters handed to the AI feature with the secret (at most 32), e.g. `temperature`, `max_tokens`. */
+        ModelParams: {
+            [key: string]: string | number | boolean;
+        };
+        /** @description Alias names tried in order when this alias resolves no active credential (at most 5). A chain that leads back to an alias is refused. */
+        ModelAliasFallbacks: components["schemas"]["ModelAliasName"][];
+        ModelAlias: {
+            id: components["schemas"]["ModelAliasId"];
+            organization_id: components["schemas"]["OrganizationId"];
+            /** @description Null for an organization-level alias (seen by projects that inherit). */
+            project_id: components["schemas"]["ProjectId"] | null;
+            name: components["schemas"]["ModelAliasName"];
             provider: components["schemas"]["ProviderId"];
+            model: components["schemas"]["ModelName"];
+            /** @description The pinned credential; null = normal resolution for `provider`. */
+            credential_id: components["schemas"]["CredentialId"] | null;
+            /** @description Narrows resolution when no credential is pinned; null = the caller's environment, if any. */
+            environment: components["schemas"]["EnvironmentLabel"] | null;
+            params: components["schemas"]["ModelParams"];
+            fallbacks: components["schemas"]["ModelAliasFallbacks"];
+            /** @description An inactive alias resolves nothing (404 `no_credential`) and is skipped as a fallback. */
+            active: boolean;
+            description: string | null;
+            owner: string | null;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            created_by: components["schemas"]["TokenId"] | null;
+            updated_by: components["schemas"]["TokenId"] | null;
+            /** @description Optimistic-concurrency counter; the `ETag` is `"v<version>"`. */
+            version: number;
+        };
+        ModelAliasCreate: {
+            name: components["schemas"]["ModelAliasName"];
+            project_id?: components["schemas"]["ProjectId"];
+            provider: components["schemas"]["ProviderId"];
+            model: components["schemas"]["ModelName"];
+            /** @description Pin this credential (same organization and provider; organization-level or of the alias's project). */
+            credential_id?: components["schemas"]["CredentialId"];
+            environment?: components["schemas"]["EnvironmentLabel"];
+            params?: components["schemas"]["ModelParams"];
+            fallbacks?: components["schemas"]["ModelAliasFallbacks"];
+            /** @description Default `true`. */
+            active?: boolean;
+            description?: components["schemas"]["Description"];
+            owner?: string;
+        };
+        /** @description All optional; `null` clears. The project is fixed after create. */
+        ModelAliasUpdate: {
+            name?: components["schemas"]["ModelAliasName"];
+            provider?: components["schemas"]["ProviderId"];
+            model?: components["schemas"]["ModelName"];
+            credential_id?: components["schemas"]["CredentialId"] | null;
+            environment?: components["schemas"]["EnvironmentLabel"] | null;
+            /** @description Replaces the whole map. */
+            params?: components["schemas"]["ModelParams"];
+            /** @description Replaces the whole list. */
+            fallbacks?: components["schemas"]["ModelAliasFallbacks"];
+            active?: boolean;
+            description?: string | null;
+            owner?: string | null;
+        };
+        ModelAliasList: {
+            data: components["schemas"]["ModelAlias"][];
+            next_cursor: components["schemas"]["Cursor"];
+        };
+        /** @description Exactly one of `provider` and `alias` (422 at `body` otherwise). */
+        ResolveRequest: {
+            provider?: components["schemas"]["ProviderId"];
+            /** @description Resolve a model alias (the project's own, then the organization's when the project inherits or none is given). */
+            alias?: components["schemas"]["ModelAliasName"];
             project_id?: components["schemas"]["ProjectId"];
             environment?: components["schemas"]["EnvironmentLabel"];
             /**
@@ -1245,6 +1439,14 @@ export interface components {
             api_base: string | null;
             env_var: components["schemas"]["EnvVarName"];
             settings: components["schemas"]["Settings"];
+            provider: components["schemas"]["ProviderId"];
+            /** @description With an alias request, the alias that produced the answer (the last of `alias_chain`). */
+            alias?: components["schemas"]["ModelAliasName"];
+            alias_id?: components["schemas"]["ModelAliasId"];
+            model?: components["schemas"]["ModelName"];
+            params?: components["schemas"]["ModelParams"];
+            /** @description The aliases tried, in order, ending with the one that answered (more than one when fallbacks were used). */
+            alias_chain?: components["schemas"]["ModelAliasName"][];
         };
         EnvironmentResponse: {
             /** @description Environment variable name → secret value. */
@@ -1370,7 +1572,10 @@ export interface components {
         /**
          * @description The request conflicts with the current state: a taken slug (`slug_conflict`) or name
          *     (`name_conflict`), a second default (`default_conflict`), deleting an active credential
-         *     without `force` (`credential_active`), deleting a project that still holds credentials
+         *     without `force` (`credential_active`), deleting or deactivating a credential an active
+         *     model alias pins or that was resolved in the last 24 hours without `force`
+         *     (`credential_in_use`), a model alias name taken in its scope (`name_conflict`), deleting an
+         *     alias another alias falls back to (`alias_in_use`), deleting a project that still holds credentials
          *     (`project_not_empty`), deleting an organization that holds active credentials without
          *     `force` (`organization_has_active_credentials`). `errors` names the field when one is to blame.
          */
@@ -1467,6 +1672,8 @@ export interface components {
         CredentialIdPath: components["schemas"]["CredentialId"];
         /** @description Token id. */
         TokenIdPath: components["schemas"]["TokenId"];
+        /** @description Model alias id. */
+        ModelAliasIdPath: components["schemas"]["ModelAliasId"];
         /** @description Project id. */
         ProjectPath: components["schemas"]["ProjectId"];
         /** @description Page size. */
@@ -2318,7 +2525,7 @@ export interface operations {
     deleteCredential: {
         parameters: {
             query?: {
-                /** @description Delete even if the credential is active. */
+                /** @description Delete even if the credential is active or in use. */
                 force?: boolean;
             };
             header?: {
@@ -2481,7 +2688,10 @@ export interface operations {
     };
     deactivateCredential: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Deactivate even if the credential is in use. */
+                force?: boolean;
+            };
             header?: {
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
@@ -2510,6 +2720,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
@@ -2624,6 +2835,12 @@ export interface operations {
                 project_id?: components["schemas"]["ProjectId"];
                 /** @description Narrow project and organization credentials to this environment label. */
                 environment?: components["schemas"]["EnvironmentLabel"];
+                /**
+                 * @description Long-poll: with `If-None-Match`, hold the request up to this many seconds until the
+                 *     variables change (then 200 with the new ETag), else answer 304. Without `If-None-Match`
+                 *     it answers at once. At most a few waits per token at a time (429 beyond).
+                 */
+                wait?: number;
             };
             header?: {
                 /** @description An `ETag` from a previous response (or several, comma-separated, or `*`); 304 when one still matches. The comparison is weak (`W/` is ignored). */
@@ -2660,6 +2877,201 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listModelAliases: {
+        parameters: {
+            query?: {
+                /** @description Only aliases of this project, or `none` for organization-level ones. */
+                project_id?: string;
+                /** @description Only aliases of this catalog provider. */
+                provider?: components["schemas"]["ProviderId"];
+                /** @description Only aliases with this name (one per scope). */
+                name?: components["schemas"]["ModelAliasName"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of model aliases. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelAliasList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createModelAlias: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelAliasCreate"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelAlias"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getModelAlias: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+                /** @description Model alias id. */
+                id: components["parameters"]["ModelAliasIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model alias. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelAlias"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteModelAlias: {
+        parameters: {
+            query?: {
+                /** @description Delete even if other aliases name it as a fallback. */
+                force?: boolean;
+            };
+            header?: {
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+                /** @description Model alias id. */
+                id: components["parameters"]["ModelAliasIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateModelAlias: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+                /** @description Model alias id. */
+                id: components["parameters"]["ModelAliasIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelAliasUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated model alias. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelAlias"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];

@@ -5,20 +5,19 @@ export interface OrganizationRow {
   name: string;
   slug: string;
   platform_fallback: boolean;
+  resolve_policy: "any" | "aliases_only";
   version: number;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = "id, name, slug, platform_fallback, version, created_at, updated_at";
+const COLUMNS = "id, name, slug, platform_fallback, resolve_policy, version, created_at, updated_at";
 
-export async function insertOrganization(tx: Queryable, org: Pick<OrganizationRow, "id" | "name" | "slug" | "platform_fallback">) {
-  await tx.query("insert into organizations (id, name, slug, platform_fallback, version, created_at, updated_at) values ($1,$2,$3,$4,1,now(),now())", [
-    org.id,
-    org.name,
-    org.slug,
-    org.platform_fallback,
-  ]);
+export async function insertOrganization(tx: Queryable, org: Pick<OrganizationRow, "id" | "name" | "slug" | "platform_fallback" | "resolve_policy">) {
+  await tx.query(
+    "insert into organizations (id, name, slug, platform_fallback, resolve_policy, version, created_at, updated_at) values ($1,$2,$3,$4,$5,1,now(),now())",
+    [org.id, org.name, org.slug, org.platform_fallback, org.resolve_policy],
+  );
 }
 
 export async function findOrganization(q: Queryable, id: string, forUpdate = false): Promise<OrganizationRow | null> {
@@ -42,11 +41,11 @@ export async function listOrganizations(q: Queryable, afterId: string | undefine
 export async function updateOrganization(
   tx: Queryable,
   id: string,
-  patch: Partial<Pick<OrganizationRow, "name" | "slug" | "platform_fallback">>,
+  patch: Partial<Pick<OrganizationRow, "name" | "slug" | "platform_fallback" | "resolve_policy">>,
 ): Promise<void> {
   const sets: string[] = [];
   const params: unknown[] = [];
-  for (const column of ["name", "slug", "platform_fallback"] as const) {
+  for (const column of ["name", "slug", "platform_fallback", "resolve_policy"] as const) {
     if (patch[column] === undefined) continue;
     params.push(patch[column]);
     sets.push(`${column} = $${params.length}`);

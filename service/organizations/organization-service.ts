@@ -32,7 +32,13 @@ export class OrganizationService {
     const id = newId("org");
     return this.db.transaction(async (tx) => {
       await withUniqueConflicts(ORGANIZATION_CONFLICTS, () =>
-        dal.insertOrganization(tx, { id, name: body.name, slug: body.slug, platform_fallback: body.platform_fallback ?? true }),
+        dal.insertOrganization(tx, {
+          id,
+          name: body.name,
+          slug: body.slug,
+          platform_fallback: body.platform_fallback ?? true,
+          resolve_policy: body.resolve_policy ?? "any",
+        }),
       );
       await audit(tx, actor, requestId, id, "organization.create", { name: body.name, slug: body.slug });
       return organizationToApi(await mustFind(tx, id));
@@ -122,6 +128,7 @@ function organizationToApi(row: dal.OrganizationRow): Organization {
     name: row.name,
     slug: row.slug,
     platform_fallback: row.platform_fallback,
+    resolve_policy: row.resolve_policy,
     version: row.version,
     created_at: new Date(row.created_at).toISOString(),
     updated_at: new Date(row.updated_at).toISOString(),

@@ -2,6 +2,7 @@ import { hkdfSync } from "node:crypto";
 import type { Request } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
+import { ValidationError } from "../errors.js";
 import { parseBody, parseHeaders, parseQuery } from "../http/validation.js";
 import { ifNoneMatchCondition } from "../http/conditional.js";
 import type { CallMeta } from "../auth/actor.js";
@@ -23,6 +24,7 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log 
 
   ops.handle("resolveCredential", async (req, res) => {
     const body = parseBody("resolveCredential", req.body);
+    if (body.provider === undefined) throw new ValidationError([{ path: "body.provider", message: "is required" }]);
     const resolved = await resolver.resolve(
       String(req.params.org),
       { provider: body.provider, projectId: body.project_id, environment: body.environment, version: body.version },

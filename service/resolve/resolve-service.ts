@@ -84,6 +84,7 @@ export class Resolver {
       return {
         ...(row.type === "api_token" ? { secret: values.api_key } : { fields: values }),
         source,
+        provider: provider.id,
         credential_id: row.credential_id,
         key_hint: row.served_key_hint!,
         key_version: row.served_key_version,
@@ -100,6 +101,7 @@ export class Resolver {
       return {
         secret: platform.value,
         source: "platform",
+        provider: provider.id,
         credential_id: null,
         key_hint: platform.hint,
         key_version: null,

@@ -4,6 +4,8 @@ import type { components } from "../generated/openapi.js";
 export interface TokenRecord {
   id: string;
   organization_id: string | null;
+  /** The project the token is confined to; null = its whole organization. */
+  project_id: string | null;
   role: components["schemas"]["Role"];
   name: string;
   token_hash: Buffer;
@@ -14,18 +16,23 @@ export interface TokenRecord {
   created_by: string | null;
 }
 
-const COLUMNS = "id, organization_id, role, name, token_hash, created_at, expires_at, last_used_at, revoked_at, created_by";
+const COLUMNS = "id, organization_id, project_id, role, name, token_hash, created_at, expires_at, last_used_at, revoked_at, created_by";
 
 export async function insertToken(
   tx: Queryable,
-  token: Pick<TokenRecord, "id" | "organization_id" | "role" | "name" | "token_hash" | "created_by"> & { expires_at: string | null },
+  token: Pick<TokenRecord, "id" | "organization_id" | "project_id" | "role" | "name" | "token_hash" | "created_by"> & { expires_at: string | null },
 ): Promise<TokenRecord> {
   const { rows } = await tx.query<TokenRecord>(
-    `insert into api_tokens (id, organization_id, role, name, token_hash, created_at, expires_at, created_by)
-     values ($1,$2,$3,$4,$5,now(),$6,$7) returning ${COLUMNS}`,
-    [token.id, token.organization_id, token.role, token.name, token.token_hash, token.expires_at, token.created_by],
+    `insert into api_tokens (id, organization_id, project_id, role, name, token_hash, created_at, expires_at, created_by)
+     values ($1,$2,$3,$4,$5,$6,now(),$7,$8) returning ${COLUMNS}`,
+    [token.id, token.organization_id, token.project_id, token.role, token.name, token.token_hash, token.expires_at, token.created_by],
   );
   return rows[0];
+}
+
+export async function projectExists(q: Queryable, organizationId: string, projectId: string): Promise<boolean> {
+  const { rows } = await q.query("select 1 from projects where organization_id = $1 and id = $2", [organizationId, projectId]);
+  return rows.length > 0;
 }
 
 /** The token's owner: organization `$n`, or none (platform admins). Spelled out so an index applies. */

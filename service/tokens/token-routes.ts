@@ -10,7 +10,12 @@ export const tokenRoutes: FeatureRegistrar = (ops, { db }) => {
     const body = parseBody("createToken", req.body);
     const organizationId = String(req.params.org);
     const created = await db.transaction((tx) =>
-      createToken(tx, { organizationId, role: body.role, name: body.name, expiresAt: body.expires_at }, actorOf(req), req.kp.requestId),
+      createToken(
+        tx,
+        { organizationId, projectId: body.project_id, role: body.role, name: body.name, expiresAt: body.expires_at },
+        actorOf(req),
+        req.kp.requestId,
+      ),
     );
     res.status(201).location(`/v1/organizations/${organizationId}/tokens/${created.record.id}`);
     res.json({ ...tokenToApi(created.record), token: created.token });

@@ -30,6 +30,8 @@ export function looksLikeToken(value: string): boolean {
 
 export interface NewToken {
   organizationId: string | null;
+  /** Confine the token to this project of its organization. */
+  projectId?: string | null;
   role: Role;
   name: string;
   /** An RFC 3339 date-time, already normalised to UTC. */
@@ -44,6 +46,7 @@ export function tokenToApi(row: dal.TokenRecord): Schemas["Token"] {
   return {
     id: row.id,
     organization_id: row.organization_id,
+    project_id: row.project_id,
     role: row.role,
     name: row.name,
     created_at: new Date(row.created_at).toISOString(),
@@ -68,9 +71,14 @@ export async function createToken(
   if (expiresAt !== null && Date.parse(expiresAt) <= Date.now()) {
     throw new ValidationError([{ path: "body.expires_at", message: "must be in the future" }]);
   }
+  const projectId = input.projectId ?? null;
+  if (projectId !== null && (input.organizationId === null || !(await dal.projectExists(tx, input.organizationId, projectId)))) {
+    throw new ValidationError([{ path: "body.project_id", message: "is not a project of this organization" }]);
+  }
   const record = await dal.insertToken(tx, {
     id: newId("tok"),
     organization_id: input.organizationId,
+    project_id: projectId,
     role: input.role,
     name: input.name,
     token_hash: hashToken(plaintext),
@@ -85,7 +93,7 @@ export async function createToken(
     targetId: record.id,
     outcome: "success",
     requestId,
-    details: { role: input.role, name: input.name, expires_at: expiresAt },
+    details: { role: input.role, name: input.name, expires_at: expiresAt, ...(projectId === null ? {} : { project_id: projectId }) },
   });
   return { token: plaintext, record };
 }
@@ -106,7 +114,7 @@ export async function whoami(q: Queryable, tokenId: string): Promise<Schemas["Wh
     id: token.id,
     role: token.role,
     organization_id: token.organization_id,
-    project_id: null,
+    project_id: token.project_id,
     name: token.name,
     expires_at: iso(token.expires_at),
   };
