@@ -1214,7 +1214,8 @@ export interface components {
         /**
          * @description Who still depends on the credential, derived from the audit events resolves write: the last
          *     resolve that returned it, resolves in the last 30 days, and resolves since its last
-         *     deactivation that would have chosen it had it been active.
+         *     deactivation that would have chosen it had it been active. Resolves are `resolve` calls
+         *     (`credential.resolve` events); `environment` calls are not counted.
          */
         CredentialUsage: {
             /** Format: date-time */
