@@ -1,6 +1,7 @@
 // `npm run bench`: measures the resolve hot path against a bare Express route (same connections,
 // same duration, same run), write throughput, service memory, plugin start-up and `tofu plan`
-// against built-in terraform_data resources. Prints a table and writes bench/results.json.
+// against built-in terraform_data resources, and resolve throughput with and without what credential
+// usage adds. Prints a table and writes bench/results.json.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
@@ -158,6 +159,53 @@ function medianRound<T extends { rps: number }>(rounds: T[]): T {
   return [...rounds].sort((a, b) => a.rps - b.rps)[Math.floor(rounds.length / 2)];
 }
 
+// What credential usage costs a resolve: nothing is written for it, it is read from the resolve
+// audit events through these indexes (migration 0011), so their upkeep on every audit insert is
+// the whole difference between a resolve with usage and one without.
+const USAGE_INDEXES = ["audit_events_credential_resolve_idx", "audit_events_skipped_inactive_idx"];
+
+/**
+ * Resolve throughput without the usage indexes and with them, alternated round by round in the
+ * same service (the database is reached directly to drop and recreate them between loads).
+ */
+async function usageComparison(databaseUrl: string, resolveOpts: autocannon.Options) {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ indexname: string; indexdef: string }>("select indexname, indexdef from pg_indexes where indexname = any($1)", [
+      USAGE_INDEXES,
+    ]);
+    if (rows.length !== USAGE_INDEXES.length) throw new Error(`usage indexes missing: found ${rows.map((r) => r.indexname).join(", ")}`);
+    const drop = () => db.query(`drop index if exists ${USAGE_INDEXES.join(", ")}`);
+    const create = async () => {
+      for (const r of rows) await db.query(r.indexdef.replace(/^CREATE INDEX /, "CREATE INDEX IF NOT EXISTS "));
+    };
+    const without: LoadResult[] = [];
+    const withUsage: LoadResult[] = [];
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        // Alternate which goes first, so the audit table's growth and the VM's drift fall on both.
+        for (const indexed of round % 2 === 0 ? [false, true] : [true, false]) {
+          await (indexed ? create() : drop());
+          (indexed ? withUsage : without).push(await load(resolveOpts, undefined, Math.min(WARMUP_S, 1)));
+        }
+      }
+    } finally {
+      await create();
+    }
+    const a = medianRound(without);
+    const b = medianRound(withUsage);
+    return {
+      without_usage_rps: a.rps,
+      with_usage_rps: b.rps,
+      ratio: ratio(b.rps, a.rps),
+      rounds: without.map((w, i) => ({ without_usage_rps: w.rps, with_usage_rps: withUsage[i].rps, ratio: ratio(withUsage[i].rps, w.rps) })),
+    };
+  } finally {
+    await db.end();
+  }
+}
+
 async function measureService(label: string, databaseUrl: string | undefined, bareUrl: string) {
   const service = await startService(databaseUrl);
   try {
@@ -194,6 +242,8 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
     // At saturation, latency is mostly queueing (connections / throughput). One request at a time
     // shows what the service itself adds, the audit event's durable commit included.
     const single = await load({ ...resolveOpts, connections: 1 });
+    // Only against PostgreSQL: the embedded database lives inside the service process.
+    const usage = databaseUrl ? await usageComparison(databaseUrl, resolveOpts) : null;
 
     let created = 0;
     const create = await load({
@@ -231,6 +281,7 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
         one_connection: { rps: single.rps, p50_ms: single.p50_ms, p99_ms: single.p99_ms, non2xx: single.non2xx },
         rounds: resolveRounds.map((r, i) => ({ rps: r.rps, bare_express_rps: bareRounds[i].rps, ratio: ratio(r.rps, bareRounds[i].rps) })),
       },
+      usage,
       baseline: { bare_express_rps: bare.rps, p50_ms: bare.p50_ms, p99_ms: bare.p99_ms },
       create: { rps: create.rps, p99_ms: create.p99_ms, non2xx: create.non2xx },
       rotate: { rps: rotate.rps, p99_ms: rotate.p99_ms, non2xx: rotate.non2xx },
@@ -411,6 +462,15 @@ async function main() {
         `${r.resolve.one_connection.rps} req/s`,
         `p50 ${ms(r.resolve.one_connection.p50_ms)}, p99 ${ms(r.resolve.one_connection.p99_ms)}, one request at a time`,
       ],
+      ...(r.usage
+        ? [
+            [
+              `${label} resolve with usage`,
+              `${r.usage.with_usage_rps} req/s`,
+              `without: ${r.usage.without_usage_rps} req/s, ratio ${r.usage.ratio} (rounds ${r.usage.rounds.map((x) => x.ratio).join(", ")})`,
+            ] as [string, string, string],
+          ]
+        : []),
       [`${label} create`, `${r.create.rps} req/s`, `p99 ${ms(r.create.p99_ms)}`],
       [`${label} rotate`, `${r.rotate.rps} req/s`, `p99 ${ms(r.rotate.p99_ms)}`],
       [`${label} service RSS`, `${r.service.rss_mb} MB`, "peak under the resolve load"],

@@ -46,8 +46,8 @@ export class NotFoundError extends DomainError {
 /** The request contradicts the current state (a taken name, an active credential): 409. */
 export class ConflictError extends DomainError {
   readonly kind = "conflict";
-  constructor(code: string, detail: string, errors?: FieldError[]) {
-    super(code, detail, errors);
+  constructor(code: string, detail: string, errors?: FieldError[], extensions: Record<string, unknown> = {}) {
+    super(code, detail, errors, extensions);
   }
 }
 

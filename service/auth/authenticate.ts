@@ -42,7 +42,7 @@ export class Authenticator {
     if (record.revoked_at) return { failure: "revoked" };
     if (record.expires_at && new Date(record.expires_at).getTime() <= Date.now()) return { failure: "expired" };
     this.maybeTouch(record.id);
-    return { actor: { tokenId: record.id, role: record.role, organizationId: record.organization_id } };
+    return { actor: { tokenId: record.id, role: record.role, organizationId: record.organization_id, projectId: record.project_id } };
   }
 
   /** Drops a token from the cache, e.g. right after it was revoked. */

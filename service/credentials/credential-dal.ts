@@ -1,6 +1,7 @@
 import type { Queryable } from "../db/index.js";
+import { CREDENTIAL_USAGE_COLUMNS, CREDENTIAL_USAGE_JOINS, type CredentialUsageColumns } from "../audit/audit-dal.js";
 
-export interface CredentialRow {
+export interface CredentialRow extends CredentialUsageColumns {
   id: string;
   organization_id: string;
   project_id: string | null;
@@ -49,14 +50,24 @@ export interface VersionRow {
 const ROTATION_DUE =
   "case when c.rotation_period_days is null then null else coalesce(c.rotated_at, c.created_at) + make_interval(days => c.rotation_period_days) end";
 
-export const CREDENTIAL_COLUMNS = `c.id, c.organization_id, c.project_id, c.provider, c.name, c.type, c.category, c.key_hint,
+const CREDENTIAL_COLUMNS = `c.id, c.organization_id, c.project_id, c.provider, c.name, c.type, c.category, c.key_hint,
   c.key_version, c.api_base, c.env_var, c.settings, c.environment, c.owner, c.description, c.is_default, c.active,
   c.rotation_period_days, ${ROTATION_DUE} as rotation_due_at, c.last_verified_at, c.last_verify_status,
   c.secret_field_names, c.version, c.created_at, c.updated_at, c.rotated_at, c.created_by, c.updated_by`;
 
+const CREDENTIAL_SELECT = `select ${CREDENTIAL_COLUMNS}, ${CREDENTIAL_USAGE_COLUMNS} from credentials c ${CREDENTIAL_USAGE_JOINS}`;
+
 export type NewCredential = Omit<
   CredentialRow,
-  "rotation_due_at" | "last_verified_at" | "last_verify_status" | "version" | "created_at" | "updated_at" | "rotated_at" | "updated_by"
+  | keyof CredentialUsageColumns
+  | "rotation_due_at"
+  | "last_verified_at"
+  | "last_verify_status"
+  | "version"
+  | "created_at"
+  | "updated_at"
+  | "rotated_at"
+  | "updated_by"
 >;
 
 export async function insertCredential(tx: Queryable, c: NewCredential): Promise<void> {
@@ -102,10 +113,10 @@ export async function insertVersion(
 }
 
 export async function findCredential(db: Queryable, organizationId: string, id: string, opts: { forUpdate?: boolean } = {}): Promise<CredentialRow | null> {
-  const { rows } = await db.query<CredentialRow>(
-    `select ${CREDENTIAL_COLUMNS} from credentials c where c.organization_id = $1 and c.id = $2${opts.forUpdate ? " for update" : ""}`,
-    [organizationId, id],
-  );
+  const { rows } = await db.query<CredentialRow>(`${CREDENTIAL_SELECT} where c.organization_id = $1 and c.id = $2${opts.forUpdate ? " for update of c" : ""}`, [
+    organizationId,
+    id,
+  ]);
   return rows[0] ?? null;
 }
 
@@ -137,10 +148,7 @@ export async function listCredentials(db: Queryable, f: CredentialFilter): Promi
   if (f.rotationDue === false) where.push(`(${ROTATION_DUE} is null or ${ROTATION_DUE} > now())`);
   if (f.afterId !== undefined) add("c.id > ?", f.afterId);
   params.push(f.limit + 1);
-  const { rows } = await db.query<CredentialRow>(
-    `select ${CREDENTIAL_COLUMNS} from credentials c where ${where.join(" and ")} order by c.id asc limit $${params.length}`,
-    params,
-  );
+  const { rows } = await db.query<CredentialRow>(`${CREDENTIAL_SELECT} where ${where.join(" and ")} order by c.id asc limit $${params.length}`, params);
   return rows;
 }
 

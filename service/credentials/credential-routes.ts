@@ -78,11 +78,12 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
   });
 
   ops.handle("activateCredential", async (req, res) => {
-    sendCredential(res, await credentials.setActive(org(req), id(req), true, ifMatchOf(req), meta(req)));
+    sendCredential(res, await credentials.setActive(org(req), id(req), true, { ifMatch: ifMatchOf(req) }, meta(req)));
   });
 
   ops.handle("deactivateCredential", async (req, res) => {
-    sendCredential(res, await credentials.setActive(org(req), id(req), false, ifMatchOf(req), meta(req)));
+    const query = parseQuery("deactivateCredential", req.query);
+    sendCredential(res, await credentials.setActive(org(req), id(req), false, { force: query.force === true, ifMatch: ifMatchOf(req) }, meta(req)));
   });
 
   ops.handle("verifyCredential", async (req, res) => {

@@ -18,11 +18,19 @@ export type Credential = Schemas["Credential"];
 export type CredentialVersion = Schemas["CredentialVersion"];
 
 const MAX_GRACE_SECONDS = 7 * 24 * 3600;
+/** A credential resolved this recently is in use: deleting or deactivating it needs `force`. */
+const IN_USE_WINDOW_MS = 24 * 3600 * 1000;
+
+/** The active model aliases that pin a credential. */
+export type PinLookup = (q: Queryable, organizationId: string, credentialId: string) => Promise<{ id: string; name: string }[]>;
+
+const noPins: PinLookup = async () => [];
 
 export class CredentialService {
   constructor(
     private readonly db: Db,
     private readonly keyring: MasterKeyring,
+    private readonly pinningAliases: PinLookup = noPins,
   ) {}
 
   async create(organizationId: string, body: Schemas["CredentialCreate"], meta: CallMeta, tx?: Queryable): Promise<Credential> {
@@ -163,10 +171,11 @@ export class CredentialService {
     });
   }
 
-  async setActive(organizationId: string, id: string, active: boolean, ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
+  async setActive(organizationId: string, id: string, active: boolean, opts: { force?: boolean; ifMatch?: TagCondition }, meta: CallMeta): Promise<Credential> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
-      checkPrecondition(ifMatch, current.version);
+      checkPrecondition(opts.ifMatch, current.version);
+      if (current.active && !active && !opts.force) await this.refuseInUse(tx, current);
       if (current.active !== active) {
         await dal.updateCredential(tx, organizationId, id, { active }, meta.actor.tokenId);
       }
@@ -184,6 +193,7 @@ export class CredentialService {
       if (current.active && !force) {
         throw new ConflictError("credential_active", "The credential is active. Deactivate it first and confirm nothing breaks, or delete with ?force=true.");
       }
+      if (!force) await this.refuseInUse(tx, current);
       await dal.deleteCredential(tx, organizationId, id);
       await audit(tx, meta, organizationId, "credential.delete", id, {
         provider: current.provider,
@@ -226,6 +236,24 @@ export class CredentialService {
     // A rotation run by another process re-wraps data keys under a key this process may not hold yet.
     await this.keyring.ensure(version.master_key_id);
     return openSecretValues(this.keyring, version, { organizationId: row.organization_id, credentialId: row.id, keyVersion });
+  }
+
+  /** @throws ConflictError `credential_in_use` when an active alias pins it or it was resolved within a day. */
+  private async refuseInUse(q: Queryable, current: CredentialRow): Promise<void> {
+    const aliases = await this.pinningAliases(q, current.organization_id, current.id);
+    const lastUsedAt = current.usage_last_used_at && new Date(current.usage_last_used_at);
+    const recentlyUsed = lastUsedAt !== null && Date.now() - lastUsedAt.getTime() < IN_USE_WINDOW_MS;
+    if (aliases.length === 0 && !recentlyUsed) return;
+    const reasons = [
+      ...(aliases.length ? [`pinned by model alias${aliases.length > 1 ? "es" : ""} ${aliases.map((a) => a.name).join(", ")}`] : []),
+      ...(recentlyUsed ? [`last resolved at ${lastUsedAt.toISOString()}`] : []),
+    ];
+    throw new ConflictError(
+      "credential_in_use",
+      `The credential is in use (${reasons.join("; ")}). Repoint the aliases or confirm the callers have moved on, or retry with ?force=true.`,
+      undefined,
+      { aliases, last_used_at: iso(lastUsedAt) },
+    );
   }
 
   private async writeNew(q: Queryable, organizationId: string, credentialId: string, keyVersion: number, values: Record<string, string>, hint: string) {
@@ -361,6 +389,12 @@ export function toApi(row: CredentialRow): Credential {
     last_verified_at: iso(row.last_verified_at),
     last_verify_status: row.last_verify_status as Credential["last_verify_status"],
     secret_fields: row.secret_field_names ?? [],
+    usage: {
+      last_used_at: iso(row.usage_last_used_at),
+      last_used_by: row.usage_last_used_by === null ? null : { token_id: row.usage_last_used_by, name: row.usage_last_used_by_name },
+      resolves_30d: row.usage_resolves_30d,
+      denied_since_deactivation: row.usage_denied_since_deactivation,
+    },
     created_at: iso(row.created_at)!,
     updated_at: iso(row.updated_at)!,
     rotated_at: iso(row.rotated_at),

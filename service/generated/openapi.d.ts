@@ -1050,7 +1050,8 @@ export interface components {
             name: components["schemas"]["DisplayName"];
             /**
              * @description Confine the token to one project: resolve and environment without `project_id` use it,
-             *     another project answers 404, and listings show only that project's resources.
+             *     and another project answers 404. Only `resolver` tokens can be confined (422 otherwise):
+             *     the management API acts on the whole organization.
              */
             project_id?: components["schemas"]["ProjectId"];
             /**
@@ -1195,7 +1196,7 @@ export interface components {
             last_verify_status: components["schemas"]["VerifyStatus"] | null;
             /** @description Names of the stored secret fields (never their values), e.g. `["api_key"]`. */
             secret_fields: string[];
-            usage?: components["schemas"]["CredentialUsage"];
+            usage: components["schemas"]["CredentialUsage"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
             /**
@@ -1213,7 +1214,8 @@ export interface components {
         /**
          * @description Who still depends on the credential, derived from the audit events resolves write: the last
          *     resolve that returned it, resolves in the last 30 days, and resolves since its last
-         *     deactivation that would have chosen it had it been active.
+         *     deactivation that would have chosen it had it been active. Resolves are `resolve` calls
+         *     (`credential.resolve` events); `environment` calls are not counted.
          */
         CredentialUsage: {
             /** Format: date-time */

@@ -28,18 +28,35 @@ export interface CandidateRow {
   served_usable: boolean | null;
   /** When the served version's grace period ends (retired versions only). */
   grace_expires_at: Date | null;
+  /**
+   * Inactive credentials that rank above the chosen one (or, without one, all that would be
+   * eligible): the resolve's audit event names them, which is what their usage counts.
+   */
+  skipped_inactive: string[] | null;
 }
 
 // Steps 1–2 of the resolution order as one filter: the project's own active credentials, and
 // the organization's when no project was asked for or the project inherits. Ranking puts the
 // project's before the organization's, then the default, then the most recently rotated.
-const ELIGIBLE = `c.organization_id = o.id and c.active
-    and ($3::text is null or c.environment = $3)
-    and ((p.id is not null and c.project_id = p.id)
-      or (c.project_id is null and ($2::text is null or p.inherit_organization_credentials)))`;
+const inScope = (c: string) => `${c}.organization_id = o.id
+    and ($3::text is null or ${c}.environment = $3)
+    and ((p.id is not null and ${c}.project_id = p.id)
+      or (${c}.project_id is null and ($2::text is null or p.inherit_organization_credentials)))`;
+const ELIGIBLE = `c.active and ${inScope("c")}`;
 const RANK = "(c.project_id is null), c.is_default desc, coalesce(c.rotated_at, c.created_at) desc, c.id desc";
 const CREDENTIAL_COLUMNS = `c.id as credential_id, c.project_id as credential_project_id, c.provider, c.type, c.api_base,
-    c.env_var, c.settings, c.version, c.key_version as current_key_version`;
+    c.env_var, c.settings, c.version, c.key_version as current_key_version, c.is_default,
+    coalesce(c.rotated_at, c.created_at) as ranked_at`;
+// Inactive credentials of the same scope that RANK puts before the chosen one (all of them when
+// none was chosen). The row comparison is RANK's order: descending keys swap sides.
+const SKIPPED_INACTIVE = `array(
+    select s.id from credentials s
+    where not s.active and ${inScope("s")} and s.provider = $4
+      and (c.credential_id is null
+        or ((s.project_id is null), not s.is_default, c.ranked_at, c.credential_id)
+         < ((c.credential_project_id is null), not c.is_default, coalesce(s.rotated_at, s.created_at), s.id))
+    order by s.id
+    limit 20) as skipped_inactive`;
 const SELECTED = `o.platform_fallback, p.id as project_found, p.inherit_organization_credentials as inherits,
   c.credential_id, c.credential_project_id, c.provider, c.type, c.api_base, c.env_var, c.settings, c.version,
   c.current_key_version, v.key_version as served_key_version, v.key_hint as served_key_hint, v.ciphertext, v.nonce,
@@ -57,7 +74,7 @@ export async function findResolveCandidate(
   q: { organizationId: string; projectId: string | null; environment: string | null; provider: string; previous: boolean },
 ): Promise<CandidateRow | null> {
   const { rows } = await db.query<CandidateRow>(
-    `select ${SELECTED}
+    `select ${SELECTED}, ${SKIPPED_INACTIVE}
      from organizations o
      left join projects p on p.organization_id = o.id and p.id = $2
      left join lateral (

@@ -5,7 +5,7 @@ import { actorOf } from "../http/context.js";
 import { ValidationError } from "../errors.js";
 import { parseBody, parseHeaders, parseQuery } from "../http/validation.js";
 import { ifNoneMatchCondition } from "../http/conditional.js";
-import type { CallMeta } from "../auth/actor.js";
+import { projectOfCall, type CallMeta } from "../auth/actor.js";
 import { AuditBatcher } from "../audit/audit-batch.js";
 import { CandidateCache } from "./candidate-cache.js";
 import { PlatformKeys } from "./platform-keys.js";
@@ -27,7 +27,7 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log 
     if (body.provider === undefined) throw new ValidationError([{ path: "body.provider", message: "is required" }]);
     const resolved = await resolver.resolve(
       String(req.params.org),
-      { provider: body.provider, projectId: body.project_id, environment: body.environment, version: body.version },
+      { provider: body.provider, projectId: projectOfCall(actorOf(req), body.project_id), environment: body.environment, version: body.version },
       meta(req),
     );
     res.json(resolved);
@@ -38,7 +38,7 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log 
     const headers = parseHeaders("getEnvironment", req.headers);
     const result = await resolver.environment(
       String(req.params.org),
-      { projectId: query.project_id, environment: query.environment, ifNoneMatch: ifNoneMatchCondition(headers["If-None-Match"]) },
+      { projectId: projectOfCall(actorOf(req), query.project_id), environment: query.environment, ifNoneMatch: ifNoneMatchCondition(headers["If-None-Match"]) },
       meta(req),
     );
     res.setHeader("ETag", result.etag);

@@ -61,6 +61,7 @@ export class Resolver {
       project_id: projectId,
       environment,
       version: previous ? "previous" : "current",
+      ...(row.skipped_inactive?.length ? { skipped_inactive: row.skipped_inactive } : {}),
     };
     const fail = async (error: DomainError, details: Record<string, unknown>): Promise<never> => {
       await this.record(meta, organizationId, "failure", row.credential_id, { ...auditBase, ...details, reason: error.code });

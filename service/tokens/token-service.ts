@@ -72,6 +72,11 @@ export async function createToken(
     throw new ValidationError([{ path: "body.expires_at", message: "must be in the future" }]);
   }
   const projectId = input.projectId ?? null;
+  // Confinement is enforced where a project is chosen per call (resolve, environment); the
+  // management API has no such choice everywhere, so an admin or member cannot be confined.
+  if (projectId !== null && input.role !== "resolver") {
+    throw new ValidationError([{ path: "body.project_id", message: "only resolver tokens can be confined to a project" }]);
+  }
   if (projectId !== null && (input.organizationId === null || !(await dal.projectExists(tx, input.organizationId, projectId)))) {
     throw new ValidationError([{ path: "body.project_id", message: "is not a project of this organization" }]);
   }

@@ -43,7 +43,8 @@ for (const kind of testDatabases()) {
       expect((await t.api.post(`${base}/rotate`).set(t.admin).send({ api_key: KEYS[1] })).status).toBe(200);
       expect((await resolveOn(t.api)).body.secret).toBe(KEYS[1]);
 
-      expect((await t.api.post(`${base}/deactivate`).set(t.admin).send()).status).toBe(200);
+      // Just resolved, so in use: only a forced deactivation goes through.
+      expect((await t.api.post(`${base}/deactivate`).query({ force: true }).set(t.admin).send()).status).toBe(200);
       expect((await resolveOn(t.api)).body.code).toBe("no_credential");
 
       expect((await t.api.post(`${base}/activate`).set(t.admin).send()).status).toBe(200);
