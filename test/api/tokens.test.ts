@@ -59,7 +59,17 @@ for (const kind of testDatabases()) {
       expect(pages).toBeGreaterThanOrEqual(2);
       expect(seen.map((tok) => tok.id)).toContain(extra.record.id);
       expect(seen.every((tok) => tok.role === "platform_admin" && tok.organization_id === null)).toBe(true);
-      expect(Object.keys(seen[0]).sort()).toEqual(["created_at", "created_by", "expires_at", "id", "last_used_at", "name", "organization_id", "project_id", "role"]);
+      expect(Object.keys(seen[0]).sort()).toEqual([
+        "created_at",
+        "created_by",
+        "expires_at",
+        "id",
+        "last_used_at",
+        "name",
+        "organization_id",
+        "project_id",
+        "role",
+      ]);
       const text = JSON.stringify(seen);
       for (const secret of [t.platformToken, extra.token, extra.record.token_hash.toString("hex"), extra.record.token_hash.toString("base64")]) {
         expect(text).not.toContain(secret);
