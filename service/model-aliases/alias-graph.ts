@@ -12,7 +12,7 @@ export interface AliasNode {
 }
 
 /** A resolution may try at most this many aliases, however the graph changed since it was checked. */
-export const MAX_ALIAS_ATTEMPTS = 16;
+const MAX_ALIAS_ATTEMPTS = 16;
 
 export class AliasGraph<A extends AliasNode> {
   readonly #byScope = new Map<string, A>();

@@ -1,6 +1,6 @@
 import type { Queryable } from "../db/index.js";
 
-export type ModelParams = Record<string, string | number | boolean>;
+type ModelParams = Record<string, string | number | boolean>;
 
 export interface ModelAliasRow {
   id: string;
