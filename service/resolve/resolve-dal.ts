@@ -2,6 +2,7 @@
 // fallback setting, the project's inheritance flag and the chosen credential together with its
 // encrypted version, so a resolve costs one round trip to the database (plus its audit write).
 import type { Queryable } from "../db/index.js";
+import type { ModelAliasRow } from "../model-aliases/model-alias-dal.js";
 
 export interface CandidateRow {
   platform_fallback: boolean;
@@ -97,17 +98,7 @@ export async function findPinnedCandidate(db: Queryable, q: { organizationId: st
 }
 
 /** An active model alias as resolution needs it. */
-export interface ScopedAlias {
-  id: string;
-  project_id: string | null;
-  name: string;
-  provider: string;
-  model: string;
-  credential_id: string | null;
-  environment: string | null;
-  params: Record<string, string | number | boolean>;
-  fallbacks: string[];
-}
+export type ScopedAlias = Pick<ModelAliasRow, "id" | "project_id" | "name" | "provider" | "model" | "credential_id" | "environment" | "params" | "fallbacks">;
 
 export interface AliasScopeRow {
   resolve_policy: "any" | "aliases_only";
