@@ -1,6 +1,7 @@
 import type { Db, Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
 import { withUniqueConflicts } from "../db/index.js";
+import { aliasesPinning } from "../model-aliases/model-alias-dal.js";
 import type { MasterKeyring } from "../crypto/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
@@ -21,16 +22,10 @@ const MAX_GRACE_SECONDS = 7 * 24 * 3600;
 /** A credential resolved this recently is in use: deleting or deactivating it needs `force`. */
 const IN_USE_WINDOW_MS = 24 * 3600 * 1000;
 
-/** The active model aliases that pin a credential. */
-export type PinLookup = (q: Queryable, organizationId: string, credentialId: string) => Promise<{ id: string; name: string }[]>;
-
-const noPins: PinLookup = async () => [];
-
 export class CredentialService {
   constructor(
     private readonly db: Db,
     private readonly keyring: MasterKeyring,
-    private readonly pinningAliases: PinLookup = noPins,
   ) {}
 
   async create(organizationId: string, body: Schemas["CredentialCreate"], meta: CallMeta, tx?: Queryable): Promise<Credential> {
@@ -240,7 +235,7 @@ export class CredentialService {
 
   /** @throws ConflictError `credential_in_use` when an active alias pins it or it was resolved within a day. */
   private async refuseInUse(q: Queryable, current: CredentialRow): Promise<void> {
-    const aliases = await this.pinningAliases(q, current.organization_id, current.id);
+    const aliases = await aliasesPinning(q, current.organization_id, current.id);
     const lastUsedAt = current.usage_last_used_at && new Date(current.usage_last_used_at);
     const recentlyUsed = lastUsedAt !== null && Date.now() - lastUsedAt.getTime() < IN_USE_WINDOW_MS;
     if (aliases.length === 0 && !recentlyUsed) return;
