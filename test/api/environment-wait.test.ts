@@ -7,6 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openDb } from "../../service/db/index.js";
 import { testDatabases } from "../support/db.js";
 import { bearer } from "../support/runtime.js";
 import { useApiFixture } from "../support/api-fixture.js";
@@ -135,6 +136,27 @@ for (const kind of testDatabases()) {
       again.abort();
       await waiting;
       await until(() => listeners() === baseline, "the last listener to go");
+    });
+
+    it.runIf(kind === "pg")("wakes on a change committed by another process, through its PostgreSQL notification", async () => {
+      // Another process's connection: its commit reaches this instance only as a NOTIFY.
+      const other = await openDb({ driver: "pg", url: t.testDb.url!, poolMax: 1 });
+      try {
+        const etag = await currentEtag();
+        const baseline = listeners();
+        const pending = get("?wait=20", { "If-None-Match": etag });
+        await until(() => listeners() > baseline, "the wait");
+        const committedAt = Date.now();
+        await other.query("update credentials set version = version + 1 where id = $1", [openaiId]);
+        const res = await pending;
+        const latency = Date.now() - committedAt;
+        console.info(`environment long-poll (${kind}): answered ${latency} ms after another process's commit`);
+        expect(res.status).toBe(200);
+        expect(res.headers.get("etag")).not.toBe(etag);
+        expect(latency).toBeLessThan(1_000);
+      } finally {
+        await other.close();
+      }
     });
 
     it("audits a woken answer as an environment read, once", async () => {
