@@ -15,6 +15,7 @@ export const COMMAND_NOT_EXECUTABLE = 126;
 export const COMMAND_NOT_FOUND = 127;
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+const STOP_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
 
 /**
  * The child's environment: ours plus the variables. Without `preserveEnv` Keyplane's values
@@ -102,6 +103,10 @@ interface WatchRunOptions {
 async function runWatching(command: string[], { source, first, environmentOf, signal, graceMs }: WatchRunOptions): Promise<ChildResult> {
   let current = startCommand(command, environmentOf(first.variables));
   let replacing: Promise<void> | undefined;
+  // Asked to stop (and passed on to the command) while a restart was under way: no new start.
+  let stopRequested = false;
+  const requestStop = () => (stopRequested = true);
+  for (const stop of STOP_SIGNALS) process.on(stop, requestStop);
   const report = (message: string) => process.stderr.write(`keyplane: ${message}\n`);
   const stopWatching = new AbortController();
   const watching = watchEnvironment({
@@ -116,7 +121,7 @@ async function runWatching(command: string[], { source, first, environmentOf, si
       report("the variables changed; restarting the command");
       const previous = current;
       replacing = stopCommand(previous, graceMs).then(() => {
-        current = startCommand(command, environmentOf(variables));
+        if (!stopRequested) current = startCommand(command, environmentOf(variables));
       });
       await replacing;
       replacing = undefined;
@@ -130,6 +135,7 @@ async function runWatching(command: string[], { source, first, environmentOf, si
     // Stopped by us for a restart: follow its successor.
     if (replacing) await replacing;
     if (current !== running) continue;
+    for (const stop of STOP_SIGNALS) process.off(stop, requestStop);
     stopWatching.abort();
     await watching;
     return result;

@@ -120,6 +120,20 @@ for (const kind of testDatabases()) {
       expectNoSecretIn(run.stderr());
     });
 
+    it("run --watch stops, rather than starting the command again, when told to stop during a restart", async () => {
+      const script = `
+        console.log("key " + process.env.OPENAI_API_KEY.slice(-6));
+        process.on("SIGTERM", () => { console.log("stopping"); setTimeout(() => process.exit(0), 500); });
+        setInterval(() => {}, 1000);`;
+      const run = cli(["run", "--watch", "--", process.execPath, "-e", script]);
+      await waitFor(() => run.stdout().includes("key "), "the first start");
+      await rotate();
+      await waitFor(() => run.stdout().includes("stopping"), "the restart to begin", 2_000);
+      run.child.kill("SIGTERM");
+      expect(await run.done).toEqual({ code: 0, signal: null });
+      expect(run.stdout().match(/key /g)).toHaveLength(1);
+    });
+
     it("run --watch --signal sends the signal instead of restarting", async () => {
       const script = `
         console.log("started " + process.env.OPENAI_API_KEY.slice(-6));
