@@ -4,7 +4,7 @@
 // process's commits at once, other instances' through PostgreSQL notifications). Platform keys
 // are read at start, so they never change while a request waits.
 import { ALL_ORGANIZATIONS, type ChangeFeed } from "../db/index.js";
-import { TooManyRequestsError } from "../errors.js";
+import { TooManyRequestsError, UnauthenticatedError } from "../errors.js";
 import { ifNoneMatchMatches, type TagCondition } from "../versioning.js";
 import type { CallMeta } from "../auth/actor.js";
 import type { EnvironmentResult, EnvironmentScope, Resolver } from "./resolve-service.js";
@@ -25,6 +25,15 @@ export interface EnvironmentRequest extends EnvironmentScope {
   ifNoneMatch?: TagCondition;
   /** Seconds to hold the request while If-None-Match still names the current ETag; 0 answers at once. */
   waitSeconds?: number;
+}
+
+/** Who waits: the request's caller, whether its client is still connected, and whether its token still holds. */
+export interface WaitingCaller {
+  meta: CallMeta;
+  /** Aborted when the client goes away: nobody is left to answer. */
+  clientGone: AbortSignal;
+  /** Checks the request's token again (revoked or expired meanwhile: false). */
+  stillAuthenticated: () => Promise<boolean>;
 }
 
 export class EnvironmentWatch {
@@ -49,9 +58,10 @@ export class EnvironmentWatch {
    * after holding the request while If-None-Match names the current ETag. Null when the client
    * left during the wait: there is nobody to answer and nothing was read for anyone.
    */
-  async environment(organizationId: string, request: EnvironmentRequest, meta: CallMeta, clientGone: AbortSignal): Promise<EnvironmentResult | null> {
+  async environment(organizationId: string, request: EnvironmentRequest, caller: WaitingCaller): Promise<EnvironmentResult | null> {
     const { waitSeconds = 0, ...input } = request;
     const { ifNoneMatch } = input;
+    const { meta, clientGone } = caller;
     if (ifNoneMatch !== undefined && waitSeconds > 0) {
       const unchanged = async () => ifNoneMatchMatches(ifNoneMatch, await this.resolver.environmentTag(organizationId, input));
       if (await unchanged()) {
@@ -62,6 +72,9 @@ export class EnvironmentWatch {
           release();
         }
         if (clientGone.aborted) return null;
+        // Revoking a leaked token and rotating the key is the usual response to a leak: a request
+        // held since before the revocation must not carry the new key away.
+        if (!(await caller.stillAuthenticated())) throw new UnauthenticatedError("The token was revoked or expired while the request waited.");
       }
     }
     return this.resolver.environment(organizationId, input, meta);

@@ -49,8 +49,11 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log,
         ifNoneMatch: ifNoneMatchCondition(headers["If-None-Match"]),
         waitSeconds: query.wait,
       },
-      meta(req),
-      clientGone.signal,
+      {
+        meta: meta(req),
+        clientGone: clientGone.signal,
+        stillAuthenticated: async () => "actor" in (await ops.authenticator.authenticate(req)),
+      },
     );
     if (result === null) return;
     // A request held until shutdown: its connection is not kept for another one.

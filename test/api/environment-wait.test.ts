@@ -159,6 +159,19 @@ for (const kind of testDatabases()) {
       }
     });
 
+    it("answers 401, without the new key, to a request held since before its token was revoked", async () => {
+      const created = await t.api.post(`/v1/organizations/${t.orgId}/tokens`).set(t.platform).send({ role: "resolver", name: "leaked" });
+      const etag = await currentEtag();
+      const baseline = listeners();
+      const pending = get("?wait=20", { "If-None-Match": etag }, undefined, created.body.token);
+      await until(() => listeners() > baseline, "the wait");
+      expect((await t.api.delete(`/v1/organizations/${t.orgId}/tokens/${created.body.id}`).set(t.admin)).status).toBe(204);
+      await rotate();
+      const res = await pending;
+      expect(res.status).toBe(401);
+      expect(await res.text()).not.toContain("WaitRotation");
+    });
+
     it("audits a woken answer as an environment read, once", async () => {
       const count = async () => {
         const res = await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ action: "environment.resolve", limit: 200 }).set(t.admin);
