@@ -8,7 +8,7 @@ import type { components } from "./generated/openapi.js";
 /** A field-level error: `path` says where the input was found (`body.`, `query.`, `header.`, `path.`). */
 export type FieldError = components["schemas"]["FieldError"];
 
-export type DomainErrorKind = "validation" | "not_found" | "conflict" | "precondition_failed" | "forbidden" | "unauthenticated";
+export type DomainErrorKind = "validation" | "not_found" | "conflict" | "precondition_failed" | "forbidden" | "unauthenticated" | "too_many_requests";
 
 export abstract class DomainError extends Error {
   abstract readonly kind: DomainErrorKind;
@@ -72,5 +72,16 @@ export class UnauthenticatedError extends DomainError {
   readonly kind = "unauthenticated";
   constructor(detail = "A valid bearer token is required.") {
     super("unauthenticated", detail);
+  }
+}
+
+/** The caller holds as many of a bounded resource (e.g. long-polls) as it may: 429, retry later. */
+export class TooManyRequestsError extends DomainError {
+  readonly kind = "too_many_requests";
+  constructor(
+    detail: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super("rate_limited", detail);
   }
 }

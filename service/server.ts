@@ -41,6 +41,8 @@ export interface Runtime {
   keyring: MasterKeyring;
   log: Logger;
   app: ReturnType<typeof createApp>;
+  /** Answers requests held open (long-polls) at once, so that closing the HTTP server does not wait for them. */
+  beginShutdown(): void;
   /** Stops timers and closes the database (the HTTP server, if any, is closed by its owner). */
   close(): Promise<void>;
 }
@@ -79,7 +81,8 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
     );
   }
   const metrics = createMetrics();
-  const app = createApp({ config, db, keyring, log, metrics }, FEATURES, createRateLimits(config.rateLimit).hooks);
+  const stopping = new AbortController();
+  const app = createApp({ config, db, keyring, log, metrics, stopping: stopping.signal }, FEATURES, createRateLimits(config.rateLimit).hooks);
 
   const bootstrap = await ensureBootstrapToken(db, config.bootstrapToken?.reveal());
   if (bootstrap.refused) {
@@ -110,7 +113,11 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
     keyring,
     log,
     app,
+    beginShutdown() {
+      stopping.abort();
+    },
     async close() {
+      stopping.abort();
       clearInterval(maintenance);
       await app.operations.unauthenticated.close().catch((error: Error) => {
         log.warn({ err: { name: error.name, code: (error as { code?: string }).code } }, "could not write the last unauthenticated-request counts");
@@ -173,6 +180,7 @@ export async function serve(options: { config?: Config } = {}): Promise<Server> 
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down: finishing in-flight requests");
+    runtime.beginShutdown();
     server.close(() => {
       // Both outcomes end the process: a failed close is logged and exits non-zero instead of
       // surfacing as an unhandled rejection.

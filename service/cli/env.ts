@@ -1,8 +1,13 @@
 // `keyplane env`: fetch the resolved variables of an organization (and project) from a running
-// Keyplane and print them as dotenv, JSON or shell exports. Shared with `keyplane run`.
+// Keyplane and print them as dotenv, JSON or shell exports, or keep a file of them up to date
+// (`--watch --output FILE`). Fetching is shared with `keyplane run`.
+import { randomBytes } from "node:crypto";
+import { open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { Command, Option } from "commander";
 import { ApiError, KeyplaneApi, type ApiSchemas } from "../client/keyplane-api.js";
 import { variableNameProblem } from "../providers/env-var-names.js";
+import { watchEnvironment } from "./environment-watch.js";
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -33,26 +38,76 @@ export function addConnectionOptions(command: Command): Command {
     .addOption(new Option("--token <token>", "resolver token (prefer the environment variable: flags show up in `ps`)").env("KEYPLANE_TOKEN"));
 }
 
-/** GET …/environment → the variables. Throws CliError with the server's problem detail. */
-export async function fetchEnvironment(opts: ConnectionOptions): Promise<Record<string, string>> {
+/** The variables and the ETag that names them (sent back in If-None-Match to wait for a change). */
+export interface EnvironmentAnswer {
+  variables: Record<string, string>;
+  etag: string | undefined;
+}
+
+/** An answer refused for its names or values; its ETag lets a watcher wait for the next change instead. */
+export class RefusedAnswer extends CliError {
+  constructor(
+    message: string,
+    readonly etag: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * GET …/environment of the organization (and project) the options name. With `since`, a long-poll:
+ * the server holds the request up to `waitSeconds` and null means nothing changed. Failures are
+ * CliErrors with the server's problem detail; an answer holding a name that must not be injected
+ * is a RefusedAnswer.
+ */
+export function environmentSource(
+  opts: ConnectionOptions,
+): (since?: { etag: string; waitSeconds: number }, signal?: AbortSignal) => Promise<EnvironmentAnswer | null> {
   const { org, token, project, environment } = opts;
   if (!org) throw new CliError("--org (or KEYPLANE_ORGANIZATION_ID) is required");
   if (!token) throw new CliError("a resolver token is required: set KEYPLANE_TOKEN (or pass --token)");
-  const api = new KeyplaneApi({ endpoint: httpEndpoint(opts.endpoint), token, userAgent: "keyplane-cli", timeoutMs: REQUEST_TIMEOUT_MS, maxAttempts: 1 });
-  let body: ApiSchemas["EnvironmentResponse"];
-  try {
-    ({ body } = await api.send(
-      (client, signal) => client.GET("/v1/organizations/{org}/environment", { params: { path: { org }, query: { project_id: project, environment } }, signal }),
-      { retryable: false },
-    ));
-  } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
-    throw cliError(error, new URL(api.endpoint).origin);
-  }
-  // Typed by the contract, but a hostile or outdated server can send anything.
-  const variables: unknown = body?.variables;
-  if (!variables || typeof variables !== "object") throw new CliError("unexpected answer from Keyplane (no variables)");
-  return checkReceivedVariables(variables as Record<string, unknown>);
+  const endpoint = httpEndpoint(opts.endpoint);
+  const apis = new Map<number, KeyplaneApi>();
+  // The timeout is per request: a long-poll's is its wait plus the usual one.
+  const apiFor = (waitSeconds: number) => {
+    let api = apis.get(waitSeconds);
+    if (!api)
+      apis.set(
+        waitSeconds,
+        (api = new KeyplaneApi({ endpoint, token, userAgent: "keyplane-cli", timeoutMs: REQUEST_TIMEOUT_MS + waitSeconds * 1000, maxAttempts: 1 })),
+      );
+    return api;
+  };
+  return async (since, signal) => {
+    const api = apiFor(since?.waitSeconds ?? 0);
+    let answer: { body: ApiSchemas["EnvironmentResponse"]; etag: string | undefined };
+    try {
+      answer = await api.send(
+        (client, attemptSignal) =>
+          client.GET("/v1/organizations/{org}/environment", {
+            params: {
+              path: { org },
+              query: { project_id: project, environment, wait: since?.waitSeconds },
+              header: since ? { "If-None-Match": since.etag } : undefined,
+            },
+            signal: attemptSignal,
+          }),
+        { retryable: false, signal },
+      );
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (error.status === 304 && since) return null;
+      throw cliError(error, new URL(api.endpoint).origin);
+    }
+    // Typed by the contract, but a hostile or outdated server can send anything.
+    const variables: unknown = answer.body?.variables;
+    if (!variables || typeof variables !== "object") throw new CliError("unexpected answer from Keyplane (no variables)");
+    const problems = receivedVariableProblems(variables as Record<string, unknown>);
+    if (problems.length) {
+      throw new RefusedAnswer(`Keyplane sent variables that must not be injected; nothing was used:\n  ${problems.join("\n  ")}`, answer.etag);
+    }
+    return { variables: variables as Record<string, string>, etag: answer.etag };
+  };
 }
 
 function httpEndpoint(endpoint: string): string {
@@ -77,17 +132,14 @@ function cliError(error: ApiError, origin: string): CliError {
  * sends it is not one to trust with the other values, and a loud failure gets it fixed where a
  * warning in a workload's log would not.
  */
-function checkReceivedVariables(variables: Record<string, unknown>): Record<string, string> {
+function receivedVariableProblems(variables: Record<string, unknown>): string[] {
   const problems: string[] = [];
   for (const [name, value] of Object.entries(variables)) {
     const problem = variableNameProblem(name);
     if (problem) problems.push(problem);
     else if (typeof value !== "string" || value.includes("\0")) problems.push(`the value of ${name} is not a string an environment can hold`);
   }
-  if (problems.length) {
-    throw new CliError(`Keyplane sent variables that must not be injected; nothing was used:\n  ${problems.join("\n  ")}`);
-  }
-  return variables as Record<string, string>;
+  return problems;
 }
 
 export type EnvFormat = "dotenv" | "json" | "shell";
@@ -116,16 +168,78 @@ export function formatVariables(variables: Record<string, string>, format: EnvFo
   return names.map((n) => `${prefix}${n}=${singleQuoted(variables[n])}\n`).join("");
 }
 
+/**
+ * Replaces `path` so that a reader sees the old content or the new, never a part of either: a
+ * temporary file in the same directory (mode 0600 from its creation), synced, renamed over it.
+ */
+export async function writeFileAtomically(path: string, content: string): Promise<void> {
+  const directory = dirname(resolvePath(path));
+  const temporary = join(directory, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  const file = await open(temporary, "wx", 0o600);
+  try {
+    await file.writeFile(content);
+    await file.sync();
+    await file.close();
+    await rename(temporary, path);
+  } catch (error) {
+    await file.close().catch(() => {});
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  // The rename survives a crash once the directory is synced; not every file system can.
+  const dir = await open(directory, "r");
+  await dir
+    .sync()
+    .catch(() => {})
+    .finally(() => dir.close());
+}
+
+interface EnvOptions extends ConnectionOptions {
+  format: EnvFormat;
+  output?: string;
+  watch: boolean;
+}
+
 export function registerEnvCommand(program: Command): void {
   addConnectionOptions(program.command("env").description("print the resolved credentials of an organization or project as environment variables"))
     .addOption(new Option("--format <format>", "output format").choices(["dotenv", "json", "shell"]).default("dotenv"))
-    .action(async (opts: ConnectionOptions & { format: EnvFormat }) => {
+    .option("--output <file>", "write to this file instead of stdout: replaced atomically, mode 0600")
+    .option("--watch", "keep running and rewrite --output whenever the variables change", false)
+    .action(async (opts: EnvOptions) => {
       try {
-        process.stdout.write(formatVariables(await fetchEnvironment(opts), opts.format));
+        await printEnvironment(opts);
       } catch (error) {
         if (!(error instanceof CliError)) throw error;
         process.stderr.write(`keyplane: ${error.message}\n`);
         process.exitCode = 1;
       }
     });
+}
+
+async function printEnvironment(opts: EnvOptions): Promise<void> {
+  const { output, format } = opts;
+  if (opts.watch && output === undefined) {
+    throw new CliError("--watch needs --output FILE: the file is rewritten on every change (stdout would only get one copy after another)");
+  }
+  const source = environmentSource(opts);
+  const first = (await source())!;
+  const write = (variables: Record<string, string>) =>
+    output === undefined ? void process.stdout.write(formatVariables(variables, format)) : writeFileAtomically(output, formatVariables(variables, format));
+  await write(first.variables);
+  if (!opts.watch) return;
+
+  const stop = new AbortController();
+  // A write under way finishes first: no temporary file is left behind.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => stop.abort());
+  const report = (message: string) => process.stderr.write(`keyplane: ${message}\n`);
+  await watchEnvironment({
+    source,
+    etag: first.etag,
+    async onChange(variables) {
+      await write(variables);
+      report(`the variables changed; rewrote ${output}`);
+    },
+    report,
+    signal: stop.signal,
+  });
 }

@@ -24,6 +24,11 @@ export class ChangeFeed {
     return this.#live;
   }
 
+  /** How many listeners are subscribed: a gauge of held waits, and how tests see that none leaked. */
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
   subscribe(listener: ChangeListener): () => void {
     this.#listeners.add(listener);
     if (this.#listeners.size === 1) this.onFirstListener();

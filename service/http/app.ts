@@ -21,6 +21,8 @@ export interface AppServices {
   keyring: MasterKeyring;
   log: Logger;
   metrics: Metrics;
+  /** Aborted when the service begins to stop: requests held open (long-polls) answer at once. */
+  stopping?: AbortSignal;
 }
 
 /** Each feature folder exports one of these; it binds its operationIds to handlers. */

@@ -11,10 +11,11 @@ import { CandidateCache, OrganizationCache } from "./candidate-cache.js";
 import type { AliasScopeRow } from "./resolve-dal.js";
 import { PlatformKeys } from "./platform-keys.js";
 import { Resolver } from "./resolve-service.js";
+import { EnvironmentWatch } from "./environment-watch.js";
 
 const meta = (req: Request): CallMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
 
-export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log }) => {
+export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log, stopping }) => {
   // Derived once at start, never per request: keys the platform-key digests in environment ETags.
   const digestKey = Buffer.from(hkdfSync("sha256", keyring.current.bytes(), Buffer.alloc(0), "keyplane platform key digest", 32));
   const platformKeys = new PlatformKeys(config.platformKeys, digestKey);
@@ -29,6 +30,7 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log 
     new CandidateCache(db.changes),
     new OrganizationCache<AliasScopeRow>(db.changes),
   );
+  const watch = new EnvironmentWatch(resolver, db.changes, stopping ?? new AbortController().signal);
 
   ops.handle("resolveCredential", async (req, res) => {
     const body = parseBody("resolveCredential", req.body);
@@ -47,11 +49,26 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log 
   ops.handle("getEnvironment", async (req, res) => {
     const query = parseQuery("getEnvironment", req.query);
     const headers = parseHeaders("getEnvironment", req.headers);
-    const result = await resolver.environment(
+    const clientGone = new AbortController();
+    // Also emitted after a complete answer, when the wait is over anyway.
+    res.once("close", () => clientGone.abort());
+    const result = await watch.environment(
       String(req.params.org),
-      { projectId: projectOfCall(actorOf(req), query.project_id), environment: query.environment, ifNoneMatch: ifNoneMatchCondition(headers["If-None-Match"]) },
-      meta(req),
+      {
+        projectId: projectOfCall(actorOf(req), query.project_id),
+        environment: query.environment,
+        ifNoneMatch: ifNoneMatchCondition(headers["If-None-Match"]),
+        waitSeconds: query.wait,
+      },
+      {
+        meta: meta(req),
+        clientGone: clientGone.signal,
+        stillAuthenticated: async () => "actor" in (await ops.authenticator.authenticate(req)),
+      },
     );
+    if (result === null) return;
+    // A request held until shutdown: its connection is not kept for another one.
+    if (stopping?.aborted) res.setHeader("Connection", "close");
     res.setHeader("ETag", result.etag);
     if (result.notModified) {
       res.status(304).end();

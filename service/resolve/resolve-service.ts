@@ -50,6 +50,12 @@ type Outcome =
   | { kind: "refused"; error: DomainError; credentialId: string | null; details: Record<string, unknown> }
   | { kind: "nothing" };
 
+/** Whose environment: the organization's, or a project's, optionally narrowed to an environment label. */
+export interface EnvironmentScope {
+  projectId?: string;
+  environment?: string;
+}
+
 export type EnvironmentResult = { notModified: true; etag: string } | { notModified: false; etag: string; variables: Record<string, string> };
 
 /** One provider's pick for the environment: a credential row or the platform key. */
@@ -257,30 +263,10 @@ export class Resolver {
    * request's scope), so it changes with any rotation, activation, deletion or edit that changes
    * a variable, and a 304 needs no decryption.
    */
-  async environment(
-    organizationId: string,
-    input: { projectId?: string; environment?: string; ifNoneMatch?: TagCondition },
-    meta: CallMeta,
-  ): Promise<EnvironmentResult> {
+  async environment(organizationId: string, input: EnvironmentScope & { ifNoneMatch?: TagCondition }, meta: CallMeta): Promise<EnvironmentResult> {
     const projectId = input.projectId ?? null;
     const environment = input.environment ?? null;
-    const rows = await findEnvironmentCandidates(this.db, { organizationId, projectId, environment });
-    if (rows.length === 0) throw new NotFoundError("organization");
-    if (projectId !== null && rows[0].project_found === null) throw new NotFoundError("project");
-
-    const byProvider = new Map(rows.filter((r) => r.credential_id !== null).map((r) => [r.provider!, r]));
-    const allowed = rows[0].resolve_policy === "aliases_only" ? await this.aliasProviders(organizationId, projectId) : null;
-    const choices: Choice[] = [];
-    for (const provider of PROVIDERS) {
-      if (allowed && !allowed.has(provider.id)) continue;
-      const row = byProvider.get(provider.id);
-      if (row) choices.push({ provider, source: row.credential_project_id === null ? "organization" : "project", row });
-      else if (rows[0].platform_fallback && this.platformKeys.get(provider.id)) choices.push({ provider, source: "platform", row: null });
-    }
-    // On a name clash the more specific source wins (project, organization, platform), then catalog order.
-    const rank: Record<ResolutionSource, number> = { project: 0, organization: 1, platform: 2 };
-    choices.sort((a, b) => rank[a.source] - rank[b.source]);
-
+    const choices = await this.environmentChoices(organizationId, projectId, environment);
     const etag = this.environmentEtag(projectId, environment, choices);
     const auditDetails = {
       project_id: projectId,
@@ -323,6 +309,32 @@ export class Resolver {
       "environment",
     );
     return { notModified: false, etag, variables };
+  }
+
+  /** The environment's current ETag alone: no decryption, no audit event. What a long-poll compares on each change. */
+  async environmentTag(organizationId: string, input: EnvironmentScope): Promise<string> {
+    const projectId = input.projectId ?? null;
+    const environment = input.environment ?? null;
+    return this.environmentEtag(projectId, environment, await this.environmentChoices(organizationId, projectId, environment));
+  }
+
+  private async environmentChoices(organizationId: string, projectId: string | null, environment: string | null): Promise<Choice[]> {
+    const rows = await findEnvironmentCandidates(this.db, { organizationId, projectId, environment });
+    if (rows.length === 0) throw new NotFoundError("organization");
+    if (projectId !== null && rows[0].project_found === null) throw new NotFoundError("project");
+
+    const byProvider = new Map(rows.filter((r) => r.credential_id !== null).map((r) => [r.provider!, r]));
+    const allowed = rows[0].resolve_policy === "aliases_only" ? await this.aliasProviders(organizationId, projectId) : null;
+    const choices: Choice[] = [];
+    for (const provider of PROVIDERS) {
+      if (allowed && !allowed.has(provider.id)) continue;
+      const row = byProvider.get(provider.id);
+      if (row) choices.push({ provider, source: row.credential_project_id === null ? "organization" : "project", row });
+      else if (rows[0].platform_fallback && this.platformKeys.get(provider.id)) choices.push({ provider, source: "platform", row: null });
+    }
+    // On a name clash the more specific source wins (project, organization, platform), then catalog order.
+    const rank: Record<ResolutionSource, number> = { project: 0, organization: 1, platform: 2 };
+    return choices.sort((a, b) => rank[a.source] - rank[b.source]);
   }
 
   private environmentEtag(projectId: string | null, environment: string | null, choices: Choice[]): string {

@@ -51,4 +51,24 @@ describe("graceful shutdown", () => {
     again.child.kill("SIGTERM");
     expect(await again.exited).toBe(0);
   }, 90_000);
+
+  it("answers a held environment long-poll with 304 at once on SIGTERM and exits 0 promptly", async () => {
+    const env = serviceEnv(join(dataDir, "held"));
+    const service = await startServiceProcess(env);
+    const org = await callApi(service.url, "POST", "/v1/organizations", env.bootstrapToken, { name: "Held", slug: "held" });
+    const token = await callApi(service.url, "POST", `/v1/organizations/${org.body.id}/tokens`, env.bootstrapToken, { role: "resolver", name: "watch" });
+    const path = `${service.url}/v1/organizations/${org.body.id}/environment`;
+    const headers = { Authorization: `Bearer ${token.body.token}` };
+    const etag = (await fetch(path, { headers })).headers.get("etag")!;
+
+    const held = fetch(`${path}?wait=60`, { headers: { ...headers, "If-None-Match": etag } });
+    await delay(500);
+    const stoppedAt = Date.now();
+    service.child.kill("SIGTERM");
+    const answer = await held;
+    expect(answer.status).toBe(304);
+    expect(answer.headers.get("etag")).toBe(etag);
+    expect(await service.exited).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(3_000);
+  }, 90_000);
 });
