@@ -211,7 +211,10 @@ export class KeyplaneClient {
   }
 
   /** Every page of a cursor-paginated list. */
-  private async listAll<T>(page: (api: Parameters<ApiCall<Page<T>>>[0], signal: AbortSignal, cursor: string | undefined) => ReturnType<ApiCall<Page<T>>>, signal?: AbortSignal): Promise<T[]> {
+  private async listAll<T>(
+    page: (api: Parameters<ApiCall<Page<T>>>[0], signal: AbortSignal, cursor: string | undefined) => ReturnType<ApiCall<Page<T>>>,
+    signal?: AbortSignal,
+  ): Promise<T[]> {
     const all: T[] = [];
     let cursor: string | undefined;
     do {

@@ -431,7 +431,11 @@ function checkConfig(config: ObjectValue): Diagnostic[] {
 
   const grace = config.rotation_grace_seconds;
   if (typeof grace === "number" && !(Number.isInteger(grace) && grace >= 0 && grace <= MAX_GRACE_SECONDS)) {
-    out.push(diag.error("Invalid rotation_grace_seconds", `rotation_grace_seconds must be a whole number from 0 to ${MAX_GRACE_SECONDS} (7 days).`, ["rotation_grace_seconds"]));
+    out.push(
+      diag.error("Invalid rotation_grace_seconds", `rotation_grace_seconds must be a whole number from 0 to ${MAX_GRACE_SECONDS} (7 days).`, [
+        "rotation_grace_seconds",
+      ]),
+    );
   }
 
   const apiBase = knownString(config.api_base);

@@ -5,8 +5,20 @@
 //
 // The service's ETag travels in private state so updates are If-Match guarded, like keyplane_project.
 import { PROVIDERS, findProvider } from "../../../service/providers/catalog.js";
-import type { ModelAlias, ModelAliasUpdate } from "../client/keyplane-client.js";
-import { ctyEqual, diag, isUnknown, key, t, Unknown, type AttributeSchema, type CtyValue, type Diagnostic, type ManagedResource, type ObjectValue } from "../protocol/index.js";
+import type { ModelAlias } from "../client/keyplane-client.js";
+import {
+  ctyEqual,
+  diag,
+  isUnknown,
+  key,
+  t,
+  Unknown,
+  type AttributeSchema,
+  type CtyValue,
+  type Diagnostic,
+  type ManagedResource,
+  type ObjectValue,
+} from "../protocol/index.js";
 import type { KeyplaneProviderData } from "../provider-data.js";
 import { apiErrorDiagnostics, missingOrganization, plannedOrganization, type ErrorContext } from "./api-diagnostics.js";
 import { parseImportId } from "./import-id.js";
@@ -131,7 +143,8 @@ export function aliasAttributes(alias: ModelAlias): ObjectValue {
 
 const toState = (alias: ModelAlias): ObjectValue => ({ ...aliasAttributes(alias), organization_id: alias.organization_id });
 
-const paramsOf = (value: CtyValue | undefined) => Object.fromEntries(Object.entries((value ?? {}) as Record<string, string>).map(([k, v]) => [k, paramToApi(v)]));
+const paramsOf = (value: CtyValue | undefined) =>
+  Object.fromEntries(Object.entries((value ?? {}) as Record<string, string>).map(([k, v]) => [k, paramToApi(v)]));
 
 function errors(action: string, extra: Partial<ErrorContext> = {}): ErrorContext {
   return {
@@ -155,7 +168,7 @@ const nameTaken = (what: string) => (e: { message: string }) => [
 function checkConfig(config: ObjectValue): Diagnostic[] {
   const out: Diagnostic[] = [];
   const invalid = (name: string, detail: string) => out.push(diag.error(`Invalid ${name}`, detail, [name]));
-  const text = (name: string) => (typeof config[name] === "string" ? (config[name] as string) : undefined);
+  const text = (name: string) => (typeof config[name] === "string" ? (config[name]) : undefined);
 
   const org = text("organization_id");
   if (org !== undefined && !ORG_ID.test(org)) invalid("organization_id", `organization_id must be an organization ID such as org_01J…, got "${org}".`);
@@ -177,7 +190,7 @@ function checkConfig(config: ObjectValue): Diagnostic[] {
   }
   const environment = text("environment");
   if (environment !== undefined && !ENVIRONMENT.test(environment)) {
-    invalid("environment", "environment must be 1–64 letters, digits, \".\", \"_\" or \"-\", starting with a letter or digit.");
+    invalid("environment", 'environment must be 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit.');
   }
   const description = text("description");
   if (description !== undefined && description.length > 1024) invalid("description", "description must be at most 1024 characters.");
@@ -318,7 +331,7 @@ export const modelAliasResource: ManagedResource<KeyplaneProviderData> = {
     if ("provider" in patch) patch.credential_id = plannedState.credential_id ?? null;
     if (Object.keys(patch).length === 0) return { newState: { ...priorState } };
     try {
-      const updated = await client.updateModelAlias(org, String(priorState.id), patch as ModelAliasUpdate, readPrivate(plannedPrivate).etag, signal);
+      const updated = await client.updateModelAlias(org, String(priorState.id), patch, readPrivate(plannedPrivate).etag, signal);
       return { newState: toState(updated.body), private: writePrivate({ etag: updated.etag }) };
     } catch (err) {
       return {

@@ -1,7 +1,7 @@
 // data "keyplane_model_aliases": model alias metadata of an organization, filtered like the list API.
 // Aliases hold no secrets; params read back as strings exactly as keyplane_model_alias stores them.
 import type { ModelAliasListQuery } from "../client/keyplane-client.js";
-import { t, type AttributeSchema, type DataSource, type ObjectValue } from "../protocol/index.js";
+import { t, type AttributeSchema, type DataSource } from "../protocol/index.js";
 import type { KeyplaneProviderData } from "../provider-data.js";
 import { apiErrorDiagnostics, missingOrganization, organizationOf, stringOf } from "./api-diagnostics.js";
 import { aliasAttributes } from "./model-alias.js";
