@@ -639,9 +639,13 @@ export interface paths {
          *     then in the organization when no project was given or the project inherits. A pinned
          *     credential is returned if it is active; otherwise (or without a pin) the alias's provider
          *     is resolved by the order above, narrowed by the alias's `environment` (else the request's).
-         *     When that finds nothing, `fallbacks` are tried in order. The answer adds `alias`, `model`,
-         *     `params` and `alias_chain`. When the organization's `resolve_policy` is `aliases_only`, a
-         *     resolve by bare `provider` answers 403 `alias_required`.
+         *     When that finds nothing, `fallbacks` are tried in order, depth-first, each alias at most
+         *     once; a fallback name is looked up from the scope of the alias that names it (a project
+         *     alias: its project, then the organization if the project inherits; an organization alias:
+         *     the organization). An inactive or unknown alias answers 404 `no_credential`. The answer
+         *     adds `alias`, `alias_id`, `model`, `params` and `alias_chain`. When the organization's
+         *     `resolve_policy` is `aliases_only`, a resolve by bare `provider` answers 403
+         *     `alias_required` (audited as denied).
          *
          *     A token confined to a project (`project_id` on the token) resolves for that project when
          *     the request names none, and answers 404 for any other project. **Resolver tokens only**; every call is audited and
@@ -670,6 +674,9 @@ export interface paths {
          *     and returns the result as environment variables: the credential's `env_var` holds the
          *     secret; multi-field types export each field under the catalog's variable for that field.
          *     Providers that resolve to nothing are left out. This is what `keyplane run -- cmd` injects.
+         *     When the organization's `resolve_policy` is `aliases_only`, only providers named by an
+         *     active model alias visible from the scope (the project's own aliases, and the
+         *     organization's when no project is given or the project inherits) are exported.
          *     A variable whose name is refused (see `CredentialCreate.env_var`: a credential stored
          *     before the rule) is left out too, and the audit event lists it under `refused_variables`.
          *
@@ -707,9 +714,11 @@ export interface paths {
          * @description A name AI features resolve instead of a bare provider: it says which model to call, with
          *     which non-secret parameters, and optionally pins one credential (same organization and
          *     provider, organization-level or of the alias's project). `fallbacks` are alias names tried
-         *     in order when this alias resolves no active credential; a fallback chain that leads back
-         *     to an alias is refused (422 at `body.fallbacks`). Names are unique per (organization,
-         *     project): 409 `name_conflict`.
+         *     in order when this alias resolves no active credential. Each must name an alias visible
+         *     from this alias's scope (for a project alias: the project's, then the organization's when
+         *     the project inherits; for an organization alias: the organization's), else 422 at
+         *     `body.fallbacks.<i>`; a fallback chain that leads back to an alias is refused (422 at
+         *     `body.fallbacks`). Names are unique per (organization, project): 409 `name_conflict`.
          */
         post: operations["createModelAlias"];
         delete?: never;
@@ -745,7 +754,8 @@ export interface paths {
         /**
          * Update a model alias
          * @description Switch the model, the provider, the pinned credential, parameters or fallbacks. Changing
-         *     `provider` without a new `credential_id` clears a pin of the old provider. Honours `If-Match`.
+         *     `provider` without a new `credential_id` clears a pin of the old provider. Renaming an alias
+         *     other aliases fall back to answers 409 `alias_in_use`. Honours `If-Match`.
          */
         patch: operations["updateModelAlias"];
         trace?: never;

@@ -1,5 +1,5 @@
 // Resolution runs on every AI call an organization makes and its answer changes rarely, so the
-// chosen candidate row is kept in memory between changes. It holds what the database holds (the
+// chosen candidate row (and the model aliases in scope) is kept in memory between changes. It holds what the database holds (the
 // secret still encrypted under its data key, the data key wrapped), never a plaintext: every
 // resolve still decrypts, checks and audits. Entries go when the database announces a change to
 // their organization (db.changes: this process's commits at once, other instances' through
@@ -11,13 +11,14 @@ import type { CandidateRow } from "./resolve-dal.js";
 const MAX_AGE_MS = 5_000;
 const MAX_ENTRIES = 10_000;
 
-interface Entry {
-  row: CandidateRow;
+interface Entry<T> {
+  row: T;
   until: number;
 }
 
-export class CandidateCache {
-  readonly #byOrganization = new Map<string, Map<string, Entry>>();
+/** Rows of one kind, per organization and key, dropped when their organization changes. */
+export class OrganizationCache<T> {
+  readonly #byOrganization = new Map<string, Map<string, Entry<T>>>();
   #size = 0;
   // Bumped by every change: a row loaded while one happened may predate it and is not kept.
   #generation = 0;
@@ -25,12 +26,14 @@ export class CandidateCache {
   constructor(
     private readonly changes: ChangeFeed,
     private readonly maxAgeMs = MAX_AGE_MS,
+    /** When a row stops being servable regardless of changes (epoch ms). */
+    private readonly servableUntil: (row: T) => number = () => Infinity,
   ) {
     changes.subscribe((organizationId) => this.#forget(organizationId));
   }
 
   /** The cached row for (organization, key), else `load()`'s, kept when it is safe to keep. */
-  async get(organizationId: string, key: string, load: () => Promise<CandidateRow | null>): Promise<CandidateRow | null> {
+  async get(organizationId: string, key: string, load: () => Promise<T | null>): Promise<T | null> {
     const now = Date.now();
     const cached = this.#byOrganization.get(organizationId)?.get(key);
     if (cached && cached.until > now) return cached.row;
@@ -41,13 +44,11 @@ export class CandidateCache {
     return row;
   }
 
-  #keep(organizationId: string, key: string, row: CandidateRow, now: number): void {
-    let until = now + this.maxAgeMs;
-    // A previous version is servable only until its grace period ends.
-    if (row.served_usable && row.grace_expires_at) until = Math.min(until, row.grace_expires_at.getTime());
+  #keep(organizationId: string, key: string, row: T, now: number): void {
+    const until = Math.min(now + this.maxAgeMs, this.servableUntil(row));
     if (this.#size >= MAX_ENTRIES) this.#forget(ALL_ORGANIZATIONS);
     let entries = this.#byOrganization.get(organizationId);
-    if (!entries) this.#byOrganization.set(organizationId, (entries = new Map<string, Entry>()));
+    if (!entries) this.#byOrganization.set(organizationId, (entries = new Map<string, Entry<T>>()));
     if (!entries.has(key)) this.#size += 1;
     entries.set(key, { row, until });
   }
@@ -61,5 +62,12 @@ export class CandidateCache {
     }
     this.#size -= this.#byOrganization.get(organizationId)?.size ?? 0;
     this.#byOrganization.delete(organizationId);
+  }
+}
+
+export class CandidateCache extends OrganizationCache<CandidateRow> {
+  constructor(changes: ChangeFeed, maxAgeMs = MAX_AGE_MS) {
+    // A previous version is servable only until its grace period ends.
+    super(changes, maxAgeMs, (row) => (row.served_usable && row.grace_expires_at ? row.grace_expires_at.getTime() : Infinity));
   }
 }

@@ -5,6 +5,7 @@ import type { Queryable } from "../db/index.js";
 
 export interface CandidateRow {
   platform_fallback: boolean;
+  resolve_policy: "any" | "aliases_only";
   /** The project id when one was asked for and exists in the organization, else null. */
   project_found: string | null;
   inherits: boolean | null;
@@ -40,7 +41,7 @@ const ELIGIBLE = `c.organization_id = o.id and c.active
 const RANK = "(c.project_id is null), c.is_default desc, coalesce(c.rotated_at, c.created_at) desc, c.id desc";
 const CREDENTIAL_COLUMNS = `c.id as credential_id, c.project_id as credential_project_id, c.provider, c.type, c.api_base,
     c.env_var, c.settings, c.version, c.key_version as current_key_version`;
-const SELECTED = `o.platform_fallback, p.id as project_found, p.inherit_organization_credentials as inherits,
+const SELECTED = `o.platform_fallback, o.resolve_policy, p.id as project_found, p.inherit_organization_credentials as inherits,
   c.credential_id, c.credential_project_id, c.provider, c.type, c.api_base, c.env_var, c.settings, c.version,
   c.current_key_version, v.key_version as served_key_version, v.key_hint as served_key_hint, v.ciphertext, v.nonce,
   v.wrapped_dek, v.master_key_id,
@@ -71,6 +72,66 @@ export async function findResolveCandidate(
      where o.id = $1`,
     [q.organizationId, q.projectId, q.environment, q.provider, q.previous],
     { name: "keyplane_resolve_candidate" },
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * A pinned credential, when it is active, with the version to serve; same shape as
+ * findResolveCandidate (without project: a pin does not depend on the caller's scope).
+ */
+export async function findPinnedCandidate(db: Queryable, q: { organizationId: string; credentialId: string; previous: boolean }): Promise<CandidateRow | null> {
+  const { rows } = await db.query<CandidateRow>(
+    `select ${SELECTED}
+     from organizations o
+     left join projects p on false
+     left join lateral (
+       select ${CREDENTIAL_COLUMNS} from credentials c where c.organization_id = o.id and c.id = $2 and c.active
+     ) c on true
+     left join credential_versions v on v.credential_id = c.credential_id
+       and v.key_version = c.current_key_version - (case when $3::boolean then 1 else 0 end)
+     where o.id = $1`,
+    [q.organizationId, q.credentialId, q.previous],
+  );
+  return rows[0] ?? null;
+}
+
+/** An active model alias as resolution needs it. */
+export interface ScopedAlias {
+  id: string;
+  project_id: string | null;
+  name: string;
+  provider: string;
+  model: string;
+  credential_id: string | null;
+  environment: string | null;
+  params: Record<string, string | number | boolean>;
+  fallbacks: string[];
+}
+
+export interface AliasScopeRow {
+  resolve_policy: "any" | "aliases_only";
+  project_found: string | null;
+  inherits: boolean | null;
+  /** The active aliases of the project asked for and of the organization. */
+  aliases: ScopedAlias[];
+}
+
+/** The aliases a resolve by alias may use, in one round trip. No row: the organization does not exist. */
+export async function findAliasScope(db: Queryable, q: { organizationId: string; projectId: string | null }): Promise<AliasScopeRow | null> {
+  const { rows } = await db.query<AliasScopeRow>(
+    `select o.resolve_policy, p.id as project_found, p.inherit_organization_credentials as inherits,
+       coalesce((
+         select json_agg(json_build_object('id', a.id, 'project_id', a.project_id, 'name', a.name, 'provider', a.provider,
+           'model', a.model, 'credential_id', a.credential_id, 'environment', a.environment, 'params', a.params,
+           'fallbacks', a.fallbacks))
+         from model_aliases a
+         where a.organization_id = o.id and a.active and (a.project_id is null or a.project_id = p.id)
+       ), '[]'::json) as aliases
+     from organizations o
+     left join projects p on p.organization_id = o.id and p.id = $2
+     where o.id = $1`,
+    [q.organizationId, q.projectId],
   );
   return rows[0] ?? null;
 }

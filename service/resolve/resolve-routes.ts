@@ -7,7 +7,8 @@ import { parseBody, parseHeaders, parseQuery } from "../http/validation.js";
 import { ifNoneMatchCondition } from "../http/conditional.js";
 import type { CallMeta } from "../auth/actor.js";
 import { AuditBatcher } from "../audit/audit-batch.js";
-import { CandidateCache } from "./candidate-cache.js";
+import { CandidateCache, OrganizationCache } from "./candidate-cache.js";
+import type { AliasScopeRow } from "./resolve-dal.js";
 import { PlatformKeys } from "./platform-keys.js";
 import { Resolver } from "./resolve-service.js";
 
@@ -20,16 +21,26 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log 
   if (platformKeys.ignored.length > 0) {
     log.warn({ providers: platformKeys.ignored }, "ignoring platform keys for providers that are not single-key providers of the catalog");
   }
-  const resolver = new Resolver(db, keyring, platformKeys, new AuditBatcher(db), new CandidateCache(db.changes));
+  const resolver = new Resolver(
+    db,
+    keyring,
+    platformKeys,
+    new AuditBatcher(db),
+    new CandidateCache(db.changes),
+    new OrganizationCache<AliasScopeRow>(db.changes),
+  );
 
   ops.handle("resolveCredential", async (req, res) => {
     const body = parseBody("resolveCredential", req.body);
-    if (body.provider === undefined) throw new ValidationError([{ path: "body.provider", message: "is required" }]);
-    const resolved = await resolver.resolve(
-      String(req.params.org),
-      { provider: body.provider, projectId: body.project_id, environment: body.environment, version: body.version },
-      meta(req),
-    );
+    if ((body.provider === undefined) === (body.alias === undefined)) {
+      throw new ValidationError([{ path: "body", message: "exactly one of provider and alias is required" }]);
+    }
+    const organizationId = String(req.params.org);
+    const scope = { projectId: body.project_id, environment: body.environment, version: body.version };
+    const resolved =
+      body.alias !== undefined
+        ? await resolver.resolveAlias(organizationId, { alias: body.alias, ...scope }, meta(req))
+        : await resolver.resolve(organizationId, { provider: body.provider!, ...scope }, meta(req));
     res.json(resolved);
   });
 

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import type { Db } from "../db/index.js";
 import type { MasterKeyring } from "../crypto/index.js";
 import { findProvider, PROVIDERS, type ProviderEntry } from "../providers/catalog.js";
-import { NotFoundError, ValidationError, type DomainError } from "../errors.js";
+import { ForbiddenError, NotFoundError, ValidationError, type DomainError } from "../errors.js";
 import { ifNoneMatchMatches, type TagCondition } from "../versioning.js";
 import type { CallMeta } from "../auth/actor.js";
 import type { Schemas } from "../contract-types.js";
@@ -12,8 +12,17 @@ import type { AuditEventInput, AuditOutcome } from "../audit/audit-service.js";
 import type { AuditBatcher } from "../audit/audit-batch.js";
 import { openSecretValues } from "../credentials/credential-secrets.js";
 import type { PlatformKeys } from "./platform-keys.js";
-import type { CandidateCache } from "./candidate-cache.js";
-import { findEnvironmentCandidates, findResolveCandidate, type CandidateRow } from "./resolve-dal.js";
+import type { CandidateCache, OrganizationCache } from "./candidate-cache.js";
+import {
+  findAliasScope,
+  findEnvironmentCandidates,
+  findPinnedCandidate,
+  findResolveCandidate,
+  type AliasScopeRow,
+  type CandidateRow,
+  type ScopedAlias,
+} from "./resolve-dal.js";
+import { AliasGraph } from "../model-aliases/alias-graph.js";
 import { credentialVariables } from "./environment-variables.js";
 import { variableNameProblem } from "../providers/env-var-names.js";
 
@@ -28,6 +37,19 @@ export interface ResolveInput {
   version?: "current" | "previous";
 }
 
+export interface AliasResolveInput {
+  alias: string;
+  projectId?: string;
+  environment?: string;
+  version?: "current" | "previous";
+}
+
+/** What serving one candidate row came to; `details` go to the audit event. */
+type Outcome =
+  | { kind: "served"; response: ResolveResponse; credentialId: string | null; details: Record<string, unknown> }
+  | { kind: "refused"; error: DomainError; credentialId: string | null; details: Record<string, unknown> }
+  | { kind: "nothing" };
+
 export type EnvironmentResult = { notModified: true; etag: string } | { notModified: false; etag: string; variables: Record<string, string> };
 
 /** One provider's pick for the environment: a credential row or the platform key. */
@@ -40,6 +62,7 @@ export class Resolver {
     private readonly platformKeys: PlatformKeys,
     private readonly audit: AuditBatcher,
     private readonly candidates: CandidateCache,
+    private readonly aliasScopes: OrganizationCache<AliasScopeRow>,
   ) {}
 
   async resolve(organizationId: string, input: ResolveInput, meta: CallMeta): Promise<ResolveResponse> {
@@ -47,75 +70,28 @@ export class Resolver {
     if (!provider) {
       throw new ValidationError([{ path: "body.provider", message: "not a provider of the catalog (GET /v1/providers lists them)" }]);
     }
-    const previous = input.version === "previous";
-    const projectId = input.projectId ?? null;
-    const environment = input.environment ?? null;
-    const query = { organizationId, projectId, environment, provider: provider.id, previous };
-    // Project ids and environment names are free text: the key separates them with a NUL.
-    const key = `${provider.id}\u0000${projectId ?? ""}\u0000${environment ?? "\u0000"}\u0000${previous ? 1 : 0}`;
-    const row = await this.candidates.get(organizationId, key, () => findResolveCandidate(this.db, query));
+    const { projectId, environment, previous } = scopeOf(input);
+    const row = await this.candidate(organizationId, provider.id, projectId, environment, previous);
     if (!row) throw new NotFoundError("organization");
 
-    const auditBase = {
-      provider: provider.id,
-      project_id: projectId,
-      environment,
-      version: previous ? "previous" : "current",
-    };
-    const fail = async (error: DomainError, details: Record<string, unknown>): Promise<never> => {
-      await this.record(meta, organizationId, "failure", row.credential_id, { ...auditBase, ...details, reason: error.code });
+    const auditBase = { provider: provider.id, project_id: projectId, environment, version: previous ? "previous" : "current" };
+    const fail = async (error: DomainError, details: Record<string, unknown>, targetId = row.credential_id): Promise<never> => {
+      await this.record(meta, organizationId, "failure", targetId, { ...auditBase, ...details, reason: error.code });
       throw error;
     };
+    if (row.resolve_policy === "aliases_only") {
+      await this.record(meta, organizationId, "denied", null, { ...auditBase, reason: "alias_required" });
+      throw new ForbiddenError("This organization resolves through model aliases only: send `alias` instead of `provider`.", "alias_required");
+    }
     if (projectId !== null && row.project_found === null) return fail(new NotFoundError("project"), {});
 
-    if (row.credential_id !== null) {
-      const source: ResolutionSource = row.credential_project_id === null ? "organization" : "project";
-      if (previous && (row.served_key_version === null || !row.served_usable)) {
-        return fail(noPreviousVersion(`Credential ${row.credential_id} has no previous key within a rotation grace period.`), { source });
-      }
-      if (this.lacksMasterKey(row)) await this.keyring.ensure(row.master_key_id!);
-      const values = this.decrypt(organizationId, row);
-      await this.record(meta, organizationId, "success", row.credential_id, {
-        ...auditBase,
-        source,
-        key_version: row.served_key_version,
-        key_hint: row.served_key_hint,
-      });
-      return {
-        ...(row.type === "api_token" ? { secret: values.api_key } : { fields: values }),
-        source,
-        provider: provider.id,
-        credential_id: row.credential_id,
-        key_hint: row.served_key_hint!,
-        key_version: row.served_key_version,
-        api_base: row.api_base,
-        env_var: row.env_var!,
-        settings: row.settings ?? {},
-      };
+    const outcome = await this.serve(organizationId, provider, row, previous);
+    if (outcome.kind === "refused") return fail(outcome.error, outcome.details, outcome.credentialId);
+    if (outcome.kind === "served") {
+      await this.record(meta, organizationId, "success", outcome.credentialId, { ...auditBase, ...outcome.details });
+      return outcome.response;
     }
-
-    const platform = row.platform_fallback ? this.platformKeys.get(provider.id) : undefined;
-    if (platform) {
-      if (previous) return fail(noPreviousVersion("The platform key has no previous version."), { source: "platform" });
-      await this.record(meta, organizationId, "success", null, { ...auditBase, source: "platform", key_version: null, key_hint: platform.hint });
-      return {
-        secret: platform.value,
-        source: "platform",
-        provider: provider.id,
-        credential_id: null,
-        key_hint: platform.hint,
-        key_version: null,
-        api_base: provider.default_api_base,
-        env_var: provider.default_env_var,
-        settings: {},
-      };
-    }
-
-    const checked: ResolutionCheck[] = [];
-    const narrowed = environment === null ? {} : { environment };
-    if (projectId !== null) checked.push({ source: "project", project_id: projectId, ...narrowed });
-    if (projectId === null || row.inherits) checked.push({ source: "organization", ...narrowed });
-    if (row.platform_fallback) checked.push({ source: "platform" });
+    const checked = checkedSteps(row, projectId, environment);
     return fail(
       new NotFoundError(
         "credential",
@@ -125,6 +101,148 @@ export class Resolver {
       ),
       { checked: checked.map((c) => c.source) },
     );
+  }
+
+  /**
+   * Resolves a model alias: its pinned credential while that is active, else its provider by the
+   * usual order (narrowed by the alias's environment, else the caller's), else its fallbacks,
+   * depth-first, each alias at most once. One audit event tells the whole chain.
+   */
+  async resolveAlias(organizationId: string, input: AliasResolveInput, meta: CallMeta): Promise<ResolveResponse> {
+    const { projectId, environment, previous } = scopeOf(input);
+    const scope = await this.aliasScope(organizationId, projectId);
+    if (!scope) throw new NotFoundError("organization");
+
+    const chain: string[] = [];
+    const auditBase = { alias: input.alias, project_id: projectId, environment, version: previous ? "previous" : "current" };
+    const fail = async (error: DomainError, details: Record<string, unknown>, targetId: string | null = null): Promise<never> => {
+      await this.record(meta, organizationId, "failure", targetId, { ...auditBase, alias_chain: chain, ...details, reason: error.code });
+      throw error;
+    };
+    if (projectId !== null && scope.project_found === null) return fail(new NotFoundError("project"), {});
+
+    const graph = new AliasGraph(scope.aliases, () => scope.inherits === true);
+    const requested = graph.lookup(projectId, input.alias);
+    const checked: ResolutionCheck[] = [];
+    if (!requested) {
+      if (projectId !== null) checked.push({ source: "project", project_id: projectId });
+      if (projectId === null || scope.inherits) checked.push({ source: "organization" });
+      return fail(
+        new NotFoundError("model alias", "no_credential", `No active model alias ${input.alias}; checked: ${checked.map((c) => c.source).join(", ")}.`, {
+          checked,
+        }),
+        { checked: checked.map((c) => c.source) },
+      );
+    }
+    for (const alias of graph.walk(requested)) {
+      chain.push(alias.name);
+      const outcome = await this.serveAlias(organizationId, alias, projectId, environment, previous, checked);
+      if (outcome.kind === "nothing") continue;
+      const aliasDetails = { provider: alias.provider, alias_id: alias.id, model: alias.model };
+      if (outcome.kind === "refused") return fail(outcome.error, { ...aliasDetails, ...outcome.details }, outcome.credentialId);
+      await this.record(meta, organizationId, "success", outcome.credentialId, { ...auditBase, ...aliasDetails, alias_chain: chain, ...outcome.details });
+      return { ...outcome.response, alias: alias.name, alias_id: alias.id, model: alias.model, params: alias.params, alias_chain: chain };
+    }
+    return fail(
+      new NotFoundError(
+        "credential",
+        "no_credential",
+        `No active credential for model alias ${input.alias} (tried ${chain.join(", ")}); checked: ${[...new Set(checked.map((c) => c.source))].join(", ")}.`,
+        { checked },
+      ),
+      { checked: checked.map((c) => c.source) },
+    );
+  }
+
+  /** One alias of a chain: its pin if active, else its provider; a miss adds what it checked. */
+  private async serveAlias(
+    organizationId: string,
+    alias: ScopedAlias,
+    projectId: string | null,
+    requestEnvironment: string | null,
+    previous: boolean,
+    checked: ResolutionCheck[],
+  ): Promise<Outcome> {
+    const provider = findProvider(alias.provider);
+    if (!provider) return { kind: "nothing" };
+    if (alias.credential_id !== null) {
+      const credentialId = alias.credential_id;
+      const key = `pin\u0000${credentialId}\u0000${previous ? 1 : 0}`;
+      const pinned = await this.candidates.get(organizationId, key, () => findPinnedCandidate(this.db, { organizationId, credentialId, previous }));
+      if (pinned?.credential_id) return this.serve(organizationId, provider, pinned, previous);
+    }
+    const environment = alias.environment ?? requestEnvironment;
+    const row = await this.candidate(organizationId, provider.id, projectId, environment, previous);
+    if (!row) return { kind: "nothing" };
+    const outcome = await this.serve(organizationId, provider, row, previous);
+    if (outcome.kind === "nothing") checked.push(...checkedSteps(row, projectId, environment));
+    return outcome;
+  }
+
+  private candidate(organizationId: string, provider: string, projectId: string | null, environment: string | null, previous: boolean) {
+    // Project ids and environment names are free text: the key separates them with a NUL.
+    const key = `${provider}\u0000${projectId ?? ""}\u0000${environment ?? "\u0000"}\u0000${previous ? 1 : 0}`;
+    return this.candidates.get(organizationId, key, () => findResolveCandidate(this.db, { organizationId, projectId, environment, provider, previous }));
+  }
+
+  private aliasScope(organizationId: string, projectId: string | null): Promise<AliasScopeRow | null> {
+    return this.aliasScopes.get(organizationId, projectId ?? "", () => findAliasScope(this.db, { organizationId, projectId }));
+  }
+
+  /** The providers the active aliases visible from a scope name (what `aliases_only` lets environment export). */
+  private async aliasProviders(organizationId: string, projectId: string | null): Promise<Set<string>> {
+    const scope = await this.aliasScope(organizationId, projectId);
+    const visible = (scope?.aliases ?? []).filter((a) => a.project_id !== null || projectId === null || scope?.inherits === true);
+    return new Set(visible.map((a) => a.provider));
+  }
+
+  /** What a candidate row gives: a secret to hand out, a refusal, or nothing to serve. */
+  private async serve(organizationId: string, provider: ProviderEntry, row: CandidateRow, previous: boolean): Promise<Outcome> {
+    if (row.credential_id !== null) {
+      const source: ResolutionSource = row.credential_project_id === null ? "organization" : "project";
+      if (previous && (row.served_key_version === null || !row.served_usable)) {
+        const error = noPreviousVersion(`Credential ${row.credential_id} has no previous key within a rotation grace period.`);
+        return { kind: "refused", error, credentialId: row.credential_id, details: { source } };
+      }
+      if (this.lacksMasterKey(row)) await this.keyring.ensure(row.master_key_id!);
+      const values = this.decrypt(organizationId, row);
+      return {
+        kind: "served",
+        credentialId: row.credential_id,
+        details: { source, key_version: row.served_key_version, key_hint: row.served_key_hint },
+        response: {
+          ...(row.type === "api_token" ? { secret: values.api_key } : { fields: values }),
+          source,
+          provider: provider.id,
+          credential_id: row.credential_id,
+          key_hint: row.served_key_hint!,
+          key_version: row.served_key_version,
+          api_base: row.api_base,
+          env_var: row.env_var!,
+          settings: row.settings ?? {},
+        },
+      };
+    }
+    const platform = row.platform_fallback ? this.platformKeys.get(provider.id) : undefined;
+    if (!platform) return { kind: "nothing" };
+    if (previous)
+      return { kind: "refused", error: noPreviousVersion("The platform key has no previous version."), credentialId: null, details: { source: "platform" } };
+    return {
+      kind: "served",
+      credentialId: null,
+      details: { source: "platform", key_version: null, key_hint: platform.hint },
+      response: {
+        secret: platform.value,
+        source: "platform",
+        provider: provider.id,
+        credential_id: null,
+        key_hint: platform.hint,
+        key_version: null,
+        api_base: provider.default_api_base,
+        env_var: provider.default_env_var,
+        settings: {},
+      },
+    };
   }
 
   /**
@@ -145,8 +263,10 @@ export class Resolver {
     if (projectId !== null && rows[0].project_found === null) throw new NotFoundError("project");
 
     const byProvider = new Map(rows.filter((r) => r.credential_id !== null).map((r) => [r.provider!, r]));
+    const allowed = rows[0].resolve_policy === "aliases_only" ? await this.aliasProviders(organizationId, projectId) : null;
     const choices: Choice[] = [];
     for (const provider of PROVIDERS) {
+      if (allowed && !allowed.has(provider.id)) continue;
       const row = byProvider.get(provider.id);
       if (row) choices.push({ provider, source: row.credential_project_id === null ? "organization" : "project", row });
       else if (rows[0].platform_fallback && this.platformKeys.get(provider.id)) choices.push({ provider, source: "platform", row: null });
@@ -241,6 +361,20 @@ export class Resolver {
     };
     return this.audit.record(event);
   }
+}
+
+function scopeOf(input: { projectId?: string; environment?: string; version?: "current" | "previous" }) {
+  return { projectId: input.projectId ?? null, environment: input.environment ?? null, previous: input.version === "previous" };
+}
+
+/** The steps a resolution that found nothing went through, for `checked`. */
+function checkedSteps(row: CandidateRow, projectId: string | null, environment: string | null): ResolutionCheck[] {
+  const checked: ResolutionCheck[] = [];
+  const narrowed = environment === null ? {} : { environment };
+  if (projectId !== null) checked.push({ source: "project", project_id: projectId, ...narrowed });
+  if (projectId === null || row.inherits) checked.push({ source: "organization", ...narrowed });
+  if (row.platform_fallback) checked.push({ source: "platform" });
+  return checked;
 }
 
 function noPreviousVersion(detail: string): NotFoundError {

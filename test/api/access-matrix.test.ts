@@ -16,6 +16,7 @@ interface OrgFixture {
   credentialId: string;
   projectId: string;
   tokenId: string;
+  modelAliasId: string;
 }
 
 const secured = [...operationTable.values()].filter((op) => op.secured);
@@ -35,12 +36,14 @@ for (const kind of testDatabases()) {
         .set(admin)
         .send({ provider: "openai", name: "matrix", api_key: "sk-matrix00000000000000000000000000000" });
       const spare = await t.api.post(`/v1/organizations/${org.id}/tokens`).set(admin).send({ role: "member", name: "spare" });
+      const alias = await t.api.post(`/v1/organizations/${org.id}/model-aliases`).set(admin).send({ name: "matrix", provider: "openai", model: "gpt-5" });
       return {
         id: org.id,
         tokens: { platform_admin: t.platformToken, ...tokens },
         credentialId: credential.body.id,
         projectId: project.body.id ?? "prj_00000000000000000000000000",
         tokenId: spare.body.id,
+        modelAliasId: alias.body.id,
       };
     }
 
@@ -51,11 +54,11 @@ for (const kind of testDatabases()) {
     }, 60_000);
     afterAll(() => t?.close());
 
+    const idIn = (path: string, target: OrgFixture) =>
+      path.includes("/tokens/") ? target.tokenId : path.includes("/model-aliases/") ? target.modelAliasId : target.credentialId;
+
     function call(op: OperationInfo, target: OrgFixture, token: string) {
-      const path = op.path
-        .replace("{org}", target.id)
-        .replace("{id}", op.path.includes("/tokens/") ? target.tokenId : target.credentialId)
-        .replace("{project}", target.projectId);
+      const path = op.path.replace("{org}", target.id).replace("{id}", idIn(op.path, target)).replace("{project}", target.projectId);
       const method = op.method === "delete" ? "delete" : op.method;
       return t.api[method](path)
         .set(bearer(token))
@@ -89,7 +92,7 @@ for (const kind of testDatabases()) {
         }
       }
       it(`${op.operationId} without a token → 401`, async () => {
-        const res = await t.api[op.method](op.path.replace("{org}", own.id).replace("{id}", own.credentialId).replace("{project}", own.projectId));
+        const res = await t.api[op.method](op.path.replace("{org}", own.id).replace("{id}", idIn(op.path, own)).replace("{project}", own.projectId));
         expect(res.status).toBe(401);
       });
     }

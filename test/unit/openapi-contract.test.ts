@@ -134,6 +134,11 @@ const EXPECTED_OPERATIONS: Record<string, string> = {
   listCredentialVersions: "GET /v1/organizations/{org}/credentials/{id}/versions",
   resolveCredential: "POST /v1/organizations/{org}/resolve",
   getEnvironment: "GET /v1/organizations/{org}/environment",
+  listModelAliases: "GET /v1/organizations/{org}/model-aliases",
+  createModelAlias: "POST /v1/organizations/{org}/model-aliases",
+  getModelAlias: "GET /v1/organizations/{org}/model-aliases/{id}",
+  updateModelAlias: "PATCH /v1/organizations/{org}/model-aliases/{id}",
+  deleteModelAlias: "DELETE /v1/organizations/{org}/model-aliases/{id}",
   listAuditEvents: "GET /v1/organizations/{org}/audit-events",
   verifyAuditChain: "POST /v1/organizations/{org}/audit-events/verify",
 };
@@ -190,6 +195,8 @@ describe("openapi.yaml", () => {
       "listCredentials",
       "getCredential",
       "listCredentialVersions",
+      "listModelAliases",
+      "getModelAlias",
     ]);
     const resolverOps = new Set(["listProviders", "getWhoami", "resolveCredential", "getEnvironment"]);
     const platformOnly = new Set(["listOrganizations", "createOrganization", "deleteOrganization", "listPlatformTokens", "revokePlatformToken"]);
