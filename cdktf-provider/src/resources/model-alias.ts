@@ -21,7 +21,7 @@ import {
 } from "../protocol/index.js";
 import type { KeyplaneProviderData } from "../provider-data.js";
 import { apiErrorDiagnostics, missingOrganization, plannedOrganization, type ErrorContext } from "./api-diagnostics.js";
-import { parseImportId } from "./import-id.js";
+import { importFetched, readFetched, type FetchedObject } from "./fetched-object.js";
 import { readPrivate, writePrivate } from "./private-state.js";
 
 const attributes: Record<string, AttributeSchema> = {
@@ -168,7 +168,7 @@ const nameTaken = (what: string) => (e: { message: string }) => [
 function checkConfig(config: ObjectValue): Diagnostic[] {
   const out: Diagnostic[] = [];
   const invalid = (name: string, detail: string) => out.push(diag.error(`Invalid ${name}`, detail, [name]));
-  const text = (name: string) => (typeof config[name] === "string" ? (config[name]) : undefined);
+  const text = (name: string) => (typeof config[name] === "string" ? config[name] : undefined);
 
   const org = text("organization_id");
   if (org !== undefined && !ORG_ID.test(org)) invalid("organization_id", `organization_id must be an organization ID such as org_01J…, got "${org}".`);
@@ -223,6 +223,14 @@ function checkConfig(config: ObjectValue): Diagnostic[] {
 }
 
 const IMPORT_ID = { resource: "keyplane_model_alias", idName: "ALIAS_ID", example: "org_01J…/mal_01J…", bareIdAllowed: true };
+
+const FETCHED: FetchedObject<ModelAlias> = {
+  noun: "model alias",
+  importId: IMPORT_ID,
+  get: ({ client }, org, id, signal) => client.getModelAlias(org, id, signal),
+  toState,
+  errors: (action) => errors(action),
+};
 
 export const modelAliasResource: ManagedResource<KeyplaneProviderData> = {
   schema: {
@@ -347,39 +355,7 @@ export const modelAliasResource: ManagedResource<KeyplaneProviderData> = {
     }
   },
 
-  async read({ currentState, provider: { client }, signal }) {
-    let found;
-    try {
-      found = await client.getModelAlias(String(currentState.organization_id), String(currentState.id), signal);
-    } catch (err) {
-      return { newState: currentState, diagnostics: apiErrorDiagnostics(err, errors(`read ${label(currentState)}`)) };
-    }
-    // Deleted outside OpenTofu/Terraform: dropping it from state lets the next plan create it again.
-    if (found === null) return { newState: null };
-    return { newState: toState(found.body), private: writePrivate({ etag: found.etag }) };
-  },
+  read: ({ currentState, provider, signal }) => readFetched(FETCHED, currentState, label(currentState), provider, signal),
 
-  async import({ id, provider, signal }) {
-    const parsed = parseImportId(id, IMPORT_ID, provider.organizationId);
-    if ("diagnostics" in parsed) return { state: null, diagnostics: parsed.diagnostics };
-    const { organizationId: org, id: aliasId } = parsed;
-    let found;
-    try {
-      found = await provider.client.getModelAlias(org, aliasId, signal);
-    } catch (err) {
-      return { state: null, diagnostics: apiErrorDiagnostics(err, errors(`import model alias ${aliasId} of organization ${org}`)) };
-    }
-    if (found === null) {
-      return {
-        state: null,
-        diagnostics: [
-          diag.error(
-            "Cannot import non-existent model alias",
-            `Organization ${org} has no model alias ${aliasId} that this token can see. Check both IDs and that the provider's token belongs to that organization.`,
-          ),
-        ],
-      };
-    }
-    return { state: toState(found.body), private: writePrivate({ etag: found.etag }) };
-  },
+  import: ({ id, provider, signal }) => importFetched(FETCHED, id, provider, signal),
 };
