@@ -5,6 +5,8 @@ import { diag, isUnknown, t, type Diagnostic, type ObjectValue, type ProviderImp
 import { apiClient, connect, type KeyplaneProviderData, type ProviderSettings } from "./provider-data.js";
 import { credentialResource } from "./resources/credential.js";
 import { credentialsDataSource } from "./resources/credentials-data.js";
+import { modelAliasResource } from "./resources/model-alias.js";
+import { modelAliasesDataSource } from "./resources/model-aliases-data.js";
 import { projectResource } from "./resources/project.js";
 import { providersDataSource } from "./resources/providers-data.js";
 import { resolvedCredentialEphemeral } from "./resources/resolved-credential.js";
@@ -87,10 +89,12 @@ export const provider: ProviderImplementation<KeyplaneProviderData> = {
   resources: {
     keyplane_credential: credentialResource,
     keyplane_project: projectResource,
+    keyplane_model_alias: modelAliasResource,
   },
   dataSources: {
     keyplane_credentials: credentialsDataSource,
     keyplane_providers: providersDataSource,
+    keyplane_model_aliases: modelAliasesDataSource,
   },
   ephemeralResources: {
     keyplane_resolved_credential: resolvedCredentialEphemeral,

@@ -1,5 +1,6 @@
 # Keyplane example: two AI provider credentials, a project that inherits the organization's
-# credentials, and a read-back of what is stored (metadata and key hints only).
+# credentials, the project's chat model alias, and a read-back of what is stored (metadata and key
+# hints only).
 #
 # Secrets come in through ephemeral, sensitive variables (TF_VAR_openai_api_key, …) and go to the
 # write-only api_key_wo arguments: they never appear in the plan, the plan file or the state.
@@ -46,6 +47,29 @@ resource "keyplane_credential" "support_bot_anthropic" {
   api_key_wo_version = var.anthropic_api_key_version
   is_default         = true
   owner              = "support-team@example.com"
+}
+
+# The name the support bot resolves ("alias": "chat") instead of a provider: which provider, model
+# and key it gets. Switching providers is a change of var.chat_provider, reviewed as an in-place
+# plan of provider_type, model and credential_id — never of a key.
+locals {
+  chat_models = {
+    openai    = { model = "gpt-5", credential_id = keyplane_credential.openai.id }
+    anthropic = { model = "claude-sonnet-4-5", credential_id = keyplane_credential.support_bot_anthropic.id }
+  }
+}
+
+resource "keyplane_model_alias" "support_chat" {
+  project_id    = keyplane_project.support_bot.id
+  name          = "chat"
+  provider_type = var.chat_provider
+  model         = local.chat_models[var.chat_provider].model
+  credential_id = local.chat_models[var.chat_provider].credential_id
+  params = {
+    temperature = 0.2
+    max_tokens  = 1024
+  }
+  owner = "support-team@example.com"
 }
 
 # Everything stored for the organization (itself and its projects), as metadata and hints.

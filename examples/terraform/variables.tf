@@ -26,3 +26,14 @@ variable "anthropic_api_key_version" {
   type        = number
   default     = 1
 }
+
+variable "chat_provider" {
+  description = "Provider behind the support bot's chat alias: openai or anthropic."
+  type        = string
+  default     = "openai"
+
+  validation {
+    condition     = contains(["openai", "anthropic"], var.chat_provider)
+    error_message = "chat_provider must be openai or anthropic."
+  }
+}

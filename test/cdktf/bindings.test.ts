@@ -55,6 +55,8 @@ describe("generated bindings", () => {
     expect(bindings.KeyplaneProvider.tfResourceType).toBe("keyplane");
     expect(bindings.Credential.tfResourceType).toBe("keyplane_credential");
     expect(bindings.Project.tfResourceType).toBe("keyplane_project");
+    expect(bindings.ModelAlias.tfResourceType).toBe("keyplane_model_alias");
+    expect(bindings.DataKeyplaneModelAliases.tfResourceType).toBe("keyplane_model_aliases");
     expect(bindings.DataKeyplaneCredentials.tfResourceType).toBe("keyplane_credentials");
     expect(bindings.DataKeyplaneProviders.tfResourceType).toBe("keyplane_providers");
     expect(bindings.EphemeralKeyplaneResolvedCredential.tfResourceType).toBe("keyplane_resolved_credential");

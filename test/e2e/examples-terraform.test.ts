@@ -1,6 +1,6 @@
 // examples/terraform as documented in its README, with the real engine(s) against a real Keyplane
 // service: validate, plan (hints only), apply, a no-change plan, a rotation by bumping
-// *_wo_version, destroy — configured only through KEYPLANE_* and TF_VAR_* — plus installation
+// *_wo_version, the chat alias switched to another provider, destroy — configured only through KEYPLANE_* and TF_VAR_* — plus installation
 // through a filesystem mirror that symlinks the launcher. Skipped loudly without an engine.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -66,7 +66,7 @@ describe.skipIf(engines.length === 0).each(engines.length > 0 ? engines : [NO_EN
     expect(plan.out).toContain("# keyplane_credential.openai will be created");
     expect(plan.out).toContain(`"${hint.openai}"`);
     expect(plan.out).toContain(`"${hint.anthropic}"`);
-    expect(plan.out).toContain("Plan: 3 to add, 0 to change, 0 to destroy.");
+    expect(plan.out).toContain("Plan: 4 to add, 0 to change, 0 to destroy.");
     expect(json.planned_values.outputs.key_hints.value).toEqual({ openai: hint.openai, support_bot_anthropic: hint.anthropic });
     const project = json.resource_changes.find((r: any) => r.address === "keyplane_project.support_bot");
     expect(project.change.after).toMatchObject({ organization_id: org.id, name: "support-bot", inherit_organization_credentials: true });
@@ -82,7 +82,7 @@ describe.skipIf(engines.length === 0).each(engines.length > 0 ? engines : [NO_EN
   it("applies, reads the credentials back, and then plans no changes", async () => {
     const apply = await wd.run(["apply", "-auto-approve"]);
     expect(apply.code, apply.out).toBe(0);
-    expect(apply.out).toContain("Apply complete! Resources: 3 added, 0 changed, 0 destroyed.");
+    expect(apply.out).toContain("Apply complete! Resources: 4 added, 0 changed, 0 destroyed.");
     const outputs = await wd.run(["output", "-json"], { plainFlags: true });
     const values = JSON.parse(outputs.stdout);
     expect(values.key_hints.value).toEqual({ openai: hint.openai, support_bot_anthropic: hint.anthropic });
@@ -111,11 +111,31 @@ describe.skipIf(engines.length === 0).each(engines.length > 0 ? engines : [NO_EN
     expect(wd.instance("keyplane_credential", "openai")!.attributes).toMatchObject({ key_hint: hint.rotated, key_version: 2, api_key_wo: null });
   }, 180_000);
 
+  it("switches the chat alias to another provider as an in-place plan of provider, model and credential", async () => {
+    const vars = { openai_api_key: openaiRotated, openai_api_key_version: "2", chat_provider: "anthropic" };
+    const plan = await wd.run(["plan"], { vars });
+    expect(plan.code, plan.out).toBe(0);
+    expect(plan.out).toContain("# keyplane_model_alias.support_chat will be updated in-place");
+    expect(plan.out).toMatch(/~ provider_type\s+= "openai" -> "anthropic"/);
+    expect(plan.out).toMatch(/~ model\s+= "gpt-5" -> "claude-sonnet-4-5"/);
+    expect(plan.out).toMatch(/~ credential_id\s+= "cred_\w+" -> "cred_\w+"/);
+    expect(plan.out).toContain("Plan: 0 to add, 1 to change, 0 to destroy.");
+    const apply = await wd.run(["apply", "-auto-approve"], { vars });
+    expect(apply.code, apply.out).toBe(0);
+    expect(wd.instance("keyplane_model_alias", "support_chat")!.attributes).toMatchObject({
+      provider_type: "anthropic",
+      credential_id: wd.instance("keyplane_credential", "support_bot_anthropic")!.attributes.id,
+    });
+    const again = await wd.run(["plan", "-detailed-exitcode"], { vars });
+    expect(again.code, again.out).toBe(0);
+  }, 180_000);
+
   it("destroys credentials before their project", async () => {
     const destroy = await wd.run(["destroy", "-auto-approve"]);
     expect(destroy.code, destroy.out).toBe(0);
-    expect(destroy.out).toContain("Destroy complete! Resources: 3 destroyed.");
+    expect(destroy.out).toContain("Destroy complete! Resources: 4 destroyed.");
     expect(await org.admin.listCredentials(org.id)).toEqual([]);
+    expect(await org.admin.listModelAliases(org.id)).toEqual([]);
   }, 180_000);
 
   it("installs from a filesystem mirror that symlinks the launcher", async () => {

@@ -18,11 +18,21 @@ export type ProviderCatalogEntry = ApiSchemas["ProviderCatalogEntry"];
 export type ResolveRequest = ApiSchemas["ResolveRequest"];
 export type ResolveResponse = ApiSchemas["ResolveResponse"];
 export type CredentialListQuery = NonNullable<operations["listCredentials"]["parameters"]["query"]>;
+export type ModelAlias = ApiSchemas["ModelAlias"];
+export type ModelAliasCreate = ApiSchemas["ModelAliasCreate"];
+export type ModelAliasUpdate = ApiSchemas["ModelAliasUpdate"];
+export type ModelAliasListQuery = Omit<NonNullable<operations["listModelAliases"]["parameters"]["query"]>, "limit" | "cursor">;
 
 export type ClientOptions = Omit<KeyplaneApiOptions, "userAgent"> & { userAgent?: string };
 
 const CREDENTIAL = "/v1/organizations/{org}/credentials/{id}";
 const PROJECT = "/v1/organizations/{org}/projects/{project}";
+const MODEL_ALIAS = "/v1/organizations/{org}/model-aliases/{id}";
+
+interface Page<T> {
+  data: T[];
+  next_cursor?: string | null;
+}
 
 export class KeyplaneClient {
   private readonly api: KeyplaneApi;
@@ -41,18 +51,11 @@ export class KeyplaneClient {
   // Credentials ---------------------------------------------------------------------------
 
   async listCredentials(org: string, query: CredentialListQuery = {}, signal?: AbortSignal): Promise<Credential[]> {
-    const all: Credential[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.api.send(
-        (api, attempt) =>
-          api.GET("/v1/organizations/{org}/credentials", { params: { path: { org }, query: { ...query, limit: 200, cursor } }, signal: attempt }),
-        { retryable: true, signal },
-      );
-      all.push(...page.body.data);
-      cursor = page.body.next_cursor ?? undefined;
-    } while (cursor);
-    return all;
+    return this.listAll(
+      (api, attempt, cursor) =>
+        api.GET("/v1/organizations/{org}/credentials", { params: { path: { org }, query: { ...query, limit: 200, cursor } }, signal: attempt }),
+      signal,
+    );
   }
 
   /** null when the credential does not exist (or was deleted out of band). */
@@ -150,6 +153,53 @@ export class KeyplaneClient {
       .catch(absentOn404);
   }
 
+  // Model aliases -------------------------------------------------------------------------
+
+  async listModelAliases(org: string, query: ModelAliasListQuery = {}, signal?: AbortSignal): Promise<ModelAlias[]> {
+    return this.listAll(
+      (api, attempt, cursor) =>
+        api.GET("/v1/organizations/{org}/model-aliases", { params: { path: { org }, query: { ...query, limit: 200, cursor } }, signal: attempt }),
+      signal,
+    );
+  }
+
+  /** Not retried: the API takes no Idempotency-Key here, and a repeat would answer 409 name_conflict. */
+  async createModelAlias(org: string, body: ModelAliasCreate, signal?: AbortSignal): Promise<Versioned<ModelAlias>> {
+    return this.api.send((api, attempt) => api.POST("/v1/organizations/{org}/model-aliases", { params: { path: { org } }, body, signal: attempt }), {
+      retryable: false,
+      signal,
+    });
+  }
+
+  /** null when the alias does not exist (or was deleted out of band). */
+  async getModelAlias(org: string, id: string, signal?: AbortSignal): Promise<Versioned<ModelAlias> | null> {
+    return this.api
+      .send((api, attempt) => api.GET(MODEL_ALIAS, { params: { path: { org, id } }, signal: attempt }), { retryable: true, signal })
+      .catch(absentOn404);
+  }
+
+  async updateModelAlias(org: string, id: string, body: ModelAliasUpdate, ifMatch: string | undefined, signal?: AbortSignal) {
+    return this.conditional(
+      (api, attempt) => api.PATCH(MODEL_ALIAS, { params: { path: { org, id }, header: { "If-Match": ifMatch } }, body, signal: attempt }),
+      ifMatch,
+      signal,
+    );
+  }
+
+  /** Deleting something already gone counts as success. */
+  async deleteModelAlias(org: string, id: string, opts: { force?: boolean; ifMatch?: string; signal?: AbortSignal } = {}): Promise<void> {
+    await this.api
+      .send(
+        (api, attempt) =>
+          api.DELETE(MODEL_ALIAS, {
+            params: { path: { org, id }, query: { force: opts.force || undefined }, header: { "If-Match": opts.ifMatch } },
+            signal: attempt,
+          }),
+        { retryable: true, signal: opts.signal },
+      )
+      .catch(absentOn404);
+  }
+
   // Resolution ----------------------------------------------------------------------------
 
   async resolve(org: string, body: ResolveRequest, signal?: AbortSignal): Promise<ResolveResponse> {
@@ -158,6 +208,21 @@ export class KeyplaneClient {
       signal,
     });
     return res.body;
+  }
+
+  /** Every page of a cursor-paginated list. */
+  private async listAll<T>(
+    page: (api: Parameters<ApiCall<Page<T>>>[0], signal: AbortSignal, cursor: string | undefined) => ReturnType<ApiCall<Page<T>>>,
+    signal?: AbortSignal,
+  ): Promise<T[]> {
+    const all: T[] = [];
+    let cursor: string | undefined;
+    do {
+      const res = await this.api.send((api, attempt) => page(api, attempt, cursor), { retryable: true, signal });
+      all.push(...res.body.data);
+      cursor = res.body.next_cursor ?? undefined;
+    } while (cursor);
+    return all;
   }
 
   /** With If-Match a repeated write cannot apply twice (the second attempt gets 412), so it may be retried. */

@@ -150,6 +150,16 @@ export const credentialSchema: Schema = {
       },
       active: { type: t.bool, optional: true, computed: true, description: "Inactive credentials are never resolved. Default `true`.", default: true },
       rotation_period_days: { type: t.number, optional: true, description: "Days between rotations; drives the service's `rotation_due_at`." },
+      rotation_grace_seconds: {
+        type: t.number,
+        optional: true,
+        computed: true,
+        description:
+          "Seconds (0–604800) the previous key stays resolvable as version `previous` after a rotation made by apply. Only read at " +
+          "the next rotation: changing it alone updates the state and calls nothing. Must be 0 for a rotation that moves " +
+          "`api_base` or `settings.endpoint`. Default `0`.",
+        default: 0,
+      },
       key_hint: { type: t.string, computed: true, description: "Public prefix and at most the last 4 characters of the current secret." },
       key_version: { type: t.number, computed: true, description: "1 on create, +1 on each rotation." },
       created_at: { type: t.string, computed: true, useStateForUnknown: true, description: "Creation time (RFC 3339)." },
@@ -176,6 +186,9 @@ const MUTABLE = [
   "active",
   "rotation_period_days",
 ] as const satisfies readonly (keyof CredentialUpdate)[];
+
+/** The service keeps a previous key for at most 7 days. */
+const MAX_GRACE_SECONDS = 604_800;
 
 /** The format marker every private state of this resource carries (see private-state.ts). */
 const FORMAT = { v: 1 } as const;
@@ -237,6 +250,8 @@ export function stateFromCredential(credential: Credential, base: ObjectValue | 
     is_default: credential.is_default,
     active: credential.active,
     rotation_period_days: credential.rotation_period_days,
+    // Provider-side only: the service keeps no standing grace, it takes one per rotation.
+    rotation_grace_seconds: base?.rotation_grace_seconds ?? 0,
     key_hint: credential.key_hint,
     key_version: credential.key_version,
     created_at: credential.created_at,
@@ -323,6 +338,16 @@ function destinationNeedsSecret({ field, path }: MovedField, prior: ObjectValue,
   );
 }
 
+function graceAcrossDestinations({ field }: MovedField, prior: ObjectValue): Diagnostic {
+  return diag.error(
+    `No grace when ${field} changes`,
+    `This plan rotates ${label(prior)} to move ${field}. Keyplane keeps no previous key across a change of destination (it would ` +
+      `then be sent to the new ${field}), so such a rotation needs rotation_grace_seconds = 0. Set it to 0 for this change; ` +
+      "raising it again afterwards changes only the state.",
+    ["rotation_grace_seconds"],
+  );
+}
+
 /** `body.api_key` → api_key_wo, `body.fields.x` → fields_wo["x"]. */
 function secretPath(field: string): AttributePath {
   const [, name, sub] = field.split(".");
@@ -404,6 +429,15 @@ function checkConfig(config: ObjectValue): Diagnostic[] {
     }
   }
 
+  const grace = config.rotation_grace_seconds;
+  if (typeof grace === "number" && !(Number.isInteger(grace) && grace >= 0 && grace <= MAX_GRACE_SECONDS)) {
+    out.push(
+      diag.error("Invalid rotation_grace_seconds", `rotation_grace_seconds must be a whole number from 0 to ${MAX_GRACE_SECONDS} (7 days).`, [
+        "rotation_grace_seconds",
+      ]),
+    );
+  }
+
   const apiBase = knownString(config.api_base);
   const apiBaseProblem = apiBase === undefined ? null : destinationUrlProblem(apiBase);
   if (apiBaseProblem) out.push(diag.error("Invalid api_base", `api_base ${apiBaseProblem}.`, ["api_base"]));
@@ -425,7 +459,7 @@ function errorContext(action: string, sentEtag?: string): ErrorContext {
   return {
     action,
     attributes,
-    renames: { provider: "provider_type", api_key: "api_key_wo", fields: "fields_wo" },
+    renames: { provider: "provider_type", api_key: "api_key_wo", fields: "fields_wo", grace_seconds: "rotation_grace_seconds" },
     byCode: {
       precondition_failed: (err) => [
         diag.error(
@@ -511,6 +545,9 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
         for (const moved of destination.moved) diagnostics.push(destinationNeedsSecret(moved, priorState, attribute));
       } else {
         rotate = true;
+        if (typeof planned.rotation_grace_seconds === "number" && planned.rotation_grace_seconds > 0) {
+          diagnostics.push(graceAcrossDestinations(destination.moved[0], priorState));
+        }
       }
     }
     if (rotatedOutside && !versionChanged) {
@@ -684,7 +721,9 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
     }
     const sent = etag;
     try {
-      ({ body: current, etag } = await client.rotateCredential(organization, id, { ...secret, ...withRotation }, sent, signal));
+      const grace = typeof planned.rotation_grace_seconds === "number" ? planned.rotation_grace_seconds : 0;
+      const body: CredentialRotate = { ...secret, ...withRotation, ...(grace > 0 ? { grace_seconds: grace } : {}) };
+      ({ body: current, etag } = await client.rotateCredential(organization, id, body, sent, signal));
       keyVersion = current.key_version;
     } catch (error) {
       return failed(apiErrorDiagnostics(error, errorContext(`rotate ${label(prior)}`, sent)));
@@ -695,10 +734,15 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
     if (failure) return failure;
   }
   return {
-    // Only *_wo_version changed: nothing to send, the state just records the new numbers.
+    // Only *_wo_version or rotation_grace_seconds changed: nothing to send, the state just records them.
     newState: current
       ? stateFromCredential(current, planned)
-      : { ...prior, api_key_wo_version: planned.api_key_wo_version, fields_wo_version: planned.fields_wo_version },
+      : {
+          ...prior,
+          api_key_wo_version: planned.api_key_wo_version,
+          fields_wo_version: planned.fields_wo_version,
+          rotation_grace_seconds: planned.rotation_grace_seconds,
+        },
     private: writePrivate({ ...FORMAT, etag, key_version: keyVersion ?? current?.key_version }),
   };
 }

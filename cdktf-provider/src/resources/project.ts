@@ -5,7 +5,7 @@ import type { Project, ProjectUpdate } from "../client/keyplane-client.js";
 import { ctyEqual, diag, t, Unknown, type AttributeSchema, type Diagnostic, type ManagedResource, type ObjectValue } from "../protocol/index.js";
 import type { KeyplaneProviderData } from "../provider-data.js";
 import { apiErrorDiagnostics, missingOrganization, plannedOrganization, type ErrorContext } from "./api-diagnostics.js";
-import { parseImportId } from "./import-id.js";
+import { importFetched, readFetched, type FetchedObject } from "./fetched-object.js";
 import { readPrivate, writePrivate } from "./private-state.js";
 
 const attributes: Record<string, AttributeSchema> = {
@@ -72,6 +72,14 @@ function failure(newState: ObjectValue | null, err: unknown, ctx: ErrorContext) 
 }
 
 const IMPORT_ID = { resource: "keyplane_project", idName: "PROJECT_ID", example: "org_01J…/prj_01J…", bareIdAllowed: true };
+
+const FETCHED: FetchedObject<Project> = {
+  noun: "project",
+  importId: IMPORT_ID,
+  get: ({ client }, org, id, signal) => client.getProject(org, id, signal),
+  toState,
+  errors: (action) => errors(action),
+};
 
 export const projectResource: ManagedResource<KeyplaneProviderData> = {
   schema: {
@@ -204,39 +212,7 @@ export const projectResource: ManagedResource<KeyplaneProviderData> = {
     }
   },
 
-  async read({ currentState, provider: { client }, signal }) {
-    let found;
-    try {
-      found = await client.getProject(String(currentState.organization_id), String(currentState.id), signal);
-    } catch (err) {
-      return failure(currentState, err, errors(`read ${label(currentState)}`));
-    }
-    // Deleted outside OpenTofu/Terraform: dropping it from state lets the next plan create it again.
-    if (found === null) return { newState: null };
-    return { newState: toState(found.body), private: writePrivate({ etag: found.etag }) };
-  },
+  read: ({ currentState, provider, signal }) => readFetched(FETCHED, currentState, label(currentState), provider, signal),
 
-  async import({ id, provider, signal }) {
-    const parsed = parseImportId(id, IMPORT_ID, provider.organizationId);
-    if ("diagnostics" in parsed) return { state: null, diagnostics: parsed.diagnostics };
-    const { organizationId: org, id: project } = parsed;
-    let found;
-    try {
-      found = await provider.client.getProject(org, project, signal);
-    } catch (err) {
-      return { state: null, diagnostics: apiErrorDiagnostics(err, errors(`import project ${project} of organization ${org}`)) };
-    }
-    if (found === null) {
-      return {
-        state: null,
-        diagnostics: [
-          diag.error(
-            "Cannot import non-existent project",
-            `Organization ${org} has no project ${project} that this token can see. Check both IDs and that the provider's token belongs to that organization.`,
-          ),
-        ],
-      };
-    }
-    return { state: toState(found.body), private: writePrivate({ etag: found.etag }) };
-  },
+  import: ({ id, provider, signal }) => importFetched(FETCHED, id, provider, signal),
 };

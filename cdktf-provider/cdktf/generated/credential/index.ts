@@ -72,6 +72,10 @@ export interface CredentialConfig extends cdktf.TerraformMetaArguments {
   */
   readonly providerType: string;
   /**
+  * Seconds (0–604800) the previous key stays resolvable as version `previous` after a rotation made by apply. Only read at the next rotation: changing it alone updates the state and calls nothing. Must be 0 for a rotation that moves `api_base` or `settings.endpoint`. Default `0`.
+  */
+  readonly rotationGraceSeconds?: number;
+  /**
   * Days between rotations; drives the service's `rotation_due_at`.
   */
   readonly rotationPeriodDays?: number;
@@ -151,6 +155,7 @@ export class Credential extends cdktf.TerraformResource {
     this._owner = config.owner;
     this._projectId = config.projectId;
     this._providerType = config.providerType;
+    this._rotationGraceSeconds = config.rotationGraceSeconds;
     this._rotationPeriodDays = config.rotationPeriodDays;
     this._settings = config.settings;
     this._type = config.type;
@@ -435,6 +440,22 @@ export class Credential extends cdktf.TerraformResource {
     return this.getStringAttribute('rotated_at');
   }
 
+  // rotation_grace_seconds - computed: true, optional: true, required: false
+  private _rotationGraceSeconds?: number; 
+  public get rotationGraceSeconds() {
+    return this.getNumberAttribute('rotation_grace_seconds');
+  }
+  public set rotationGraceSeconds(value: number) {
+    this._rotationGraceSeconds = value;
+  }
+  public resetRotationGraceSeconds() {
+    this._rotationGraceSeconds = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get rotationGraceSecondsInput() {
+    return this._rotationGraceSeconds;
+  }
+
   // rotation_period_days - computed: false, optional: true, required: false
   private _rotationPeriodDays?: number; 
   public get rotationPeriodDays() {
@@ -510,6 +531,7 @@ export class Credential extends cdktf.TerraformResource {
       owner: cdktf.stringToTerraform(this._owner),
       project_id: cdktf.stringToTerraform(this._projectId),
       provider_type: cdktf.stringToTerraform(this._providerType),
+      rotation_grace_seconds: cdktf.numberToTerraform(this._rotationGraceSeconds),
       rotation_period_days: cdktf.numberToTerraform(this._rotationPeriodDays),
       settings: cdktf.hashMapper(cdktf.stringToTerraform)(this._settings),
       type: cdktf.stringToTerraform(this._type),
@@ -613,6 +635,12 @@ export class Credential extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "string",
+      },
+      rotation_grace_seconds: {
+        value: cdktf.numberToHclTerraform(this._rotationGraceSeconds),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
       },
       rotation_period_days: {
         value: cdktf.numberToHclTerraform(this._rotationPeriodDays),
