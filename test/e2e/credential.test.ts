@@ -63,6 +63,9 @@ resource "keyplane_credential" "openai" {
   is_default           = true
   rotation_period_days = 90
   api_base             = var.api_base
+  # Resolved by this test just before it is destroyed: past the service's in-use guard (the
+  # refusal without it is tested in test/provider/credential.test.ts).
+  force_destroy = true
 }
 
 output "hint" {
@@ -194,7 +197,8 @@ describe.skipIf(engines.length === 0).each(engineCases(engines))("keyplane_crede
     const vars = { openai_key: keyB, key_version: "2" };
     const got = await org.admin.getCredential(org.id, credentialId);
     const renamed = await org.admin.updateCredential(org.id, credentialId, { name: "renamed-by-hand" }, got!.etag);
-    await org.admin.setCredentialActive(org.id, credentialId, false, renamed.etag);
+    // An operator who knows the credential was resolved minutes ago overrides the in-use guard.
+    await org.admin.setCredentialActive(org.id, credentialId, false, renamed.etag, undefined, { force: true });
 
     const plan = await wd.run(["plan", "-detailed-exitcode"], { vars });
     expect(plan.code, plan.out).toBe(2);

@@ -59,6 +59,8 @@ resource "keyplane_credential" "openai" {
   api_key_wo             = var.openai_key
   api_key_wo_version     = var.openai_key_version
   rotation_grace_seconds = 3600
+  # This test resolves both keys just before destroying them: past the service's in-use guard.
+  force_destroy = true
 }
 
 resource "keyplane_credential" "anthropic" {
@@ -66,6 +68,7 @@ resource "keyplane_credential" "anthropic" {
   name               = "anthropic-main"
   api_key_wo         = var.anthropic_key
   api_key_wo_version = 1
+  force_destroy      = true
 }
 
 locals {

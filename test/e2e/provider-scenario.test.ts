@@ -79,6 +79,8 @@ resource "keyplane_credential" "web_openai" {
   api_key_wo         = var.openai_key
   api_key_wo_version = 1
   is_default         = true
+  # Resolved by the ephemeral resource below (and by the test): in use, so destroying it needs this.
+  force_destroy = true
 }
 
 data "keyplane_providers" "catalog" {}
@@ -101,6 +103,7 @@ resource "keyplane_credential" "mirror" {
   name               = "mirrored-from-a"
   api_key_wo         = ephemeral.keyplane_resolved_credential.web.secret
   api_key_wo_version = 1
+  force_destroy      = true
 }
 
 output "catalog_ids" {

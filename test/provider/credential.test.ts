@@ -333,8 +333,23 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       managed = await refresh(managed);
     });
 
-    it("destroys by deactivating then deleting; a credential already gone is simply forgotten", async () => {
+    it("refuses to destroy a credential resolved minutes ago unless force_destroy; then deactivates and deletes; one already gone is forgotten", async () => {
       const id = managed.state!.id as string;
+      // The rotation tests above resolved it: the service's in-use guard answers 409, explained.
+      const refused = await credentialResource.apply({
+        ...ctx(),
+        priorState: managed.state,
+        plannedState: null,
+        config: null,
+        plannedPrivate: managed.private,
+        providerMeta: null,
+      });
+      expect(errors(refused.diagnostics)[0]).toMatchObject({ summary: "Credential still in use", path: ["force_destroy"] });
+      expect(errors(refused.diagnostics)[0].detail).toMatch(/last resolved at .*force_destroy = true/s);
+      expect(refused.newState).toEqual(managed.state);
+      expect((await org.admin.getCredential(org.id, id))!.body.active).toBe(true);
+
+      managed = { ...managed, state: { ...managed.state!, force_destroy: true } };
       const destroyed = await credentialResource.apply({
         ...ctx(),
         priorState: managed.state,

@@ -89,11 +89,13 @@ export class KeyplaneClient {
     );
   }
 
-  async setCredentialActive(org: string, id: string, active: boolean, ifMatch: string | undefined, signal?: AbortSignal) {
+  /** `force` deactivates even a credential in use (pinned by an alias or resolved in the last day). */
+  async setCredentialActive(org: string, id: string, active: boolean, ifMatch: string | undefined, signal?: AbortSignal, opts: { force?: boolean } = {}) {
     const init = { params: { path: { org, id }, header: { "If-Match": ifMatch } } };
+    const deactivate = { params: { ...init.params, query: { force: opts.force || undefined } } };
     return this.conditional(
       (api, attempt) =>
-        active ? api.POST(`${CREDENTIAL}/activate`, { ...init, signal: attempt }) : api.POST(`${CREDENTIAL}/deactivate`, { ...init, signal: attempt }),
+        active ? api.POST(`${CREDENTIAL}/activate`, { ...init, signal: attempt }) : api.POST(`${CREDENTIAL}/deactivate`, { ...deactivate, signal: attempt }),
       ifMatch,
       signal,
     );

@@ -160,6 +160,16 @@ export const credentialSchema: Schema = {
           "`api_base` or `settings.endpoint`. Default `0`.",
         default: 0,
       },
+      force_destroy: {
+        type: t.bool,
+        optional: true,
+        computed: true,
+        description:
+          "Destroy the credential even while it is in use (an active model alias pins it, or it was resolved in the last 24 hours). " +
+          "Without it, such a destroy stops with the service's explanation and leaves the credential deactivated. Only read at " +
+          "destroy: changing it updates the state and calls nothing. Default `false`.",
+        default: false,
+      },
       key_hint: { type: t.string, computed: true, description: "Public prefix and at most the last 4 characters of the current secret." },
       key_version: { type: t.number, computed: true, description: "1 on create, +1 on each rotation." },
       created_at: { type: t.string, computed: true, useStateForUnknown: true, description: "Creation time (RFC 3339)." },
@@ -252,6 +262,7 @@ export function stateFromCredential(credential: Credential, base: ObjectValue | 
     rotation_period_days: credential.rotation_period_days,
     // Provider-side only: the service keeps no standing grace, it takes one per rotation.
     rotation_grace_seconds: base?.rotation_grace_seconds ?? 0,
+    force_destroy: base?.force_destroy ?? false,
     key_hint: credential.key_hint,
     key_version: credential.key_version,
     created_at: credential.created_at,
@@ -472,6 +483,25 @@ function errorContext(action: string, sentEtag?: string): ErrorContext {
     },
     forbiddenHint: "Managing credentials needs an admin token of the organization.",
     notFoundHint: "The credential or its organization does not exist, or the token belongs to another organization.",
+  };
+}
+
+/** errorContext, plus what to do when the service refuses because the credential is still in use. */
+function destroyContext(action: string, sentEtag?: string): ErrorContext {
+  const context = errorContext(action, sentEtag);
+  return {
+    ...context,
+    byCode: {
+      ...context.byCode,
+      credential_in_use: (err) => [
+        diag.error(
+          "Credential still in use",
+          `Could not ${action}: ${err.message} Repoint the model aliases that pin it, or set force_destroy = true on this resource ` +
+            "(and apply it) to destroy it anyway.",
+          ["force_destroy"],
+        ),
+      ],
+    },
   };
 }
 
@@ -734,7 +764,7 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
     if (failure) return failure;
   }
   return {
-    // Only *_wo_version or rotation_grace_seconds changed: nothing to send, the state just records them.
+    // Only *_wo_version, rotation_grace_seconds or force_destroy changed: nothing to send, the state just records them.
     newState: current
       ? stateFromCredential(current, planned)
       : {
@@ -742,6 +772,7 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
           api_key_wo_version: planned.api_key_wo_version,
           fields_wo_version: planned.fields_wo_version,
           rotation_grace_seconds: planned.rotation_grace_seconds,
+          force_destroy: planned.force_destroy,
         },
     private: writePrivate({ ...FORMAT, etag, key_version: keyVersion ?? current?.key_version }),
   };
@@ -751,21 +782,22 @@ async function destroy(client: KeyplaneClient, prior: ObjectValue, applied: Priv
   const organization = prior.organization_id as string;
   const id = prior.id as string;
   // Deactivate first: resolvers stop getting the key before it disappears; then delete.
+  const force = prior.force_destroy === true;
   let etag = applied.etag;
   try {
-    const deactivated = await client.setCredentialActive(organization, id, false, etag, signal);
+    const deactivated = await client.setCredentialActive(organization, id, false, etag, signal, { force });
     etag = deactivated.etag;
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) return { newState: null };
-    return { newState: prior, diagnostics: apiErrorDiagnostics(error, errorContext(`deactivate ${label(prior)} before deleting it`, etag)) };
+    return { newState: prior, diagnostics: apiErrorDiagnostics(error, destroyContext(`deactivate ${label(prior)} before deleting it`, etag)) };
   }
   try {
-    await client.deleteCredential(organization, id, { ifMatch: etag, signal });
+    await client.deleteCredential(organization, id, { force, ifMatch: etag, signal });
   } catch (error) {
     return {
       newState: { ...prior, active: false },
       private: writePrivate({ ...FORMAT, ...applied, etag }),
-      diagnostics: apiErrorDiagnostics(error, errorContext(`delete ${label(prior)} (it is now deactivated)`, etag)),
+      diagnostics: apiErrorDiagnostics(error, destroyContext(`delete ${label(prior)} (it is now deactivated)`, etag)),
     };
   }
   return { newState: null };

@@ -48,6 +48,10 @@ export interface CredentialConfig extends cdktf.TerraformMetaArguments {
   */
   readonly fieldsWoVersion?: number;
   /**
+  * Destroy the credential even while it is in use (an active model alias pins it, or it was resolved in the last 24 hours). Without it, such a destroy stops with the service's explanation and leaves the credential deactivated. Only read at destroy: changing it updates the state and calls nothing. Default `false`.
+  */
+  readonly forceDestroy?: boolean | cdktf.IResolvable;
+  /**
   * Whether this is the default credential for its project, provider and environment. Default `false`.
   */
   readonly isDefault?: boolean | cdktf.IResolvable;
@@ -149,6 +153,7 @@ export class Credential extends cdktf.TerraformResource {
     this._environment = config.environment;
     this._fieldsWo = config.fieldsWo;
     this._fieldsWoVersion = config.fieldsWoVersion;
+    this._forceDestroy = config.forceDestroy;
     this._isDefault = config.isDefault;
     this._name = config.name;
     this._organizationId = config.organizationId;
@@ -328,6 +333,22 @@ export class Credential extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get fieldsWoVersionInput() {
     return this._fieldsWoVersion;
+  }
+
+  // force_destroy - computed: true, optional: true, required: false
+  private _forceDestroy?: boolean | cdktf.IResolvable; 
+  public get forceDestroy() {
+    return this.getBooleanAttribute('force_destroy');
+  }
+  public set forceDestroy(value: boolean | cdktf.IResolvable) {
+    this._forceDestroy = value;
+  }
+  public resetForceDestroy() {
+    this._forceDestroy = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get forceDestroyInput() {
+    return this._forceDestroy;
   }
 
   // id - computed: true, optional: false, required: false
@@ -525,6 +546,7 @@ export class Credential extends cdktf.TerraformResource {
       environment: cdktf.stringToTerraform(this._environment),
       fields_wo: cdktf.hashMapper(cdktf.stringToTerraform)(this._fieldsWo),
       fields_wo_version: cdktf.numberToTerraform(this._fieldsWoVersion),
+      force_destroy: cdktf.booleanToTerraform(this._forceDestroy),
       is_default: cdktf.booleanToTerraform(this._isDefault),
       name: cdktf.stringToTerraform(this._name),
       organization_id: cdktf.stringToTerraform(this._organizationId),
@@ -599,6 +621,12 @@ export class Credential extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "number",
+      },
+      force_destroy: {
+        value: cdktf.booleanToHclTerraform(this._forceDestroy),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "boolean",
       },
       is_default: {
         value: cdktf.booleanToHclTerraform(this._isDefault),
