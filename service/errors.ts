@@ -8,7 +8,8 @@ import type { components } from "./generated/openapi.js";
 /** A field-level error: `path` says where the input was found (`body.`, `query.`, `header.`, `path.`). */
 export type FieldError = components["schemas"]["FieldError"];
 
-export type DomainErrorKind = "validation" | "not_found" | "conflict" | "precondition_failed" | "forbidden" | "unauthenticated";
+export type DomainErrorKind =
+  "validation" | "not_found" | "conflict" | "precondition_failed" | "forbidden" | "unauthenticated" | "identity_rejected" | "rate_limited";
 
 export abstract class DomainError extends Error {
   abstract readonly kind: DomainErrorKind;
@@ -72,5 +73,21 @@ export class UnauthenticatedError extends DomainError {
   readonly kind = "unauthenticated";
   constructor(detail = "A valid bearer token is required.") {
     super("unauthenticated", detail);
+  }
+}
+
+/** A workload identity token was refused (`code` names the check that failed): 401, nothing issued. */
+export class IdentityRejectedError extends DomainError {
+  readonly kind = "identity_rejected";
+  constructor(code: string, detail: string) {
+    super(code, detail);
+  }
+}
+
+/** Too many attempts from one source: 429, retry after `retryAfterSeconds`. */
+export class RateLimitedError extends DomainError {
+  readonly kind = "rate_limited";
+  constructor(readonly retryAfterSeconds: number) {
+    super("rate_limited", "Slow down and retry later.");
   }
 }

@@ -17,13 +17,23 @@ import { organizationRoutes } from "./organizations/organization-routes.js";
 import { tokenRoutes } from "./tokens/token-routes.js";
 import { credentialRoutes } from "./credentials/credential-routes.js";
 import { auditRoutes } from "./audit/audit-routes.js";
+import { identityRoutes } from "./identity/identity-routes.js";
 import { projectRoutes } from "./projects/project-routes.js";
 import { resolveRoutes } from "./resolve/resolve-routes.js";
 import { platformKeyEnvVars } from "./resolve/platform-keys.js";
 import { createRateLimits } from "./ratelimit/rate-limit-hooks.js";
 
 // Express tries routes in registration order: the resolve path, which every AI call takes, first.
-export const FEATURES: FeatureRegistrar[] = [resolveRoutes, providerRoutes, organizationRoutes, tokenRoutes, projectRoutes, credentialRoutes, auditRoutes];
+export const FEATURES: FeatureRegistrar[] = [
+  resolveRoutes,
+  providerRoutes,
+  organizationRoutes,
+  tokenRoutes,
+  projectRoutes,
+  credentialRoutes,
+  identityRoutes,
+  auditRoutes,
+];
 
 export interface Runtime {
   config: Config;

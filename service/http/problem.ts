@@ -1,7 +1,7 @@
 // RFC 9457 problem details. Every error the API returns is one of these; `detail` and `errors`
 // are written by us and never echo request values, so a secret sent by mistake cannot leak back.
 
-import { DomainError, PreconditionFailedError, type DomainErrorKind, type FieldError } from "../errors.js";
+import { DomainError, PreconditionFailedError, RateLimitedError, type DomainErrorKind, type FieldError } from "../errors.js";
 
 export class HttpProblem extends Error {
   constructor(
@@ -25,6 +25,8 @@ const STATUS_AND_TITLE: Record<DomainErrorKind, [number, string]> = {
   precondition_failed: [412, "Precondition failed"],
   forbidden: [403, "Forbidden"],
   unauthenticated: [401, "Unauthenticated"],
+  identity_rejected: [401, "Identity token rejected"],
+  rate_limited: [429, "Too many requests"],
 };
 
 // Problem types that are more than their status, titled as the contract shows them.
@@ -40,6 +42,7 @@ export function problemFromDomainError(err: DomainError): HttpProblem {
   const headers: Record<string, string> = {};
   if (err instanceof PreconditionFailedError) headers.ETag = err.currentEtag;
   if (err.kind === "unauthenticated") headers["WWW-Authenticate"] = 'Bearer realm="keyplane"';
+  if (err instanceof RateLimitedError) headers["Retry-After"] = String(Math.max(1, Math.ceil(err.retryAfterSeconds)));
   return new HttpProblem(status, err.code, TITLE_OF_CODE.get(err.code) ?? title, err.message, err.errors, headers, err.extensions);
 }
 
