@@ -80,7 +80,8 @@ export class TestOidcIssuer {
     return fresh;
   }
 
-  async sign(claims: JWTPayload, options: SignOptions = {}): Promise<string> {
+  /** Claims are taken as given, well-typed or not (tests send wrong types on purpose). */
+  async sign(claims: Record<string, unknown>, options: SignOptions = {}): Promise<string> {
     const key = options.key ?? this.current(options.alg);
     const now = Math.floor(Date.now() / 1000) + (options.issuedAtOffsetSeconds ?? 0);
     return new SignJWT({ iss: this.url, iat: now, exp: now + (options.lifetimeSeconds ?? 300), ...claims })
