@@ -256,40 +256,14 @@ async function checkProject(q: Queryable, organizationId: string, projectId: str
   }
 }
 
+/** The row is exactly the contract's fields (the DAL selects no others); only timestamps change form. */
 function bindingToApi(row: dal.IdentityBindingRow): IdentityBinding {
-  return {
-    id: row.id,
-    organization_id: row.organization_id,
-    name: row.name,
-    issuer: row.issuer,
-    audience: row.audience,
-    jwks_uri: row.jwks_uri,
-    subject: row.subject,
-    claims: row.claims,
-    role: row.role,
-    project_id: row.project_id,
-    ttl_seconds: row.ttl_seconds,
-    active: row.active,
-    created_at: new Date(row.created_at).toISOString(),
-    updated_at: new Date(row.updated_at).toISOString(),
-    created_by: row.created_by,
-    version: row.version,
-  };
+  return { ...row, created_at: new Date(row.created_at).toISOString(), updated_at: new Date(row.updated_at).toISOString() };
 }
 
 /** The audited facts of a binding: what decides who may exchange and what they get. */
-function describe(row: dal.IdentityBindingRow): Record<string, unknown> {
-  return {
-    name: row.name,
-    issuer: row.issuer,
-    audience: row.audience,
-    subject: row.subject,
-    claims: row.claims,
-    role: row.role,
-    project_id: row.project_id,
-    ttl_seconds: row.ttl_seconds,
-    active: row.active,
-  };
+function describe({ name, issuer, audience, subject, claims, role, project_id, ttl_seconds, active }: dal.IdentityBindingRow): Record<string, unknown> {
+  return { name, issuer, audience, subject, claims, role, project_id, ttl_seconds, active };
 }
 
 async function mustFind(q: Queryable, organizationId: string, id: string, forUpdate = false): Promise<dal.IdentityBindingRow> {

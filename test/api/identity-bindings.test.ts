@@ -9,6 +9,27 @@ import { testDatabases } from "../support/db.js";
 import { bearer } from "../support/runtime.js";
 import { useApiFixture } from "../support/api-fixture.js";
 import { TestOidcIssuer } from "../support/oidc-issuer.js";
+import { globMatches } from "../../service/identity/identity-token.js";
+
+describe("subject and claim patterns", () => {
+  it("match exactly, with * standing for any run of characters", () => {
+    expect(globMatches("repo:acme/app:ref:refs/heads/main", "repo:acme/app:ref:refs/heads/main")).toBe(true);
+    expect(globMatches("repo:acme/app:ref:refs/heads/main", "repo:acme/app:ref:refs/heads/mainx")).toBe(false);
+    expect(globMatches("repo:acme/*", "repo:acme/app:pull_request")).toBe(true);
+    expect(globMatches("repo:acme/*", "repo:acme-evil/app")).toBe(false);
+    expect(globMatches("*:ref:refs/heads/*", "repo:a:ref:refs/heads/x")).toBe(true);
+    expect(globMatches("*", "")).toBe(true);
+    expect(globMatches("a*b*c", "aXXbYYc")).toBe(true);
+    expect(globMatches("a*b*c", "aXXbYY")).toBe(false);
+    expect(globMatches("a.c", "abc")).toBe(false);
+  });
+
+  it("stay quick (pattern × value steps) on patterns that would make a regular expression backtrack", () => {
+    const started = performance.now();
+    expect(globMatches(`${"*a".repeat(200)}b`, "a".repeat(5000))).toBe(false);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+});
 
 for (const kind of testDatabases()) {
   describe(`identity bindings (${kind})`, () => {
