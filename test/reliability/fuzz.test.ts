@@ -275,7 +275,7 @@ describe("fuzzing every operation (pglite)", () => {
   let t: TestRuntime;
   let service: E2eService;
   let base: string;
-  let ids: { org: string; credential: string; project: string; token: string };
+  let ids: { org: string; credential: string; project: string; token: string; binding: string };
   let tokens: Record<string, string>;
 
   async function snapshot(): Promise<string> {
@@ -286,6 +286,7 @@ describe("fuzzing every operation (pglite)", () => {
       "select id, name, key_hint, key_version, active, is_default, settings::text, version, environment from credentials order by id",
       "select credential_id, key_version, encode(ciphertext, 'hex') as c, master_key_id, destroyed_at from credential_versions order by 1, 2",
       "select organization_id, idem_key, status from idempotency_keys order by 1, 2",
+      "select id, name, audience, jwks_uri, subject, claims::text, project_id, ttl_seconds, active, version from identity_bindings order by id",
     ];
     const parts: string[] = [];
     for (const q of queries) parts.push(JSON.stringify((await t.testDb.db.query(q)).rows));
@@ -304,7 +305,11 @@ describe("fuzzing every operation (pglite)", () => {
       .send({ provider: "openai", name: "fuzz", api_key: "sk-fuzz000000000000000000000000000000" });
     const project = await t.api.post(`/v1/organizations/${seeded.org.id}/projects`).set(admin).send({ name: "fuzz" });
     const spare = await t.api.post(`/v1/organizations/${seeded.org.id}/tokens`).set(admin).send({ role: "member", name: "spare" });
-    ids = { org: seeded.org.id, credential: credential.body.id, project: project.body.id, token: spare.body.id };
+    const binding = await t.api
+      .post(`/v1/organizations/${seeded.org.id}/identity-bindings`)
+      .set(admin)
+      .send({ name: "fuzz", issuer: "https://issuer.example", audience: "keyplane", subject: "repo:acme/*" });
+    ids = { org: seeded.org.id, credential: credential.body.id, project: project.body.id, token: spare.body.id, binding: binding.body.id };
     tokens = { platform_admin: t.platformToken, ...seeded.tokens };
   }, 60_000);
   afterAll(async () => {
@@ -314,6 +319,7 @@ describe("fuzzing every operation (pglite)", () => {
   it(`answers ${RUNS} generated requests with 4xx or 2xx only, and rejected ones change nothing`, async () => {
     const operations = [...operationTable.values()].filter((op) => op.secured);
     const perOperation = Math.ceil(RUNS / operations.length);
+    const idOf = (path: string) => (path.includes("/tokens/") ? ids.token : path.includes("/identity-bindings/") ? ids.binding : ids.credential);
     let baseline = await snapshot();
     let sent = 0;
     const statuses = new Map<number, number>();
@@ -322,7 +328,7 @@ describe("fuzzing every operation (pglite)", () => {
       const pathOf = (replaced: PathReplacement | null) =>
         op.path
           .replace("{org}", replaced?.param === "{org}" ? replaced.id : ids.org)
-          .replace("{id}", replaced?.param === "{id}" ? replaced.id : op.path.includes("/tokens/") ? ids.token : ids.credential)
+          .replace("{id}", replaced?.param === "{id}" ? replaced.id : idOf(op.path))
           .replace("{project}", replaced?.param === "{project}" ? replaced.id : ids.project);
       const samples = fc.sample(fc.oneof({ weight: 1, arbitrary: randomCase(op) }, { weight: 2, arbitrary: nearValidCase(op) }), {
         numRuns: perOperation,
