@@ -16,6 +16,7 @@ const TABLES: [table: string, column: string][] = [
   ["credential_versions", "organization_id"],
   ["audit_events", "organization_id"],
   ["idempotency_keys", "organization_id"],
+  ["identity_bindings", "organization_id"],
 ];
 
 for (const kind of testDatabases()) {
@@ -35,6 +36,10 @@ for (const kind of testDatabases()) {
           .set(admin)
           .set("Idempotency-Key", `rls-${slug}`)
           .send({ provider: "openai", name: "c", api_key: `sk-${slug}000000000000000000000000000000`, project_id: project.body.id });
+        await t.api
+          .post(`/v1/organizations/${org.id}/identity-bindings`)
+          .set(admin)
+          .send({ name: "ci", issuer: "https://issuer.example", audience: "keyplane", subject: "*" });
         if (slug === "rls-a") a = org.id;
         else b = org.id;
       }
