@@ -192,6 +192,20 @@ for (const kind of testDatabases()) {
       expect((await t.api.delete(`${bindings()}/${second.body.id}`).set(t.admin)).status).toBe(204);
     });
 
+    it("uses a binding's jwks_uri without asking for the discovery document", async () => {
+      const created = await t.api
+        .post(bindings())
+        .set(t.admin)
+        .send({ name: "explicit-jwks", issuer: issuer.url, jwks_uri: `${issuer.url}/jwks`, audience: "explicit", subject: "*" });
+      expect(created.status).toBe(201);
+      const discoveries = issuer.discoveryFetches;
+      const res = await exchange(await issuer.sign({ ...goodClaims(), aud: "explicit" }));
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body.binding_id).toBe(created.body.id);
+      expect(issuer.discoveryFetches).toBe(discoveries);
+      expect((await t.api.delete(`${bindings()}/${created.body.id}`).set(t.admin)).status).toBe(204);
+    });
+
     it("refuses an issued token after its expires_at", async () => {
       const res = await exchange(await issuer.sign(goodClaims()));
       expect(res.status).toBe(200);
