@@ -36,12 +36,17 @@ export interface Config {
    */
   outboundAllowPrivate: boolean;
   /**
+   * KEYPLANE_ALLOW_INSECURE_ISSUERS: identity bindings may name plain-http issuers and key sets,
+   * for tests and local development only (anyone on the path could swap the keys).
+   */
+  allowInsecureIssuers: boolean;
+  /**
    * KEYPLANE_TRUST_PROXY as Express's `trust proxy`: a hop count, or the proxies' addresses and
    * subnets; false (unset) takes the socket peer as the client and ignores X-Forwarded-For.
    */
   trustProxy: false | number | string[];
   /** Requests per minute per token; 0 disables the limit. */
-  rateLimit: { resolvePerMinute: number; authFailuresPerMinute: number };
+  rateLimit: { resolvePerMinute: number; authFailuresPerMinute: number; tokenExchangesPerMinute: number };
 }
 
 export interface ConfigIssue {
@@ -194,9 +199,11 @@ const schema = z
     KEYPLANE_BODY_LIMIT: byteSize,
     KEYPLANE_PLATFORM_KEYS_FROM_ENV: flag,
     KEYPLANE_OUTBOUND_ALLOW_PRIVATE: flag,
+    KEYPLANE_ALLOW_INSECURE_ISSUERS: flag,
     KEYPLANE_TRUST_PROXY: trustProxy,
     KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: integer(600, 0, 1_000_000),
     KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: integer(30, 0, 1_000_000),
+    KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: integer(120, 0, 1_000_000),
     KEYPLANE_DB_POOL_MAX: integer(10, 1, 1000),
     KEYPLANE_DB_STATEMENT_TIMEOUT_MS: integer(15_000, 100, 3_600_000),
   })
@@ -276,10 +283,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     platformKeys,
     platformKeysFromEnv: v.KEYPLANE_PLATFORM_KEYS_FROM_ENV,
     outboundAllowPrivate: v.KEYPLANE_OUTBOUND_ALLOW_PRIVATE,
+    allowInsecureIssuers: v.KEYPLANE_ALLOW_INSECURE_ISSUERS,
     trustProxy: v.KEYPLANE_TRUST_PROXY,
     rateLimit: {
       resolvePerMinute: v.KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE,
       authFailuresPerMinute: v.KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,
+      tokenExchangesPerMinute: v.KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE,
     },
   };
 }

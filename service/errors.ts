@@ -8,7 +8,8 @@ import type { components } from "./generated/openapi.js";
 /** A field-level error: `path` says where the input was found (`body.`, `query.`, `header.`, `path.`). */
 export type FieldError = components["schemas"]["FieldError"];
 
-export type DomainErrorKind = "validation" | "not_found" | "conflict" | "precondition_failed" | "forbidden" | "unauthenticated" | "too_many_requests";
+export type DomainErrorKind =
+  "validation" | "not_found" | "conflict" | "precondition_failed" | "forbidden" | "unauthenticated" | "too_many_requests" | "identity_rejected";
 
 export abstract class DomainError extends Error {
   abstract readonly kind: DomainErrorKind;
@@ -75,7 +76,7 @@ export class UnauthenticatedError extends DomainError {
   }
 }
 
-/** The caller holds as many of a bounded resource (e.g. long-polls) as it may: 429, retry later. */
+/** The caller holds as many of a bounded resource (e.g. long-polls, exchange attempts) as it may: 429, retry later. */
 export class TooManyRequestsError extends DomainError {
   readonly kind = "too_many_requests";
   constructor(
@@ -83,5 +84,13 @@ export class TooManyRequestsError extends DomainError {
     readonly retryAfterSeconds: number,
   ) {
     super("rate_limited", detail);
+  }
+}
+
+/** A workload identity token was refused (`code` names the check that failed): 401, nothing issued. */
+export class IdentityRejectedError extends DomainError {
+  readonly kind = "identity_rejected";
+  constructor(code: string, detail: string) {
+    super(code, detail);
   }
 }

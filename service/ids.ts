@@ -17,7 +17,7 @@ function pooledRandom(): number {
 
 const ulid = monotonicFactory(pooledRandom);
 
-export type IdPrefix = "org" | "tok" | "prj" | "cred" | "evt" | "mal";
+export type IdPrefix = "org" | "tok" | "prj" | "cred" | "evt" | "mal" | "idb";
 
 /** `<prefix>_` + a 26-character ULID, e.g. `cred_01J…`: sortable by creation time. */
 export function newId(prefix: IdPrefix): string {

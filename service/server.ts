@@ -17,6 +17,7 @@ import { organizationRoutes } from "./organizations/organization-routes.js";
 import { tokenRoutes } from "./tokens/token-routes.js";
 import { credentialRoutes } from "./credentials/credential-routes.js";
 import { auditRoutes } from "./audit/audit-routes.js";
+import { identityRoutes } from "./identity/identity-routes.js";
 import { projectRoutes } from "./projects/project-routes.js";
 import { modelAliasRoutes } from "./model-aliases/model-alias-routes.js";
 import { resolveRoutes } from "./resolve/resolve-routes.js";
@@ -32,6 +33,7 @@ export const FEATURES: FeatureRegistrar[] = [
   projectRoutes,
   credentialRoutes,
   modelAliasRoutes,
+  identityRoutes,
   auditRoutes,
 ];
 

@@ -145,6 +145,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/token-exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange a workload identity token for a short-lived Keyplane token
+         * @description No bearer token: the workload proves who it is with `identity_token`, a JWT from an issuer
+         *     one of the organization's active identity bindings names. Its signature is checked against
+         *     the issuer's published keys (RS256, ES256 or EdDSA only), and `iss`, `aud`, `exp`, `nbf`,
+         *     `iat` (60 seconds of clock skew allowed, at most 24 hours between `iat` and `exp`), `sub`
+         *     and the binding's claims must match. The first active binding that matches (oldest first),
+         *     or the one named by `binding`, decides the role, the project and the lifetime of the token.
+         *     The answer is an ordinary `kp_` token that expires at `expires_at` and can be revoked like
+         *     any other. Every refusal is a 401 whose `code` names the check that failed; nothing is
+         *     issued then. Exchanges are rate-limited per issuer and client address and audited with the
+         *     issuer, subject and binding, never the identity token.
+         */
+        post: operations["exchangeIdentityToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tokens": {
         parameters: {
             query?: never;
@@ -760,6 +789,69 @@ export interface paths {
         patch: operations["updateModelAlias"];
         trace?: never;
     };
+    "/v1/organizations/{org}/identity-bindings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List identity bindings
+         * @description The organization's workload identity bindings, oldest first (the order the exchange tries them in).
+         */
+        get: operations["listIdentityBindings"];
+        put?: never;
+        /**
+         * Create an identity binding
+         * @description Lets workloads that hold an identity token from `issuer` (a CI system, a Kubernetes
+         *     cluster, a cloud) exchange it for a short-lived Keyplane token (`POST /v1/auth/token-exchange`).
+         *     The token's `aud` must contain `audience`, its `sub` must match `subject` and each of
+         *     `claims` must match; `*` in a pattern stands for any run of characters. The issuer must be
+         *     an `https` URL (unless the service runs with `KEYPLANE_ALLOW_INSECURE_ISSUERS=1`). Names
+         *     are unique per organization: 409 `name_conflict`.
+         */
+        post: operations["createIdentityBinding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{org}/identity-bindings/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+                /** @description Identity binding id. */
+                id: components["parameters"]["IdentityBindingIdPath"];
+            };
+            cookie?: never;
+        };
+        /** Get an identity binding */
+        get: operations["getIdentityBinding"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an identity binding
+         * @description Stops new exchanges through it and revokes the tokens it issued that are still live. Honours `If-Match`.
+         */
+        delete: operations["deleteIdentityBinding"];
+        options?: never;
+        head?: never;
+        /**
+         * Update an identity binding
+         * @description Change the patterns, role, project, lifetime or `active`. Deactivating a binding stops new
+         *     exchanges through it and revokes the tokens it issued that are still live. Honours `If-Match`.
+         */
+        patch: operations["updateIdentityBinding"];
+        trace?: never;
+    };
     "/v1/organizations/{org}/audit-events": {
         parameters: {
             query?: never;
@@ -975,7 +1067,7 @@ export interface components {
              * @description Stable machine-readable code, e.g. `malformed_json`, `bad_request`,
              *     `validation_failed`, `unauthenticated`, `forbidden`, `platform_fallback_forbidden`, `not_found`, `no_credential`,
              *     `no_previous_version`, `slug_conflict`, `name_conflict`, `default_conflict`,
-             *     `credential_active`, `credential_in_use`, `alias_required`, `alias_in_use`, `project_not_empty`, `organization_has_active_credentials`, `precondition_failed`, `payload_too_large`,
+             *     `credential_active`, `credential_in_use`, `invalid_signature`, `algorithm_not_allowed`, `unknown_issuer`, `audience_mismatch`, `expired`, `not_yet_valid`, `lifetime_too_long`, `subject_mismatch`, `claim_mismatch`, `jwks_unavailable`, `alias_required`, `alias_in_use`, `project_not_empty`, `organization_has_active_credentials`, `precondition_failed`, `payload_too_large`,
              *     `unsupported_media_type`, `rate_limited`, `database_unavailable`.
              */
             code: string;
@@ -1417,6 +1509,104 @@ export interface components {
             data: components["schemas"]["ModelAlias"][];
             next_cursor: components["schemas"]["Cursor"];
         };
+        /**
+         * @description `idb_` + 26-character ULID.
+         * @example idb_01J0000000000000000000000B
+         */
+        IdentityBindingId: string;
+        /**
+         * Format: uri
+         * @description The `iss` the identity tokens carry, compared exactly. `https` (plain `http` only when the
+         *     service runs with `KEYPLANE_ALLOW_INSECURE_ISSUERS=1`); no query, fragment or user info.
+         * @example https://token.actions.githubusercontent.com
+         */
+        IdentityIssuer: string;
+        /** @description An exact value, or a pattern where `*` stands for any run of characters (`repo:acme/*`). */
+        IdentityPattern: string;
+        /** @description Claim name → pattern; every one must match the token's claim (a string, number or boolean; for an array, any element). */
+        IdentityClaims: {
+            [key: string]: components["schemas"]["IdentityPattern"];
+        };
+        IdentityBinding: {
+            id: components["schemas"]["IdentityBindingId"];
+            organization_id: components["schemas"]["OrganizationId"];
+            name: components["schemas"]["DisplayName"];
+            issuer: components["schemas"]["IdentityIssuer"];
+            audience: string;
+            /** @description Where the issuer's keys are published; null = from its OpenID discovery document. */
+            jwks_uri: components["schemas"]["IdentityIssuer"] | null;
+            subject: components["schemas"]["IdentityPattern"];
+            claims: components["schemas"]["IdentityClaims"];
+            role: components["schemas"]["IdentityRole"];
+            /** @description The project the issued tokens are confined to; null = the whole organization. */
+            project_id: components["schemas"]["ProjectId"] | null;
+            ttl_seconds: number;
+            /** @description An inactive binding matches no exchange. */
+            active: boolean;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            created_by: components["schemas"]["TokenId"] | null;
+            /** @description Optimistic-concurrency counter; the `ETag` is `"v<version>"`. */
+            version: number;
+        };
+        /**
+         * @description The role of the tokens a binding issues. Workloads resolve; they do not manage.
+         * @enum {string}
+         */
+        IdentityRole: "resolver";
+        IdentityBindingCreate: {
+            name: components["schemas"]["DisplayName"];
+            issuer: components["schemas"]["IdentityIssuer"];
+            audience: string;
+            /** @description The key set's URL, when the issuer publishes no OpenID discovery document. */
+            jwks_uri?: components["schemas"]["IdentityIssuer"];
+            subject: components["schemas"]["IdentityPattern"];
+            claims?: components["schemas"]["IdentityClaims"];
+            /** @description Default `resolver`. */
+            role?: components["schemas"]["IdentityRole"];
+            project_id?: components["schemas"]["ProjectId"];
+            /** @description Lifetime of the issued tokens. Default 900. */
+            ttl_seconds?: number;
+            /** @description Default `true`. */
+            active?: boolean;
+        };
+        /** @description All optional; `null` clears `jwks_uri` and `project_id`. The issuer is fixed after create. */
+        IdentityBindingUpdate: {
+            name?: components["schemas"]["DisplayName"];
+            audience?: string;
+            jwks_uri?: components["schemas"]["IdentityIssuer"] | null;
+            subject?: components["schemas"]["IdentityPattern"];
+            claims?: components["schemas"]["IdentityClaims"];
+            role?: components["schemas"]["IdentityRole"];
+            project_id?: components["schemas"]["ProjectId"] | null;
+            ttl_seconds?: number;
+            active?: boolean;
+        };
+        IdentityBindingList: {
+            data: components["schemas"]["IdentityBinding"][];
+            next_cursor: components["schemas"]["Cursor"];
+        };
+        TokenExchangeRequest: {
+            organization_id: components["schemas"]["OrganizationId"];
+            /**
+             * Format: password
+             * @description The workload's JWT. Never stored, logged or audited.
+             */
+            identity_token: string;
+            /** @description Exchange through this binding only, instead of the first that matches. */
+            binding?: components["schemas"]["IdentityBindingId"];
+        };
+        TokenExchangeResponse: {
+            /**
+             * Format: password
+             * @description The bearer token. Shown once.
+             */
+            token: string;
+            expires_at: components["schemas"]["Timestamp"];
+            role: components["schemas"]["IdentityRole"];
+            project_id: components["schemas"]["ProjectId"] | null;
+            binding_id: components["schemas"]["IdentityBindingId"];
+        };
         /** @description Exactly one of `provider` and `alias` (422 at `body` otherwise). */
         ResolveRequest: {
             provider?: components["schemas"]["ProviderId"];
@@ -1600,6 +1790,25 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description The identity token was refused and nothing was issued. `code` names the check:
+         *     `invalid_signature` (not a JWS, or no published key verifies it), `algorithm_not_allowed`
+         *     (`none`, HMAC or any algorithm but RS256, ES256 and EdDSA), `unknown_issuer` (no active
+         *     binding of the organization names its `iss`, or the named binding does not),
+         *     `audience_mismatch`, `expired`, `not_yet_valid` (`nbf` or `iat` in the future),
+         *     `lifetime_too_long` (more than 24 hours between `iat` and `exp`, or no `exp`/`iat`),
+         *     `subject_mismatch`, `claim_mismatch`, `jwks_unavailable` (the issuer's discovery document
+         *     or key set could not be fetched).
+         */
+        IdentityTokenRejected: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description `If-Match` does not match the current `ETag` (`precondition_failed`). Nothing was changed. */
         PreconditionFailed: {
             headers: {
@@ -1686,6 +1895,8 @@ export interface components {
         TokenIdPath: components["schemas"]["TokenId"];
         /** @description Model alias id. */
         ModelAliasIdPath: components["schemas"]["ModelAliasId"];
+        /** @description Identity binding id. */
+        IdentityBindingIdPath: components["schemas"]["IdentityBindingId"];
         /** @description Project id. */
         ProjectPath: components["schemas"]["ProjectId"];
         /** @description Page size. */
@@ -1878,6 +2089,37 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    exchangeIdentityToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenExchangeRequest"];
+            };
+        };
+        responses: {
+            /** @description The issued token. Shown once. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenExchangeResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["IdentityTokenRejected"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3074,6 +3316,191 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelAlias"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listIdentityBindings: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of identity bindings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityBindingList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createIdentityBinding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IdentityBindingCreate"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityBinding"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getIdentityBinding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+                /** @description Identity binding id. */
+                id: components["parameters"]["IdentityBindingIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The identity binding. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityBinding"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteIdentityBinding: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+                /** @description Identity binding id. */
+                id: components["parameters"]["IdentityBindingIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateIdentityBinding: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description Organization id. */
+                org: components["parameters"]["Org"];
+                /** @description Identity binding id. */
+                id: components["parameters"]["IdentityBindingIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IdentityBindingUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated identity binding. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityBinding"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -26,6 +26,7 @@ const STATUS_AND_TITLE: Record<DomainErrorKind, [number, string]> = {
   forbidden: [403, "Forbidden"],
   unauthenticated: [401, "Unauthenticated"],
   too_many_requests: [429, "Too many requests"],
+  identity_rejected: [401, "Identity token rejected"],
 };
 
 // Problem types that are more than their status, titled as the contract shows them.

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { operationTable, type OperationInfo } from "../../service/contract/operation-table.js";
+import { openapiDocument } from "../../service/contract/contract-document.js";
 import { testDatabases } from "../support/db.js";
 import { bearer, seedOrganization, startTestRuntime, type TestRuntime } from "../support/runtime.js";
 
@@ -20,6 +21,21 @@ interface OrgFixture {
 }
 
 const secured = [...operationTable.values()].filter((op) => op.secured);
+
+type Json = Record<string, unknown>;
+const contract = openapiDocument as unknown as { paths: Record<string, Json>; components: { parameters: Record<string, Json>; schemas: Record<string, Json> } };
+const lastSegment = (ref: unknown) => String(ref).split("/").pop()!;
+
+/** A well-formed id of the kind the path's `{id}` names (`idb_000…`), for resources the fixture does not create. */
+function absentIdOf(op: OperationInfo): string {
+  const parameter = ((contract.paths[op.path].parameters as Json[] | undefined) ?? [])
+    .map((p) => (p.$ref ? contract.components.parameters[lastSegment(p.$ref)] : p))
+    .find((p) => p.name === "id");
+  const schema = parameter?.schema as Json | undefined;
+  const resolved = (schema?.$ref ? contract.components.schemas[lastSegment(schema.$ref)] : schema) as { pattern?: string } | undefined;
+  const pattern = resolved?.pattern ?? "";
+  return `${/^\^([a-z]+_)/.exec(pattern)?.[1] ?? "x_"}${"0".repeat(26)}`;
+}
 
 for (const kind of testDatabases()) {
   describe(`access matrix from the contract (${kind})`, () => {
@@ -54,11 +70,17 @@ for (const kind of testDatabases()) {
     }, 60_000);
     afterAll(() => t?.close());
 
-    const idIn = (path: string, target: OrgFixture) =>
-      path.includes("/tokens/") ? target.tokenId : path.includes("/model-aliases/") ? target.modelAliasId : target.credentialId;
+    const idIn = (op: OperationInfo, target: OrgFixture) =>
+      op.path.includes("/tokens/")
+        ? target.tokenId
+        : op.path.includes("/model-aliases/")
+          ? target.modelAliasId
+          : op.path.includes("/credentials/")
+            ? target.credentialId
+            : absentIdOf(op);
 
     function call(op: OperationInfo, target: OrgFixture, token: string) {
-      const path = op.path.replace("{org}", target.id).replace("{id}", idIn(op.path, target)).replace("{project}", target.projectId);
+      const path = op.path.replace("{org}", target.id).replace("{id}", idIn(op, target)).replace("{project}", target.projectId);
       const method = op.method === "delete" ? "delete" : op.method;
       return t.api[method](path)
         .set(bearer(token))
@@ -92,7 +114,7 @@ for (const kind of testDatabases()) {
         }
       }
       it(`${op.operationId} without a token → 401`, async () => {
-        const res = await t.api[op.method](op.path.replace("{org}", own.id).replace("{id}", idIn(op.path, own)).replace("{project}", own.projectId));
+        const res = await t.api[op.method](op.path.replace("{org}", own.id).replace("{id}", idIn(op, own)).replace("{project}", own.projectId));
         expect(res.status).toBe(401);
       });
     }

@@ -7,6 +7,9 @@
  * answer must be a problem document below 500, and requests that were refused must leave the
  * database exactly as it was.
  *
+ * The token exchange, which takes no token, gets its own RUNS malformed bodies and forged or
+ * mismatching identity tokens from a local issuer.
+ *
  * KEYPLANE_FUZZ_RUNS sets the number of requests (default 2000, which keeps `npm test` quick;
  * run it with 10000 or more before a release).
  */
@@ -16,6 +19,7 @@ import { openapiDocument } from "../../service/contract/contract-document.js";
 import { operationTable, type OperationInfo } from "../../service/contract/operation-table.js";
 import { bearer, seedOrganization, type TestRuntime } from "../support/runtime.js";
 import { startService, type E2eService } from "../support/service.js";
+import { TestOidcIssuer } from "../support/oidc-issuer.js";
 
 const RUNS = Number(process.env.KEYPLANE_FUZZ_RUNS || 2000);
 
@@ -271,7 +275,7 @@ describe("fuzzing every operation (pglite)", () => {
   let t: TestRuntime;
   let service: E2eService;
   let base: string;
-  let ids: { org: string; credential: string; project: string; token: string };
+  let ids: { org: string; credential: string; project: string; token: string; binding: string };
   let tokens: Record<string, string>;
 
   async function snapshot(): Promise<string> {
@@ -282,6 +286,7 @@ describe("fuzzing every operation (pglite)", () => {
       "select id, name, key_hint, key_version, active, is_default, settings::text, version, environment from credentials order by id",
       "select credential_id, key_version, encode(ciphertext, 'hex') as c, master_key_id, destroyed_at from credential_versions order by 1, 2",
       "select organization_id, idem_key, status from idempotency_keys order by 1, 2",
+      "select id, name, audience, jwks_uri, subject, claims::text, project_id, ttl_seconds, active, version from identity_bindings order by id",
     ];
     const parts: string[] = [];
     for (const q of queries) parts.push(JSON.stringify((await t.testDb.db.query(q)).rows));
@@ -300,7 +305,11 @@ describe("fuzzing every operation (pglite)", () => {
       .send({ provider: "openai", name: "fuzz", api_key: "sk-fuzz000000000000000000000000000000" });
     const project = await t.api.post(`/v1/organizations/${seeded.org.id}/projects`).set(admin).send({ name: "fuzz" });
     const spare = await t.api.post(`/v1/organizations/${seeded.org.id}/tokens`).set(admin).send({ role: "member", name: "spare" });
-    ids = { org: seeded.org.id, credential: credential.body.id, project: project.body.id, token: spare.body.id };
+    const binding = await t.api
+      .post(`/v1/organizations/${seeded.org.id}/identity-bindings`)
+      .set(admin)
+      .send({ name: "fuzz", issuer: "https://issuer.example", audience: "keyplane", subject: "repo:acme/*" });
+    ids = { org: seeded.org.id, credential: credential.body.id, project: project.body.id, token: spare.body.id, binding: binding.body.id };
     tokens = { platform_admin: t.platformToken, ...seeded.tokens };
   }, 60_000);
   afterAll(async () => {
@@ -310,6 +319,7 @@ describe("fuzzing every operation (pglite)", () => {
   it(`answers ${RUNS} generated requests with 4xx or 2xx only, and rejected ones change nothing`, async () => {
     const operations = [...operationTable.values()].filter((op) => op.secured);
     const perOperation = Math.ceil(RUNS / operations.length);
+    const idOf = (path: string) => (path.includes("/tokens/") ? ids.token : path.includes("/identity-bindings/") ? ids.binding : ids.credential);
     let baseline = await snapshot();
     let sent = 0;
     const statuses = new Map<number, number>();
@@ -318,7 +328,7 @@ describe("fuzzing every operation (pglite)", () => {
       const pathOf = (replaced: PathReplacement | null) =>
         op.path
           .replace("{org}", replaced?.param === "{org}" ? replaced.id : ids.org)
-          .replace("{id}", replaced?.param === "{id}" ? replaced.id : op.path.includes("/tokens/") ? ids.token : ids.credential)
+          .replace("{id}", replaced?.param === "{id}" ? replaced.id : idOf(op.path))
           .replace("{project}", replaced?.param === "{project}" ? replaced.id : ids.project);
       const samples = fc.sample(fc.oneof({ weight: 1, arbitrary: randomCase(op) }, { weight: 2, arbitrary: nearValidCase(op) }), {
         numRuns: perOperation,
@@ -346,5 +356,130 @@ describe("fuzzing every operation (pglite)", () => {
     expect(sent).toBeGreaterThanOrEqual(RUNS);
     expect(Object.prototype).not.toHaveProperty("polluted");
     console.log(`fuzz: ${sent} requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
+  }, 600_000);
+});
+
+describe("fuzzing the token exchange (pglite)", () => {
+  let service: E2eService;
+  const issuer = new TestOidcIssuer();
+  let orgId: string;
+  const exchange = operationTable.get("exchangeIdentityToken")!;
+
+  const base64url = (value: unknown) => Buffer.from(typeof value === "string" ? value : (JSON.stringify(value) ?? "null"), "utf8").toString("base64url");
+  const claimValue = fc.oneof(
+    hostile,
+    fc.integer(),
+    fc.constant(1e300),
+    fc.constant(-1),
+    fc.double(),
+    fc.array(fc.oneof(fc.string({ maxLength: 12 }), fc.integer()), { maxLength: 3 }),
+  );
+  /** JWS-shaped tokens whose header, claims and signature are each hostile or near-valid. */
+  const jwtLike = () =>
+    fc
+      .tuple(
+        fc.record(
+          {
+            alg: fc.oneof(fc.constantFrom("RS256", "ES256", "EdDSA", "none", "HS256", "RS512", ""), hostile),
+            kid: fc.oneof(fc.constantFrom("key-1", "key-2", "key-3"), hostile),
+            typ: hostile,
+            crit: fc.array(fc.string({ maxLength: 6 }), { maxLength: 2 }),
+            jku: fc.constant("http://169.254.169.254/latest"),
+          },
+          { requiredKeys: ["alg"] },
+        ),
+        fc.record(
+          {
+            iss: fc.oneof(fc.constant(issuer.url), hostile),
+            aud: fc.oneof(fc.constant("keyplane"), claimValue),
+            sub: fc.oneof(fc.constant("repo:acme/app"), claimValue),
+            exp: claimValue,
+            iat: claimValue,
+            nbf: claimValue,
+            env: claimValue,
+          },
+          { requiredKeys: [] },
+        ),
+        fc.oneof(
+          fc.string({ maxLength: 40 }),
+          fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString("base64url")),
+        ),
+        fc.constantFrom("json", "raw-header", "raw-payload", "extra-part"),
+      )
+      .map(([header, payload, signature, variant]) => {
+        const h = variant === "raw-header" ? base64url(JSON.stringify(header.alg) ?? "") : base64url(header);
+        const p = variant === "raw-payload" ? base64url(JSON.stringify(payload.iss) ?? "") : base64url(payload);
+        return `${h}.${p}.${signature}${variant === "extra-part" ? ".x" : ""}`;
+      });
+
+  /** Tokens the issuer really signed, with claims that are wrong in one way or another. */
+  const signedClaims = fc.record(
+    {
+      aud: fc.oneof(fc.constant("keyplane"), claimValue),
+      sub: fc.oneof(fc.constant("repo:acme/app"), fc.string({ maxLength: 20 })),
+      env: fc.oneof(fc.constant("prod"), claimValue),
+      lifetime: fc.integer({ min: -4000, max: 200_000 }),
+      offset: fc.integer({ min: -200_000, max: 4000 }),
+      alg: fc.constantFrom<"RS256" | "ES256" | "EdDSA">("RS256", "ES256", "EdDSA"),
+    },
+    { requiredKeys: ["lifetime", "offset", "alg"] },
+  );
+
+  beforeAll(async () => {
+    await issuer.start();
+    service = await startService("pglite", {
+      KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1",
+      KEYPLANE_ALLOW_INSECURE_ISSUERS: "1",
+      KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "0",
+    });
+    const seeded = await seedOrganization(service.runtime);
+    orgId = seeded.org.id;
+    const created = await service.runtime.api
+      .post(`/v1/organizations/${orgId}/identity-bindings`)
+      .set(bearer(seeded.tokens.admin))
+      .send({ name: "fuzz", issuer: issuer.url, audience: "keyplane", subject: "repo:acme/*", claims: { env: "prod" } });
+    expect(created.status).toBe(201);
+  }, 60_000);
+  afterAll(async () => {
+    await service?.close();
+    await issuer.stop();
+  });
+
+  it(`answers ${RUNS} malformed exchange bodies and ${Math.ceil(RUNS / 4)} forged or mismatching tokens without a 5xx, issuing only for tokens that satisfy the binding`, async () => {
+    const tokensBefore = (await service.runtime.testDb.db.query("select count(*)::int as n from api_tokens")).rows[0];
+    const bodies = fc.sample(
+      fc.oneof(
+        { weight: 2, arbitrary: bodyText(bodyPropertyNames(exchange)) },
+        { weight: 1, arbitrary: nearValidBody(exchange) },
+        { weight: 3, arbitrary: jwtLike().map((identity_token) => JSON.stringify({ organization_id: orgId, identity_token })) },
+      ),
+      { numRuns: RUNS, seed: 20261203 },
+    );
+    const signed = await Promise.all(
+      fc.sample(signedClaims, { numRuns: Math.ceil(RUNS / 4), seed: 20261204 }).map(async ({ lifetime, offset, alg, ...claims }) => {
+        const valid =
+          claims.aud === "keyplane" && claims.sub === "repo:acme/app" && claims.env === "prod" && offset + lifetime > -60 && offset <= 60 && lifetime <= 86400;
+        const token = await issuer.sign({ ...claims, env: claims.env ?? undefined }, { alg, lifetimeSeconds: lifetime, issuedAtOffsetSeconds: offset });
+        return { body: JSON.stringify({ organization_id: orgId, identity_token: token }), mayIssue: valid };
+      }),
+    );
+    const statuses = new Map<number, number>();
+    let issued = 0;
+    for (const { body, mayIssue } of [...bodies.map((b) => ({ body: b, mayIssue: false })), ...signed]) {
+      const res = await fetch(`${service.url}/v1/auth/token-exchange`, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+      const text = await res.text();
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status >= 500) throw new Error(`exchangeIdentityToken answered ${res.status}: ${text.slice(0, 300)}`);
+      if (res.status === 200) {
+        expect(mayIssue, body).toBe(true);
+        issued++;
+      } else {
+        expect(res.headers.get("content-type")).toContain("application/problem+json");
+      }
+    }
+    const tokensAfter = (await service.runtime.testDb.db.query("select count(*)::int as n from api_tokens")).rows[0];
+    expect(Number((tokensAfter as { n: number }).n)).toBe(Number((tokensBefore as { n: number }).n) + issued);
+    expect(statuses.get(401) ?? 0).toBeGreaterThan(RUNS / 2);
+    console.log(`fuzz token exchange: ${bodies.length + signed.length} requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
   }, 600_000);
 });

@@ -17,6 +17,7 @@ const TABLES: [table: string, column: string][] = [
   ["audit_events", "organization_id"],
   ["idempotency_keys", "organization_id"],
   ["model_aliases", "organization_id"],
+  ["identity_bindings", "organization_id"],
 ];
 
 for (const kind of testDatabases()) {
@@ -40,6 +41,10 @@ for (const kind of testDatabases()) {
           .post(`/v1/organizations/${org.id}/model-aliases`)
           .set(admin)
           .send({ name: "a", provider: "openai", model: "m", project_id: project.body.id });
+        await t.api
+          .post(`/v1/organizations/${org.id}/identity-bindings`)
+          .set(admin)
+          .send({ name: "ci", issuer: "https://issuer.example", audience: "keyplane", subject: "*" });
         if (slug === "rls-a") a = org.id;
         else b = org.id;
       }

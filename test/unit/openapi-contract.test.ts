@@ -139,6 +139,12 @@ const EXPECTED_OPERATIONS: Record<string, string> = {
   getModelAlias: "GET /v1/organizations/{org}/model-aliases/{id}",
   updateModelAlias: "PATCH /v1/organizations/{org}/model-aliases/{id}",
   deleteModelAlias: "DELETE /v1/organizations/{org}/model-aliases/{id}",
+  exchangeIdentityToken: "POST /v1/auth/token-exchange",
+  listIdentityBindings: "GET /v1/organizations/{org}/identity-bindings",
+  createIdentityBinding: "POST /v1/organizations/{org}/identity-bindings",
+  getIdentityBinding: "GET /v1/organizations/{org}/identity-bindings/{id}",
+  updateIdentityBinding: "PATCH /v1/organizations/{org}/identity-bindings/{id}",
+  deleteIdentityBinding: "DELETE /v1/organizations/{org}/identity-bindings/{id}",
   listAuditEvents: "GET /v1/organizations/{org}/audit-events",
   verifyAuditChain: "POST /v1/organizations/{org}/audit-events/verify",
 };
@@ -167,7 +173,7 @@ describe("openapi.yaml", () => {
 
   it("gives every operation declared tags, a summary, roles and the right security", () => {
     const tags = new Set((doc.tags as { name: string }[]).map((t) => t.name));
-    const publicPaths = ["/healthz", "/readyz", "/metrics", "/docs", "/openapi.yaml"];
+    const publicPaths = ["/healthz", "/readyz", "/metrics", "/docs", "/openapi.yaml", "/v1/auth/token-exchange"];
     for (const op of operations) {
       expect(op.tags.length, op.operationId).toBeGreaterThan(0);
       for (const tag of op.tags) expect(tags.has(tag), `${op.operationId} tag ${tag}`).toBe(true);
@@ -197,6 +203,8 @@ describe("openapi.yaml", () => {
       "listCredentialVersions",
       "listModelAliases",
       "getModelAlias",
+      "listIdentityBindings",
+      "getIdentityBinding",
     ]);
     const resolverOps = new Set(["listProviders", "getWhoami", "resolveCredential", "getEnvironment"]);
     const platformOnly = new Set(["listOrganizations", "createOrganization", "deleteOrganization", "listPlatformTokens", "revokePlatformToken"]);
@@ -274,8 +282,8 @@ describe("openapi.yaml", () => {
     }
   });
 
-  it("returns secret values only from resolve, environment and token creation", () => {
-    const allowed = new Set(["resolveCredential", "getEnvironment", "createToken"]);
+  it("returns secret values only from resolve, environment, token creation and token exchange", () => {
+    const allowed = new Set(["resolveCredential", "getEnvironment", "createToken", "exchangeIdentityToken"]);
     for (const op of operations) {
       const responses = rawOperation(op.operationId).responses as Json;
       const sensitive: string[] = [];
