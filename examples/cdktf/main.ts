@@ -33,6 +33,9 @@ class AiCredentials extends TerraformStack {
       isDefault: true,
       owner: "platform-team",
       description: "Organization-wide Anthropic key",
+      // The tests that deploy this example resolve this key through the project, then destroy the
+      // stack at once; without this, Keyplane refuses to delete a key resolved in the last 24 hours.
+      forceDestroy: true,
     });
 
     // Has no keys of its own: resolution falls through to the organization's.

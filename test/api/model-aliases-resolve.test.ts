@@ -101,7 +101,8 @@ for (const kind of testDatabases()) {
     }
 
     it("an inactive pin falls through to the alias's provider, then to fallbacks", async () => {
-      await t.api.post(`${org()}/credentials/${pinnedCredential}/deactivate`).set(t.admin).send();
+      // The alias pins it, so deactivating it needs force (the in-use guard).
+      await t.api.post(`${org()}/credentials/${pinnedCredential}/deactivate?force=true`).set(t.admin).send();
       const res = await resolve({ alias: "pinned", environment: "production" });
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ secret: KEYS.orgOpenai, credential_id: orgCredential, alias_chain: ["pinned"] });

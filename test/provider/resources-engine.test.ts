@@ -50,6 +50,8 @@ resource "keyplane_credential" "copy" {
   name               = "copied"
   api_key_wo         = ephemeral.keyplane_resolved_credential.inherited.secret
   api_key_wo_version = 1
+  # Once it exists, the project's resolves (the ephemeral above) return it: in use at destroy.
+  force_destroy = true
 }
 
 data "keyplane_providers" "catalog" {}

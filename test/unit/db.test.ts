@@ -87,6 +87,8 @@ for (const kind of testDatabases()) {
           "credential_versions",
           "credentials",
           "idempotency_keys",
+          "identity_bindings",
+          "model_aliases",
           "organizations",
           "projects",
           "schema_migrations",
