@@ -99,10 +99,11 @@ for (const kind of testDatabases()) {
     });
 
     it("run --watch restarts the command with the rotated key within 2 s, and exits with the command's code", async () => {
+      // The handlers are installed before the line that tells the test the command is ready.
       const script = `
-        console.log("key " + process.env.OPENAI_API_KEY.slice(-6));
         process.on("SIGTERM", () => { console.log("stopping"); process.exit(0); });
         process.on("SIGUSR2", () => process.exit(3));
+        console.log("key " + process.env.OPENAI_API_KEY.slice(-6));
         setInterval(() => {}, 1000);`;
       const run = cli(["run", "--watch", "--grace-period", "5", "--", process.execPath, "-e", script]);
       const current = keyNumber(rotations);
@@ -122,8 +123,8 @@ for (const kind of testDatabases()) {
 
     it("run --watch stops, rather than starting the command again, when told to stop during a restart", async () => {
       const script = `
-        console.log("key " + process.env.OPENAI_API_KEY.slice(-6));
         process.on("SIGTERM", () => { console.log("stopping"); setTimeout(() => process.exit(0), 500); });
+        console.log("key " + process.env.OPENAI_API_KEY.slice(-6));
         setInterval(() => {}, 1000);`;
       const run = cli(["run", "--watch", "--", process.execPath, "-e", script]);
       await waitFor(() => run.stdout().includes("key "), "the first start");
@@ -136,9 +137,9 @@ for (const kind of testDatabases()) {
 
     it("run --watch --signal sends the signal instead of restarting", async () => {
       const script = `
-        console.log("started " + process.env.OPENAI_API_KEY.slice(-6));
         process.on("SIGHUP", () => console.log("got SIGHUP"));
         process.on("SIGTERM", () => process.exit(0));
+        console.log("started " + process.env.OPENAI_API_KEY.slice(-6));
         setInterval(() => {}, 1000);`;
       const run = cli(["run", "--watch", "--signal", "HUP", "--", process.execPath, "-e", script]);
       await waitFor(() => run.stdout().includes("started"), "the start");
