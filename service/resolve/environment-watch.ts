@@ -39,6 +39,11 @@ export interface WaitingCaller {
 export class EnvironmentWatch {
   readonly #heldByToken = new Map<string, number>();
   #held = 0;
+  /**
+   * ETag reads begun since the last change of their organization, by organization, then scope:
+   * the waiters of one scope woken by one change share a single read instead of one each.
+   */
+  readonly #tagReads = new Map<string, Map<string, Promise<string>>>();
 
   constructor(
     private readonly resolver: Resolver,
@@ -63,8 +68,11 @@ export class EnvironmentWatch {
     const { ifNoneMatch } = input;
     const { meta, clientGone } = caller;
     if (ifNoneMatch !== undefined && waitSeconds > 0) {
-      const unchanged = async () => ifNoneMatchMatches(ifNoneMatch, await this.resolver.environmentTag(organizationId, input));
-      if (await unchanged()) {
+      // Only a read begun after the wake-up's change may be shared; the checks before the wait
+      // (which no notification has invalidated for this waiter yet) read afresh.
+      const unchanged = async (shared: boolean) =>
+        ifNoneMatchMatches(ifNoneMatch, await (shared ? this.#sharedTag(organizationId, input) : this.resolver.environmentTag(organizationId, input)));
+      if (await unchanged(false)) {
         const release = this.#claim(meta.actor.tokenId);
         try {
           await this.#holdWhile(unchanged, organizationId, waitSeconds * 1000, clientGone);
@@ -78,6 +86,28 @@ export class EnvironmentWatch {
       }
     }
     return this.resolver.environment(organizationId, input, meta);
+  }
+
+  #sharedTag(organizationId: string, scope: EnvironmentScope): Promise<string> {
+    const key = `${scope.projectId ?? ""}\n${scope.environment ?? ""}`;
+    let reads = this.#tagReads.get(organizationId);
+    const begun = reads?.get(key);
+    if (begun) return begun;
+    if (!reads) this.#tagReads.set(organizationId, (reads = new Map<string, Promise<string>>()));
+    const read = this.resolver.environmentTag(organizationId, scope).finally(() => {
+      const current = this.#tagReads.get(organizationId);
+      if (current?.get(key) !== read) return;
+      current.delete(key);
+      if (current.size === 0) this.#tagReads.delete(organizationId);
+    });
+    reads.set(key, read);
+    return read;
+  }
+
+  /** A change was announced: reads begun before it may not have seen it, so later checks must not join them. */
+  #forgetReads(organizationId: string): void {
+    if (organizationId === ALL_ORGANIZATIONS) this.#tagReads.clear();
+    else this.#tagReads.delete(organizationId);
   }
 
   #claim(tokenId: string): () => void {
@@ -108,7 +138,7 @@ export class EnvironmentWatch {
    * Re-checks `unchanged` on every change of the organization until it is false, `ms` have passed,
    * the client has gone or the service stops. Every listener and timer is removed on the way out.
    */
-  async #holdWhile(unchanged: () => Promise<boolean>, organizationId: string, ms: number, clientGone: AbortSignal): Promise<void> {
+  async #holdWhile(unchanged: (shared: boolean) => Promise<boolean>, organizationId: string, ms: number, clientGone: AbortSignal): Promise<void> {
     // A change announced while a check reads the database sets `pending`, so it is checked again.
     let pending = false;
     let over = false;
@@ -122,7 +152,9 @@ export class EnvironmentWatch {
       fire();
     };
     const unsubscribe = this.changes.subscribe((changed) => {
-      if (changed === organizationId || changed === ALL_ORGANIZATIONS) fire();
+      if (changed !== organizationId && changed !== ALL_ORGANIZATIONS) return;
+      this.#forgetReads(changed);
+      fire();
     });
     const deadline = setTimeout(end, ms);
     let recheck: NodeJS.Timeout | undefined;
@@ -131,7 +163,9 @@ export class EnvironmentWatch {
     try {
       if (clientGone.aborted || this.stopping.aborted) return;
       // The first check covers a change committed between the caller's check and the subscription.
-      while (await unchanged()) {
+      let shared = false;
+      while (await unchanged(shared)) {
+        shared = true;
         if (!pending) {
           await new Promise<void>((resolve) => {
             wake = resolve;

@@ -6,8 +6,9 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openDb } from "../../service/db/index.js";
+import { Resolver } from "../../service/resolve/resolve-service.js";
 import { testDatabases } from "../support/db.js";
 import { bearer } from "../support/runtime.js";
 import { useApiFixture } from "../support/api-fixture.js";
@@ -106,6 +107,24 @@ for (const kind of testDatabases()) {
       const body = (await res.json()) as { variables: Record<string, string> };
       expect(body.variables.OPENAI_API_KEY).toBe(`sk-proj-WaitRotation${String(rotations).padStart(27, "0")}w04`);
       expect(latency).toBeLessThan(1_000);
+    });
+
+    it("wakes the held requests of one scope with one read of the database per change, not one each", async () => {
+      const etag = await currentEtag();
+      const baseline = listeners();
+      const tagReads = vi.spyOn(Resolver.prototype, "environmentTag");
+      try {
+        const held = Array.from({ length: 4 }, () => get("?wait=20", { "If-None-Match": etag }));
+        await until(() => listeners() === baseline + 4, "four held requests");
+        const readsBeforeChange = tagReads.mock.calls.length;
+        await rotate();
+        const answers = await Promise.all(held);
+        expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+        expect(new Set(answers.map((r) => r.headers.get("etag"))).size).toBe(1);
+        expect(tagReads.mock.calls.length - readsBeforeChange).toBe(1);
+      } finally {
+        tagReads.mockRestore();
+      }
     });
 
     it("holds at most 4 waits per token (429 with Retry-After beyond), and a client going away removes its listener", async () => {
