@@ -688,7 +688,11 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
 
     it("validates what the catalog and the contract know, at the attribute", () => {
       const validate = (values: ObjectValue) =>
-        credentialResource.validate!({ typeName: "keyplane_credential", config: cfg({ provider_type: "openai", name: "v", ...values }), clientCapabilities: caps }) as Diagnostic[];
+        credentialResource.validate!({
+          typeName: "keyplane_credential",
+          config: cfg({ provider_type: "openai", name: "v", ...values }),
+          clientCapabilities: caps,
+        }) as Diagnostic[];
       const cases: [ObjectValue, string[]][] = [
         [{ name: "" }, ["name"]],
         [{ owner: "" }, ["owner"]],
@@ -706,7 +710,10 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       for (const [values, path] of cases) {
         const found = validate(values);
         expect(found, JSON.stringify(values)).toHaveLength(1);
-        expect(found[0].path!.map((p) => (typeof p === "string" ? p : (p as { key: string }).key)), JSON.stringify(values)).toEqual(path);
+        expect(
+          found[0].path!.map((p) => (typeof p === "string" ? p : (p as { key: string }).key)),
+          JSON.stringify(values),
+        ).toEqual(path);
       }
       expect(validate({ env_var: "OPENAI_KEY_PROD", settings: { openai_project: "p" }, rotation_period_days: 30, owner: "team" })).toEqual([]);
     });

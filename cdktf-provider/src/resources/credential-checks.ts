@@ -14,7 +14,7 @@ import type { Credential } from "../client/keyplane-client.js";
 import { diag, isUnknown, key, type CtyValue, type Diagnostic, type ObjectValue } from "../protocol/index.js";
 
 /** The contract's CredentialCategory. */
-export const CREDENTIAL_CATEGORIES = [
+const CREDENTIAL_CATEGORIES = [
   "llm_provider",
   "mcp_service",
   "runtime",
@@ -24,7 +24,7 @@ export const CREDENTIAL_CATEGORIES = [
 ] as const satisfies readonly Credential["category"][];
 
 /** The service keeps a previous key for at most 7 days. */
-export const MAX_GRACE_SECONDS = 604_800;
+const MAX_GRACE_SECONDS = 604_800;
 
 // The contract's limits (openapi.yaml: DisplayName, EnvironmentLabel, EnvVarName, Settings, …).
 const CONTROL_CHARACTER = /[\x00-\x1F\x7F]/;
@@ -43,9 +43,11 @@ export function checkCredentialConfig(config: ObjectValue): Diagnostic[] {
   const entry = providerType === undefined ? undefined : findProvider(providerType);
   if (providerType !== undefined && !entry) {
     out.push(
-      diag.error("Unknown provider type", `"${providerType}" is not a provider of the Keyplane catalog. Use one of: ${PROVIDERS.map((p) => p.id).join(", ")}.`, [
-        "provider_type",
-      ]),
+      diag.error(
+        "Unknown provider type",
+        `"${providerType}" is not a provider of the Keyplane catalog. Use one of: ${PROVIDERS.map((p) => p.id).join(", ")}.`,
+        ["provider_type"],
+      ),
     );
   }
 
@@ -75,7 +77,7 @@ export function checkCredentialConfig(config: ObjectValue): Diagnostic[] {
     out.push(
       diag.error(
         "Invalid environment",
-        "environment must be 1–64 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit (e.g. production, staging).",
+        'environment must be 1–64 letters, digits, "_", "." or "-", starting with a letter or digit (e.g. production, staging).',
         ["environment"],
       ),
     );
@@ -166,7 +168,13 @@ function settingsDiagnostics(settings: CtyValue | undefined, entry: ReturnType<t
     const value = (settings as Record<string, CtyValue>)[name];
     const path = ["settings", key(name)];
     if (!SETTING_NAME.test(name)) {
-      out.push(diag.error("Invalid settings name", `settings["${name.slice(0, 64)}"]: names are 1–64 lower-case letters, digits and "_", starting with a letter.`, path));
+      out.push(
+        diag.error(
+          "Invalid settings name",
+          `settings["${name.slice(0, 64)}"]: names are 1–64 lower-case letters, digits and "_", starting with a letter.`,
+          path,
+        ),
+      );
     } else if (!open && !entry.settings_allowed.includes(name)) {
       const allowed = entry.settings_allowed.length ? `allowed: ${entry.settings_allowed.join(", ")}` : `${entry.display_name} takes no settings`;
       out.push(diag.error("Setting not allowed", `settings["${name}"] is not a setting of ${entry.display_name} (${allowed}).`, path));

@@ -50,7 +50,7 @@ import {
 } from "../protocol/index.js";
 import type { KeyplaneProviderData } from "../provider-data.js";
 import { apiErrorDiagnostics, missingOrganization, plannedOrganization, type ErrorContext } from "./api-diagnostics.js";
-import { checkCredentialConfig, MAX_GRACE_SECONDS } from "./credential-checks.js";
+import { checkCredentialConfig } from "./credential-checks.js";
 import { parseImportId } from "./import-id.js";
 import { readPrivate, writePrivate, type PrivateState } from "./private-state.js";
 
