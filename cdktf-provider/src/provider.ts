@@ -108,14 +108,28 @@ export const provider: ProviderImplementation<KeyplaneProviderData> = {
 };
 
 /**
- * One authenticated call (the catalog, which every role may read) so that a wrong endpoint or a
- * rejected token is reported once, at the provider block, rather than by every resource.
+ * One authenticated call (GET /v1/whoami, which every role may make) so that a wrong endpoint, a
+ * rejected token or a token of another organization is reported once, at the provider block,
+ * rather than by every resource — and before a plan reads an organization the token cannot use as
+ * a move of every credential to it (a replacement).
  */
 async function checkService(settings: ProviderSettings): Promise<Diagnostic[]> {
   // Fewer, shorter attempts than resources make: a wrong endpoint should fail the block quickly.
   const client = apiClient(settings, { maxAttempts: 2, timeoutMs: 10_000 });
   try {
-    await client.listProviders();
+    const token = await client.whoami();
+    // Platform-admin tokens (no organization) act for every organization.
+    if (settings.organizationId !== undefined && token.organization_id !== null && token.organization_id !== settings.organizationId) {
+      return [
+        diag.error(
+          "Token of another organization",
+          `The token (${token.role} token "${token.name}") belongs to organization ${token.organization_id}, but organization_id is ` +
+            `${settings.organizationId}. It cannot read or change anything there, so nothing was planned. Set organization_id ` +
+            "(or KEYPLANE_ORGANIZATION_ID) to the token's organization, or use a token of that organization.",
+          ["organization_id"],
+        ),
+      ];
+    }
     return [];
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
@@ -132,7 +146,7 @@ async function checkService(settings: ProviderSettings): Promise<Diagnostic[]> {
     }
     // No Keyplane API at that address (a wrong path, or some other server answering).
     if (error.status === 404 || error.code.startsWith("http_")) {
-      return [diag.error("Not a Keyplane service", `${settings.endpoint} answered HTTP ${error.status} to GET /v1/providers. ${fix}`, ["endpoint"])];
+      return [diag.error("Not a Keyplane service", `${settings.endpoint} answered HTTP ${error.status} to GET /v1/whoami. ${fix}`, ["endpoint"])];
     }
     return [diag.error("Keyplane service not ready", `${settings.endpoint} answered HTTP ${error.status}: ${error.message}`, ["endpoint"])];
   }

@@ -109,29 +109,36 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       expect(d.detail).toContain("openai, anthropic");
     });
 
-    it("names api_key_wo and the expected prefix for a key of the wrong format, without echoing it", () => {
+    it("names api_key_wo and the expected prefix for a key of the wrong format where it is sent (a create), without echoing it", async () => {
       const wrong = `pk-${randomBytes(16).toString("hex")}`;
-      const [d] = validate({ provider_type: "anthropic", name: "x", api_key_wo: wrong, api_key_wo_version: 1 });
+      const config = { provider_type: "anthropic", name: "x", api_key_wo: wrong, api_key_wo_version: 1 };
+      // Not while validating: whether the key is sent depends on the plan (destroy never sends it).
+      expect(validate(config)).toEqual([]);
+      const [d] = (await plan(fresh(), cfg(config))).diagnostics!;
       expect(d).toMatchObject({ severity: "error", summary: "Invalid api_key_wo", path: ["api_key_wo"] });
       expect(d.detail).toMatch(/starts? with "sk-ant-"/);
       expect(JSON.stringify(d)).not.toContain(wrong);
     });
 
-    it('maps field errors of multi-field secrets onto fields_wo["name"]', () => {
-      const diagnostics = validate({
-        provider_type: "bedrock",
-        name: "x",
-        fields_wo: { access_key_id: "nope", secret_access_key: "x".repeat(40) },
-        fields_wo_version: 1,
-      });
-      expect(diagnostics.map((d) => d.path)).toEqual([["fields_wo", key("access_key_id")]]);
+    it('maps field errors of multi-field secrets onto fields_wo["name"]', async () => {
+      const { diagnostics } = await plan(
+        fresh(),
+        cfg({
+          provider_type: "bedrock",
+          name: "x",
+          fields_wo: { access_key_id: "nope", secret_access_key: "x".repeat(40) },
+          fields_wo_version: 1,
+        }),
+      );
+      expect(diagnostics!.map((d) => d.path)).toEqual([["fields_wo", key("access_key_id")]]);
     });
 
     it("checks the type against the provider, and asks for a version with every write-only secret", () => {
       expect(validate({ provider_type: "openai", name: "x", type: "aws" })[0]).toMatchObject({ path: ["type"], summary: "Invalid type" });
       expect(validate({ provider_type: "openai", name: "x", type: "magic" })[0]).toMatchObject({ path: ["type"] });
       expect(validate({ provider_type: "openai", name: "x", api_key_wo: openaiKey() })[0]).toMatchObject({ path: ["api_key_wo_version"] });
-      expect(validate({ provider_type: "openai", name: "x", api_key_wo_version: 2 })[0]).toMatchObject({ path: ["api_key_wo"] });
+      // A version without the secret is fine until a plan sends it (ignore_changes, destroy without the secret).
+      expect(validate({ provider_type: "openai", name: "x", api_key_wo_version: 2 })).toEqual([]);
       expect(
         validate({ provider_type: "openai", name: "x", api_key_wo: openaiKey(), api_key_wo_version: 1, fields_wo: { a: "b" }, fields_wo_version: 1 })[0],
       ).toMatchObject({
@@ -177,7 +184,7 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
         data = saved;
       }
       const noSecret = await plan(fresh(), cfg({ provider_type: "openai", name: "p4" }));
-      expect(errors(noSecret.diagnostics)[0]).toMatchObject({ summary: "Missing secret", path: ["api_key_wo"] });
+      expect(errors(noSecret.diagnostics)[0]).toMatchObject({ summary: "Missing api_key_wo", path: ["api_key_wo"] });
     });
   });
 
@@ -611,6 +618,107 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
     });
   });
 
+  describe("lifecycles the engines produce (ignore_changes, unknown versions, keys that change at apply, destroy)", () => {
+    const keyA = openaiKey();
+    const base = { provider_type: "openai", name: "engines", force_destroy: true };
+    let managed: Managed;
+
+    it("plans no change for an ignore_changes-adjusted configuration (write-only values null) or an invalid key at an unchanged version", async () => {
+      ({ managed } = await planApply(fresh(), cfg({ ...base, api_key_wo: keyA, api_key_wo_version: 1 })));
+      managed = await refresh(managed);
+      expect((await plan(managed, cfg({ ...base, api_key_wo: null, api_key_wo_version: 1 }))).plannedState).toEqual(managed.state);
+      const placeholder = await plan(managed, cfg({ ...base, api_key_wo: "x", api_key_wo_version: 1 }));
+      expect(placeholder.diagnostics).toEqual([]);
+      expect(placeholder.plannedState).toEqual(managed.state);
+      // Sending it is another matter: a rotation checks the key, and needs one.
+      expect(errors((await plan(managed, cfg({ ...base, api_key_wo: "x", api_key_wo_version: 2 }))).diagnostics)[0]).toMatchObject({
+        summary: "Invalid api_key_wo",
+        path: ["api_key_wo"],
+      });
+      const missing = errors((await plan(managed, cfg({ ...base, api_key_wo: null, api_key_wo_version: 2 }))).diagnostics)[0];
+      expect(missing).toMatchObject({ summary: "Missing api_key_wo", path: ["api_key_wo"] });
+      expect(missing.detail).toContain("api_key_wo_version changed");
+    });
+
+    it("plans key_version, key_hint and rotated_at as unknown while api_key_wo_version is unknown; unchanged at apply, nothing is sent", async () => {
+      const planned = (await plan(managed, cfg({ ...base, api_key_wo: keyA, api_key_wo_version: Unknown }))).plannedState!;
+      for (const name of ["key_version", "key_hint", "rotated_at", "updated_at"]) expect(isUnknown(planned[name]), name).toBe(true);
+      const { managed: after, diagnostics } = await planApply(managed, cfg({ ...base, api_key_wo: keyA, api_key_wo_version: 1 }));
+      expect(diagnostics).toEqual([]);
+      expect(after.state).toMatchObject({ key_version: 1, updated_at: managed.state!.updated_at });
+    });
+
+    it("plan_key_hint = false plans the hint as known after apply; true stops an apply whose key is not the planned one, sending nothing", async () => {
+      const keyB = openaiKey();
+      const unplanned = await plan(managed, cfg({ ...base, plan_key_hint: false, api_key_wo: keyB, api_key_wo_version: 2 }));
+      expect(unplanned.plannedState).toMatchObject({ key_version: 2, plan_key_hint: false });
+      expect(isUnknown(unplanned.plannedState!.key_hint)).toBe(true);
+
+      const reviewed = await plan(managed, cfg({ ...base, api_key_wo: keyB, api_key_wo_version: 2 }));
+      expect(reviewed.plannedState!.key_hint).toBe(keyHint(keyB, "openai"));
+      const other = openaiKey();
+      const applied = await credentialResource.apply({
+        ...ctx(),
+        priorState: managed.state,
+        plannedState: nullWriteOnly(credentialSchema.block, reviewed.plannedState),
+        config: cfg({ ...base, api_key_wo: other, api_key_wo_version: 2 }),
+        plannedPrivate: managed.private,
+        providerMeta: null,
+      });
+      expect(errors(applied.diagnostics)[0]).toMatchObject({ summary: "Key differs from the reviewed plan", path: ["key_hint"] });
+      expect(JSON.stringify(applied.diagnostics)).not.toContain(other);
+      expect((await org.admin.getCredential(org.id, managed.state!.id as string))!.body.key_version).toBe(1);
+    });
+
+    it("destroys after a change made outside Terraform that was not refreshed (destroy -refresh=false): re-reads, then deletes", async () => {
+      const id = managed.state!.id as string;
+      const got = await org.admin.getCredential(org.id, id);
+      await org.admin.updateCredential(org.id, id, { description: "edited by hand" }, got!.etag);
+      const destroyed = await credentialResource.apply({
+        ...ctx(),
+        priorState: managed.state,
+        plannedState: null,
+        config: null,
+        plannedPrivate: managed.private,
+        providerMeta: null,
+      });
+      expect(destroyed).toEqual({ newState: null });
+      expect(await org.admin.getCredential(org.id, id)).toBeNull();
+    });
+
+    it("validates what the catalog and the contract know, at the attribute", () => {
+      const validate = (values: ObjectValue) =>
+        credentialResource.validate!({
+          typeName: "keyplane_credential",
+          config: cfg({ provider_type: "openai", name: "v", ...values }),
+          clientCapabilities: caps,
+        }) as Diagnostic[];
+      const cases: [ObjectValue, string[]][] = [
+        [{ name: "" }, ["name"]],
+        [{ owner: "" }, ["owner"]],
+        [{ environment: "" }, ["environment"]],
+        [{ rotation_period_days: 0 }, ["rotation_period_days"]],
+        [{ rotation_period_days: 1.5 }, ["rotation_period_days"]],
+        [{ settings: { region: "eu" } }, ["settings", "region"]],
+        [{ env_var: "openai key" }, ["env_var"]],
+        [{ env_var: "LD_PRELOAD" }, ["env_var"]],
+        [{ env_var: "HTTPS_PROXY" }, ["env_var"]],
+        [{ api_base: "ftp://example.com" }, ["api_base"]],
+        [{ api_base: "example.com/v1" }, ["api_base"]],
+        [{ category: "llm" }, ["category"]],
+      ];
+      for (const [values, path] of cases) {
+        const found = validate(values);
+        expect(found, JSON.stringify(values)).toHaveLength(1);
+        expect(
+          found[0].path!.map((p) => (typeof p === "string" ? p : (p as { key: string }).key)),
+          JSON.stringify(values),
+        ).toEqual(path);
+      }
+      expect(validate({ env_var: "OPENAI_KEY_PROD", settings: { openai_project: "p" }, rotation_period_days: 30, owner: "team" })).toEqual([]);
+    });
+  });
+
   describe("provider configuration", () => {
     const configure = (config: ObjectValue) =>
       provider.configure({ config: { endpoint: null, token: null, organization_id: null, ...config }, terraformVersion: "1.11.0", clientCapabilities: caps });
@@ -642,6 +750,14 @@ describe.each(testDatabases())("keyplane_credential (%s)", (kind) => {
       const ok = await configure({ endpoint: service.url, token: org.tokens.resolver, organization_id: org.id });
       expect(ok.diagnostics).toEqual([]);
       expect(ok.data).toMatchObject({ endpoint: service.url, organizationId: org.id });
+    });
+
+    it("names organization_id when the token belongs to another organization (checked with GET /v1/whoami)", async () => {
+      const other = await service.seedOrganization();
+      const wrong = await configure({ endpoint: service.url, token: org.tokens.admin, organization_id: other.id });
+      expect(wrong.diagnostics![0]).toMatchObject({ summary: "Token of another organization", path: ["organization_id"] });
+      expect(wrong.diagnostics![0].detail).toContain(`belongs to organization ${org.id}`);
+      expect(JSON.stringify(wrong.diagnostics)).not.toContain(org.tokens.admin);
     });
   });
 });

@@ -15,6 +15,7 @@ export type Project = ApiSchemas["Project"];
 export type ProjectCreate = ApiSchemas["ProjectCreate"];
 export type ProjectUpdate = ApiSchemas["ProjectUpdate"];
 export type ProviderCatalogEntry = ApiSchemas["ProviderCatalogEntry"];
+export type Whoami = ApiSchemas["Whoami"];
 export type ResolveRequest = ApiSchemas["ResolveRequest"];
 export type ResolveResponse = ApiSchemas["ResolveResponse"];
 export type CredentialListQuery = NonNullable<operations["listCredentials"]["parameters"]["query"]>;
@@ -46,6 +47,12 @@ export class KeyplaneClient {
   async listProviders(signal?: AbortSignal): Promise<ProviderCatalogEntry[]> {
     const res = await this.api.send((api, attempt) => api.GET("/v1/providers", { signal: attempt }), { retryable: true, signal });
     return res.body.data;
+  }
+
+  /** The calling token: its role and organization (null for platform admins). */
+  async whoami(signal?: AbortSignal): Promise<Whoami> {
+    const res = await this.api.send((api, attempt) => api.GET("/v1/whoami", { signal: attempt }), { retryable: true, signal });
+    return res.body;
   }
 
   // Credentials ---------------------------------------------------------------------------

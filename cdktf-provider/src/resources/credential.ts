@@ -5,7 +5,14 @@
 // The secret is write-only: it travels from the configuration to the service on create and on
 // rotation and is never part of a plan, a state or this provider's private state. Reviewers see
 // hints instead: while planning, the hint of the configured secret is computed with the service's
-// own rule (normalizeSecret), so a rotation reads `key_hint: "sk-…a1b2" -> "sk-…z9y8"`.
+// own rule (normalizeSecret), so a rotation reads `key_hint: "sk-…a1b2" -> "sk-…z9y8"`. That hint
+// is a review guarantee: an apply with another key stops with nothing sent (the engines compare
+// their final plan with the reviewed one). `plan_key_hint = false` plans it as known after apply,
+// for keys generated anew at apply.
+//
+// The secret is read only where it is sent — a create, a rotation — never to destroy, and never to
+// plan an unchanged version, so a configuration without it (an unset ephemeral variable, a
+// placeholder, `lifecycle { ignore_changes = [api_key_wo] }`) still plans and destroys.
 //
 // Private state (JSON) remembers only the ETag of the last read or write (sent as If-Match) and
 // the key_version this configuration last pushed; a higher key_version on refresh means someone
@@ -18,7 +25,7 @@
 import { randomUUID } from "node:crypto";
 import { CREDENTIAL_TYPES, findProvider, PROVIDERS, type CredentialType, type ProviderEntry } from "../../../service/providers/catalog.js";
 import { normalizeSecret, SecretRejected, type SecretInput } from "../../../service/credentials/credential-secrets.js";
-import { DESTINATION_FIELDS, destinationUrlProblem } from "../../../service/credentials/credential-destination.js";
+import { DESTINATION_FIELDS } from "../../../service/credentials/credential-destination.js";
 import {
   ApiError,
   type Credential,
@@ -43,6 +50,7 @@ import {
 } from "../protocol/index.js";
 import type { KeyplaneProviderData } from "../provider-data.js";
 import { apiErrorDiagnostics, missingOrganization, plannedOrganization, type ErrorContext } from "./api-diagnostics.js";
+import { checkCredentialConfig } from "./credential-checks.js";
 import { parseImportId } from "./import-id.js";
 import { readPrivate, writePrivate, type PrivateState } from "./private-state.js";
 
@@ -170,6 +178,17 @@ export const credentialSchema: Schema = {
           "destroy: changing it updates the state and calls nothing. Default `false`.",
         default: false,
       },
+      plan_key_hint: {
+        type: t.bool,
+        optional: true,
+        computed: true,
+        description:
+          "Whether plans show the `key_hint` of the key a create or rotation will send, computed from the configured write-only " +
+          "value. The planned hint is a review guarantee: applying a key other than the planned one stops with nothing sent " +
+          "(the engine reports an inconsistent final plan). Set it to `false` for keys generated anew at apply (a generator, a " +
+          "credential resolved in the same apply): the hint is then known after apply. Only read while planning. Default `true`.",
+        default: true,
+      },
       key_hint: { type: t.string, computed: true, description: "Public prefix and at most the last 4 characters of the current secret." },
       key_version: { type: t.number, computed: true, description: "1 on create, +1 on each rotation." },
       created_at: { type: t.string, computed: true, useStateForUnknown: true, description: "Creation time (RFC 3339)." },
@@ -196,9 +215,6 @@ const MUTABLE = [
   "active",
   "rotation_period_days",
 ] as const satisfies readonly (keyof CredentialUpdate)[];
-
-/** The service keeps a previous key for at most 7 days. */
-const MAX_GRACE_SECONDS = 604_800;
 
 /** The format marker every private state of this resource carries (see private-state.ts). */
 const FORMAT = { v: 1 } as const;
@@ -263,6 +279,7 @@ export function stateFromCredential(credential: Credential, base: ObjectValue | 
     // Provider-side only: the service keeps no standing grace, it takes one per rotation.
     rotation_grace_seconds: base?.rotation_grace_seconds ?? 0,
     force_destroy: base?.force_destroy ?? false,
+    plan_key_hint: base?.plan_key_hint ?? true,
     key_hint: credential.key_hint,
     key_version: credential.key_version,
     created_at: credential.created_at,
@@ -390,80 +407,6 @@ function hintOf(entry: ProviderEntry, type: CredentialType, input: SecretInput):
   }
 }
 
-function unknownProvider(name: string): Diagnostic {
-  return diag.error("Unknown provider type", `"${name}" is not a provider of the Keyplane catalog. Use one of: ${PROVIDERS.map((p) => p.id).join(", ")}.`, [
-    "provider_type",
-  ]);
-}
-
-/** Static checks that need no service: the catalog, the type, the secret's shape. */
-function checkConfig(config: ObjectValue): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  const providerType = knownString(config.provider_type);
-  const entry = catalogEntry(config);
-  if (providerType !== undefined && !entry) out.push(unknownProvider(providerType));
-
-  const typeValue = knownString(config.type);
-  if (typeValue !== undefined && !(CREDENTIAL_TYPES as readonly string[]).includes(typeValue)) {
-    out.push(diag.error("Invalid type", `"${typeValue}" is not a credential type. Use one of: ${CREDENTIAL_TYPES.join(", ")}.`, ["type"]));
-    return out;
-  }
-  if (entry && typeValue !== undefined && entry.id !== "custom" && typeValue !== entry.credential_type) {
-    out.push(
-      diag.error(
-        "Invalid type",
-        `${entry.display_name} credentials are of type ${entry.credential_type}; remove type or set it to "${entry.credential_type}".`,
-        ["type"],
-      ),
-    );
-    return out;
-  }
-
-  if (isSet(config.api_key_wo) && isSet(config.fields_wo)) {
-    out.push(diag.error("Conflicting secrets", "Set either api_key_wo (api_token credentials) or fields_wo (all other types), not both.", ["fields_wo"]));
-  }
-  for (const [secret, version] of [
-    ["api_key_wo", "api_key_wo_version"],
-    ["fields_wo", "fields_wo_version"],
-  ] as const) {
-    if (isSet(config[secret]) && config[version] === null) {
-      out.push(
-        diag.error(
-          `Missing ${version}`,
-          `Set ${version} together with ${secret}. ${secret} is write-only and never stored, so changing ${version} is how a rotation is requested.`,
-          [version],
-        ),
-      );
-    }
-    if (config[secret] === null && isSet(config[version]) && !isUnknown(config[version])) {
-      out.push(diag.error(`Missing ${secret}`, `${version} is set, but ${secret} is not: there is no secret to push.`, [secret]));
-    }
-  }
-
-  const grace = config.rotation_grace_seconds;
-  if (typeof grace === "number" && !(Number.isInteger(grace) && grace >= 0 && grace <= MAX_GRACE_SECONDS)) {
-    out.push(
-      diag.error("Invalid rotation_grace_seconds", `rotation_grace_seconds must be a whole number from 0 to ${MAX_GRACE_SECONDS} (7 days).`, [
-        "rotation_grace_seconds",
-      ]),
-    );
-  }
-
-  const apiBase = knownString(config.api_base);
-  const apiBaseProblem = apiBase === undefined ? null : destinationUrlProblem(apiBase);
-  if (apiBaseProblem) out.push(diag.error("Invalid api_base", `api_base ${apiBaseProblem}.`, ["api_base"]));
-  const endpoint = knownString(settingOf(config.settings, "endpoint"));
-  const endpointProblem = entry?.verify === "azure_openai" && endpoint !== undefined ? destinationUrlProblem(endpoint) : null;
-  if (endpointProblem) out.push(diag.error("Invalid settings.endpoint", `settings.endpoint ${endpointProblem}.`, ["settings", key("endpoint")]));
-
-  const secret = configuredSecret(config);
-  if (entry && secret.input && out.length === 0) {
-    const type = (typeValue ?? entry.credential_type) as CredentialType;
-    out.push(...hintOf(entry, type, secret.input).diagnostics);
-  }
-  return out;
-}
-
 // Errors -----------------------------------------------------------------------------------
 
 function errorContext(action: string, sentEtag?: string): ErrorContext {
@@ -511,17 +454,38 @@ function label(state: ObjectValue | null): string {
   return `credential${name ? ` "${name}"` : ""}${id ? ` (${id})` : ""}`;
 }
 
+/** Which *_wo_version the configuration changes (set to a new value), or whether one is not known yet. */
+function versionChange(config: ObjectValue, prior: ObjectValue): { changed?: string; unknown: boolean } {
+  let unknown = false;
+  for (const name of ["api_key_wo_version", "fields_wo_version"]) {
+    if (isUnknown(config[name])) unknown = true;
+    // Removing a version (null) stops managing the secret; it is no rotation.
+    else if (isSet(config[name]) && !sameValue(config[name], prior[name])) return { changed: name, unknown };
+  }
+  return { unknown };
+}
+
+function missingSecret(attribute: string, why: string): Diagnostic {
+  return diag.error(
+    `Missing ${attribute}`,
+    `${why}: set ${attribute}${attribute === "api_key_wo" ? " (api_token credentials) or fields_wo (all other types)" : ""}, e.g. from a ` +
+      "sensitive, ephemeral variable. If lifecycle ignore_changes lists it, the secret cannot be sent: leave the version unchanged.",
+    [attribute],
+  );
+}
+
 // Resource ---------------------------------------------------------------------------------
 
 export const credentialResource: ManagedResource<KeyplaneProviderData> = {
   schema: credentialSchema,
 
-  validate: ({ config }) => checkConfig(config),
+  validate: ({ config }) => checkCredentialConfig(config),
 
   plan({ priorState, proposedNewState, config, priorPrivate, provider }) {
     if (proposedNewState === null || config === null) return { plannedState: null };
-    const diagnostics = checkConfig(config);
-    const entry = catalogEntry(config);
+    // `config` may be adjusted by lifecycle ignore_changes (write-only values then null): the checks
+    // of the raw configuration ran in validate; here only what this plan will send is checked.
+    const diagnostics: Diagnostic[] = [];
     // The schema's defaults (those the service would apply) are already in the proposed state.
     const planned: ObjectValue = { ...proposedNewState };
 
@@ -531,24 +495,24 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
 
     const secret = configuredSecret(config);
     const typeKnown = knownString(planned.type) as CredentialType | undefined;
-    // checkConfig above has already reported a secret the service would reject.
-    const newHint = (): CtyValue => (entry && typeKnown && secret.input ? (hintOf(entry, typeKnown, secret.input).hint ?? Unknown) : Unknown);
+    const secretAttribute = typeKnown && typeKnown !== "api_token" ? "fields_wo" : "api_key_wo";
+    /** The planned hint of the secret this plan sends, after checking it as the service will. */
+    const sentHint = (why: string): CtyValue => {
+      if (secret.absent) {
+        diagnostics.push(missingSecret(secretAttribute, why));
+        return Unknown;
+      }
+      const entry = catalogEntry(config);
+      if (!entry || !typeKnown || !secret.input) return Unknown;
+      const checked = hintOf(entry, typeKnown, secret.input);
+      diagnostics.push(...checked.diagnostics);
+      return planned.plan_key_hint === true ? (checked.hint ?? Unknown) : Unknown;
+    };
 
     if (priorState === null) {
-      if (secret.absent) {
-        const attribute = typeKnown && typeKnown !== "api_token" ? "fields_wo" : "api_key_wo";
-        diagnostics.push(
-          diag.error(
-            "Missing secret",
-            `Creating a credential needs its secret: set ${attribute}${attribute === "api_key_wo" ? " (api_token credentials) or fields_wo (all other types)" : ""}, ` +
-              "e.g. from a sensitive, ephemeral variable.",
-            [attribute],
-          ),
-        );
-      }
       Object.assign(planned, {
         id: Unknown,
-        key_hint: newHint(),
+        key_hint: sentHint("Creating a credential needs its secret"),
         key_version: 1,
         created_at: Unknown,
         updated_at: Unknown,
@@ -560,33 +524,33 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
     // Update: computed values stay as refreshed unless this change moves them.
     for (const name of ["id", "key_hint", "key_version", "created_at", "updated_at", "rotated_at"]) planned[name] = priorState[name];
     const applied = readPrivate(priorPrivate);
-    const versionChanged =
-      (!sameValue(config.api_key_wo_version, priorState.api_key_wo_version) && isSet(config.api_key_wo_version)) ||
-      (!sameValue(config.fields_wo_version, priorState.fields_wo_version) && isSet(config.fields_wo_version));
+    const version = versionChange(config, priorState);
     const remoteVersion = typeof priorState.key_version === "number" ? priorState.key_version : undefined;
     const rotatedOutside = applied.key_version !== undefined && remoteVersion !== undefined && remoteVersion > applied.key_version;
 
-    let rotate = versionChanged && !secret.absent;
+    let rotate = version.changed !== undefined;
+    let why = version.changed === undefined ? "" : `${version.changed} changed`;
     let plannedPrivate: Buffer | undefined;
     const destination = destinationMove(priorState, planned);
     if (destination.moved.length > 0) {
       if (secret.absent) {
-        const attribute = typeKnown && typeKnown !== "api_token" ? "fields_wo" : "api_key_wo";
-        for (const moved of destination.moved) diagnostics.push(destinationNeedsSecret(moved, priorState, attribute));
+        for (const moved of destination.moved) diagnostics.push(destinationNeedsSecret(moved, priorState, secretAttribute));
       } else {
         rotate = true;
+        why ||= `${destination.moved[0].field} changes`;
         if (typeof planned.rotation_grace_seconds === "number" && planned.rotation_grace_seconds > 0) {
           diagnostics.push(graceAcrossDestinations(destination.moved[0], priorState));
         }
       }
     }
-    if (rotatedOutside && !versionChanged) {
+    if (rotatedOutside && version.changed === undefined) {
       if (secret.absent) {
         // The configuration does not manage the secret: an outside rotation is not drift; adopt it.
         plannedPrivate = writePrivate({ ...FORMAT, ...applied, key_version: remoteVersion });
       } else {
         const attribute = isSet(config.fields_wo) ? "fields_wo" : "api_key_wo";
         rotate = true;
+        why ||= "the key was rotated outside Terraform";
         diagnostics.push(
           diag.warning(
             "Credential rotated outside Terraform",
@@ -600,11 +564,11 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
       }
     }
     if (rotate) {
-      planned.key_hint = newHint();
+      planned.key_hint = sentHint(`This plan rotates the key (${why}), which needs the secret`);
       planned.key_version = (remoteVersion ?? 0) + 1;
       planned.rotated_at = Unknown;
-    } else if (destination.unknown && !secret.absent) {
-      // Decided once the destination is known: a rotation if it moves, else nothing.
+    } else if (version.unknown || (destination.unknown && !secret.absent)) {
+      // Decided once the version or destination is known: a rotation if it changes, else nothing.
       Object.assign(planned, { key_hint: Unknown, key_version: Unknown, rotated_at: Unknown });
     }
     const remoteChange = rotate || isUnknown(planned.key_version) || MUTABLE.some((name) => !sameValue(planned[name], priorState[name]));
@@ -657,8 +621,10 @@ export const credentialResource: ManagedResource<KeyplaneProviderData> = {
 async function create(client: KeyplaneClient, planned: ObjectValue, config: ObjectValue, signal: AbortSignal) {
   const secret = configuredSecret(config).input;
   if (!secret) {
-    return { newState: null, diagnostics: [diag.error("Missing secret", "Creating a credential needs api_key_wo or fields_wo.", ["api_key_wo"])] };
+    return { newState: null, diagnostics: [diag.error("Missing api_key_wo", "Creating a credential needs api_key_wo or fields_wo.", ["api_key_wo"])] };
   }
+  const notReviewed = keyNotReviewed(planned, secret, null);
+  if (notReviewed) return { newState: null, diagnostics: [notReviewed] };
   const optional = <T>(value: CtyValue | undefined) => (isSet(value) ? (value as T) : undefined);
   const body: CredentialCreate = {
     provider: planned.provider_type as string,
@@ -747,8 +713,10 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
   if (rotate) {
     const secret = configuredSecret(config).input;
     if (!secret) {
-      return failed([diag.error("Missing secret", "The rotation needs the configured api_key_wo or fields_wo, which is not known.", ["api_key_wo"])]);
+      return failed([diag.error("Missing api_key_wo", "The rotation needs the configured api_key_wo or fields_wo, which is not known.", ["api_key_wo"])]);
     }
+    const notReviewed = keyNotReviewed(planned, secret, prior);
+    if (notReviewed) return failed([notReviewed]);
     const sent = etag;
     try {
       const grace = typeof planned.rotation_grace_seconds === "number" ? planned.rotation_grace_seconds : 0;
@@ -764,7 +732,7 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
     if (failure) return failure;
   }
   return {
-    // Only *_wo_version, rotation_grace_seconds or force_destroy changed: nothing to send, the state just records them.
+    // Only *_wo_version, rotation_grace_seconds, force_destroy or plan_key_hint changed: nothing to send, the state just records them.
     newState: current
       ? stateFromCredential(current, planned)
       : {
@@ -773,6 +741,7 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
           fields_wo_version: planned.fields_wo_version,
           rotation_grace_seconds: planned.rotation_grace_seconds,
           force_destroy: planned.force_destroy,
+          plan_key_hint: planned.plan_key_hint,
         },
     private: writePrivate({ ...FORMAT, etag, key_version: keyVersion ?? current?.key_version }),
   };
@@ -781,19 +750,40 @@ async function update(client: KeyplaneClient, prior: ObjectValue, planned: Objec
 async function destroy(client: KeyplaneClient, prior: ObjectValue, applied: PrivateState, signal: AbortSignal) {
   const organization = prior.organization_id as string;
   const id = prior.id as string;
-  // Deactivate first: resolvers stop getting the key before it disappears; then delete.
   const force = prior.force_destroy === true;
   let etag = applied.etag;
+  /**
+   * Runs a guarded write; when the stored ETag is stale (a change made outside Terraform that a
+   * `destroy -refresh=false` did not read), re-reads and runs it once more on the current version:
+   * destroy means "make it gone", whatever the other fields now hold. false: the credential is gone.
+   */
+  const guarded = async (write: (ifMatch: string | undefined) => Promise<string | undefined>): Promise<boolean> => {
+    try {
+      etag = await write(etag);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 412)) throw error;
+      const current = await client.getCredential(organization, id, signal);
+      if (!current) return false;
+      etag = await write(current.etag);
+    }
+    return true;
+  };
+  // Deactivate first: resolvers stop getting the key before it disappears; then delete.
   try {
-    const deactivated = await client.setCredentialActive(organization, id, false, etag, signal, { force });
-    etag = deactivated.etag;
+    if (!(await guarded(async (ifMatch) => (await client.setCredentialActive(organization, id, false, ifMatch, signal, { force })).etag))) {
+      return { newState: null };
+    }
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) return { newState: null };
     return { newState: prior, diagnostics: apiErrorDiagnostics(error, destroyContext(`deactivate ${label(prior)} before deleting it`, etag)) };
   }
   try {
-    await client.deleteCredential(organization, id, { force, ifMatch: etag, signal });
+    await guarded(async (ifMatch) => {
+      await client.deleteCredential(organization, id, { force, ifMatch, signal });
+      return ifMatch;
+    });
   } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return { newState: null };
     return {
       newState: { ...prior, active: false },
       private: writePrivate({ ...FORMAT, ...applied, etag }),
@@ -801,4 +791,25 @@ async function destroy(client: KeyplaneClient, prior: ObjectValue, applied: Priv
     };
   }
   return { newState: null };
+}
+
+/**
+ * The reviewed plan showed the hint of one key; the configuration now holds another (a saved plan
+ * applied with a different value, or an ephemeral source that changed since planning). The engines
+ * stop such an apply themselves ("inconsistent final plan"); this makes the guarantee the
+ * provider's own, so nothing is ever sent that the reviewer did not see.
+ */
+function keyNotReviewed(planned: ObjectValue, secret: SecretInput, prior: ObjectValue | null): Diagnostic | undefined {
+  const entry = catalogEntry(planned);
+  const type = knownString(planned.type) as CredentialType | undefined;
+  if (typeof planned.key_hint !== "string" || !entry || !type) return undefined;
+  const actual = hintOf(entry, type, secret).hint;
+  if (actual === undefined || actual === planned.key_hint) return undefined;
+  return diag.error(
+    "Key differs from the reviewed plan",
+    `The plan for ${label(prior ?? planned)} showed key_hint "${planned.key_hint}", but the configured key has hint "${actual}": ` +
+      "the key changed between plan and apply. Nothing was sent. Plan again to review the key that will be sent, or set " +
+      "plan_key_hint = false when the key is generated anew at apply.",
+    ["key_hint"],
+  );
 }

@@ -68,6 +68,10 @@ export interface CredentialConfig extends cdktf.TerraformMetaArguments {
   */
   readonly owner?: string;
   /**
+  * Whether plans show the `key_hint` of the key a create or rotation will send, computed from the configured write-only value. The planned hint is a review guarantee: applying a key other than the planned one stops with nothing sent (the engine reports an inconsistent final plan). Set it to `false` for keys generated anew at apply (a generator, a credential resolved in the same apply): the hint is then known after apply. Only read while planning. Default `true`.
+  */
+  readonly planKeyHint?: boolean | cdktf.IResolvable;
+  /**
   * Project the credential belongs to; unset for an organization-level credential. Changing it replaces the credential.
   */
   readonly projectId?: string;
@@ -158,6 +162,7 @@ export class Credential extends cdktf.TerraformResource {
     this._name = config.name;
     this._organizationId = config.organizationId;
     this._owner = config.owner;
+    this._planKeyHint = config.planKeyHint;
     this._projectId = config.projectId;
     this._providerType = config.providerType;
     this._rotationGraceSeconds = config.rotationGraceSeconds;
@@ -427,6 +432,22 @@ export class Credential extends cdktf.TerraformResource {
     return this._owner;
   }
 
+  // plan_key_hint - computed: true, optional: true, required: false
+  private _planKeyHint?: boolean | cdktf.IResolvable; 
+  public get planKeyHint() {
+    return this.getBooleanAttribute('plan_key_hint');
+  }
+  public set planKeyHint(value: boolean | cdktf.IResolvable) {
+    this._planKeyHint = value;
+  }
+  public resetPlanKeyHint() {
+    this._planKeyHint = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get planKeyHintInput() {
+    return this._planKeyHint;
+  }
+
   // project_id - computed: false, optional: true, required: false
   private _projectId?: string; 
   public get projectId() {
@@ -551,6 +572,7 @@ export class Credential extends cdktf.TerraformResource {
       name: cdktf.stringToTerraform(this._name),
       organization_id: cdktf.stringToTerraform(this._organizationId),
       owner: cdktf.stringToTerraform(this._owner),
+      plan_key_hint: cdktf.booleanToTerraform(this._planKeyHint),
       project_id: cdktf.stringToTerraform(this._projectId),
       provider_type: cdktf.stringToTerraform(this._providerType),
       rotation_grace_seconds: cdktf.numberToTerraform(this._rotationGraceSeconds),
@@ -651,6 +673,12 @@ export class Credential extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "string",
+      },
+      plan_key_hint: {
+        value: cdktf.booleanToHclTerraform(this._planKeyHint),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "boolean",
       },
       project_id: {
         value: cdktf.stringToHclTerraform(this._projectId),
