@@ -137,11 +137,15 @@ function Page({ path, org }: { path: string; org: string | null }) {
     if (section === "credentials" && id && !extra) return <CredentialDetail key={id} org={org} id={id} />;
     if (section === "projects" && !id) return <Projects org={org} />;
     if (section === "model-aliases" && !id) return <ModelAliases org={org} />;
-    if (section === "model-aliases" && id === "new" && !extra && me.role !== "member") return <ModelAliasNew org={org} />;
+    if (section === "model-aliases" && id === "new" && !extra) return me.role === "member" ? <NotFound /> : <ModelAliasNew org={org} />;
     if (section === "model-aliases" && id && !extra) return <ModelAliasDetail key={id} org={org} id={id} />;
     if (section === "tokens" && !id && me.role !== "member") return <Tokens org={org} />;
     if (section === "audit" && !id && me.role !== "member") return <Audit org={org} />;
   }
+  return <NotFound />;
+}
+
+function NotFound() {
   return (
     <>
       <h1 tabIndex={-1}>Not found</h1>
