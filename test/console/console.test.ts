@@ -335,6 +335,37 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
     await record();
   });
 
+  it("lists a project's aliases from its row, and adds one there that falls back to the organization's", async () => {
+    const project = await service.runtime.api
+      .post(`/v1/organizations/${org.id}/projects`)
+      .set({ Authorization: `Bearer ${org.tokens.admin}` })
+      .send({ name: "support-bot", inherit_organization_credentials: true });
+    expect(project.status).toBe(201);
+    await section("Projects").click();
+    await page.getByRole("link", { name: "Model aliases of support-bot" }).click();
+    await heading("Model aliases").waitFor();
+    await page.getByText("No model aliases match.").waitFor();
+    expect(await page.getByLabel("Scope", { exact: true }).inputValue()).toBe(project.body.id);
+
+    await page.getByRole("link", { name: "Add model alias" }).click();
+    await heading("Add model alias").waitFor();
+    expect(await page.getByLabel("Project", { exact: true }).inputValue()).toBe(project.body.id);
+    await page.getByLabel("Name", { exact: true }).fill("support-chat");
+    await page.getByLabel("Model", { exact: true }).fill("gpt-5-mini");
+    // The project inherits, so the organization's aliases are there to fall back to, in the order picked.
+    await button("Add fallback").click();
+    await button("Add fallback").click();
+    expect(await page.getByLabel("Fallback 2", { exact: true }).inputValue()).toBe("chat-default");
+    expect(await button("Add fallback").isDisabled()).toBe(true);
+    await button("Move chat-default up").click();
+    expect(await page.getByLabel("Fallback 1", { exact: true }).inputValue()).toBe("chat-default");
+    await button("Add model alias").click();
+    await heading("support-chat").waitFor();
+    await page.locator("dd").getByText("support-bot").waitFor();
+    await page.locator("dd").getByText("1. chat-default").waitFor();
+    await page.locator("dd").getByText("2. chat-backup").waitFor();
+  });
+
   it("shows when and by whom the credential was last used, in the list and the detail", async () => {
     const resolved = await service.runtime.api
       .post(`/v1/organizations/${org.id}/resolve`)
@@ -393,7 +424,11 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
     await page.getByText("No credentials match.").waitFor();
     // The alias outlives its pin and now resolves by provider.
     await section("Model aliases").click();
-    await page.getByRole("row").filter({ hasText: "chat-default" }).getByText("none").waitFor();
+    await page
+      .getByRole("row")
+      .filter({ has: page.getByRole("link", { name: "chat-default", exact: true }) })
+      .getByText("none")
+      .waitFor();
   });
 
   it("creates a token and shows it only once", async () => {
@@ -484,11 +519,11 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
 
   it("fits a narrow window", async () => {
     await page.setViewportSize({ width: 390, height: 800 });
-    for (const section of ["Credentials", "Audit log"]) {
-      await page.getByRole("link", { name: section, exact: true }).click();
-      await heading(section).waitFor();
+    for (const name of ["Credentials", "Model aliases", "Audit log"]) {
+      await section(name).click();
+      await heading(name).waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      expect(overflow, section).toBeLessThanOrEqual(0);
+      expect(overflow, name).toBeLessThanOrEqual(0);
     }
     await page.setViewportSize({ width: 1280, height: 800 });
   });

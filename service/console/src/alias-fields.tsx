@@ -3,7 +3,7 @@
 // fallbacks (picked among the alias names visible from its scope), parameters, state and notes.
 import { useState } from "react";
 import { api, call, fieldError, type ModelAlias, type Problem, type Project } from "./api";
-import { ProviderOptions, useProviders } from "./catalog";
+import { ProviderOptions, providerName, useProviders } from "./catalog";
 import { Field, text, useLoad } from "./ui";
 
 const MAX_FALLBACKS = 5;
@@ -101,6 +101,7 @@ export function AliasFields({ org, alias, projectId, project, problem, fallbacks
   const candidates = visibleNames(aliases.data ?? [], projectId, project, alias?.id);
   const unused = candidates.filter((n) => !fallbacks.includes(n));
   const err = (path: string) => fieldError(problem, path);
+  const params = alias && Object.keys(alias.params).length > 0 ? JSON.stringify(alias.params, null, 2) : "";
 
   const move = (from: number, to: number) => {
     const next = [...fallbacks];
@@ -126,7 +127,8 @@ export function AliasFields({ org, alias, projectId, project, problem, fallbacks
               setCredentialId(alias?.provider === e.target.value ? (alias.credential_id ?? "") : "");
             }}
           >
-            <ProviderOptions providers={providers.data} />
+            {/* Until the catalog arrives, the current choice is still the one sent. */}
+            {providers.data ? <ProviderOptions providers={providers.data} /> : <option value={provider}>{provider}</option>}
           </select>
         )}
       </Field>
@@ -135,13 +137,15 @@ export function AliasFields({ org, alias, projectId, project, problem, fallbacks
       </Field>
       <Field
         label="Pinned credential"
-        hint={`Without a pin the alias resolves ${provider} as usual. ${projectId ? "Organization-level credentials and the project's own" : "Organization-level credentials"} can be pinned.`}
+        hint={`Without a pin the alias resolves ${providerName(providers.data, provider)} as usual. ${projectId ? "Organization-level credentials and the project's own" : "Organization-level credentials"} can be pinned.`}
         error={err("body.credential_id")}
       >
         {(input) => (
           // Controlled: the choices arrive after the form is drawn, and the alias's pin must stay chosen.
           <select {...input} name="credential_id" value={credentialId} onChange={(e) => setCredentialId(e.target.value)}>
             <option value="">None: resolve by provider</option>
+            {/* Until the credentials arrive, the pin is still the one sent (a DOM select cannot hold a value it has no option for). */}
+            {credentialId && !pinnable.some((c) => c.id === credentialId) && <option value={credentialId}>{credentialId}</option>}
             {pinnable.map((c) => (
               <option key={c.id} value={c.id}>
                 {c.name} ({c.environment}, {c.key_hint}){c.active ? "" : " — inactive"}
@@ -191,15 +195,7 @@ export function AliasFields({ org, alias, projectId, project, problem, fallbacks
         hint='Non-secret call parameters handed over with the key, e.g. {"temperature": 0.2, "max_tokens": 2048}.'
         error={fieldError(problem, "body.params", { nested: true })}
       >
-        {(input) => (
-          <textarea
-            {...input}
-            name="params"
-            rows={3}
-            spellCheck={false}
-            defaultValue={alias && Object.keys(alias.params).length > 0 ? JSON.stringify(alias.params) : ""}
-          />
-        )}
+        {(input) => <textarea {...input} name="params" rows={Math.min(8, params.split("\n").length + 1)} spellCheck={false} defaultValue={params} />}
       </Field>
       <Field label="Owner" error={err("body.owner")}>
         {(input) => <input {...input} name="owner" defaultValue={alias?.owner ?? ""} />}
