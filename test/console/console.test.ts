@@ -54,6 +54,8 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
   const seen = { html: [] as string[], urls: [] as string[], storage: [] as string[], console: [] as string[] };
 
   const heading = (name: string | RegExp) => page.getByRole("heading", { level: 1, name });
+  /** A link of the top navigation (a page's breadcrumbs may name the same section). */
+  const section = (name: string) => page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name, exact: true });
   const button = (name: string | RegExp) => page.getByRole("button", { name, exact: typeof name === "string" });
   /** Types a provider secret the way a person does, and remembers it for the final search. */
   async function typeSecret(field: Locator, secret: string) {
@@ -257,20 +259,176 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
       .waitFor();
   });
 
-  it("deactivates, then deletes after the name is typed", async () => {
+  it("adds a model alias pinned to the credential, with a fallback and parameters, and shows the 422 at its field", async () => {
+    // The alias it falls back to exists already (added through the API).
+    const backup = await service.runtime.api
+      .post(`/v1/organizations/${org.id}/model-aliases`)
+      .set({ Authorization: `Bearer ${org.tokens.admin}` })
+      .send({ name: "chat-backup", provider: "anthropic", model: "claude-sonnet-4-5" });
+    expect(backup.status).toBe(201);
+
+    await section("Model aliases").click();
+    await heading("Model aliases").waitFor();
+    await page.getByRole("link", { name: "Add model alias" }).click();
+    await heading("Add model alias").waitFor();
+    await page.getByLabel("Name", { exact: true }).fill("Chat Default");
+    await page.getByLabel("Provider", { exact: true }).selectOption("openai");
+    await page.getByLabel("Model", { exact: true }).fill("gpt-5");
+    const pin = page.getByLabel("Pinned credential", { exact: true });
+    await pin.selectOption((await pin.locator("option", { hasText: credentialName }).getAttribute("value")) ?? "");
+    await button("Add fallback").click();
+    expect(await page.getByLabel("Fallback 1", { exact: true }).inputValue()).toBe("chat-backup");
+    await page.getByLabel("Parameters (JSON object)", { exact: true }).fill('{"temperature": 0.2, "max_tokens": 2048}');
+    await button("Add model alias").click();
+
+    // The service's 422 sits at the Name field, and the banner names its path.
+    const nameError = page.locator(".field.invalid .field-error");
+    await nameError.waitFor();
+    expect(await page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBe("true");
+    await page.getByRole("alert").getByText("body.name").waitFor();
+    await record();
+
+    await page.getByLabel("Name", { exact: true }).fill("chat-default");
+    await button("Add model alias").click();
+    await heading("chat-default").waitFor();
+    await page.locator("dd").getByRole("link", { name: credentialName }).waitFor();
+    await page.locator("dd").getByText("1. chat-backup").waitFor();
+    await page.locator("dd").getByText("temperature = 0.2").waitFor();
+
+    await section("Model aliases").click();
+    const row = page.getByRole("row").filter({ hasText: "chat-default" });
+    await row.getByRole("link", { name: credentialName }).waitFor();
+    expect(await row.textContent()).toContain("chat-backup");
+    expect(await row.textContent()).toContain("gpt-5");
+    await page.getByRole("row").filter({ hasText: "chat-backup" }).first().waitFor();
+    await page.screenshot({ path: join(SCREENSHOTS, "model-aliases.png") });
+    await record();
+  });
+
+  it("edits a model alias with If-Match and offers a reload after a concurrent change", async () => {
+    await page.getByRole("link", { name: "chat-default" }).click();
+    await heading("chat-default").waitFor();
+    await button("Edit").click();
+    // The pin is chosen in the edit form once the credentials have arrived.
+    await expect.poll(() => page.getByLabel("Pinned credential", { exact: true }).locator("option:checked").textContent()).toContain(credentialName);
+    const { body } = await service.runtime.api
+      .get(`/v1/organizations/${org.id}/model-aliases`)
+      .query({ name: "chat-default" })
+      .set({ Authorization: `Bearer ${org.tokens.admin}` });
+    const patched = await service.runtime.api
+      .patch(`/v1/organizations/${org.id}/model-aliases/${body.data[0].id}`)
+      .set({ Authorization: `Bearer ${org.tokens.admin}` })
+      .send({ description: "changed elsewhere" });
+    expect(patched.status).toBe(200);
+
+    await page.getByLabel("Model", { exact: true }).fill("gpt-5-mini");
+    await page.getByRole("region", { name: "Edit model alias" }).screenshot({ path: join(SCREENSHOTS, "model-alias-edit.png") });
+    await button("Save changes").click();
+    await page.getByText("Someone changed this model alias after you loaded it").waitFor();
+    await button("Reload model alias").click();
+    await page.locator("dd").getByText("changed elsewhere").waitFor();
+    await page.getByLabel("Model", { exact: true }).fill("gpt-5-mini");
+    await button("Save changes").click();
+    await page.locator("dd").getByText("gpt-5-mini").waitFor();
+    // The pin survived the edit.
+    await page.locator("dd").getByRole("link", { name: credentialName }).waitFor();
+    await record();
+  });
+
+  it("lists a project's aliases from its row, and adds one there that falls back to the organization's", async () => {
+    const project = await service.runtime.api
+      .post(`/v1/organizations/${org.id}/projects`)
+      .set({ Authorization: `Bearer ${org.tokens.admin}` })
+      .send({ name: "support-bot", inherit_organization_credentials: true });
+    expect(project.status).toBe(201);
+    await section("Projects").click();
+    await page.getByRole("link", { name: "Model aliases of support-bot" }).click();
+    await heading("Model aliases").waitFor();
+    await page.getByText("No model aliases match.").waitFor();
+    expect(await page.getByLabel("Scope", { exact: true }).inputValue()).toBe(project.body.id);
+
+    await page.getByRole("link", { name: "Add model alias" }).click();
+    await heading("Add model alias").waitFor();
+    expect(await page.getByLabel("Project", { exact: true }).inputValue()).toBe(project.body.id);
+    await page.getByLabel("Name", { exact: true }).fill("support-chat");
+    await page.getByLabel("Model", { exact: true }).fill("gpt-5-mini");
+    // The project inherits, so the organization's aliases are there to fall back to, in the order picked.
+    await button("Add fallback").click();
+    await button("Add fallback").click();
+    expect(await page.getByLabel("Fallback 2", { exact: true }).inputValue()).toBe("chat-default");
+    expect(await button("Add fallback").isDisabled()).toBe(true);
+    await button("Move chat-default up").click();
+    expect(await page.getByLabel("Fallback 1", { exact: true }).inputValue()).toBe("chat-default");
+    await button("Add model alias").click();
+    await heading("support-chat").waitFor();
+    await page.locator("dd").getByText("support-bot").waitFor();
+    await page.locator("dd").getByText("1. chat-default").waitFor();
+    await page.locator("dd").getByText("2. chat-backup").waitFor();
+  });
+
+  it("shows when and by whom the credential was last used, in the list and the detail", async () => {
+    const resolved = await service.runtime.api
+      .post(`/v1/organizations/${org.id}/resolve`)
+      .set({ Authorization: `Bearer ${org.tokens.resolver}` })
+      .send({ alias: "chat-default" });
+    expect(resolved.status).toBe(200);
+    await page.getByRole("link", { name: "Credentials", exact: true }).click();
+    const row = page.getByRole("row").filter({ hasText: credentialName });
+    await row.getByText("by resolver token").waitFor();
+    expect(await row.locator("time").textContent()).toBe("just now");
+    await row.getByRole("link", { name: credentialName }).click();
+    const usage = page.getByRole("region", { name: "Usage" });
+    await usage.getByText("by resolver token").waitFor();
+    expect(await usage.locator("dt:has-text('Resolves in 30 days') + dd").textContent()).toBe("1");
+    await usage.getByRole("link", { name: "chat-default" }).waitFor();
+  });
+
+  it("warns that the credential is in use before deactivating it, then deactivates it on request", async () => {
     await button("Deactivate").click();
+    const warning = page.getByRole("alert").filter({ hasText: "in use" });
+    await warning
+      .getByText(/^Pinned by model alias/)
+      .getByRole("link", { name: "chat-default" })
+      .waitFor();
+    await warning.getByText(/^Last resolved/).waitFor();
+    await page.locator(".page-head").getByText("Active").waitFor();
+    await record();
+    await button("Deactivate anyway").click();
     await button("Activate").waitFor();
     await page.locator(".page-head").getByText("Inactive").waitFor();
+    expect(await page.getByRole("alert").count()).toBe(0);
+    await page.getByRole("region", { name: "Usage" }).locator("dt:has-text('Denied since deactivation') + dd").getByText("0").waitFor();
+  });
 
+  it("warns that the credential is in use before deleting it; the forced delete still takes the typed name", async () => {
     await button("Delete").click();
     const dialog = page.getByRole("dialog", { name: `Delete ${credentialName}` });
     const confirm = dialog.getByRole("button", { name: "Delete credential" });
+    const field = dialog.getByLabel(`Type the credential's name (${credentialName}) to confirm`, { exact: true });
     expect(await confirm.isDisabled()).toBe(true);
-    await dialog.getByLabel(`Type the credential's name (${credentialName}) to confirm`, { exact: true }).fill(credentialName);
-    await record();
+    await field.fill(credentialName);
     await confirm.click();
+    const warning = dialog.getByRole("alert");
+    await warning
+      .getByText(/^Pinned by model alias/)
+      .getByRole("link", { name: "chat-default" })
+      .waitFor();
+    await warning.getByText(/^Last resolved/).waitFor();
+    const force = warning.getByRole("button", { name: "Delete anyway" });
+    await field.fill("prod");
+    expect(await force.isDisabled()).toBe(true);
+    await field.fill(credentialName);
+    await record();
+    await force.click();
     await heading("Credentials").waitFor();
     await page.getByText("No credentials match.").waitFor();
+    // The alias outlives its pin and now resolves by provider.
+    await section("Model aliases").click();
+    await page
+      .getByRole("row")
+      .filter({ has: page.getByRole("link", { name: "chat-default", exact: true }) })
+      .getByText("none")
+      .waitFor();
   });
 
   it("creates a token and shows it only once", async () => {
@@ -308,6 +466,15 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
     await heading("read-me").waitFor();
     await page.getByRole("region", { name: "Key versions" }).getByRole("row").nth(1).waitFor();
     for (const name of ["Edit", "Rotate", "Verify", "Deactivate", "Delete"]) expect(await button(name).count()).toBe(0);
+    await section("Model aliases").click();
+    await heading("Model aliases").waitFor();
+    await page.getByRole("link", { name: "chat-default" }).waitFor();
+    expect(await page.getByRole("link", { name: "Add model alias" }).count()).toBe(0);
+    await page.getByRole("link", { name: "chat-default" }).click();
+    await heading("chat-default").waitFor();
+    for (const name of ["Edit", "Delete"]) expect(await button(name).count()).toBe(0);
+    await page.goto(`${service.url}/console/orgs/${org.id}/model-aliases/new`);
+    await heading("Not found").waitFor();
     await page.getByRole("link", { name: "Projects" }).click();
     await heading("Projects").waitFor();
     expect(await button("Create project").count()).toBe(0);
@@ -352,11 +519,11 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
 
   it("fits a narrow window", async () => {
     await page.setViewportSize({ width: 390, height: 800 });
-    for (const section of ["Credentials", "Audit log"]) {
-      await page.getByRole("link", { name: section, exact: true }).click();
-      await heading(section).waitFor();
+    for (const name of ["Credentials", "Model aliases", "Audit log"]) {
+      await section(name).click();
+      await heading(name).waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      expect(overflow, section).toBeLessThanOrEqual(0);
+      expect(overflow, name).toBeLessThanOrEqual(0);
     }
     await page.setViewportSize({ width: 1280, height: 800 });
   });

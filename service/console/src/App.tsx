@@ -8,6 +8,9 @@ import { Credentials } from "./screens/Credentials";
 import { CredentialNew } from "./screens/CredentialNew";
 import { CredentialDetail } from "./screens/CredentialDetail";
 import { Projects } from "./screens/Projects";
+import { ModelAliases } from "./screens/ModelAliases";
+import { ModelAliasNew } from "./screens/ModelAliasNew";
+import { ModelAliasDetail } from "./screens/ModelAliasDetail";
 import { Tokens } from "./screens/Tokens";
 import { Audit } from "./screens/Audit";
 
@@ -79,6 +82,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
     ? [
         [`/orgs/${org}/credentials`, "Credentials"],
         [`/orgs/${org}/projects`, "Projects"],
+        [`/orgs/${org}/model-aliases`, "Model aliases"],
         ...(me.role === "member"
           ? []
           : ([
@@ -132,9 +136,16 @@ function Page({ path, org }: { path: string; org: string | null }) {
     if (section === "credentials" && id === "new" && !extra) return <CredentialNew org={org} />;
     if (section === "credentials" && id && !extra) return <CredentialDetail key={id} org={org} id={id} />;
     if (section === "projects" && !id) return <Projects org={org} />;
+    if (section === "model-aliases" && !id) return <ModelAliases org={org} />;
+    if (section === "model-aliases" && id === "new" && !extra) return me.role === "member" ? <NotFound /> : <ModelAliasNew org={org} />;
+    if (section === "model-aliases" && id && !extra) return <ModelAliasDetail key={id} org={org} id={id} />;
     if (section === "tokens" && !id && me.role !== "member") return <Tokens org={org} />;
     if (section === "audit" && !id && me.role !== "member") return <Audit org={org} />;
   }
+  return <NotFound />;
+}
+
+function NotFound() {
   return (
     <>
       <h1 tabIndex={-1}>Not found</h1>

@@ -15,6 +15,9 @@ export type TokenCreated = Schemas["TokenCreated"];
 export type AuditVerifyResult = Schemas["AuditVerifyResult"];
 export type VerifyResult = Schemas["VerifyResult"];
 export type Whoami = Schemas["Whoami"];
+export type ModelAlias = Schemas["ModelAlias"];
+export type ModelAliasCreate = Schemas["ModelAliasCreate"];
+export type ModelAliasUpdate = Schemas["ModelAliasUpdate"];
 export type Problem = Schemas["Problem"];
 
 const TOKEN_KEY = "keyplane.token";
@@ -96,7 +99,34 @@ export function problemOf(error: unknown): Problem {
   throw error;
 }
 
-export function fieldError(problem: Problem | null, path: string): string | undefined {
-  const messages = problem?.errors?.filter((e) => e.path === path).map((e) => e.message);
+/**
+ * The messages the service gave for `path`; with `nested`, also those for paths below it (e.g.
+ * `body.params.temperature` under `body.params`), each led by the rest of its path.
+ */
+export function fieldError(problem: Problem | null, path: string, { nested = false } = {}): string | undefined {
+  const messages = problem?.errors?.flatMap((e) => {
+    if (e.path === path) return [e.message];
+    if (nested && e.path.startsWith(`${path}.`)) return [`${e.path.slice(path.length + 1)}: ${e.message}`];
+    return [];
+  });
   return messages && messages.length > 0 ? messages.join("; ") : undefined;
+}
+
+/** What a 409 `credential_in_use` adds to its problem: the active aliases that pin it and its last use. */
+export interface InUse {
+  aliases: { id: string; name: string }[];
+  lastUsedAt: string | null;
+}
+
+/**
+ * The in-use details of a problem, or null for any other problem. The contract types do not
+ * describe these members of the body, so they are read with care.
+ */
+export function inUseOf(problem: Problem | null): InUse | null {
+  if (problem?.code !== "credential_in_use") return null;
+  const body = problem as Problem & { aliases?: unknown; last_used_at?: unknown };
+  const named = (a: unknown): a is { id: string; name: string } =>
+    typeof a === "object" && a !== null && "id" in a && typeof a.id === "string" && "name" in a && typeof a.name === "string";
+  const aliases = Array.isArray(body.aliases) ? (body.aliases as unknown[]).filter(named) : [];
+  return { aliases, lastUsedAt: typeof body.last_used_at === "string" ? body.last_used_at : null };
 }

@@ -1,6 +1,6 @@
 // Small shared pieces: loading state, labelled fields, the problem banner, dialogs.
 import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from "react";
-import { problemOf, type Problem } from "./api";
+import { problemOf, type Credential, type Problem } from "./api";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -112,6 +112,37 @@ export function Dialog({ title, onClose, children }: { title: string; onClose: (
 export function formatTime(iso: string | null | undefined): string {
   if (!iso) return "—";
   return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
+  ["day", 86_400_000],
+  ["hour", 3_600_000],
+  ["minute", 60_000],
+];
+
+/** "3 hours ago"; "just now" under a minute; "—" for never. The exact time is in the title. */
+export function Ago({ iso }: { iso: string | null | undefined }) {
+  if (!iso) return <>—</>;
+  const elapsed = Date.now() - Date.parse(iso);
+  const unit = UNITS.find(([, ms]) => Math.abs(elapsed) >= ms);
+  const words = unit ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }).format(-Math.round(elapsed / unit[1]), unit[0]) : "just now";
+  return (
+    <time dateTime={iso} title={formatTime(iso)}>
+      {words}
+    </time>
+  );
+}
+
+/** When a credential was last resolved, and by which token (its name, or its id once deleted). */
+export function LastUsed({ usage }: { usage: Credential["usage"] }) {
+  if (!usage.last_used_at) return <>never</>;
+  const by = usage.last_used_by;
+  return (
+    <>
+      <Ago iso={usage.last_used_at} />
+      {by && <span className="muted"> by {by.name ?? `${by.token_id} (deleted)`}</span>}
+    </>
+  );
 }
 
 export function Badge({ tone, children }: { tone: "ok" | "off" | "warn" | "info"; children: ReactNode }) {

@@ -1,10 +1,22 @@
-import { useState, type FormEvent } from "react";
-import { api, call, fieldError, ifMatch, problemOf, type Credential, type CredentialUpdate, type Problem, type Provider, type VerifyResult } from "../api";
+import { useState, type FormEvent, type ReactNode } from "react";
+import {
+  api,
+  call,
+  fieldError,
+  ifMatch,
+  inUseOf,
+  problemOf,
+  type Credential,
+  type CredentialUpdate,
+  type Problem,
+  type Provider,
+  type VerifyResult,
+} from "../api";
 import { projectName, providerName, useProjects, useProviders } from "../catalog";
 import { Link, navigate } from "../router";
 import { readSecret, SecretInputs, secretShape, type SecretShape } from "../secret-fields";
 import { useSession } from "../session";
-import { Badge, clearSecrets, Dialog, Field, formatTime, ProblemBanner, text, useLoad, Table } from "../ui";
+import { Ago, Badge, clearSecrets, Dialog, Field, formatTime, LastUsed, ProblemBanner, text, useLoad, Table } from "../ui";
 
 const CATEGORIES = ["llm_provider", "mcp_service", "runtime", "communication", "ssh_key", "custom"] as const;
 const GRACE_CHOICES: [number, string][] = [
@@ -20,7 +32,7 @@ function shapeOf(credential: Credential, provider: Provider | undefined): Secret
   return { single, fields: single ? [{ name: "api_key", required: true }] : credential.secret_fields.map((name) => ({ name, required: true })) };
 }
 
-type Panel = "edit" | "rotate" | "delete" | null;
+type Panel = "edit" | "rotate" | "delete" | "deactivate" | null;
 
 export function CredentialDetail({ org, id }: { org: string; id: string }) {
   const { canManage } = useSession();
@@ -30,6 +42,13 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
   const versions = useLoad(
     () => call(api.GET("/v1/organizations/{org}/credentials/{id}/versions", { params: { path } })),
     `${org}/${id}/v${credential?.key_version ?? 0}`,
+  );
+  const pinnedBy = useLoad(
+    () =>
+      call(api.GET("/v1/organizations/{org}/model-aliases", { params: { path: { org }, query: { limit: 200 } } })).then((list) =>
+        list.data.filter((a) => a.credential_id === id),
+      ),
+    `${org}/${id}/aliases`,
   );
   const providers = useProviders();
   const projects = useProjects(org);
@@ -64,10 +83,21 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
       setVerified(await call(api.POST("/v1/organizations/{org}/credentials/{id}/verify", { params: { path } })));
       loaded.reload();
     });
-  const setActive = (active: boolean) =>
+  const activate = () =>
     act(async () => {
-      const route = active ? "/v1/organizations/{org}/credentials/{id}/activate" : "/v1/organizations/{org}/credentials/{id}/deactivate";
-      loaded.setData(await call(api.POST(route, { params: { path, header: ifMatch(credential) } })));
+      loaded.setData(await call(api.POST("/v1/organizations/{org}/credentials/{id}/activate", { params: { path, header: ifMatch(credential) } })));
+    });
+  // Without force first: a credential in use comes back as a 409 that the warning below explains.
+  const deactivate = (force: boolean) =>
+    act(async () => {
+      try {
+        const query = force ? { force: true } : {};
+        loaded.setData(await call(api.POST("/v1/organizations/{org}/credentials/{id}/deactivate", { params: { path, header: ifMatch(credential), query } })));
+        setPanel(null);
+      } catch (error) {
+        if (inUseOf(problemOf(error)) && !force) setPanel("deactivate");
+        throw error;
+      }
     });
   const reload = () => {
     setProblem(null);
@@ -132,6 +162,31 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
         <dd>{formatTime(credential.updated_at)}</dd>
       </dl>
 
+      <section aria-labelledby="usage">
+        <h2 id="usage">Usage</h2>
+        <dl className="summary">
+          <dt>Last used</dt>
+          <dd>
+            <LastUsed usage={credential.usage} />
+          </dd>
+          <dt>Resolves in 30 days</dt>
+          <dd>{credential.usage.resolves_30d}</dd>
+          <dt>Denied since deactivation</dt>
+          <dd>{credential.active ? "— (active)" : credential.usage.denied_since_deactivation}</dd>
+          <dt>Pinned by model aliases</dt>
+          <dd>
+            {pinnedBy.data?.length
+              ? pinnedBy.data.map((a) => (
+                  <span key={a.id} className="setting">
+                    <Link to={`/orgs/${org}/model-aliases/${a.id}`}>{a.name}</Link>
+                    {!a.active && " (inactive)"}
+                  </span>
+                ))
+              : "none"}
+          </dd>
+        </dl>
+      </section>
+
       {canManage && (
         <div className="actions" role="group" aria-label="Credential actions">
           <button type="button" onClick={() => setPanel(panel === "edit" ? null : "edit")} aria-expanded={panel === "edit"}>
@@ -144,11 +199,11 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
             Verify
           </button>
           {credential.active ? (
-            <button type="button" onClick={() => void setActive(false)} disabled={busy}>
+            <button type="button" onClick={() => void deactivate(false)} disabled={busy}>
               Deactivate
             </button>
           ) : (
-            <button type="button" onClick={() => void setActive(true)} disabled={busy}>
+            <button type="button" onClick={() => void activate()} disabled={busy}>
               Activate
             </button>
           )}
@@ -157,7 +212,24 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
           </button>
         </div>
       )}
-      <Conflict problem={problem} onReload={reload} />
+      {panel === "deactivate" && inUseOf(problem) ? (
+        <InUseWarning org={org} problem={problem}>
+          <button type="button" className="danger" disabled={busy} onClick={() => void deactivate(true)}>
+            Deactivate anyway
+          </button>
+          <button
+            type="button"
+            onClick={() => {
+              setPanel(null);
+              setProblem(null);
+            }}
+          >
+            Keep it active
+          </button>
+        </InUseWarning>
+      ) : (
+        <Conflict problem={problem} onReload={reload} />
+      )}
       {verified && (
         <p role="status" className={verified.status === "ok" ? "notice ok" : "notice warn"}>
           Verify: <strong>{verified.status}</strong> — {verified.detail}
@@ -215,6 +287,30 @@ function Conflict({ problem, onReload }: { problem: Problem | null; onReload: ()
       <button type="button" onClick={onReload}>
         Reload credential
       </button>
+    </div>
+  );
+}
+
+/** A 409 `credential_in_use`: the service's explanation, the aliases that pin it, its last use, and the choices. */
+function InUseWarning({ org, problem, children }: { org: string; problem: Problem | null; children: ReactNode }) {
+  const inUse = inUseOf(problem);
+  if (!problem || !inUse) return null;
+  return (
+    <div className="problem" role="alert">
+      <p>{problem.detail}</p>
+      <ul>
+        {inUse.aliases.map((a) => (
+          <li key={a.id}>
+            Pinned by model alias <Link to={`/orgs/${org}/model-aliases/${a.id}`}>{a.name}</Link>
+          </li>
+        ))}
+        {inUse.lastUsedAt && (
+          <li>
+            Last resolved <Ago iso={inUse.lastUsedAt} /> ({formatTime(inUse.lastUsedAt)})
+          </li>
+        )}
+      </ul>
+      <div className="actions">{children}</div>
     </div>
   );
 }
@@ -438,7 +534,13 @@ function DeleteDialog({ credential, onClose }: { credential: Credential; onClose
     }
   }
 
-  const inUse = problem?.status === 409;
+  // A 409 (active, or in use) is the warning; forcing still takes the typed name.
+  const refused = problem?.status === 409;
+  const forceButton = (
+    <button type="button" className="danger" disabled={busy || typed !== credential.name} onClick={() => void remove(true)}>
+      Delete anyway
+    </button>
+  );
   return (
     <Dialog title={`Delete ${credential.name}`} onClose={onClose}>
       <p>Deleting destroys every version of this secret. Workloads that resolve it will no longer get it, and it cannot be undone.</p>
@@ -455,12 +557,14 @@ function DeleteDialog({ credential, onClose }: { credential: Credential; onClose
         <Field label={`Type the credential's name (${credential.name}) to confirm`}>
           {(input) => <input {...input} name="confirm" value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />}
         </Field>
-        {inUse ? (
+        {inUseOf(problem) ? (
+          <InUseWarning org={credential.organization_id} problem={problem}>
+            {forceButton}
+          </InUseWarning>
+        ) : refused ? (
           <div className="problem" role="alert">
             <p>{problem.detail}</p>
-            <button type="button" className="danger" disabled={busy || typed !== credential.name} onClick={() => void remove(true)}>
-              Delete anyway
-            </button>
+            {forceButton}
           </div>
         ) : (
           <ProblemBanner problem={problem} />

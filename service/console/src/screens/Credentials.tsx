@@ -3,7 +3,7 @@ import { api, call } from "../api";
 import { ProjectOptions, projectName, ProviderOptions, providerName, useProjects, useProviders } from "../catalog";
 import { Link } from "../router";
 import { useSession } from "../session";
-import { Badge, Field, formatTime, Pager, ProblemBanner, text, useLoad, Table } from "../ui";
+import { Badge, Field, formatTime, LastUsed, Pager, ProblemBanner, text, useLoad, Table } from "../ui";
 
 interface Filters {
   provider?: string;
@@ -91,7 +91,7 @@ export function Credentials({ org }: { org: string }) {
       </form>
       <ProblemBanner problem={list.problem} />
       <Table
-        columns={["Name", "Provider", "Project", "Environment", "Key hint", "State", "Rotation due", "Last verified", "Owner"]}
+        columns={["Name", "Provider", "Project", "Environment", "Key hint", "State", "Rotation due", "Last used", "Last verified", "Owner"]}
         rows={list.data?.data.length}
         empty="No credentials match."
       >
@@ -112,6 +112,9 @@ export function Credentials({ org }: { org: string }) {
                 {c.active ? <Badge tone="ok">Active</Badge> : <Badge tone="off">Inactive</Badge>} {c.is_default && <Badge tone="info">Default</Badge>}
               </td>
               <td>{due ? <Badge tone="warn">Due {formatTime(c.rotation_due_at)}</Badge> : formatTime(c.rotation_due_at)}</td>
+              <td>
+                <LastUsed usage={c.usage} />
+              </td>
               <td>{c.last_verify_status ? `${c.last_verify_status}, ${formatTime(c.last_verified_at)}` : "—"}</td>
               <td>{c.owner ?? "—"}</td>
             </tr>

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { api, call, fieldError, ifMatch, problemOf, type Problem, type Project } from "../api";
 import { useProjects } from "../catalog";
+import { Link } from "../router";
 import { useSession } from "../session";
 import { Field, formatTime, ProblemBanner, text, Table } from "../ui";
 
@@ -53,7 +54,11 @@ export function Projects({ org }: { org: string }) {
       <h1 tabIndex={-1}>Projects</h1>
       <p className="hint">A project that inherits resolves the organization's credentials when it has none of its own for a provider.</p>
       <ProblemBanner problem={projects.problem ?? problem} />
-      <Table columns={["Name", "Description", "Inherits organization credentials", "Updated"]} rows={projects.data?.length} empty="No projects yet.">
+      <Table
+        columns={["Name", "Description", "Inherits organization credentials", "Model aliases", "Updated"]}
+        rows={projects.data?.length}
+        empty="No projects yet."
+      >
         {projects.data?.map((project) => (
           <tr key={`${project.id}:${project.version}`}>
             <td>{project.name}</td>
@@ -73,6 +78,11 @@ export function Projects({ org }: { org: string }) {
               ) : (
                 "no"
               )}
+            </td>
+            <td>
+              <Link to={`/orgs/${org}/model-aliases?project_id=${project.id}`} aria-label={`Model aliases of ${project.name}`}>
+                Model aliases
+              </Link>
             </td>
             <td>{formatTime(project.updated_at)}</td>
           </tr>
