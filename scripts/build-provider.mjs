@@ -72,7 +72,16 @@ const seaConfig = {
   assets: { "protocol.json": descriptor },
 };
 const hash = createHash("sha256");
-for (const part of [readFileSync(bundle), readFileSync(descriptor), readFileSync(fileURLToPath(import.meta.url)), process.version, process.platform, process.arch, JSON.stringify(seaConfig)]) hash.update(part);
+for (const part of [
+  readFileSync(bundle),
+  readFileSync(descriptor),
+  readFileSync(fileURLToPath(import.meta.url)),
+  process.version,
+  process.platform,
+  process.arch,
+  JSON.stringify(seaConfig),
+])
+  hash.update(part);
 const inputs = hash.digest("hex");
 const stamp = join(work, "inputs.sha256");
 
@@ -125,19 +134,21 @@ function checkExecutable(path) {
 
 /** A reproducible zip (fixed time stamp) whose entry keeps mode 0755, which the engines restore on unpacking. */
 function writeZip(path, name, target) {
-  return new Promise((resolve, reject) => {
-    const archive = new yazl.ZipFile();
-    archive.addFile(path, name, { mode: 0o100755, mtime: new Date(Date.UTC(2020, 0, 1)), compress: true });
-    archive.end();
-    const temporary = `${target}.tmp`;
-    archive.outputStream
-      .pipe(createWriteStream(temporary))
-      .on("error", reject)
-      .on("close", () => {
-        renameSync(temporary, target);
-        resolve();
-      });
-  });
+  return /** @type {Promise<void>} */ (
+    new Promise((resolve, reject) => {
+      const archive = new yazl.ZipFile();
+      archive.addFile(path, name, { mode: 0o100755, mtime: new Date(Date.UTC(2020, 0, 1)), compress: true });
+      archive.end();
+      const temporary = `${target}.tmp`;
+      archive.outputStream
+        .pipe(createWriteStream(temporary))
+        .on("error", reject)
+        .on("close", () => {
+          renameSync(temporary, target);
+          resolve();
+        });
+    })
+  );
 }
 
 async function signingKey() {

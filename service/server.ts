@@ -249,7 +249,10 @@ function readTlsFiles(files: { certFile: string; keyFile: string }): { cert: Buf
     // OpenSSL's reason (e.g. "key values mismatch", "no start line"); never the key's bytes.
     const reason = (error as Error).message.split("\n")[0];
     throw new ConfigError([
-      { variable: "KEYPLANE_TLS_KEY_FILE", message: `and KEYPLANE_TLS_CERT_FILE must be a PEM private key and the PEM certificate (chain) it belongs to (${reason})` },
+      {
+        variable: "KEYPLANE_TLS_KEY_FILE",
+        message: `and KEYPLANE_TLS_CERT_FILE must be a PEM private key and the PEM certificate (chain) it belongs to (${reason})`,
+      },
     ]);
   }
   return pair;

@@ -16,7 +16,11 @@ export function registerProviderCommand(program: Command): void {
   provider
     .command("keygen")
     .description("create the OpenPGP key that signs provider releases (private key 0600, public key beside it)")
-    .option("--out <file>", "private key file (env KEYPLANE_PROVIDER_SIGNING_KEY_FILE)", process.env.KEYPLANE_PROVIDER_SIGNING_KEY_FILE ?? DEFAULT_SIGNING_KEY_FILE)
+    .option(
+      "--out <file>",
+      "private key file (env KEYPLANE_PROVIDER_SIGNING_KEY_FILE)",
+      process.env.KEYPLANE_PROVIDER_SIGNING_KEY_FILE ?? DEFAULT_SIGNING_KEY_FILE,
+    )
     .option("--name <name>", "the key's user id", "Keyplane provider releases")
     .option("--email <email>", "the key's e-mail address")
     .action(async (opts: { out: string; name: string; email?: string }) => {

@@ -68,7 +68,12 @@ export class ProviderRegistry {
     this.checkAddress(namespace, type);
     const release = (await this.releases()).find((r) => r.version === version);
     const platform = release?.platforms.find((p) => p.os === os && p.arch === arch);
-    if (!release || !platform) throw new NotFoundError("provider package", "not_found", `No keyplane/keyplane ${version.slice(0, 64)} package for ${os.slice(0, 32)}_${arch.slice(0, 32)}.`);
+    if (!release || !platform)
+      throw new NotFoundError(
+        "provider package",
+        "not_found",
+        `No keyplane/keyplane ${version.slice(0, 64)} package for ${os.slice(0, 32)}_${arch.slice(0, 32)}.`,
+      );
     const files = releaseFiles(version);
     const asciiArmor = await readFile(join(this.dir, files.signingKey), "utf8");
     return {
@@ -135,7 +140,7 @@ async function protocolsOf(manifestPath: string): Promise<string[]> {
   try {
     const manifest = JSON.parse(await readFile(manifestPath, "utf8")) as { metadata?: { protocol_versions?: unknown } };
     const versions = manifest.metadata?.protocol_versions;
-    if (Array.isArray(versions) && versions.every((v) => typeof v === "string") && versions.length > 0) return versions as string[];
+    if (Array.isArray(versions) && versions.every((v) => typeof v === "string") && versions.length > 0) return versions;
   } catch {
     // absent or unreadable: the default below
   }

@@ -40,6 +40,7 @@ export async function signDetached(data: Uint8Array, armoredPrivateKey: string, 
     key = await openpgp.decryptKey({ privateKey: key, passphrase });
   }
   const message = await openpgp.createMessage({ binary: data });
-  const signature = await openpgp.sign({ message, signingKeys: key, detached: true, format: "binary" });
+  // openpgp's declared return type names web-stream types this project's lib settings lack.
+  const signature: unknown = await openpgp.sign({ message, signingKeys: key, detached: true, format: "binary" });
   return { signature: signature as Uint8Array, publicKey: key.toPublic().armor() };
 }

@@ -69,7 +69,10 @@ describe.skipIf(engines.length === 0)("provider installed by init from the Keypl
     };
     service = await startServiceProcess(env);
     host = new URL(service.url).host;
-    const org = await callApi(service.url, "POST", "/v1/organizations", env.bootstrapToken, { name: "Registry E2E", slug: `reg-${randomBytes(3).toString("hex")}` });
+    const org = await callApi(service.url, "POST", "/v1/organizations", env.bootstrapToken, {
+      name: "Registry E2E",
+      slug: `reg-${randomBytes(3).toString("hex")}`,
+    });
     orgId = org.body.id;
     token = (await callApi(service.url, "POST", `/v1/organizations/${orgId}/tokens`, env.bootstrapToken, { role: "admin", name: "registry e2e" })).body.token;
   }, 180_000);
@@ -89,8 +92,12 @@ describe.skipIf(engines.length === 0)("provider installed by init from the Keypl
     expect(download).toMatchObject({
       filename: zipName,
       download_url: `/v1/terraform/providers/keyplane/keyplane/${VERSION}/files/${zipName}`,
-      shasum: createHash("sha256").update(readFileSync(join(releases, zipName))).digest("hex"),
-      signing_keys: { gpg_public_keys: [{ key_id: expect.stringMatching(/^[0-9A-F]{16}$/), ascii_armor: expect.stringContaining("BEGIN PGP PUBLIC KEY BLOCK") }] },
+      shasum: createHash("sha256")
+        .update(readFileSync(join(releases, zipName)))
+        .digest("hex"),
+      signing_keys: {
+        gpg_public_keys: [{ key_id: expect.stringMatching(/^[0-9A-F]{16}$/), ascii_armor: expect.stringContaining("BEGIN PGP PUBLIC KEY BLOCK") }],
+      },
     });
     expect((await fetch(`${service.url}/v1/terraform/providers/other/keyplane/versions`)).status).toBe(404);
     expect((await fetch(`${service.url}/v1/terraform/providers/keyplane/keyplane/${VERSION}/files/..%2Fserver.key`)).status).toBe(404);
@@ -105,7 +112,9 @@ describe.skipIf(engines.length === 0)("provider installed by init from the Keypl
         expect(init.code, init.out).toBe(0);
         expect(init.out).toContain(`Installed ${host}/keyplane/keyplane v${VERSION}`);
         const lock = readFileSync(join(work, ".terraform.lock.hcl"), "utf8");
-        const zipSha = createHash("sha256").update(readFileSync(join(releases, zipName))).digest("hex");
+        const zipSha = createHash("sha256")
+          .update(readFileSync(join(releases, zipName)))
+          .digest("hex");
         expect(lock).toContain(`provider "${host}/keyplane/keyplane"`);
         expect(lock).toContain(`version     = "${VERSION}"`);
         expect(lock).toMatch(/"h1:[A-Za-z0-9+/=]{44}"/);
