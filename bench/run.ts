@@ -4,7 +4,7 @@
 // usage adds. Prints a table and writes bench/results.json.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
@@ -292,26 +292,48 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
   }
 }
 
-async function pluginStartupMs(): Promise<number> {
+/** One launch until its first stdout bytes (the handshake line), or until exit when `untilExit`. */
+async function launchMs(command: string, args: string[], env: NodeJS.ProcessEnv, untilExit = false): Promise<number> {
+  const started = process.hrtime.bigint();
+  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "ignore"] });
+  if (untilExit) await new Promise<void>((r) => child.once("exit", () => r()));
+  else await new Promise<void>((r) => child.stdout.once("data", () => r()));
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
+  if (!untilExit) await stop(child);
+  return elapsed;
+}
+
+/**
+ * Plugin start-up, launch to handshake line: the packaged executable (`npm run build:provider`,
+ * what `init` installs), the development launcher (Node on the bundled plugin), and a bare
+ * `node -e ""` — interleaved, so the three meet the same machine state; medians of 9.
+ */
+async function pluginStartup() {
+  const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
+  const executable = join(root, `dist/provider/terraform-provider-keyplane_v${version}`);
   const launcher = join(root, "cdktf-provider/bin/terraform-provider-keyplane");
   const client = await generateSelfSignedCertificate("localhost");
-  const samples: number[] = [];
-  for (let i = 0; i < 7; i++) {
-    const started = process.hrtime.bigint();
-    const child = spawn(launcher, [], {
-      env: {
-        ...process.env,
-        TF_PLUGIN_MAGIC_COOKIE: "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
-        PLUGIN_PROTOCOL_VERSIONS: "6",
-        PLUGIN_CLIENT_CERT: client.certPem,
-      },
-      stdio: ["ignore", "pipe", "ignore"],
-    });
-    await new Promise<void>((r) => child.stdout.once("data", () => r()));
-    samples.push(Number(process.hrtime.bigint() - started) / 1e6);
-    await stop(child);
+  const env = {
+    ...process.env,
+    TF_PLUGIN_MAGIC_COOKIE: "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+    PLUGIN_PROTOCOL_VERSIONS: "6",
+    PLUGIN_CLIENT_CERT: client.certPem,
+  };
+  const samples = { executable: [] as number[], launcher: [] as number[], node: [] as number[] };
+  for (let i = 0; i < 9; i++) {
+    samples.node.push(await launchMs(process.execPath, ["-e", ""], env, true));
+    samples.executable.push(await launchMs(executable, [], env));
+    samples.launcher.push(await launchMs(launcher, [], env));
   }
-  return Math.round(median(samples));
+  const startup = Math.round(median(samples.executable));
+  const bare = Math.round(median(samples.node));
+  return {
+    startup_ms: startup,
+    node_bare_ms: bare,
+    startup_ratio_vs_node: Math.round((median(samples.executable) / median(samples.node)) * 100) / 100,
+    launcher_startup_ms: Math.round(median(samples.launcher)),
+    executable_mb: Math.round(statSync(executable).size / 1e5) / 10,
+  };
 }
 
 /** autocannon's histogram keeps whole milliseconds, truncated: 0 means under one. */
@@ -432,7 +454,7 @@ async function main() {
     await stop(bare.child);
   }
 
-  const plugin = { startup_ms: await pluginStartupMs() };
+  const plugin = await pluginStartup();
   const tofu = findTofu();
   const plan = tofu ? await planBench(tofu) : null;
 
@@ -476,7 +498,14 @@ async function main() {
       [`${label} service RSS`, `${r.service.rss_mb} MB`, "peak under the resolve load"],
     );
   }
-  rows.push(["plugin start-up", `${plugin.startup_ms} ms`, "median of 7 launches to the handshake line"]);
+  rows.push(
+    [
+      "plugin start-up, packaged executable",
+      `${plugin.startup_ms} ms`,
+      `${plugin.startup_ratio_vs_node}× a bare \`node -e ""\` (${plugin.node_bare_ms} ms); ${plugin.executable_mb} MB; median of 9 launches to the handshake line`,
+    ],
+    ["plugin start-up, development launcher", `${plugin.launcher_startup_ms} ms`, "Node on the bundled plugin (dev_overrides, filesystem mirror)"],
+  );
   if (plan)
     rows.push([
       "tofu plan, 100 resources",

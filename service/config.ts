@@ -1,5 +1,7 @@
 import { isIP } from "node:net";
-import { resolve, join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, resolve, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { decodeBase64Key } from "./crypto/master-key.js";
 import { Redacted } from "./crypto/redacted.js";
@@ -45,6 +47,13 @@ export interface Config {
    * subnets; false (unset) takes the socket peer as the client and ignores X-Forwarded-For.
    */
   trustProxy: false | number | string[];
+  /**
+   * KEYPLANE_PROVIDER_DIR (absolute): the provider releases the registry protocol serves;
+   * default `dist/provider` of the checkout the service runs from (what `npm run build:provider` writes).
+   */
+  providerDir: string;
+  /** KEYPLANE_TLS_CERT_FILE and KEYPLANE_TLS_KEY_FILE (absolute): the service terminates TLS itself. */
+  tls: { certFile: string; keyFile: string } | undefined;
   /** Requests per minute per token; 0 disables the limit. */
   rateLimit: { resolvePerMinute: number; authFailuresPerMinute: number; tokenExchangesPerMinute: number };
 }
@@ -204,6 +213,9 @@ const schema = z
     KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: integer(600, 0, 1_000_000),
     KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: integer(30, 0, 1_000_000),
     KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: integer(120, 0, 1_000_000),
+    KEYPLANE_PROVIDER_DIR: optionalText.transform((v) => resolve(v ?? join(packageRoot(), "dist/provider"))),
+    KEYPLANE_TLS_CERT_FILE: optionalText.transform((v) => (v === undefined ? undefined : resolve(v))),
+    KEYPLANE_TLS_KEY_FILE: optionalText.transform((v) => (v === undefined ? undefined : resolve(v))),
     KEYPLANE_DB_POOL_MAX: integer(10, 1, 1000),
     KEYPLANE_DB_STATEMENT_TIMEOUT_MS: integer(15_000, 100, 3_600_000),
   })
@@ -214,6 +226,15 @@ const schema = z
         path: ["KEYPLANE_MASTER_KEY_FILE"],
         message: "cannot be combined with KEYPLANE_MASTER_KEY; set only one",
       });
+    }
+    // One without the other would serve plain HTTP to clients that expect TLS, or not start at all.
+    for (const [set, missing] of [
+      ["KEYPLANE_TLS_CERT_FILE", "KEYPLANE_TLS_KEY_FILE"],
+      ["KEYPLANE_TLS_KEY_FILE", "KEYPLANE_TLS_CERT_FILE"],
+    ] as const) {
+      if (env[set] !== undefined && env[missing] === undefined) {
+        ctx.addIssue({ code: "custom", path: [missing], message: `is required when ${set} is set (the service terminates TLS only with both)` });
+      }
     }
     if (env.NODE_ENV !== "production") return;
     if (env.KEYPLANE_MASTER_KEY === undefined && env.KEYPLANE_MASTER_KEY_FILE === undefined) {
@@ -231,6 +252,13 @@ const schema = z
       });
     }
   });
+
+/** The directory of this package's package.json, whether this file runs compiled (dist/) or from source (tests). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
 
 const PLATFORM_KEY_VAR = /^KEYPLANE_PLATFORM_([A-Z0-9_]+)_API_KEY$/;
 
@@ -285,6 +313,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     outboundAllowPrivate: v.KEYPLANE_OUTBOUND_ALLOW_PRIVATE,
     allowInsecureIssuers: v.KEYPLANE_ALLOW_INSECURE_ISSUERS,
     trustProxy: v.KEYPLANE_TRUST_PROXY,
+    providerDir: v.KEYPLANE_PROVIDER_DIR,
+    tls: v.KEYPLANE_TLS_CERT_FILE && v.KEYPLANE_TLS_KEY_FILE ? { certFile: v.KEYPLANE_TLS_CERT_FILE, keyFile: v.KEYPLANE_TLS_KEY_FILE } : undefined,
     rateLimit: {
       resolvePerMinute: v.KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE,
       authFailuresPerMinute: v.KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,

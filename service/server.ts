@@ -1,7 +1,10 @@
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type RequestListener, type Server } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import { createSecureContext } from "node:tls";
 import type { Logger } from "pino";
-import { loadConfig, type Config } from "./config.js";
+import { ConfigError, loadConfig, type Config } from "./config.js";
 import { openDb, migrate, type Db } from "./db/index.js";
 import { assertKeyringCoversStoredKeys, loadMasterKeyring, refreshKeyringHealth, type MasterKeyring } from "./crypto/index.js";
 import { openAuditChain } from "./audit/audit-service.js";
@@ -21,6 +24,7 @@ import { identityRoutes } from "./identity/identity-routes.js";
 import { projectRoutes } from "./projects/project-routes.js";
 import { modelAliasRoutes } from "./model-aliases/model-alias-routes.js";
 import { resolveRoutes } from "./resolve/resolve-routes.js";
+import { providerRegistryRoutes } from "./provider-registry/registry-routes.js";
 import { platformKeyEnvVars } from "./resolve/platform-keys.js";
 import { createRateLimits } from "./http/rate-limit-hooks.js";
 
@@ -35,6 +39,7 @@ export const FEATURES: FeatureRegistrar[] = [
   modelAliasRoutes,
   identityRoutes,
   auditRoutes,
+  providerRegistryRoutes,
 ];
 
 export interface Runtime {
@@ -162,7 +167,8 @@ class ListenError extends Error {
 export async function serve(options: { config?: Config } = {}): Promise<Server> {
   const config = options.config ?? loadConfig(process.env, { providerEnvVars: platformKeyEnvVars() });
   let handler: RequestListener = answerStarting;
-  const server = createServer((req, res) => handler(req, res));
+  const tls = config.tls && readTlsFiles(config.tls);
+  const server: Server | HttpsServer = tls ? createHttpsServer(tls, (req, res) => handler(req, res)) : createServer((req, res) => handler(req, res));
   await listen(server, config.port, config.host);
   let runtime: Runtime;
   try {
@@ -175,7 +181,8 @@ export async function serve(options: { config?: Config } = {}): Promise<Server> 
   handler = app;
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
-  log.info({ host: config.host, port, database: runtime.db.driver }, `Keyplane listening on http://${config.host}:${port}`);
+  const scheme = tls ? "https" : "http";
+  log.info({ host: config.host, port, database: runtime.db.driver, tls: Boolean(tls) }, `Keyplane listening on ${scheme}://${config.host}:${port}`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -205,8 +212,17 @@ export async function serve(options: { config?: Config } = {}): Promise<Server> 
       process.exit(1);
     }, 10_000).unref();
   };
-  // After the master key file changed (a rotation): adopt its key as the current one.
+  // After the master key file changed (a rotation): adopt its key as the current one. A renewed
+  // TLS certificate is picked up the same way, for new connections.
   process.on("SIGHUP", () => {
+    if (config.tls && "setSecureContext" in server) {
+      try {
+        server.setSecureContext(readTlsFiles(config.tls));
+        log.info("TLS certificate reloaded");
+      } catch (error) {
+        log.error({ err: { name: (error as Error).name, message: (error as Error).message } }, "TLS certificate reload failed; keeping the previous one");
+      }
+    }
     void runtime.keyring.reload().then(
       (added) => log.info({ current: runtime.keyring.current.id, added }, "master keyring reloaded"),
       (error: Error) => log.error({ err: { name: error.name, message: error.message } }, "master keyring reload failed"),
@@ -217,7 +233,32 @@ export async function serve(options: { config?: Config } = {}): Promise<Server> 
   return server;
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
+/** The certificate chain and key, checked to be PEM that belong together; a ConfigError naming the variable otherwise. */
+function readTlsFiles(files: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const read = (variable: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new ConfigError([{ variable, message: `cannot be read: ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})` }]);
+    }
+  };
+  const pair = { cert: read("KEYPLANE_TLS_CERT_FILE", files.certFile), key: read("KEYPLANE_TLS_KEY_FILE", files.keyFile) };
+  try {
+    createSecureContext(pair);
+  } catch (error) {
+    // OpenSSL's reason (e.g. "key values mismatch", "no start line"); never the key's bytes.
+    const reason = (error as Error).message.split("\n")[0];
+    throw new ConfigError([
+      {
+        variable: "KEYPLANE_TLS_KEY_FILE",
+        message: `and KEYPLANE_TLS_CERT_FILE must be a PEM private key and the PEM certificate (chain) it belongs to (${reason})`,
+      },
+    ]);
+  }
+  return pair;
+}
+
+function listen(server: Server | HttpsServer, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const failed = (error: NodeJS.ErrnoException) => {
       server.off("listening", listening);

@@ -11,6 +11,8 @@ export interface ProviderSettings {
   token: string | undefined;
   /** Default organization for resources that do not name one. */
   organizationId: string | undefined;
+  /** PEM bundle of authorities to trust besides SSL_CERT_FILE / NODE_EXTRA_CA_CERTS (or Node's own). */
+  caFile?: string;
 }
 
 export interface KeyplaneProviderData {

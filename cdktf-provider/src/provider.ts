@@ -1,6 +1,7 @@
 // The Keyplane provider: its configuration and the registry of resource types. Resource, data
 // source and ephemeral resource implementations (src/resources/) are registered here.
 import { ApiError } from "./client/keyplane-client.js";
+import { trustConfiguredAuthorities } from "./client/trusted-certificates.js";
 import { diag, isUnknown, t, type Diagnostic, type ObjectValue, type ProviderImplementation } from "./protocol/index.js";
 import { apiClient, connect, type KeyplaneProviderData, type ProviderSettings } from "./provider-data.js";
 import { credentialResource } from "./resources/credential.js";
@@ -17,6 +18,7 @@ const settings = [
   ["endpoint", "KEYPLANE_ENDPOINT"],
   ["token", "KEYPLANE_TOKEN"],
   ["organization_id", "KEYPLANE_ORGANIZATION_ID"],
+  ["ca_file", "KEYPLANE_CA_FILE"],
 ] as const;
 
 /** Each setting from the provider block, else from its environment variable. */
@@ -57,7 +59,7 @@ export function resolveProviderSettings(config: ObjectValue, env: NodeJS.Process
   }
   if (diagnostics.length > 0) return { diagnostics };
   return {
-    settings: { endpoint: endpoint.replace(/\/+$/, ""), token: values.token, organizationId: values.organization_id },
+    settings: { endpoint: endpoint.replace(/\/+$/, ""), token: values.token, organizationId: values.organization_id, caFile: values.ca_file },
     diagnostics,
   };
 }
@@ -83,6 +85,12 @@ export const provider: ProviderImplementation<KeyplaneProviderData> = {
           optional: true,
           description: "Default organization for resources that do not set one (env KEYPLANE_ORGANIZATION_ID).",
         },
+        ca_file: {
+          type: t.string,
+          optional: true,
+          description:
+            "PEM file of certificate authorities to trust for an https endpoint, besides those of SSL_CERT_FILE (which, as for Go programs, replaces the built-in ones) and NODE_EXTRA_CA_CERTS (env KEYPLANE_CA_FILE).",
+        },
       },
     },
   },
@@ -102,6 +110,8 @@ export const provider: ProviderImplementation<KeyplaneProviderData> = {
   async configure({ config }) {
     const { settings, diagnostics } = resolveProviderSettings(config);
     if (!settings) return { diagnostics };
+    const untrusted = settings.endpoint.startsWith("https:") ? trustConfiguredAuthorities(settings.caFile) : [];
+    if (untrusted.length > 0) return { diagnostics: untrusted };
     const problems = await checkService(settings);
     return problems.length > 0 ? { diagnostics: problems } : { data: connect(settings), diagnostics };
   },
@@ -134,6 +144,15 @@ async function checkService(settings: ProviderSettings): Promise<Diagnostic[]> {
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     const fix = "Set endpoint in the keyplane provider block (or KEYPLANE_ENDPOINT) to the URL of a running Keyplane service.";
+    if (error.unreachable && /CERT|SIGNATURE|ISSUER/.test(error.reason ?? "")) {
+      return [
+        diag.error(
+          "Keyplane service certificate not trusted",
+          `${error.message} Trust the authority that issued its certificate: SSL_CERT_FILE (as for the engine), NODE_EXTRA_CA_CERTS, or ca_file in the provider block.`,
+          ["endpoint"],
+        ),
+      ];
+    }
     if (error.unreachable) return [diag.error("Keyplane service unreachable", `${error.message} ${fix}`, ["endpoint"])];
     if (error.status === 401) {
       return [

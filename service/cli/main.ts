@@ -17,6 +17,7 @@ import { openAuditChain, verifyOrganizationChain } from "../audit/audit-service.
 import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, type RewrapProgress } from "./master-key-rotation.js";
 import { registerRunCommand } from "./run.js";
 import { registerEnvCommand } from "./env.js";
+import { registerProviderCommand } from "./provider.js";
 
 const program = new Command();
 program.name("keyplane").description("Keyplane: organization-owned AI provider credentials").showHelpAfterError();
@@ -188,6 +189,7 @@ async function openAuditedDb(config: ReturnType<typeof loadConfig>) {
 
 registerRunCommand(program);
 registerEnvCommand(program);
+registerProviderCommand(program);
 
 /**
  * A progress bar on a terminal; in logs (no TTY) a plain line every 5% so CI output and operators

@@ -101,6 +101,87 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/terraform.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Service discovery for OpenTofu and Terraform
+         * @description Names where the provider registry protocol (`providers.v1`) is served.
+         */
+        get: operations["getTerraformServiceDiscovery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/terraform/providers/{namespace}/{type}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Versions of the provider this service distributes
+         * @description Every signed release in the provider directory (`KEYPLANE_PROVIDER_DIR`, by default what
+         *     `npm run build:provider` produced), newest first, with its plugin protocols and the
+         *     platforms it was built for. Only `keyplane/keyplane` is served.
+         */
+        get: operations["listTerraformProviderVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/terraform/providers/{namespace}/{type}/{version}/download/{os}/{arch}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where to download one release for one platform, and how to verify it
+         * @description The zip's name, URL and SHA-256, the URLs of the release's `SHA256SUMS` and of its
+         *     detached OpenPGP signature, and the public key that made the signature. URLs are relative
+         *     to this host; the engines resolve them against this document's URL.
+         */
+        get: operations["getTerraformProviderDownload"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/terraform/providers/{namespace}/{type}/{version}/files/{filename}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file of a release (zip, SHA256SUMS or its signature) */
+        get: operations["getTerraformProviderFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/providers": {
         parameters: {
             query?: never;
@@ -1036,6 +1117,42 @@ export interface components {
         VerifyStatus: "ok" | "unauthorized" | "error" | "unreachable" | "refused" | "unsupported";
         /** @description Pass as `cursor` to get the next page; null on the last page. */
         Cursor: string | null;
+        TerraformServiceDiscovery: {
+            /** @example /v1/terraform/providers/ */
+            "providers.v1": string;
+        };
+        TerraformProviderVersions: {
+            versions: {
+                /** @example 0.1.0 */
+                version: string;
+                protocols: string[];
+                platforms: {
+                    /** @example linux */
+                    os: string;
+                    /** @example amd64 */
+                    arch: string;
+                }[];
+            }[];
+        };
+        TerraformProviderDownload: {
+            protocols: string[];
+            os: string;
+            arch: string;
+            filename: string;
+            download_url: string;
+            shasums_url: string;
+            shasums_signature_url: string;
+            /** @description SHA-256 of the zip, hex. */
+            shasum: string;
+            signing_keys: {
+                gpg_public_keys: {
+                    /** @description The OpenPGP key id, 16 hex digits. */
+                    key_id: string;
+                    /** @description The ASCII-armored public key. */
+                    ascii_armor: string;
+                }[];
+            };
+        };
         Health: {
             /** @constant */
             status: "ok";
@@ -1887,6 +2004,12 @@ export interface components {
         };
     };
     parameters: {
+        /** @example keyplane */
+        RegistryNamespace: string;
+        /** @example keyplane */
+        RegistryType: string;
+        /** @example 0.1.0 */
+        RegistryVersion: string;
         /** @description Organization id. */
         Org: components["schemas"]["OrganizationId"];
         /** @description Credential id. */
@@ -2040,6 +2163,114 @@ export interface operations {
                     "text/yaml": string;
                 };
             };
+        };
+    };
+    getTerraformServiceDiscovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The services this host offers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TerraformServiceDiscovery"];
+                };
+            };
+        };
+    };
+    listTerraformProviderVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example keyplane */
+                namespace: components["parameters"]["RegistryNamespace"];
+                /** @example keyplane */
+                type: components["parameters"]["RegistryType"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The available versions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TerraformProviderVersions"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getTerraformProviderDownload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example keyplane */
+                namespace: components["parameters"]["RegistryNamespace"];
+                /** @example keyplane */
+                type: components["parameters"]["RegistryType"];
+                /** @example 0.1.0 */
+                version: components["parameters"]["RegistryVersion"];
+                /** @example linux */
+                os: string;
+                /** @example amd64 */
+                arch: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The download document. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TerraformProviderDownload"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getTerraformProviderFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example keyplane */
+                namespace: components["parameters"]["RegistryNamespace"];
+                /** @example keyplane */
+                type: components["parameters"]["RegistryType"];
+                /** @example 0.1.0 */
+                version: components["parameters"]["RegistryVersion"];
+                /** @example terraform-provider-keyplane_0.1.0_linux_amd64.zip */
+                filename: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            404: components["responses"]["NotFound"];
         };
     };
     listProviders: {

@@ -2,7 +2,8 @@
  * Global setup of every vitest run (`npm test` or `npx vitest run <file>`): builds dist/ and the
  * CDKTF example app once, before any suite starts, each only when it is missing or older than its
  * sources, so a single suite that launches the compiled service, CLI or provider plugin finds it
- * built and current even on a fresh clone. Suites never build by themselves.
+ * built and current even on a fresh clone; then the provider release (`scripts/build-provider.mjs`,
+ * which rebuilds its executable only when the bundle or Node changed). Suites never build by themselves.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
@@ -66,7 +67,7 @@ function run(what: string, command: string, args: string[], cwd: string): void {
   const started = performance.now();
   const result = spawnSync(command, args, { cwd, encoding: "utf8" });
   if (result.status !== 0) throw new Error(`${what} failed (exit ${result.status}):\n${result.stdout}${result.stderr}`);
-  console.log(`${what}: ${((performance.now() - started) / 1000).toFixed(1)} s (its output was missing or older than its sources)`);
+  console.log(`${what}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
 export default function setup(): void {
@@ -75,4 +76,5 @@ export default function setup(): void {
     if (!distIsFresh()) throw new Error(`npm run build left dist/ older than its sources or without one of ${OUTPUTS.join(", ")}`);
   }
   if (!exampleIsFresh()) run("compiling examples/cdktf", "npx", ["tsc", "-p", "tsconfig.json"], join(repoRoot, EXAMPLE.dir));
+  run("the provider release (dist/provider)", process.execPath, ["scripts/build-provider.mjs"], repoRoot);
 }

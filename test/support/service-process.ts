@@ -61,7 +61,8 @@ export async function startServiceProcess(env: ServiceEnv): Promise<ServiceProce
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  const url = `http://127.0.0.1:${port}`;
+  // With KEYPLANE_TLS_*: https, under the name its test certificate is for (the test process trusts its CA).
+  const url = env.extra?.KEYPLANE_TLS_CERT_FILE ? `https://localhost:${port}` : `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}: ${output}`);
     try {

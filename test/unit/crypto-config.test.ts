@@ -41,6 +41,23 @@ describe("loadConfig", () => {
     expect(config.platformKeys.size).toBe(0);
   });
 
+  it("serves provider releases from the checkout's dist/provider unless KEYPLANE_PROVIDER_DIR says otherwise", () => {
+    expect(loadConfig({}).providerDir).toBe(resolve("dist/provider"));
+    expect(loadConfig({ KEYPLANE_PROVIDER_DIR: "/srv/releases" }).providerDir).toBe("/srv/releases");
+  });
+
+  it("terminates TLS only with both KEYPLANE_TLS_CERT_FILE and KEYPLANE_TLS_KEY_FILE", () => {
+    expect(loadConfig({}).tls).toBeUndefined();
+    expect(loadConfig({ KEYPLANE_TLS_CERT_FILE: "/tls/cert.pem", KEYPLANE_TLS_KEY_FILE: "/tls/key.pem" }).tls).toEqual({
+      certFile: "/tls/cert.pem",
+      keyFile: "/tls/key.pem",
+    });
+    expect(configError({ KEYPLANE_TLS_CERT_FILE: "/tls/cert.pem" }).issues).toEqual([
+      { variable: "KEYPLANE_TLS_KEY_FILE", message: expect.stringContaining("is required when KEYPLANE_TLS_CERT_FILE is set") },
+    ]);
+    expect(configError({ KEYPLANE_TLS_KEY_FILE: "/tls/key.pem" }).issues[0].variable).toBe("KEYPLANE_TLS_CERT_FILE");
+  });
+
   it("reads every variable", () => {
     const config = loadConfig({
       PORT: "9090",

@@ -105,6 +105,10 @@ const EXPECTED_OPERATIONS: Record<string, string> = {
   getMetrics: "GET /metrics",
   getDocs: "GET /docs",
   getOpenApiDocument: "GET /openapi.yaml",
+  getTerraformServiceDiscovery: "GET /.well-known/terraform.json",
+  listTerraformProviderVersions: "GET /v1/terraform/providers/{namespace}/{type}/versions",
+  getTerraformProviderDownload: "GET /v1/terraform/providers/{namespace}/{type}/{version}/download/{os}/{arch}",
+  getTerraformProviderFile: "GET /v1/terraform/providers/{namespace}/{type}/{version}/files/{filename}",
   listProviders: "GET /v1/providers",
   getWhoami: "GET /v1/whoami",
   listPlatformTokens: "GET /v1/tokens",
@@ -174,12 +178,14 @@ describe("openapi.yaml", () => {
   it("gives every operation declared tags, a summary, roles and the right security", () => {
     const tags = new Set((doc.tags as { name: string }[]).map((t) => t.name));
     const publicPaths = ["/healthz", "/readyz", "/metrics", "/docs", "/openapi.yaml", "/v1/auth/token-exchange"];
+    // The provider registry protocol: every registry is public, the engines send no token.
+    const isPublic = (path: string) => publicPaths.includes(path) || path === "/.well-known/terraform.json" || path.startsWith("/v1/terraform/providers/");
     for (const op of operations) {
       expect(op.tags.length, op.operationId).toBeGreaterThan(0);
       for (const tag of op.tags) expect(tags.has(tag), `${op.operationId} tag ${tag}`).toBe(true);
       expect(op.summary, op.operationId).not.toBe("");
       expect(Array.isArray(rawOperation(op.operationId)["x-keyplane-roles"]), op.operationId).toBe(true);
-      if (publicPaths.includes(op.path)) {
+      if (isPublic(op.path)) {
         expect(op.secured, op.operationId).toBe(false);
         expect(op.roles, op.operationId).toEqual([]);
       } else {
@@ -306,7 +312,8 @@ describe("openapi.yaml", () => {
     const bad: string[] = [];
     walk(doc.components.schemas, (node, path) => {
       if (isObject(node.properties) && !path.endsWith("/properties")) {
-        for (const key of Object.keys(node.properties)) if (!/^[a-z][a-z0-9_]*$/.test(key)) bad.push(`${path}.${key}`);
+        // `providers.v1` is the service-discovery key the engines look up: the protocol's name, not ours.
+        for (const key of Object.keys(node.properties)) if (!/^[a-z][a-z0-9_]*$/.test(key) && key !== "providers.v1") bad.push(`${path}.${key}`);
       }
     });
     expect(bad).toEqual([]);

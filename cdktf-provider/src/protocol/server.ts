@@ -3,6 +3,7 @@
 // GRPCBroker and grpc.health.v1, and shutting down when GRPCController/Shutdown says so.
 import * as grpc from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
+import * as sea from "node:sea";
 import protobuf from "protobufjs/light.js";
 import type { Logger } from "./logger.js";
 import type { ProviderImplementation } from "./provider-api.js";
@@ -11,7 +12,10 @@ import { providerHandlers } from "./rpc.js";
 // The .proto files as a protobufjs JSON descriptor (cdktf-provider/scripts/gen-protocol-json.mjs):
 // parsing the .proto text and building @grpc/proto-loader's reflection descriptors, which this
 // server never uses, took about a third of each plugin start (three starts per plan).
-const PROTOCOL_JSON = new URL("./proto/protocol.json", import.meta.url);
+// The packaged executable (npm run build:provider) carries it as an asset of the executable.
+function protocolDescriptor(): string {
+  return sea.isSea() ? sea.getAsset("protocol.json", "utf8") : readFileSync(new URL("./proto/protocol.json", import.meta.url), "utf8");
+}
 const SERVICES = ["tfplugin6.Provider", "plugin.GRPCStdio", "plugin.GRPCController", "plugin.GRPCBroker", "grpc.health.v1.Health"];
 
 /**
@@ -43,7 +47,7 @@ function methodDefinition(serviceName: string, method: protobuf.Method): grpc.Me
 }
 
 export function loadProtocolPackage(): grpc.GrpcObject {
-  const root = protobuf.Root.fromJSON(JSON.parse(readFileSync(PROTOCOL_JSON, "utf8")) as protobuf.INamespace);
+  const root = protobuf.Root.fromJSON(JSON.parse(protocolDescriptor()) as protobuf.INamespace);
   const definition: Parameters<typeof grpc.loadPackageDefinition>[0] = {};
   for (const name of SERVICES) {
     const service = root.lookupService(name);

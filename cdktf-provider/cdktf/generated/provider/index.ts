@@ -8,6 +8,10 @@ import * as cdktf from 'cdktf';
 
 export interface KeyplaneProviderConfig {
   /**
+  * PEM file of certificate authorities to trust for an https endpoint, besides those of SSL_CERT_FILE (which, as for Go programs, replaces the built-in ones) and NODE_EXTRA_CA_CERTS (env KEYPLANE_CA_FILE).
+  */
+  readonly caFile?: string;
+  /**
   * Base URL of the Keyplane service (env KEYPLANE_ENDPOINT; default http://127.0.0.1:8080).
   */
   readonly endpoint?: string;
@@ -69,6 +73,7 @@ export class KeyplaneProvider extends cdktf.TerraformProvider {
       },
       terraformProviderSource: 'keyplane/keyplane'
     });
+    this._caFile = config.caFile;
     this._endpoint = config.endpoint;
     this._organizationId = config.organizationId;
     this._token = config.token;
@@ -78,6 +83,22 @@ export class KeyplaneProvider extends cdktf.TerraformProvider {
   // ==========
   // ATTRIBUTES
   // ==========
+
+  // ca_file - computed: false, optional: true, required: false
+  private _caFile?: string; 
+  public get caFile() {
+    return this._caFile;
+  }
+  public set caFile(value: string | undefined) {
+    this._caFile = value;
+  }
+  public resetCaFile() {
+    this._caFile = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get caFileInput() {
+    return this._caFile;
+  }
 
   // endpoint - computed: false, optional: true, required: false
   private _endpoint?: string; 
@@ -149,6 +170,7 @@ export class KeyplaneProvider extends cdktf.TerraformProvider {
 
   protected override synthesizeAttributes(): { [name: string]: any } {
     return {
+      ca_file: cdktf.stringToTerraform(this._caFile),
       endpoint: cdktf.stringToTerraform(this._endpoint),
       organization_id: cdktf.stringToTerraform(this._organizationId),
       token: cdktf.stringToTerraform(this._token),
@@ -158,6 +180,12 @@ export class KeyplaneProvider extends cdktf.TerraformProvider {
 
   protected override synthesizeHclAttributes(): { [name: string]: any } {
     const attrs = {
+      ca_file: {
+        value: cdktf.stringToHclTerraform(this._caFile),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
       endpoint: {
         value: cdktf.stringToHclTerraform(this._endpoint),
         isBlock: false,

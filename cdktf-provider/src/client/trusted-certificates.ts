@@ -1,0 +1,46 @@
+// Which certificate authorities the plugin trusts for HTTPS calls to the Keyplane service: what
+// the engine that started it trusts. Go programs (the engines, and Go providers) read
+// SSL_CERT_FILE instead of the system bundle; Node reads NODE_EXTRA_CA_CERTS at start-up by itself
+// (the packaged executable too) but ignores SSL_CERT_FILE. The provider's `ca_file` adds a bundle
+// of its own. The plugin process serves one provider block, so the process default is the place:
+// Node's fetch takes no per-call trust store.
+import { readFileSync } from "node:fs";
+import * as tls from "node:tls";
+import { diag, type Diagnostic } from "../protocol/index.js";
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+function certificatesIn(path: string): string[] | { error: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    return { error: `${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})` };
+  }
+  const certificates = text.match(PEM_CERTIFICATE) ?? [];
+  return certificates.length > 0 ? certificates : { error: `${path} holds no PEM certificate` };
+}
+
+/**
+ * Sets the process's trusted authorities from SSL_CERT_FILE (replacing Node's bundled ones, as Go
+ * replaces the system's) and `caFile` (added), keeping NODE_EXTRA_CA_CERTS. Unchanged when
+ * neither is set. Diagnostics name the setting whose file is unusable.
+ */
+export function trustConfiguredAuthorities(caFile: string | undefined, env: NodeJS.ProcessEnv = process.env): Diagnostic[] {
+  const sslCertFile = env.SSL_CERT_FILE?.trim() || undefined;
+  if (!sslCertFile && !caFile) return [];
+  const diagnostics: Diagnostic[] = [];
+  let trusted = sslCertFile ? [] : tls.getCACertificates("default");
+  if (sslCertFile) {
+    const found = certificatesIn(sslCertFile);
+    if (Array.isArray(found)) trusted = [...found, ...tls.getCACertificates("extra")];
+    else diagnostics.push(diag.error("Unusable SSL_CERT_FILE", `SSL_CERT_FILE names a certificate bundle the plugin cannot use: ${found.error}.`));
+  }
+  if (caFile) {
+    const found = certificatesIn(caFile);
+    if (Array.isArray(found)) trusted = [...trusted, ...found];
+    else diagnostics.push(diag.error("Unusable ca_file", `ca_file names a certificate bundle the plugin cannot use: ${found.error}.`, ["ca_file"]));
+  }
+  if (diagnostics.length === 0) tls.setDefaultCACertificates(trusted);
+  return diagnostics;
+}

@@ -1,0 +1,167 @@
+// `npm run build:provider` (after `npm run build`): the provider as a release for the build host's
+// platform, in dist/provider/ — the layout the service's registry serves (KEYPLANE_PROVIDER_DIR):
+//
+//   terraform-provider-keyplane_v<version>                   a Node single executable application
+//   terraform-provider-keyplane_<version>_<os>_<arch>.zip    it, zipped (mode 0755 kept)
+//   terraform-provider-keyplane_<version>_SHA256SUMS         and its detached OpenPGP signature (.sig),
+//   terraform-provider-keyplane_<version>_signing-key.asc    the public key, the manifest (protocol 6.0)
+//
+// The executable is the Node running this script with the bundled plugin injected (postject) and
+// V8's code cache for it, so the engine's three plugin starts per plan compile nothing. Building it
+// copies and rewrites a ~120 MB binary and zips it, so the executable and the zip are cached by a
+// hash of everything that goes in (bundle, Node version, this script) and rebuilt only when it changes.
+//
+// Signing key: KEYPLANE_PROVIDER_SIGNING_KEY_FILE (armored private key; passphrase in
+// KEYPLANE_PROVIDER_SIGNING_KEY_PASSPHRASE), else .keyplane/provider-signing-key.asc, which is made
+// on first use for development (.keyplane/ is not committed). See the README, "Signing key".
+import { createHash } from "node:crypto";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import postject from "postject";
+import yazl from "yazl";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const started = performance.now();
+const log = (message) => console.log(`build:provider: ${message} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+
+const entry = join(root, "dist/cdktf-provider/src/main.js");
+if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
+const { releaseFiles } = await import(join(root, "dist/service/provider-registry/registry-service.js"));
+const { generateSigningKey, signDetached } = await import(join(root, "dist/service/provider-registry/release-signing.js"));
+const { DEFAULT_SIGNING_KEY_FILE } = await import(join(root, "dist/service/cli/provider.js"));
+
+const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
+const OS = { linux: "linux", darwin: "darwin", win32: "windows", freebsd: "freebsd" }[process.platform];
+const ARCH = { x64: "amd64", arm64: "arm64", ia32: "386", arm: "arm" }[process.arch];
+if (!OS || !ARCH) throw new Error(`no Terraform platform name for ${process.platform}/${process.arch}`);
+
+const out = join(root, "dist/provider");
+const work = join(out, ".build");
+mkdirSync(work, { recursive: true });
+const files = releaseFiles(version);
+const exeName = `terraform-provider-keyplane_v${version}${OS === "windows" ? ".exe" : ""}`;
+const exe = join(out, exeName);
+const zip = join(out, files.zip(OS, ARCH));
+
+// 1. One CommonJS file (a single executable application's main script is CommonJS on Node 24).
+const bundle = join(work, "plugin.cjs");
+await build({
+  entryPoints: [entry],
+  outfile: bundle,
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node24",
+  minify: true,
+  logLevel: "warning",
+  // Only the file-system fallback of the protocol descriptor reads it; the executable carries
+  // the descriptor as an asset.
+  define: { "import.meta.url": "undefined" },
+  // As in scripts/bundle-plugin.mjs: only channelz and ORCA would load it, and the plugin serves neither.
+  external: ["@grpc/proto-loader"],
+});
+const descriptor = join(root, "cdktf-provider/src/protocol/proto/protocol.json");
+const seaConfig = {
+  main: bundle,
+  output: join(work, "sea-prep.blob"),
+  disableExperimentalSEAWarning: true,
+  useCodeCache: true,
+  assets: { "protocol.json": descriptor },
+};
+const hash = createHash("sha256");
+for (const part of [
+  readFileSync(bundle),
+  readFileSync(descriptor),
+  readFileSync(fileURLToPath(import.meta.url)),
+  process.version,
+  process.platform,
+  process.arch,
+  JSON.stringify(seaConfig),
+])
+  hash.update(part);
+const inputs = hash.digest("hex");
+const stamp = join(work, "inputs.sha256");
+
+// 2. The executable and its zip, unless what went into them is unchanged.
+if (existsSync(exe) && existsSync(zip) && existsSync(stamp) && readFileSync(stamp, "utf8") === inputs) {
+  log(`${exeName} is current`);
+} else {
+  rmSync(stamp, { force: true });
+  writeFileSync(join(work, "sea-config.json"), JSON.stringify(seaConfig, null, 2));
+  execFileSync(process.execPath, ["--experimental-sea-config", join(work, "sea-config.json")], { stdio: ["ignore", "ignore", "inherit"] });
+  const temporary = `${exe}.tmp`;
+  copyFileSync(process.execPath, temporary);
+  chmodSync(temporary, 0o755);
+  // macOS refuses a modified signed binary: drop Node's signature, sign ad hoc afterwards.
+  if (OS === "darwin") execFileSync("codesign", ["--remove-signature", temporary]);
+  await postject.inject(temporary, "NODE_SEA_BLOB", readFileSync(seaConfig.output), {
+    sentinelFuse: "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
+    machoSegmentName: OS === "darwin" ? "NODE_SEA" : undefined,
+  });
+  if (OS === "darwin") execFileSync("codesign", ["--sign", "-", temporary]);
+  renameSync(temporary, exe);
+  checkExecutable(exe);
+  log(`built ${exeName}`);
+  await writeZip(exe, exeName, zip);
+  writeFileSync(stamp, inputs);
+  log(`zipped ${files.zip(OS, ARCH)}`);
+}
+
+// 3. Sums, signature, public key and manifest: cheap, so always written (a new key re-signs).
+const sums = `${sha256(readFileSync(zip))}  ${files.zip(OS, ARCH)}\n`;
+const { privateKey, passphrase } = await signingKey();
+const { signature, publicKey } = await signDetached(Buffer.from(sums), privateKey, passphrase);
+writeFileSync(join(out, files.sums), sums);
+writeFileSync(join(out, files.signature), signature);
+writeFileSync(join(out, files.signingKey), publicKey);
+writeFileSync(join(out, files.manifest), `${JSON.stringify({ version: 1, metadata: { protocol_versions: ["6.0"] } }, null, 2)}\n`);
+log(`signed ${files.sums} (${(readFileSync(exe).length / 1e6).toFixed(0)} MB executable, ${(readFileSync(zip).length / 1e6).toFixed(0)} MB zip) in ${out}`);
+
+function sha256(bytes) {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Run without the engine's cookie, the plugin must say it is a plugin and exit 1: proof that the injected bundle runs. */
+function checkExecutable(path) {
+  const run = spawnSync(path, [], { encoding: "utf8", env: { PATH: process.env.PATH }, timeout: 30_000 });
+  if (run.status !== 1 || !run.stderr.includes("plugin for OpenTofu and Terraform")) {
+    throw new Error(`the built executable does not run as the plugin (exit ${run.status}):\n${run.stdout}${run.stderr}`);
+  }
+}
+
+/** A reproducible zip (fixed time stamp) whose entry keeps mode 0755, which the engines restore on unpacking. */
+function writeZip(path, name, target) {
+  return /** @type {Promise<void>} */ (
+    new Promise((resolve, reject) => {
+      const archive = new yazl.ZipFile();
+      archive.addFile(path, name, { mode: 0o100755, mtime: new Date(Date.UTC(2020, 0, 1)), compress: true });
+      archive.end();
+      const temporary = `${target}.tmp`;
+      archive.outputStream
+        .pipe(createWriteStream(temporary))
+        .on("error", reject)
+        .on("close", () => {
+          renameSync(temporary, target);
+          resolve();
+        });
+    })
+  );
+}
+
+async function signingKey() {
+  const passphrase = process.env.KEYPLANE_PROVIDER_SIGNING_KEY_PASSPHRASE || undefined;
+  const configured = process.env.KEYPLANE_PROVIDER_SIGNING_KEY_FILE;
+  if (configured) return { privateKey: readFileSync(configured, "utf8"), passphrase };
+  const path = join(root, DEFAULT_SIGNING_KEY_FILE);
+  if (!existsSync(path)) {
+    const key = await generateSigningKey({ name: "Keyplane provider (development build)" });
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, key.privateKey, { mode: 0o600, flag: "wx" });
+    writeFileSync(`${path}.pub`, key.publicKey);
+    console.warn(`build:provider: GENERATED a development signing key at ${path} (key id ${key.keyId}); set KEYPLANE_PROVIDER_SIGNING_KEY_FILE for releases`);
+  }
+  return { privateKey: readFileSync(path, "utf8"), passphrase: undefined };
+}

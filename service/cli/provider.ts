@@ -1,0 +1,55 @@
+// `keyplane provider …`: the signing key of provider releases and publishing a build into the
+// directory the service's registry serves (KEYPLANE_PROVIDER_DIR).
+import type { Command } from "commander";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { ValidationError } from "../errors.js";
+import { generateSigningKey } from "../provider-registry/release-signing.js";
+import { publishReleases } from "../provider-registry/registry-service.js";
+
+/** Where `npm run build:provider` looks for the key when KEYPLANE_PROVIDER_SIGNING_KEY_FILE is unset. */
+export const DEFAULT_SIGNING_KEY_FILE = ".keyplane/provider-signing-key.asc";
+
+export function registerProviderCommand(program: Command): void {
+  const provider = program.command("provider").description("provider releases: signing key and publishing");
+
+  provider
+    .command("keygen")
+    .description("create the OpenPGP key that signs provider releases (private key 0600, public key beside it)")
+    .option(
+      "--out <file>",
+      "private key file (env KEYPLANE_PROVIDER_SIGNING_KEY_FILE)",
+      process.env.KEYPLANE_PROVIDER_SIGNING_KEY_FILE ?? DEFAULT_SIGNING_KEY_FILE,
+    )
+    .option("--name <name>", "the key's user id", "Keyplane provider releases")
+    .option("--email <email>", "the key's e-mail address")
+    .action(async (opts: { out: string; name: string; email?: string }) => {
+      const out = resolve(opts.out);
+      // Protects the private key when set; the build reads the same variable to unlock it.
+      const passphrase = process.env.KEYPLANE_PROVIDER_SIGNING_KEY_PASSPHRASE || undefined;
+      const key = await generateSigningKey({ name: opts.name, email: opts.email, passphrase });
+      await mkdir(dirname(out), { recursive: true });
+      // "wx": an existing key is never overwritten (releases signed by it would become unverifiable).
+      await writeFile(out, key.privateKey, { mode: 0o600, flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "EEXIST") throw error;
+        throw new ValidationError([{ path: "--out", message: `${out} exists; move it away first (see "Rotating the signing key" in the README)` }]);
+      });
+      await writeFile(`${out}.pub`, key.publicKey);
+      process.stdout.write(`key id ${key.keyId}\nprivate key: ${out} (mode 0600${passphrase ? ", passphrase-protected" : ""})\npublic key:  ${out}.pub\n`);
+    });
+
+  provider
+    .command("publish")
+    .description("copy the signed releases of a build into the directory the service serves")
+    .option("--from <dir>", "the build's release directory", "dist/provider")
+    .option("--to <dir>", "the served directory (default KEYPLANE_PROVIDER_DIR)")
+    .action(async (opts: { from: string; to?: string }) => {
+      const to = opts.to ?? process.env.KEYPLANE_PROVIDER_DIR;
+      if (!to) throw new ValidationError([{ path: "--to", message: "is required when KEYPLANE_PROVIDER_DIR is not set" }]);
+      const from = resolve(opts.from);
+      const target = resolve(to);
+      if (from === target) throw new ValidationError([{ path: "--to", message: "is the directory being published from" }]);
+      const versions = await publishReleases(from, target);
+      process.stdout.write(`published ${versions.join(", ")} to ${target}\n`);
+    });
+}

@@ -1,0 +1,193 @@
+// The provider releases the registry protocol serves: a flat directory of release files, as
+// `npm run build:provider` writes them and `keyplane provider publish` copies them (the names
+// follow HashiCorp's release convention):
+//
+//   terraform-provider-keyplane_<version>_<os>_<arch>.zip    the executable, zipped
+//   terraform-provider-keyplane_<version>_SHA256SUMS         "<sha256>  <zip name>" per platform
+//   terraform-provider-keyplane_<version>_SHA256SUMS.sig     detached binary OpenPGP signature of it
+//   terraform-provider-keyplane_<version>_signing-key.asc    the public key that made the signature
+//   terraform-provider-keyplane_<version>_manifest.json      {"version":1,"metadata":{"protocol_versions":["6.0"]}}
+//
+// A version is served only when its sums, signature and key are all there, and a platform only
+// when its zip is: the engines refuse anything unsigned anyway. The directory is read on each
+// request, so a publish is served at once without a restart.
+import { copyFile, mkdir, readdir, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { NotFoundError, ValidationError } from "../errors.js";
+import { publicKeyId } from "./release-signing.js";
+
+export const PROVIDER_NAMESPACE = "keyplane";
+export const PROVIDER_TYPE = "keyplane";
+const PREFIX = `terraform-provider-${PROVIDER_TYPE}`;
+const VERSION = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/;
+const PLATFORM_PART = /^[a-z0-9]+$/;
+
+export const releaseFiles = (version: string) => ({
+  sums: `${PREFIX}_${version}_SHA256SUMS`,
+  signature: `${PREFIX}_${version}_SHA256SUMS.sig`,
+  signingKey: `${PREFIX}_${version}_signing-key.asc`,
+  manifest: `${PREFIX}_${version}_manifest.json`,
+  zip: (os: string, arch: string) => `${PREFIX}_${version}_${os}_${arch}.zip`,
+});
+
+interface Platform {
+  os: string;
+  arch: string;
+  filename: string;
+  shasum: string;
+}
+
+interface Release {
+  version: string;
+  protocols: string[];
+  platforms: Platform[];
+}
+
+/** What the download document needs besides its URLs (which the routes make). */
+export interface PlatformDownload {
+  protocols: string[];
+  os: string;
+  arch: string;
+  filename: string;
+  shasum: string;
+  shasumsFile: string;
+  signatureFile: string;
+  signingKey: { keyId: string; asciiArmor: string };
+}
+
+export class ProviderRegistry {
+  constructor(readonly dir: string) {}
+
+  async versions(namespace: string, type: string): Promise<{ version: string; protocols: string[]; platforms: { os: string; arch: string }[] }[]> {
+    this.checkAddress(namespace, type);
+    const releases = await this.releases();
+    return releases.map((r) => ({ version: r.version, protocols: r.protocols, platforms: r.platforms.map(({ os, arch }) => ({ os, arch })) }));
+  }
+
+  async download(namespace: string, type: string, version: string, os: string, arch: string): Promise<PlatformDownload> {
+    this.checkAddress(namespace, type);
+    const release = (await this.releases()).find((r) => r.version === version);
+    const platform = release?.platforms.find((p) => p.os === os && p.arch === arch);
+    if (!release || !platform)
+      throw new NotFoundError(
+        "provider package",
+        "not_found",
+        `No keyplane/keyplane ${version.slice(0, 64)} package for ${os.slice(0, 32)}_${arch.slice(0, 32)}.`,
+      );
+    const files = releaseFiles(version);
+    const asciiArmor = await readFile(join(this.dir, files.signingKey), "utf8");
+    return {
+      protocols: release.protocols,
+      os,
+      arch,
+      filename: platform.filename,
+      shasum: platform.shasum,
+      shasumsFile: files.sums,
+      signatureFile: files.signature,
+      signingKey: { keyId: await publicKeyId(asciiArmor), asciiArmor },
+    };
+  }
+
+  /** The path of one file of a served release (zip, sums or signature); 404 for anything else. */
+  async filePath(namespace: string, type: string, version: string, filename: string): Promise<string> {
+    this.checkAddress(namespace, type);
+    const release = (await this.releases()).find((r) => r.version === version);
+    const files = release && releaseFiles(version);
+    const served = files ? [files.sums, files.signature, ...release.platforms.map((p) => p.filename)] : [];
+    if (!served.includes(filename)) throw new NotFoundError("release file", "not_found", "No such file in this provider release.");
+    return join(this.dir, filename);
+  }
+
+  private checkAddress(namespace: string, type: string): void {
+    if (namespace !== PROVIDER_NAMESPACE || type !== PROVIDER_TYPE) {
+      throw new NotFoundError("provider", "not_found", "This registry serves keyplane/keyplane only.");
+    }
+  }
+
+  private async releases(): Promise<Release[]> {
+    const names = new Set(await readdir(this.dir).catch(() => [] as string[]));
+    const releases: Release[] = [];
+    for (const name of names) {
+      const version = name.startsWith(`${PREFIX}_`) && name.endsWith("_SHA256SUMS") ? name.slice(PREFIX.length + 1, -"_SHA256SUMS".length) : undefined;
+      if (!version || !VERSION.test(version)) continue;
+      const files = releaseFiles(version);
+      if (!names.has(files.signature) || !names.has(files.signingKey)) continue;
+      const platforms = parseSums(await readFile(join(this.dir, files.sums), "utf8"), version).filter((p) => names.has(p.filename));
+      if (platforms.length === 0) continue;
+      releases.push({ version, protocols: await protocolsOf(join(this.dir, files.manifest)), platforms });
+    }
+    return releases.sort((a, b) => compareVersions(b.version, a.version));
+  }
+}
+
+function parseSums(text: string, version: string): Platform[] {
+  const platforms: Platform[] = [];
+  for (const line of text.split("\n")) {
+    const match = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line.trim());
+    if (!match) continue;
+    const [, shasum, filename] = match;
+    const prefix = `${PREFIX}_${version}_`;
+    if (!filename.startsWith(prefix) || !filename.endsWith(".zip")) continue;
+    const [os, arch, ...rest] = filename.slice(prefix.length, -".zip".length).split("_");
+    if (rest.length > 0 || !PLATFORM_PART.test(os) || !PLATFORM_PART.test(arch ?? "")) continue;
+    platforms.push({ os, arch, filename, shasum });
+  }
+  return platforms;
+}
+
+/** The manifest's protocol versions; 6.0 (the only protocol this plugin speaks) without one. */
+async function protocolsOf(manifestPath: string): Promise<string[]> {
+  try {
+    const manifest = JSON.parse(await readFile(manifestPath, "utf8")) as { metadata?: { protocol_versions?: unknown } };
+    const versions = manifest.metadata?.protocol_versions;
+    if (Array.isArray(versions) && versions.every((v) => typeof v === "string") && versions.length > 0) return versions;
+  } catch {
+    // absent or unreadable: the default below
+  }
+  return ["6.0"];
+}
+
+function compareVersions(a: string, b: string): number {
+  const [coreA, preA] = a.split(/-(.*)/s);
+  const [coreB, preB] = b.split(/-(.*)/s);
+  const partsA = coreA.split(".").map(Number);
+  const partsB = coreB.split(".").map(Number);
+  for (let i = 0; i < 3; i++) if (partsA[i] !== partsB[i]) return partsA[i] - partsB[i];
+  if (preA === preB) return 0;
+  if (preA === undefined) return 1;
+  if (preB === undefined) return -1;
+  return preA < preB ? -1 : 1;
+}
+
+/**
+ * `keyplane provider publish`: copies every complete release in `from` (a build's dist/provider)
+ * into `to`, the directory the service serves. Each file is copied under a temporary name and
+ * renamed, so the service never serves half a file; the sums go last, since they make the version
+ * visible. Returns the versions published.
+ */
+export async function publishReleases(from: string, to: string): Promise<string[]> {
+  const source = new ProviderRegistry(from);
+  const versions = await source.versions(PROVIDER_NAMESPACE, PROVIDER_TYPE);
+  if (versions.length === 0) {
+    throw new ValidationError(
+      [{ path: "from", message: `${from} holds no signed release; run \`npm run build:provider\` first` }],
+      "Nothing to publish.",
+      "no_release",
+    );
+  }
+  await mkdir(to, { recursive: true });
+  for (const { version, platforms } of versions) {
+    const files = releaseFiles(version);
+    const names = [...platforms.map((p) => files.zip(p.os, p.arch)), files.signature, files.signingKey, files.manifest, files.sums];
+    for (const name of names) {
+      const temporary = join(to, `.${name}.${process.pid}.tmp`);
+      await copyFile(join(from, name), temporary).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOENT" || name !== files.manifest) throw error;
+      });
+      await rename(temporary, join(to, name)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOENT" || name !== files.manifest) throw error;
+      });
+    }
+  }
+  return versions.map((v) => v.version);
+}
