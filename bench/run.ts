@@ -1,7 +1,7 @@
 // `npm run bench`: measures the resolve hot path against a bare Express route (same connections,
 // same duration, same run), write throughput, service memory, plugin start-up and `tofu plan`
 // against built-in terraform_data resources, and resolve throughput with and without what credential
-// usage adds. Prints a table and writes bench/results.json.
+// usage adds, and the latency of a workload identity exchange. Prints a table and writes bench/results.json.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
@@ -14,6 +14,7 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { generateSelfSignedCertificate } from "../cdktf-provider/src/protocol/certificate.js";
 import { KeyplaneApi } from "../service/client/keyplane-api.js";
+import { measureExchange } from "./identity-exchange.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -113,6 +114,10 @@ async function startService(databaseUrl?: string): Promise<Service> {
     KEYPLANE_MASTER_KEY: randomBytes(32).toString("base64"),
     KEYPLANE_BOOTSTRAP_TOKEN: platformToken,
     KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: "0",
+    // The identity exchange is measured against an issuer on loopback, without its rate limit.
+    KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "0",
+    KEYPLANE_ALLOW_INSECURE_ISSUERS: "1",
+    KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1",
     KEYPLANE_LOG_LEVEL: "info",
   };
   delete env.DATABASE_URL;
@@ -271,6 +276,18 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
       requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ api_key: `sk-bench${randomBytes(24).toString("hex")}` }) }) }],
     });
 
+    const identity = await measureExchange(service.url, org.id, async (issuer) => {
+      await apiAs(service, admin).send(
+        (api, signal) =>
+          api.POST("/v1/organizations/{org}/identity-bindings", {
+            params: { path: { org: org.id } },
+            body: { name: "bench", issuer, audience: "keyplane-bench", subject: "bench:*" },
+            signal,
+          }),
+        { retryable: false },
+      );
+    });
+
     return {
       resolve: {
         rps: resolve.rps,
@@ -286,6 +303,7 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
       create: { rps: create.rps, p99_ms: create.p99_ms, non2xx: create.non2xx },
       rotate: { rps: rotate.rps, p99_ms: rotate.p99_ms, non2xx: rotate.non2xx },
       service: { rss_mb: peakRss },
+      identity,
     };
   } finally {
     await stop(service.child);
@@ -496,6 +514,11 @@ async function main() {
       [`${label} create`, `${r.create.rps} req/s`, `p99 ${ms(r.create.p99_ms)}`],
       [`${label} rotate`, `${r.rotate.rps} req/s`, `p99 ${ms(r.rotate.p99_ms)}`],
       [`${label} service RSS`, `${r.service.rss_mb} MB`, "peak under the resolve load"],
+      [
+        `${label} identity exchange, 1 connection`,
+        `p50 ${ms(r.identity.exchange_p50_ms)}`,
+        `p99 ${ms(r.identity.exchange_p99_ms)}, ${r.identity.samples} exchanges one at a time (${r.identity.failures} failed)`,
+      ],
     );
   }
   rows.push(

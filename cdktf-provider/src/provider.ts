@@ -6,6 +6,7 @@ import { diag, isUnknown, t, type Diagnostic, type ObjectValue, type ProviderImp
 import { apiClient, connect, type KeyplaneProviderData, type ProviderSettings } from "./provider-data.js";
 import { credentialResource } from "./resources/credential.js";
 import { credentialsDataSource } from "./resources/credentials-data.js";
+import { identityBindingResource } from "./resources/identity-binding.js";
 import { modelAliasResource } from "./resources/model-alias.js";
 import { modelAliasesDataSource } from "./resources/model-aliases-data.js";
 import { projectResource } from "./resources/project.js";
@@ -98,6 +99,7 @@ export const provider: ProviderImplementation<KeyplaneProviderData> = {
     keyplane_credential: credentialResource,
     keyplane_project: projectResource,
     keyplane_model_alias: modelAliasResource,
+    keyplane_identity_binding: identityBindingResource,
   },
   dataSources: {
     keyplane_credentials: credentialsDataSource,

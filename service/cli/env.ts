@@ -5,8 +5,9 @@ import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { Command, Option } from "commander";
-import { ApiError, KeyplaneApi, type ApiSchemas } from "../client/keyplane-api.js";
+import { ApiError, KeyplaneApi } from "../client/keyplane-api.js";
 import { variableNameProblem } from "../providers/env-var-names.js";
+import { exchangedBearer, staticBearer, type BearerSource } from "./identity-exchange.js";
 import { watchEnvironment } from "./environment-watch.js";
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
@@ -23,6 +24,8 @@ export interface ConnectionOptions {
   org?: string;
   project?: string;
   environment?: string;
+  identityTokenFile?: string;
+  identityBinding?: string;
 }
 
 /**
@@ -35,8 +38,33 @@ export function addConnectionOptions(command: Command): Command {
     .addOption(new Option("--project <id>", "project id (its own credentials, then the organization's if it inherits)").env("KEYPLANE_PROJECT_ID"))
     .addOption(new Option("--environment <label>", "only credentials with this environment label").env("KEYPLANE_ENVIRONMENT"))
     .addOption(new Option("--endpoint <url>", "Keyplane base URL").env("KEYPLANE_ENDPOINT").default(DEFAULT_ENDPOINT))
-    .addOption(new Option("--token <token>", "resolver token (prefer the environment variable: flags show up in `ps`)").env("KEYPLANE_TOKEN"));
+    .addOption(new Option("--token <token>", "resolver token (prefer the environment variable: flags show up in `ps`)").env("KEYPLANE_TOKEN"))
+    .addOption(
+      new Option(
+        "--identity-token-file <path>",
+        "instead of a resolver token: exchange the workload identity token (OIDC JWT) in this file for a short-lived Keyplane token; the file is read again before every exchange",
+      ).env("KEYPLANE_IDENTITY_TOKEN_FILE"),
+    )
+    .addOption(
+      new Option("--identity-binding <id>", "with --identity-token-file: exchange through this identity binding (idb_…) only").env("KEYPLANE_IDENTITY_BINDING"),
+    );
 }
+
+/** The bearer token of each request: the resolver token, or one exchanged for the workload's identity token. */
+function bearerSource(opts: ConnectionOptions, org: string, endpoint: string): BearerSource {
+  const { token, identityTokenFile, identityBinding } = opts;
+  if (identityTokenFile !== undefined) {
+    // Two ways to authenticate is one too many to guess between: say so rather than pick one.
+    if (token) throw new CliError("give either a resolver token (KEYPLANE_TOKEN, --token) or --identity-token-file (KEYPLANE_IDENTITY_TOKEN_FILE), not both");
+    return exchangedBearer({ endpoint, organizationId: org, tokenFile: identityTokenFile, binding: identityBinding });
+  }
+  if (identityBinding !== undefined) throw new CliError("--identity-binding applies only with --identity-token-file");
+  if (!token)
+    throw new CliError("a resolver token is required: set KEYPLANE_TOKEN (or pass --token), or exchange an identity token with --identity-token-file");
+  return staticBearer(token);
+}
+
+const REFUSED = Symbol("refused");
 
 /** The variables and the ETag that names them (sent back in If-None-Match to wait for a change). */
 export interface EnvironmentAnswer {
@@ -63,10 +91,10 @@ export class RefusedAnswer extends CliError {
 export function environmentSource(
   opts: ConnectionOptions,
 ): (since?: { etag: string; waitSeconds: number }, signal?: AbortSignal) => Promise<EnvironmentAnswer | null> {
-  const { org, token, project, environment } = opts;
+  const { org, project, environment } = opts;
   if (!org) throw new CliError("--org (or KEYPLANE_ORGANIZATION_ID) is required");
-  if (!token) throw new CliError("a resolver token is required: set KEYPLANE_TOKEN (or pass --token)");
   const endpoint = httpEndpoint(opts.endpoint);
+  const bearer = bearerSource(opts, org, endpoint);
   const apis = new Map<number, KeyplaneApi>();
   // The timeout is per request: a long-poll's is its wait plus the usual one.
   const apiFor = (waitSeconds: number) => {
@@ -74,22 +102,25 @@ export function environmentSource(
     if (!api)
       apis.set(
         waitSeconds,
-        (api = new KeyplaneApi({ endpoint, token, userAgent: "keyplane-cli", timeoutMs: REQUEST_TIMEOUT_MS + waitSeconds * 1000, maxAttempts: 1 })),
+        (api = new KeyplaneApi({ endpoint, token: undefined, userAgent: "keyplane-cli", timeoutMs: REQUEST_TIMEOUT_MS + waitSeconds * 1000, maxAttempts: 1 })),
       );
     return api;
   };
-  return async (since, signal) => {
-    const api = apiFor(since?.waitSeconds ?? 0);
-    let answer: { body: ApiSchemas["EnvironmentResponse"]; etag: string | undefined };
+  const get = async (since: { etag: string; waitSeconds: number } | undefined, signal: AbortSignal | undefined) => {
+    const token = await bearer.token(signal);
+    // An exchanged token is renewed before it expires: a long-poll ends in time for that.
+    const waitSeconds = since && Math.max(1, Math.min(since.waitSeconds, Math.ceil(bearer.msUntilRenewal() / 1000)));
+    const api = apiFor(waitSeconds ?? 0);
     try {
-      answer = await api.send(
+      return await api.send(
         (client, attemptSignal) =>
           client.GET("/v1/organizations/{org}/environment", {
             params: {
               path: { org },
-              query: { project_id: project, environment, wait: since?.waitSeconds },
+              query: { project_id: project, environment, wait: waitSeconds },
               header: since ? { "If-None-Match": since.etag } : undefined,
             },
+            headers: { Authorization: `Bearer ${token}` },
             signal: attemptSignal,
           }),
         { retryable: false, signal },
@@ -97,8 +128,16 @@ export function environmentSource(
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       if (error.status === 304 && since) return null;
+      if (error.status === 401 && bearer.refused(token)) return REFUSED;
       throw cliError(error, new URL(api.endpoint).origin);
     }
+  };
+  return async (since, signal) => {
+    // An exchanged token the service refuses (revoked, say) is exchanged again, once.
+    let answer = await get(since, signal);
+    if (answer === REFUSED) answer = await get(since, signal);
+    if (answer === REFUSED) throw new CliError("Keyplane refused the token it had just issued for the identity token (HTTP 401)");
+    if (answer === null) return null;
     // Typed by the contract, but a hostile or outdated server can send anything.
     const variables: unknown = answer.body?.variables;
     if (!variables || typeof variables !== "object") throw new CliError("unexpected answer from Keyplane (no variables)");

@@ -20,12 +20,13 @@ const STOP_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
 /**
  * The child's environment: ours plus the variables. Without `preserveEnv` Keyplane's values
  * replace variables of the same name; with it, variables already set (even to "") are kept and
- * Keyplane only fills in the missing ones. KEYPLANE_TOKEN is removed: the child gets the keys it
- * needs, not the power to resolve every other key of the organization.
+ * Keyplane only fills in the missing ones. KEYPLANE_TOKEN and the identity token settings are
+ * removed: the child gets the keys it needs, not the power to resolve every other key of the
+ * organization.
  */
 export function childEnvironment(parent: NodeJS.ProcessEnv, variables: Record<string, string>, preserveEnv: boolean): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...parent };
-  delete env.KEYPLANE_TOKEN;
+  for (const name of ["KEYPLANE_TOKEN", "KEYPLANE_IDENTITY_TOKEN_FILE", "KEYPLANE_IDENTITY_BINDING"]) delete env[name];
   for (const [name, value] of Object.entries(variables)) {
     if (preserveEnv && parent[name] !== undefined) continue;
     env[name] = value;
@@ -164,7 +165,9 @@ export function registerRunCommand(program: Command): void {
     program
       .command("run")
       .description("run a command with the resolved credentials injected as environment variables")
-      .usage("--org ID [--project ID] [--environment E] [--preserve-env] [--watch [--signal SIG] [--grace-period S]] -- CMD [ARGS...]"),
+      .usage(
+        "--org ID [--identity-token-file PATH] [--project ID] [--environment E] [--preserve-env] [--watch [--signal SIG] [--grace-period S]] -- CMD [ARGS...]",
+      ),
   )
     .option("--preserve-env", "keep variables already set in the environment instead of overriding them with Keyplane's values", false)
     .option("--watch", "keep watching the variables and restart the command (SIGTERM, then SIGKILL after the grace period) when they change", false)

@@ -75,14 +75,37 @@ for (const kind of testDatabases()) {
       const lifetime = Date.parse(res.body.expires_at) - Date.now();
       expect(lifetime).toBeGreaterThan(590_000);
       expect(lifetime).toBeLessThanOrEqual(600_000);
-      // Token scope enforcement (resolve answering 404 outside the project) is not on this
-      // branch; the issued token's identity says what it is confined to.
+      // What the project confinement means for resolve: the next test.
       const who = await t.api.get("/v1/whoami").set(bearer(res.body.token));
       expect(who.status).toBe(200);
       expect(who.body).toMatchObject({ role: "resolver", organization_id: t.orgId, project_id: projectId, expires_at: res.body.expires_at });
       expect((await t.api.get(`/v1/organizations/${t.orgId}/credentials`).set(bearer(res.body.token))).status).toBe(403);
       expect(issuer.discoveryFetches).toBe(1);
       expect(issuer.jwksFetches).toBe(1);
+    });
+
+    it("the issued token resolves only in its binding's project", async () => {
+      const own = "sk-proj-ExchangedOwnProject0000000000000000e01";
+      const other = "sk-proj-ExchangedOtherProject00000000000000e02";
+      const otherProject = (await t.api.post(`/v1/organizations/${t.orgId}/projects`).set(t.admin).send({ name: "elsewhere" })).body.id;
+      for (const [name, api_key, project_id] of [
+        ["own", own, projectId],
+        ["other", other, otherProject],
+      ]) {
+        const created = await t.api.post(`/v1/organizations/${t.orgId}/credentials`).set(t.admin).send({ provider: "openai", name, api_key, project_id });
+        expect(created.status, JSON.stringify(created.body)).toBe(201);
+      }
+      const issued = bearer((await exchange(await issuer.sign(goodClaims()))).body.token);
+      const resolve = (body: Record<string, unknown>) => t.api.post(`/v1/organizations/${t.orgId}/resolve`).set(issued).send(body);
+
+      expect((await resolve({ provider: "openai" })).body).toMatchObject({ secret: own, source: "project" });
+      expect((await resolve({ provider: "openai", project_id: projectId })).body).toMatchObject({ secret: own });
+      const elsewhere = await resolve({ provider: "openai", project_id: otherProject });
+      expect(elsewhere.status).toBe(404);
+      expect(JSON.stringify(elsewhere.body)).not.toContain(other);
+      const environment = (project_id?: string) => t.api.get(`/v1/organizations/${t.orgId}/environment`).query({ project_id }).set(issued);
+      expect((await environment()).body.variables).toEqual({ OPENAI_API_KEY: own });
+      expect((await environment(otherProject)).status).toBe(404);
     });
 
     it("accepts ES256 and EdDSA tokens, and a rotated key after the cached key set is old enough", async () => {

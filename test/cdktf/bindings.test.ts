@@ -56,6 +56,7 @@ describe("generated bindings", () => {
     expect(bindings.Credential.tfResourceType).toBe("keyplane_credential");
     expect(bindings.Project.tfResourceType).toBe("keyplane_project");
     expect(bindings.ModelAlias.tfResourceType).toBe("keyplane_model_alias");
+    expect(bindings.IdentityBinding.tfResourceType).toBe("keyplane_identity_binding");
     expect(bindings.DataKeyplaneModelAliases.tfResourceType).toBe("keyplane_model_aliases");
     expect(bindings.DataKeyplaneCredentials.tfResourceType).toBe("keyplane_credentials");
     expect(bindings.DataKeyplaneProviders.tfResourceType).toBe("keyplane_providers");

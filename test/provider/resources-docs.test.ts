@@ -15,6 +15,7 @@ const pages: [string, string, Schema][] = [
   ["keyplane_credential", "resources/credential.md", provider.resources.keyplane_credential.schema],
   ["keyplane_project", "resources/project.md", provider.resources.keyplane_project.schema],
   ["keyplane_model_alias", "resources/model_alias.md", provider.resources.keyplane_model_alias.schema],
+  ["keyplane_identity_binding", "resources/identity_binding.md", provider.resources.keyplane_identity_binding.schema],
   ["keyplane_credentials", "data-sources/credentials.md", provider.dataSources.keyplane_credentials.schema],
   ["keyplane_providers", "data-sources/providers.md", provider.dataSources.keyplane_providers.schema],
   ["keyplane_model_aliases", "data-sources/model_aliases.md", provider.dataSources.keyplane_model_aliases.schema],
@@ -91,4 +92,5 @@ it("the resource pages document import IDs", () => {
   expect(readFileSync(docs + "resources/credential.md", "utf8")).toContain("ORG_ID/CREDENTIAL_ID");
   expect(readFileSync(docs + "resources/project.md", "utf8")).toContain("ORG_ID/PROJECT_ID");
   expect(readFileSync(docs + "resources/model_alias.md", "utf8")).toContain("ORG_ID/ALIAS_ID");
+  expect(readFileSync(docs + "resources/identity_binding.md", "utf8")).toContain("ORG_ID/BINDING_ID");
 });

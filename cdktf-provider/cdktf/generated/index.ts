@@ -4,6 +4,7 @@ export * from './data-keyplane-credentials/index.js';
 export * from './data-keyplane-model-aliases/index.js';
 export * from './data-keyplane-providers/index.js';
 export * from './ephemeral-keyplane-resolved-credential/index.js';
+export * from './identity-binding/index.js';
 export * from './model-alias/index.js';
 export * from './project/index.js';
 export type { KeyplaneProviderConfig } from './provider/index.js';

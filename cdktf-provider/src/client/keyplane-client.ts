@@ -24,11 +24,16 @@ export type ModelAliasCreate = ApiSchemas["ModelAliasCreate"];
 export type ModelAliasUpdate = ApiSchemas["ModelAliasUpdate"];
 export type ModelAliasListQuery = Omit<NonNullable<operations["listModelAliases"]["parameters"]["query"]>, "limit" | "cursor">;
 
+export type IdentityBinding = ApiSchemas["IdentityBinding"];
+export type IdentityBindingCreate = ApiSchemas["IdentityBindingCreate"];
+export type IdentityBindingUpdate = ApiSchemas["IdentityBindingUpdate"];
+
 export type ClientOptions = Omit<KeyplaneApiOptions, "userAgent"> & { userAgent?: string };
 
 const CREDENTIAL = "/v1/organizations/{org}/credentials/{id}";
 const PROJECT = "/v1/organizations/{org}/projects/{project}";
 const MODEL_ALIAS = "/v1/organizations/{org}/model-aliases/{id}";
+const IDENTITY_BINDING = "/v1/organizations/{org}/identity-bindings/{id}";
 
 interface Page<T> {
   data: T[];
@@ -206,6 +211,41 @@ export class KeyplaneClient {
           }),
         { retryable: true, signal: opts.signal },
       )
+      .catch(absentOn404);
+  }
+
+  // Identity bindings ---------------------------------------------------------------------
+
+  /** Not retried: the API takes no Idempotency-Key here, and a repeat would answer 409 name_conflict. */
+  async createIdentityBinding(org: string, body: IdentityBindingCreate, signal?: AbortSignal): Promise<Versioned<IdentityBinding>> {
+    return this.api.send((api, attempt) => api.POST("/v1/organizations/{org}/identity-bindings", { params: { path: { org } }, body, signal: attempt }), {
+      retryable: false,
+      signal,
+    });
+  }
+
+  /** null when the binding does not exist (or was deleted out of band). */
+  async getIdentityBinding(org: string, id: string, signal?: AbortSignal): Promise<Versioned<IdentityBinding> | null> {
+    return this.api
+      .send((api, attempt) => api.GET(IDENTITY_BINDING, { params: { path: { org, id } }, signal: attempt }), { retryable: true, signal })
+      .catch(absentOn404);
+  }
+
+  async updateIdentityBinding(org: string, id: string, body: IdentityBindingUpdate, ifMatch: string | undefined, signal?: AbortSignal) {
+    return this.conditional(
+      (api, attempt) => api.PATCH(IDENTITY_BINDING, { params: { path: { org, id }, header: { "If-Match": ifMatch } }, body, signal: attempt }),
+      ifMatch,
+      signal,
+    );
+  }
+
+  /** Deleting something already gone counts as success. */
+  async deleteIdentityBinding(org: string, id: string, opts: { ifMatch?: string; signal?: AbortSignal } = {}): Promise<void> {
+    await this.api
+      .send((api, attempt) => api.DELETE(IDENTITY_BINDING, { params: { path: { org, id }, header: { "If-Match": opts.ifMatch } }, signal: attempt }), {
+        retryable: true,
+        signal: opts.signal,
+      })
       .catch(absentOn404);
   }
 
