@@ -426,8 +426,9 @@ export interface paths {
          *
          *     Honours `Idempotency-Key`: a retry with the same key and body returns the original
          *     response; the same key with a different body is a 422. Name conflicts are 409
-         *     `name_conflict`; a second default for the same (project, provider, environment) is 409
-         *     `default_conflict`.
+         *     `name_conflict`. `is_default: true` moves the default: the credential that was the
+         *     default for the same (project, provider, environment) stops being it in the same
+         *     transaction (its version changes; the audit log records both).
          */
         post: operations["createCredential"];
         delete?: never;
@@ -1904,8 +1905,12 @@ export interface components {
         /** @description Opaque cursor from a previous page's `next_cursor`. */
         Cursor: string;
         /**
-         * @description Client-chosen key (e.g. a UUID) that makes the request safe to retry. Remembered per
-         *     organization together with a keyed hash of the request body (never the body's secrets).
+         * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+         *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+         *     hash of the calling token, the operation, its path and query and the body (never the
+         *     body's secrets). A retry with the same key and request replays the first successful
+         *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+         *     with another request is a 422 at `header.idempotency-key`.
          */
         IdempotencyKey: string;
         /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
@@ -2502,7 +2507,17 @@ export interface operations {
     createProject: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description Organization id. */
                 org: components["parameters"]["Org"];
@@ -2610,6 +2625,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -2703,8 +2727,12 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description Client-chosen key (e.g. a UUID) that makes the request safe to retry. Remembered per
-                 *     organization together with a keyed hash of the request body (never the body's secrets).
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2818,6 +2846,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -2862,6 +2899,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -2906,6 +2952,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -2947,6 +3002,15 @@ export interface operations {
                 force?: boolean;
             };
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -3180,7 +3244,17 @@ export interface operations {
     createModelAlias: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description Organization id. */
                 org: components["parameters"]["Org"];
@@ -3291,6 +3365,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -3369,7 +3452,17 @@ export interface operations {
     createIdentityBinding: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description Organization id. */
                 org: components["parameters"]["Org"];
@@ -3476,6 +3569,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
