@@ -27,7 +27,7 @@ for (const kind of testDatabases()) {
         .set(t.admin)
         .send({ provider: "openai", name: `idem-${++serial}`, api_key: KEY(serial % 10), ...extra });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
-      return { id: res.body.id, etag: res.headers.etag as string };
+      return { id: res.body.id, etag: res.headers.etag };
     }
 
     async function auditCount(targetId: string, action: string): Promise<number> {
