@@ -6,7 +6,7 @@ import type { MasterKeyring } from "../crypto/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from "../errors.js";
-import { checkPrecondition, type TagCondition } from "../versioning.js";
+import { checkPrecondition, etagFor, ifMatchHolds, type TagCondition } from "../versioning.js";
 import type { CallMeta } from "../auth/actor.js";
 import type { CredentialType, Schemas } from "../contract-types.js";
 import { normalizeSecret, openSecretValues, sealSecretValues, SecretRejected, type SecretInput } from "./credential-secrets.js";
@@ -109,8 +109,9 @@ export class CredentialService {
   ): Promise<Credential> {
     return inTransaction(this.db, within, async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
-      checkPrecondition(ifMatch, current.version);
       const provider = requireProvider(current.provider, "provider");
+      if (!preconditionHolds(ifMatch, current) && alreadyApplied(current, body, provider)) return toApi(current);
+      checkPrecondition(ifMatch, current.version);
       const patch: dal.CredentialPatch = {};
       const changed: string[] = [];
       for (const [key, value] of Object.entries(body) as [keyof typeof body, unknown][]) {
@@ -202,6 +203,8 @@ export class CredentialService {
   ): Promise<Credential> {
     return inTransaction(this.db, within, async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
+      // Already so: a stale If-Match loses nothing (as for PATCH), and nothing happens to audit.
+      if (current.active === active && !preconditionHolds(opts.ifMatch, current)) return toApi(current);
       checkPrecondition(opts.ifMatch, current.version);
       if (current.active && !active && !opts.force) await this.refuseInUse(tx, current);
       if (current.active !== active) {
@@ -303,6 +306,26 @@ function requireProvider(id: string, path: string): ProviderEntry {
   const provider = findProvider(id);
   if (!provider) throw new ValidationError([{ path, message: "not a provider of the catalog (GET /v1/providers lists them)" }]);
   return provider;
+}
+
+function preconditionHolds(ifMatch: TagCondition | undefined, current: CredentialRow): boolean {
+  return ifMatch === undefined || ifMatchHolds(ifMatch, etagFor(current.version));
+}
+
+/**
+ * Whether a PATCH asks for nothing the credential does not already have. Then a stale If-Match
+ * loses no update, and RFC 9110 §13.1.1 lets the answer be a success: the change "appears to have
+ * already been applied" — as when the default moved here from a credential the same apply
+ * is about to unset.
+ */
+function alreadyApplied(current: CredentialRow, body: Schemas["CredentialUpdate"], provider: ProviderEntry): boolean {
+  return Object.entries(body).every(([key, value]: [string, unknown]) => {
+    if (value === undefined) return true;
+    if (key === "settings") return sameSettings((value ?? {}) as Record<string, string>, current.settings ?? {});
+    if (key === "api_base") return (value ?? provider.default_api_base) === current.api_base;
+    if (key === "env_var") return (value ?? provider.default_env_var) === current.env_var;
+    return (current as unknown as Record<string, unknown>)[key] === value;
+  });
 }
 
 function sameSettings(a: Record<string, string>, b: Record<string, string>): boolean {

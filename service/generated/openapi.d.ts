@@ -479,7 +479,10 @@ export interface paths {
          *     `secret_required` naming `body.api_base` or `body.settings.endpoint`, and nothing is
          *     changed: whoever moves a credential to another host must hold its secret. Send the new
          *     value with the secret to `rotate` instead. A PATCH that repeats the current value is
-         *     accepted.
+         *     accepted. A PATCH whose every field already has the value it asks for succeeds even when
+         *     its `If-Match` is stale (RFC 9110 §13.1.1: the change has already been applied, e.g. the
+         *     default moved away from this credential): it answers the current credential and its
+         *     `ETag`, and changes nothing.
          */
         patch: operations["updateCredential"];
         trace?: never;
@@ -535,7 +538,8 @@ export interface paths {
         put?: never;
         /**
          * Activate a credential
-         * @description Makes the credential resolvable again. Idempotent. No request body. Honours `If-Match`.
+         * @description Makes the credential resolvable again. Idempotent. No request body. Honours `If-Match`
+         *     (a stale one is accepted when the credential is already active).
          */
         post: operations["activateCredential"];
         delete?: never;
@@ -560,7 +564,8 @@ export interface paths {
         put?: never;
         /**
          * Deactivate a credential
-         * @description Inactive credentials are never resolved. Idempotent. No request body. Honours `If-Match`.
+         * @description Inactive credentials are never resolved. Idempotent. No request body. Honours `If-Match`
+         *     (a stale one is accepted when the credential is already inactive).
          *     A credential pinned by an active model alias, or resolved in the last 24 hours, is refused
          *     with 409 `credential_in_use` (naming the aliases and the last use) unless `force=true`.
          */

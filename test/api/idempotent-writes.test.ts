@@ -46,6 +46,8 @@ for (const kind of testDatabases()) {
       send: (path: string, key: string, ifMatch: string | undefined) => Promise<Response>;
       action: string;
       status: number;
+      /** Without the key, what the stale If-Match gets: 412, or 200 where the change is already there (RFC 9110 §13.1.1). */
+      staleWithoutKey?: 412 | 200;
       effect?: (path: string) => Promise<void>;
     }[] = [
       {
@@ -57,6 +59,7 @@ for (const kind of testDatabases()) {
         send: (path, key, ifMatch) => t.api.patch(path).set(t.admin).set("Idempotency-Key", key).set(ifMatchHeader(ifMatch)).send({ description: "once" }),
         action: "credential.update",
         status: 200,
+        staleWithoutKey: 200,
       },
       {
         name: "rotate",
@@ -87,6 +90,7 @@ for (const kind of testDatabases()) {
         send: (path, key, ifMatch) => t.api.post(`${path}/deactivate`).set(t.admin).set("Idempotency-Key", key).set(ifMatchHeader(ifMatch)),
         action: "credential.deactivate",
         status: 200,
+        staleWithoutKey: 200,
       },
       {
         name: "activate",
@@ -97,6 +101,7 @@ for (const kind of testDatabases()) {
         send: (path, key, ifMatch) => t.api.post(`${path}/activate`).set(t.admin).set("Idempotency-Key", key).set(ifMatchHeader(ifMatch)),
         action: "credential.activate",
         status: 200,
+        staleWithoutKey: 200,
       },
       {
         name: "create project",
@@ -187,8 +192,13 @@ for (const kind of testDatabases()) {
         const id = targetId ?? (first.body.id as string);
         expect(await auditCount(id, write.action)).toBe(1);
         await write.effect?.(path);
-        // Another key is another write: with the old If-Match it meets the 412 it deserves.
-        if (etag) expect((await write.send(path, `${key}-other`, etag)).status).toBe(412);
+        // Another key is another write: the old If-Match meets a 412, or the change already there.
+        if (etag) {
+          const other = await write.send(path, `${key}-other`, etag);
+          expect(other.status).toBe(write.staleWithoutKey ?? 412);
+          if (other.status === 200) expect(other.headers.etag).not.toBe(etag);
+          expect(await auditCount(id, write.action)).toBe(1);
+        }
       });
     }
 
@@ -339,6 +349,22 @@ for (const kind of testDatabases()) {
       expect(await get(staging.id)).toMatchObject({ is_default: true, version: 1 });
       expect(await get(inProject.id)).toMatchObject({ is_default: true, version: 1 });
       expect(prod.is_default).toBe(true);
+    });
+
+    it("a stale If-Match succeeds when the change is already there (the default moved away): RFC 9110 §13.1.1", async () => {
+      const a = await create("stale-a", { environment: "stale", is_default: true });
+      await create("stale-b", { environment: "stale", is_default: true });
+      const unset = await t.api.patch(`${base()}/${a.id}`).set(t.admin).set("If-Match", '"v1"').send({ is_default: false });
+      expect(unset.status).toBe(200);
+      expect(unset.headers.etag).toBe('"v2"');
+      expect(unset.body).toMatchObject({ is_default: false, version: 2 });
+      const more = await t.api.patch(`${base()}/${a.id}`).set(t.admin).set("If-Match", '"v1"').send({ is_default: false, owner: "someone" });
+      expect(more.status).toBe(412);
+      const deactivated = await t.api.post(`${base()}/${a.id}/deactivate`).set(t.admin).set("If-Match", '"v2"');
+      expect(deactivated.headers.etag).toBe('"v3"');
+      expect((await t.api.post(`${base()}/${a.id}/deactivate`).set(t.admin).set("If-Match", '"v2"')).status).toBe(200);
+      expect((await t.api.post(`${base()}/${a.id}/activate`).set(t.admin).set("If-Match", '"v2"')).status).toBe(412);
+      expect(await get(a.id)).toMatchObject({ is_default: false, version: 3 });
     });
 
     it("in either order: eight rounds of two concurrent updates that swap the default all succeed", async () => {
