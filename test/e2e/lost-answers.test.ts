@@ -61,6 +61,8 @@ resource "keyplane_credential" "lossy" {
   api_key_wo         = var.openai_key
   api_key_wo_version = var.key_version
   description        = var.description
+  # The rotation step resolves it: past the service's in-use guard on destroy.
+  force_destroy = true
 }
 `;
 
