@@ -210,6 +210,26 @@ export async function updateCredential(tx: Queryable, organizationId: string, id
   );
 }
 
+export type DefaultScope = Pick<CredentialRow, "project_id" | "provider" | "environment">;
+
+/**
+ * Clears the default of a scope (organization, project, provider, environment) unless it is
+ * `exceptId`, and answers the ids it cleared. The scope's advisory lock orders concurrent moves:
+ * without it, two moves racing past the same old default would meet on the unique index.
+ */
+export async function unsetDefault(tx: Queryable, organizationId: string, scope: DefaultScope, exceptId: string, updatedBy: string | null): Promise<string[]> {
+  await tx.query("select pg_advisory_xact_lock(hashtextextended('keyplane.credential_default:' || $1, 0))", [
+    [organizationId, scope.project_id ?? "", scope.provider, scope.environment].join("|"),
+  ]);
+  const { rows } = await tx.query<{ id: string }>(
+    `update credentials set is_default = false, updated_by = $6, updated_at = now(), version = version + 1
+     where organization_id = $1 and coalesce(project_id, '') = $2 and provider = $3 and environment = $4 and is_default and id <> $5
+     returning id`,
+    [organizationId, scope.project_id ?? "", scope.provider, scope.environment, exceptId, updatedBy],
+  );
+  return rows.map((row) => row.id);
+}
+
 /** Verify results are observations, not edits: they do not bump the ETag version. */
 export async function recordVerification(tx: Queryable, organizationId: string, id: string, status: string): Promise<void> {
   await tx.query("update credentials set last_verified_at = now(), last_verify_status = $3 where organization_id = $1 and id = $2", [

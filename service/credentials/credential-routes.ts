@@ -1,11 +1,10 @@
-import { hkdfSync } from "node:crypto";
 import type { Request, Response } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
 import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
 import { ifMatchOf, setEtag } from "../http/conditional.js";
 import { pageRequest, paginate } from "../http/pagination.js";
-import { claimIdempotencyKey, fingerprint, parseIdempotencyKey, storeIdempotentResponse } from "../http/idempotency.js";
+import { IdempotentWrites, type StoredResponse } from "../http/idempotency.js";
 import type { CallMeta } from "../auth/actor.js";
 import { CredentialService } from "./credential-service.js";
 import { CredentialVerifier } from "./credential-verify.js";
@@ -18,13 +17,13 @@ const id = (req: Request) => String(req.params.id);
 export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config }) => {
   const credentials = new CredentialService(db, keyring);
   const verifier = new CredentialVerifier(db, credentials, new Outbound({ allowPrivate: config.outboundAllowPrivate }));
-  // Derived once at start: fingerprints of Idempotency-Key bodies are keyed by the master key.
-  const idempotencyHmacKey = Buffer.from(hkdfSync("sha256", keyring.current.bytes(), Buffer.alloc(0), "keyplane idempotency fingerprint", 32));
+  const idempotent = new IdempotentWrites(db, keyring);
 
   const sendCredential = (res: Response, credential: { version: number }, status = 200) => {
     setEtag(res, credential.version);
     res.status(status).json(credential);
   };
+  const send = (res: Response, answer: StoredResponse<{ version: number }>) => sendCredential(res, answer.body, answer.status);
 
   ops.handle("listCredentials", async (req, res) => {
     const query = parseQuery("listCredentials", req.query);
@@ -44,23 +43,10 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
 
   ops.handle("createCredential", async (req, res) => {
     const body = parseBody("createCredential", req.body);
-    const key = parseIdempotencyKey(req.get("idempotency-key"));
     const organizationId = org(req);
-    if (key === undefined) {
-      const created = await credentials.create(organizationId, body, meta(req));
-      res.location(`/v1/organizations/${organizationId}/credentials/${created.id}`);
-      return sendCredential(res, created, 201);
-    }
-    const replay = await db.transaction(async (tx) => {
-      const stored = await claimIdempotencyKey(tx, organizationId, key, fingerprint(idempotencyHmacKey, body));
-      if (stored) return stored;
-      const created = await credentials.create(organizationId, body, meta(req), tx);
-      await storeIdempotentResponse(tx, organizationId, key, { status: 201, body: created });
-      return { status: 201, body: created };
-    });
-    const credential = replay.body as { id: string; version: number };
-    res.location(`/v1/organizations/${organizationId}/credentials/${credential.id}`);
-    sendCredential(res, credential, replay.status);
+    const answer = await idempotent.run(req, organizationId, 201, body, (tx) => credentials.create(organizationId, body, meta(req), tx));
+    res.location(`/v1/organizations/${organizationId}/credentials/${answer.body.id}`);
+    send(res, answer);
   });
 
   ops.handle("getCredential", async (req, res) => {
@@ -69,21 +55,25 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
 
   ops.handle("updateCredential", async (req, res) => {
     const body = parseBody("updateCredential", req.body);
-    sendCredential(res, await credentials.update(org(req), id(req), body, ifMatchOf(req), meta(req)));
+    send(res, await idempotent.run(req, org(req), 200, body, (tx) => credentials.update(org(req), id(req), body, ifMatchOf(req), meta(req), tx)));
   });
 
   ops.handle("rotateCredential", async (req, res) => {
     const body = parseBody("rotateCredential", req.body);
-    sendCredential(res, await credentials.rotate(org(req), id(req), body, ifMatchOf(req), meta(req)));
+    send(res, await idempotent.run(req, org(req), 200, body, (tx) => credentials.rotate(org(req), id(req), body, ifMatchOf(req), meta(req), tx)));
   });
 
   ops.handle("activateCredential", async (req, res) => {
-    sendCredential(res, await credentials.setActive(org(req), id(req), true, { ifMatch: ifMatchOf(req) }, meta(req)));
+    send(
+      res,
+      await idempotent.run(req, org(req), 200, null, (tx) => credentials.setActive(org(req), id(req), true, { ifMatch: ifMatchOf(req) }, meta(req), tx)),
+    );
   });
 
   ops.handle("deactivateCredential", async (req, res) => {
     const query = parseQuery("deactivateCredential", req.query);
-    sendCredential(res, await credentials.setActive(org(req), id(req), false, { force: query.force === true, ifMatch: ifMatchOf(req) }, meta(req)));
+    const opts = { force: query.force === true, ifMatch: ifMatchOf(req) };
+    send(res, await idempotent.run(req, org(req), 200, null, (tx) => credentials.setActive(org(req), id(req), false, opts, meta(req), tx)));
   });
 
   ops.handle("verifyCredential", async (req, res) => {

@@ -1,12 +1,12 @@
 import type { Db, Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
-import { withUniqueConflicts } from "../db/index.js";
+import { inTransaction, withUniqueConflicts } from "../db/index.js";
 import { aliasesPinning } from "../model-aliases/model-alias-dal.js";
 import type { MasterKeyring } from "../crypto/index.js";
 import { recordAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from "../errors.js";
-import { checkPrecondition, type TagCondition } from "../versioning.js";
+import { checkPrecondition, etagFor, ifMatchHolds, type TagCondition } from "../versioning.js";
 import type { CallMeta } from "../auth/actor.js";
 import type { CredentialType, Schemas } from "../contract-types.js";
 import { normalizeSecret, openSecretValues, sealSecretValues, SecretRejected, type SecretInput } from "./credential-secrets.js";
@@ -43,6 +43,15 @@ export class CredentialService {
     const id = newId("cred");
     const run = async (q: Queryable) => {
       if (body.project_id) await requireProject(q, organizationId, body.project_id, "body.project_id");
+      if (body.is_default === true) {
+        await takeDefault(
+          q,
+          meta,
+          organizationId,
+          { project_id: body.project_id ?? null, provider: provider.id, environment: body.environment ?? "production" },
+          id,
+        );
+      }
       await withUniqueConflicts(CREDENTIAL_CONFLICTS, () =>
         dal.insertCredential(q, {
           id,
@@ -78,7 +87,7 @@ export class CredentialService {
       });
       return toApi(row);
     };
-    return tx ? run(tx) : this.db.transaction(run);
+    return inTransaction(this.db, tx, run);
   }
 
   async get(organizationId: string, id: string): Promise<Credential> {
@@ -90,11 +99,19 @@ export class CredentialService {
     return (await dal.listCredentials(this.db, filter)).map(toApi);
   }
 
-  async update(organizationId: string, id: string, body: Schemas["CredentialUpdate"], ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
-    return this.db.transaction(async (tx) => {
+  async update(
+    organizationId: string,
+    id: string,
+    body: Schemas["CredentialUpdate"],
+    ifMatch: TagCondition | undefined,
+    meta: CallMeta,
+    within?: Queryable,
+  ): Promise<Credential> {
+    return inTransaction(this.db, within, async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
-      checkPrecondition(ifMatch, current.version);
       const provider = requireProvider(current.provider, "provider");
+      if (!preconditionHolds(ifMatch, current) && alreadyApplied(current, body, provider)) return toApi(current);
+      checkPrecondition(ifMatch, current.version);
       const patch: dal.CredentialPatch = {};
       const changed: string[] = [];
       for (const [key, value] of Object.entries(body) as [keyof typeof body, unknown][]) {
@@ -114,6 +131,9 @@ export class CredentialService {
       if (changed.length === 0) return toApi(current);
       const moved = destinationChanges(current, patch);
       if (moved.length) throw secretRequired(organizationId, id, moved);
+      if (patch.is_default === true) {
+        await takeDefault(tx, meta, organizationId, { ...current, environment: patch.environment ?? current.environment }, id);
+      }
       await withUniqueConflicts(CREDENTIAL_CONFLICTS, () => dal.updateCredential(tx, organizationId, id, patch, meta.actor.tokenId));
       const row = await mustFind(tx, organizationId, id);
       await audit(tx, meta, organizationId, "credential.update", id, { changed_fields: changed.sort() });
@@ -121,12 +141,19 @@ export class CredentialService {
     });
   }
 
-  async rotate(organizationId: string, id: string, body: Schemas["CredentialRotate"], ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
+  async rotate(
+    organizationId: string,
+    id: string,
+    body: Schemas["CredentialRotate"],
+    ifMatch: TagCondition | undefined,
+    meta: CallMeta,
+    within?: Queryable,
+  ): Promise<Credential> {
     const graceSeconds = body.grace_seconds ?? 0;
     if (graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
       throw new ValidationError([{ path: "body.grace_seconds", message: `must be between 0 and ${MAX_GRACE_SECONDS}` }]);
     }
-    return this.db.transaction(async (tx) => {
+    return inTransaction(this.db, within, async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
       const provider = requireProvider(current.provider, "provider");
@@ -166,9 +193,18 @@ export class CredentialService {
     });
   }
 
-  async setActive(organizationId: string, id: string, active: boolean, opts: { force?: boolean; ifMatch?: TagCondition }, meta: CallMeta): Promise<Credential> {
-    return this.db.transaction(async (tx) => {
+  async setActive(
+    organizationId: string,
+    id: string,
+    active: boolean,
+    opts: { force?: boolean; ifMatch?: TagCondition },
+    meta: CallMeta,
+    within?: Queryable,
+  ): Promise<Credential> {
+    return inTransaction(this.db, within, async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
+      // Already so: a stale If-Match loses nothing (as for PATCH), and nothing happens to audit.
+      if (current.active === active && !preconditionHolds(opts.ifMatch, current)) return toApi(current);
       checkPrecondition(opts.ifMatch, current.version);
       if (current.active && !active && !opts.force) await this.refuseInUse(tx, current);
       if (current.active !== active) {
@@ -272,6 +308,26 @@ function requireProvider(id: string, path: string): ProviderEntry {
   return provider;
 }
 
+function preconditionHolds(ifMatch: TagCondition | undefined, current: CredentialRow): boolean {
+  return ifMatch === undefined || ifMatchHolds(ifMatch, etagFor(current.version));
+}
+
+/**
+ * Whether a PATCH asks for nothing the credential does not already have. Then a stale If-Match
+ * loses no update, and RFC 9110 §13.1.1 lets the answer be a success: the change "appears to have
+ * already been applied" — as when the default moved here from a credential the same apply
+ * is about to unset.
+ */
+function alreadyApplied(current: CredentialRow, body: Schemas["CredentialUpdate"], provider: ProviderEntry): boolean {
+  return Object.entries(body).every(([key, value]: [string, unknown]) => {
+    if (value === undefined) return true;
+    if (key === "settings") return sameSettings((value ?? {}) as Record<string, string>, current.settings ?? {});
+    if (key === "api_base") return (value ?? provider.default_api_base) === current.api_base;
+    if (key === "env_var") return (value ?? provider.default_env_var) === current.env_var;
+    return (current as unknown as Record<string, unknown>)[key] === value;
+  });
+}
+
 function sameSettings(a: Record<string, string>, b: Record<string, string>): boolean {
   const keys = Object.keys(a);
   return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
@@ -317,6 +373,17 @@ function checkSettings(provider: ProviderEntry, settings: Record<string, string>
   }
   if (errors.length) throw new ValidationError(errors);
   return settings;
+}
+
+/**
+ * Makes room for credential `id` as the default of its scope: whichever credential is the default
+ * there stops being it, in the caller's transaction, and the audit log says where it went. So two
+ * writes that move a default (say, two resources of one Terraform apply) succeed in either order.
+ */
+async function takeDefault(q: Queryable, meta: CallMeta, organizationId: string, scope: dal.DefaultScope, id: string): Promise<void> {
+  for (const previous of await dal.unsetDefault(q, organizationId, scope, id, meta.actor.tokenId)) {
+    await audit(q, meta, organizationId, "credential.update", previous, { changed_fields: ["is_default"], default_moved_to: id });
+  }
 }
 
 async function requireProject(q: Queryable, organizationId: string, projectId: string, path: string): Promise<void> {

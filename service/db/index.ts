@@ -5,7 +5,7 @@ import type { Db, DbOptions } from "./types.js";
 export * from "./errors.js";
 export * from "./types.js";
 export { migrate, MigrationError } from "./migrate.js";
-export { setLocal } from "./transaction.js";
+export { inTransaction, setLocal } from "./transaction.js";
 export { ALL_ORGANIZATIONS, withOrganizationScope } from "./scope.js";
 export { ChangeFeed } from "./change-feed.js";
 

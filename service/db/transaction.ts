@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DbError, SerializationFailureError } from "./errors.js";
-import type { Queryable, TransactionOptions } from "./types.js";
+import type { Db, Queryable, TransactionOptions } from "./types.js";
 
 /**
  * Sets a transaction-local setting (`SET LOCAL name = value`, parametrized through set_config).
@@ -9,6 +9,14 @@ import type { Queryable, TransactionOptions } from "./types.js";
  */
 export async function setLocal(tx: Queryable, name: string, value: string): Promise<void> {
   await tx.query("select set_config($1, $2, true)", [name, value]);
+}
+
+/**
+ * Runs `run` in the caller's transaction when there is one (a write that must commit together
+ * with something else, such as its Idempotency-Key), else in a new transaction of `db`.
+ */
+export function inTransaction<T>(db: Db, tx: Queryable | undefined, run: (q: Queryable) => Promise<T>): Promise<T> {
+  return tx ? run(tx) : db.transaction(run);
 }
 
 const ISOLATION_SQL = {

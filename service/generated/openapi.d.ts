@@ -507,8 +507,9 @@ export interface paths {
          *
          *     Honours `Idempotency-Key`: a retry with the same key and body returns the original
          *     response; the same key with a different body is a 422. Name conflicts are 409
-         *     `name_conflict`; a second default for the same (project, provider, environment) is 409
-         *     `default_conflict`.
+         *     `name_conflict`. `is_default: true` moves the default: the credential that was the
+         *     default for the same (project, provider, environment) stops being it in the same
+         *     transaction (its version changes; the audit log records both).
          */
         post: operations["createCredential"];
         delete?: never;
@@ -559,7 +560,10 @@ export interface paths {
          *     `secret_required` naming `body.api_base` or `body.settings.endpoint`, and nothing is
          *     changed: whoever moves a credential to another host must hold its secret. Send the new
          *     value with the secret to `rotate` instead. A PATCH that repeats the current value is
-         *     accepted.
+         *     accepted. A PATCH whose every field already has the value it asks for succeeds even when
+         *     its `If-Match` is stale (RFC 9110 §13.1.1: the change has already been applied, e.g. the
+         *     default moved away from this credential): it answers the current credential and its
+         *     `ETag`, and changes nothing.
          */
         patch: operations["updateCredential"];
         trace?: never;
@@ -615,7 +619,8 @@ export interface paths {
         put?: never;
         /**
          * Activate a credential
-         * @description Makes the credential resolvable again. Idempotent. No request body. Honours `If-Match`.
+         * @description Makes the credential resolvable again. Idempotent. No request body. Honours `If-Match`
+         *     (a stale one is accepted when the credential is already active).
          */
         post: operations["activateCredential"];
         delete?: never;
@@ -640,7 +645,8 @@ export interface paths {
         put?: never;
         /**
          * Deactivate a credential
-         * @description Inactive credentials are never resolved. Idempotent. No request body. Honours `If-Match`.
+         * @description Inactive credentials are never resolved. Idempotent. No request body. Honours `If-Match`
+         *     (a stale one is accepted when the credential is already inactive).
          *     A credential pinned by an active model alias, or resolved in the last 24 hours, is refused
          *     with 409 `credential_in_use` (naming the aliases and the last use) unless `force=true`.
          */
@@ -2027,8 +2033,12 @@ export interface components {
         /** @description Opaque cursor from a previous page's `next_cursor`. */
         Cursor: string;
         /**
-         * @description Client-chosen key (e.g. a UUID) that makes the request safe to retry. Remembered per
-         *     organization together with a keyed hash of the request body (never the body's secrets).
+         * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+         *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+         *     hash of the calling token, the operation, its path and query and the body (never the
+         *     body's secrets). A retry with the same key and request replays the first successful
+         *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+         *     with another request is a 422 at `header.idempotency-key`.
          */
         IdempotencyKey: string;
         /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
@@ -2733,7 +2743,17 @@ export interface operations {
     createProject: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description Organization id. */
                 org: components["parameters"]["Org"];
@@ -2841,6 +2861,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -2934,8 +2963,12 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description Client-chosen key (e.g. a UUID) that makes the request safe to retry. Remembered per
-                 *     organization together with a keyed hash of the request body (never the body's secrets).
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -3049,6 +3082,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -3093,6 +3135,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -3137,6 +3188,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -3178,6 +3238,15 @@ export interface operations {
                 force?: boolean;
             };
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -3411,7 +3480,17 @@ export interface operations {
     createModelAlias: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description Organization id. */
                 org: components["parameters"]["Org"];
@@ -3522,6 +3601,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -3600,7 +3688,17 @@ export interface operations {
     createIdentityBinding: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description Organization id. */
                 org: components["parameters"]["Org"];
@@ -3707,6 +3805,15 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
+                 *     the request safe to retry. Remembered for 24 hours per organization together with a keyed
+                 *     hash of the calling token, the operation, its path and query and the body (never the
+                 *     body's secrets). A retry with the same key and request replays the first successful
+                 *     answer, status, body and `ETag`, even if its `If-Match` is stale by then; the same key
+                 *     with another request is a 422 at `header.idempotency-key`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };

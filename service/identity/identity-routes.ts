@@ -4,13 +4,15 @@ import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
 import { ifMatchOf, setEtag } from "../http/conditional.js";
 import { pageRequest, paginate } from "../http/pagination.js";
+import { IdempotentWrites } from "../http/idempotency.js";
 import { clientKey } from "../http/rate-limit-hooks.js";
 import { IdentityService, type IdentityBinding } from "./identity-service.js";
 
 const org = (req: Request) => String(req.params.org);
 const bindingId = (req: Request) => String(req.params.id);
 
-export const identityRoutes: FeatureRegistrar = (ops, { db, config }) => {
+export const identityRoutes: FeatureRegistrar = (ops, { db, keyring, config }) => {
+  const idempotent = new IdempotentWrites(db, keyring);
   const identity = new IdentityService(db, {
     allowInsecureIssuers: config.allowInsecureIssuers,
     outboundAllowPrivate: config.outboundAllowPrivate,
@@ -35,9 +37,9 @@ export const identityRoutes: FeatureRegistrar = (ops, { db, config }) => {
 
   ops.handle("createIdentityBinding", async (req, res) => {
     const body = parseBody("createIdentityBinding", req.body);
-    const created = await identity.create(org(req), body, actorOf(req), req.kp.requestId);
-    res.location(`/v1/organizations/${created.organization_id}/identity-bindings/${created.id}`);
-    send(res, created, 201);
+    const answer = await idempotent.run(req, org(req), 201, body, (tx) => identity.create(org(req), body, actorOf(req), req.kp.requestId, tx));
+    res.location(`/v1/organizations/${answer.body.organization_id}/identity-bindings/${answer.body.id}`);
+    send(res, answer.body, answer.status);
   });
 
   ops.handle("getIdentityBinding", async (req, res) => {
@@ -46,9 +48,15 @@ export const identityRoutes: FeatureRegistrar = (ops, { db, config }) => {
 
   ops.handle("updateIdentityBinding", async (req, res) => {
     const body = parseBody("updateIdentityBinding", req.body);
-    const updated = await identity.update(org(req), bindingId(req), body, ifMatchOf(req), actorOf(req), req.kp.requestId);
-    forget(updated.revokedTokenIds);
-    send(res, updated.result);
+    // Forgotten once committed (a replay revokes nothing): before, a request could cache them again.
+    let revoked: string[] = [];
+    const answer = await idempotent.run(req, org(req), 200, body, async (tx) => {
+      const updated = await identity.update(org(req), bindingId(req), body, ifMatchOf(req), actorOf(req), req.kp.requestId, tx);
+      revoked = updated.revokedTokenIds;
+      return updated.result;
+    });
+    forget(revoked);
+    send(res, answer.body, answer.status);
   });
 
   ops.handle("deleteIdentityBinding", async (req, res) => {

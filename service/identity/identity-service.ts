@@ -1,4 +1,4 @@
-import { withOrganizationScope, withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
+import { inTransaction, withOrganizationScope, withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
 import { IdentityRejectedError, NotFoundError, TooManyRequestsError, ValidationError, type FieldError } from "../errors.js";
 import { recordAudit, recordStandaloneAudit, type AuditActor } from "../audit/audit-service.js";
@@ -72,10 +72,16 @@ export class IdentityService {
     return bindingToApi(await mustFind(this.db, organizationId, id));
   }
 
-  async create(organizationId: string, body: Schemas["IdentityBindingCreate"], actor: AuditActor, requestId: string): Promise<IdentityBinding> {
+  async create(
+    organizationId: string,
+    body: Schemas["IdentityBindingCreate"],
+    actor: AuditActor,
+    requestId: string,
+    within?: Queryable,
+  ): Promise<IdentityBinding> {
     this.checkUrls(body);
     const id = newId("idb");
-    return this.db.transaction(async (tx) => {
+    return inTransaction(this.db, within, async (tx) => {
       await checkProject(tx, organizationId, body.project_id ?? null);
       await withUniqueConflicts(BINDING_CONFLICTS, () =>
         dal.insertBinding(tx, {
@@ -108,9 +114,10 @@ export class IdentityService {
     ifMatch: TagCondition | undefined,
     actor: AuditActor,
     requestId: string,
+    within?: Queryable,
   ): Promise<BindingChange<IdentityBinding>> {
     this.checkUrls(body);
-    return this.db.transaction(async (tx) => {
+    return inTransaction(this.db, within, async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
       const patch: dal.IdentityBindingPatch = {};

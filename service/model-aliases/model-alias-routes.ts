@@ -4,6 +4,7 @@ import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
 import { ifMatchOf, setEtag } from "../http/conditional.js";
 import { pageRequest, paginate } from "../http/pagination.js";
+import { IdempotentWrites } from "../http/idempotency.js";
 import type { CallMeta } from "../auth/actor.js";
 import { ModelAliasService, type ModelAlias } from "./model-alias-service.js";
 
@@ -11,8 +12,9 @@ const meta = (req: Request): CallMeta => ({ actor: actorOf(req), requestId: req.
 const org = (req: Request) => String(req.params.org);
 const id = (req: Request) => String(req.params.id);
 
-export const modelAliasRoutes: FeatureRegistrar = (ops, { db }) => {
+export const modelAliasRoutes: FeatureRegistrar = (ops, { db, keyring }) => {
   const aliases = new ModelAliasService(db);
+  const idempotent = new IdempotentWrites(db, keyring);
   const send = (res: Response, alias: ModelAlias, status = 200) => {
     setEtag(res, alias.version);
     res.status(status).json(alias);
@@ -33,9 +35,10 @@ export const modelAliasRoutes: FeatureRegistrar = (ops, { db }) => {
   });
 
   ops.handle("createModelAlias", async (req, res) => {
-    const created = await aliases.create(org(req), parseBody("createModelAlias", req.body), meta(req));
-    res.location(`/v1/organizations/${created.organization_id}/model-aliases/${created.id}`);
-    send(res, created, 201);
+    const body = parseBody("createModelAlias", req.body);
+    const answer = await idempotent.run(req, org(req), 201, body, (tx) => aliases.create(org(req), body, meta(req), tx));
+    res.location(`/v1/organizations/${answer.body.organization_id}/model-aliases/${answer.body.id}`);
+    send(res, answer.body, answer.status);
   });
 
   ops.handle("getModelAlias", async (req, res) => {
@@ -44,7 +47,8 @@ export const modelAliasRoutes: FeatureRegistrar = (ops, { db }) => {
 
   ops.handle("updateModelAlias", async (req, res) => {
     const body = parseBody("updateModelAlias", req.body);
-    send(res, await aliases.update(org(req), id(req), body, ifMatchOf(req), meta(req)));
+    const answer = await idempotent.run(req, org(req), 200, body, (tx) => aliases.update(org(req), id(req), body, ifMatchOf(req), meta(req), tx));
+    send(res, answer.body, answer.status);
   });
 
   ops.handle("deleteModelAlias", async (req, res) => {

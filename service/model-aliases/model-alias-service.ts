@@ -1,4 +1,4 @@
-import { withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
+import { inTransaction, withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from "../errors.js";
 import { recordAudit } from "../audit/audit-service.js";
@@ -31,9 +31,9 @@ export class ModelAliasService {
     return toApi(await mustFind(this.db, organizationId, id));
   }
 
-  async create(organizationId: string, body: Schemas["ModelAliasCreate"], meta: CallMeta): Promise<ModelAlias> {
+  async create(organizationId: string, body: Schemas["ModelAliasCreate"], meta: CallMeta, within?: Queryable): Promise<ModelAlias> {
     const id = newId("mal");
-    return this.db.transaction(async (tx) => {
+    return inTransaction(this.db, within, async (tx) => {
       await dal.lockOrganizationAliases(tx, organizationId);
       const projectId = body.project_id ?? null;
       if (projectId !== null && !(await dal.projectExists(tx, organizationId, projectId))) {
@@ -68,8 +68,15 @@ export class ModelAliasService {
     });
   }
 
-  async update(organizationId: string, id: string, body: Schemas["ModelAliasUpdate"], ifMatch: TagCondition | undefined, meta: CallMeta): Promise<ModelAlias> {
-    return this.db.transaction(async (tx) => {
+  async update(
+    organizationId: string,
+    id: string,
+    body: Schemas["ModelAliasUpdate"],
+    ifMatch: TagCondition | undefined,
+    meta: CallMeta,
+    within?: Queryable,
+  ): Promise<ModelAlias> {
+    return inTransaction(this.db, within, async (tx) => {
       await dal.lockOrganizationAliases(tx, organizationId);
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);

@@ -4,13 +4,15 @@ import { actorOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
 import { ifMatchOf, setEtag } from "../http/conditional.js";
 import { pageRequest, paginate } from "../http/pagination.js";
+import { IdempotentWrites } from "../http/idempotency.js";
 import { ProjectService, type Project } from "./project-service.js";
 
 const org = (req: Request) => String(req.params.org);
 const projectId = (req: Request) => String(req.params.project);
 
-export const projectRoutes: FeatureRegistrar = (ops, { db }) => {
+export const projectRoutes: FeatureRegistrar = (ops, { db, keyring }) => {
   const projects = new ProjectService(db);
+  const idempotent = new IdempotentWrites(db, keyring);
   const send = (res: Response, project: Project, status = 200) => {
     setEtag(res, project.version);
     res.status(status).json(project);
@@ -24,9 +26,9 @@ export const projectRoutes: FeatureRegistrar = (ops, { db }) => {
 
   ops.handle("createProject", async (req, res) => {
     const body = parseBody("createProject", req.body);
-    const created = await projects.create(org(req), body, actorOf(req), req.kp.requestId);
-    res.location(`/v1/organizations/${created.organization_id}/projects/${created.id}`);
-    send(res, created, 201);
+    const answer = await idempotent.run(req, org(req), 201, body, (tx) => projects.create(org(req), body, actorOf(req), req.kp.requestId, tx));
+    res.location(`/v1/organizations/${answer.body.organization_id}/projects/${answer.body.id}`);
+    send(res, answer.body, answer.status);
   });
 
   ops.handle("getProject", async (req, res) => {
@@ -35,7 +37,10 @@ export const projectRoutes: FeatureRegistrar = (ops, { db }) => {
 
   ops.handle("updateProject", async (req, res) => {
     const body = parseBody("updateProject", req.body);
-    send(res, await projects.update(org(req), projectId(req), body, ifMatchOf(req), actorOf(req), req.kp.requestId));
+    const answer = await idempotent.run(req, org(req), 200, body, (tx) =>
+      projects.update(org(req), projectId(req), body, ifMatchOf(req), actorOf(req), req.kp.requestId, tx),
+    );
+    send(res, answer.body, answer.status);
   });
 
   ops.handle("deleteProject", async (req, res) => {

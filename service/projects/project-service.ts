@@ -1,4 +1,4 @@
-import { withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
+import { inTransaction, withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { recordAudit, type AuditActor } from "../audit/audit-service.js";
@@ -28,9 +28,9 @@ export class ProjectService {
     return projectToApi(await mustFind(this.db, organizationId, id));
   }
 
-  async create(organizationId: string, body: Schemas["ProjectCreate"], actor: AuditActor, requestId: string): Promise<Project> {
+  async create(organizationId: string, body: Schemas["ProjectCreate"], actor: AuditActor, requestId: string, within?: Queryable): Promise<Project> {
     const id = newId("prj");
-    return this.db.transaction(async (tx) => {
+    return inTransaction(this.db, within, async (tx) => {
       await withUniqueConflicts(PROJECT_CONFLICTS, () =>
         dal.insertProject(tx, {
           id,
@@ -56,8 +56,9 @@ export class ProjectService {
     ifMatch: TagCondition | undefined,
     actor: AuditActor,
     requestId: string,
+    within?: Queryable,
   ): Promise<Project> {
-    return this.db.transaction(async (tx) => {
+    return inTransaction(this.db, within, async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
       const patch: dal.ProjectPatch = {};

@@ -137,13 +137,10 @@ for (const kind of testDatabases()) {
       expect(badSetting.body.errors[0].path).toBe("body.settings.region");
     });
 
-    it("enforces unique names and one default per provider and environment", async () => {
+    it("enforces unique names; a default per provider and environment (moving it: idempotent-writes.test.ts)", async () => {
       const dupName = await t.api.post(base()).set(t.admin).send({ provider: "openai", name: "primary", api_key: OPENAI_KEY_2 });
       expect(dupName.status).toBe(409);
       expect(dupName.body.code).toBe("name_conflict");
-      const dupDefault = await t.api.post(base()).set(t.admin).send({ provider: "openai", name: "second", api_key: OPENAI_KEY_2, is_default: true });
-      expect(dupDefault.status).toBe(409);
-      expect(dupDefault.body.code).toBe("default_conflict");
       const otherEnv = await t.api
         .post(base())
         .set(t.admin)

@@ -1,8 +1,20 @@
 // The plugin's view of the Keyplane API: one method per operation the resources use, over the
-// shared typed client (service/client/keyplane-api.ts). Only what is safe to repeat is retried:
-// reads (resolve included), deletes, creates carrying an Idempotency-Key, and writes carrying If-Match.
+// shared typed client (service/client/keyplane-api.ts). Everything is retried after a timeout or a
+// lost connection: reads (resolve included) and deletes are safe to repeat, and every create and
+// update carries an Idempotency-Key made once per call, so its retries get the first attempt's
+// answer from the service rather than doing the write twice (a second rotation) or meeting their
+// own first attempt as a 412.
+import { randomUUID } from "node:crypto";
 import type { operations } from "../../../service/generated/openapi.js";
-import { absentOn404, KeyplaneApi, type ApiCall, type ApiSchemas, type KeyplaneApiOptions, type Versioned } from "../../../service/client/keyplane-api.js";
+import {
+  absentOn404,
+  KeyplaneApi,
+  type ApiCall,
+  type ApiSchemas,
+  type KeyplaneApiOptions,
+  type PathsClient,
+  type Versioned,
+} from "../../../service/client/keyplane-api.js";
 
 export { ApiError, type Versioned } from "../../../service/client/keyplane-api.js";
 
@@ -77,40 +89,40 @@ export class KeyplaneClient {
       .catch(absentOn404);
   }
 
+  /** `idempotencyKey`: the caller's, when it must outlive this call; one is made otherwise. */
   async createCredential(org: string, body: CredentialCreate, idempotencyKey: string, signal?: AbortSignal): Promise<Versioned<Credential>> {
-    return this.api.send(
-      (api, attempt) =>
-        api.POST("/v1/organizations/{org}/credentials", { params: { path: { org }, header: { "Idempotency-Key": idempotencyKey } }, body, signal: attempt }),
-      { retryable: true, signal },
+    return this.write(
+      (api, attempt, key) =>
+        api.POST("/v1/organizations/{org}/credentials", { params: { path: { org }, header: { "Idempotency-Key": key } }, body, signal: attempt }),
+      signal,
+      idempotencyKey,
     );
   }
 
   async updateCredential(org: string, id: string, body: CredentialUpdate, ifMatch: string | undefined, signal?: AbortSignal) {
-    return this.conditional(
-      (api, attempt) => api.PATCH(CREDENTIAL, { params: { path: { org, id }, header: { "If-Match": ifMatch } }, body, signal: attempt }),
-      ifMatch,
+    return this.write(
+      (api, attempt, key) =>
+        api.PATCH(CREDENTIAL, { params: { path: { org, id }, header: { "If-Match": ifMatch, "Idempotency-Key": key } }, body, signal: attempt }),
       signal,
     );
   }
 
   async rotateCredential(org: string, id: string, body: CredentialRotate, ifMatch: string | undefined, signal?: AbortSignal) {
-    return this.conditional(
-      (api, attempt) => api.POST(`${CREDENTIAL}/rotate`, { params: { path: { org, id }, header: { "If-Match": ifMatch } }, body, signal: attempt }),
-      ifMatch,
+    return this.write(
+      (api, attempt, key) =>
+        api.POST(`${CREDENTIAL}/rotate`, { params: { path: { org, id }, header: { "If-Match": ifMatch, "Idempotency-Key": key } }, body, signal: attempt }),
       signal,
     );
   }
 
   /** `force` deactivates even a credential in use (pinned by an alias or resolved in the last day). */
   async setCredentialActive(org: string, id: string, active: boolean, ifMatch: string | undefined, signal?: AbortSignal, opts: { force?: boolean } = {}) {
-    const init = { params: { path: { org, id }, header: { "If-Match": ifMatch } } };
-    const deactivate = { params: { ...init.params, query: { force: opts.force || undefined } } };
-    return this.conditional(
-      (api, attempt) =>
-        active ? api.POST(`${CREDENTIAL}/activate`, { ...init, signal: attempt }) : api.POST(`${CREDENTIAL}/deactivate`, { ...deactivate, signal: attempt }),
-      ifMatch,
-      signal,
-    );
+    return this.write((api, attempt, key) => {
+      const header = { "If-Match": ifMatch, "Idempotency-Key": key };
+      return active
+        ? api.POST(`${CREDENTIAL}/activate`, { params: { path: { org, id }, header }, signal: attempt })
+        : api.POST(`${CREDENTIAL}/deactivate`, { params: { path: { org, id }, header, query: { force: opts.force || undefined } }, signal: attempt });
+    }, signal);
   }
 
   /** Deleting something already gone counts as success. */
@@ -138,10 +150,11 @@ export class KeyplaneClient {
   // Projects ------------------------------------------------------------------------------
 
   async createProject(org: string, body: ProjectCreate, signal?: AbortSignal): Promise<Versioned<Project>> {
-    return this.api.send((api, attempt) => api.POST("/v1/organizations/{org}/projects", { params: { path: { org } }, body, signal: attempt }), {
-      retryable: false,
+    return this.write(
+      (api, attempt, key) =>
+        api.POST("/v1/organizations/{org}/projects", { params: { path: { org }, header: { "Idempotency-Key": key } }, body, signal: attempt }),
       signal,
-    });
+    );
   }
 
   async getProject(org: string, id: string, signal?: AbortSignal): Promise<Versioned<Project> | null> {
@@ -151,9 +164,9 @@ export class KeyplaneClient {
   }
 
   async updateProject(org: string, id: string, body: ProjectUpdate, ifMatch: string | undefined, signal?: AbortSignal) {
-    return this.conditional(
-      (api, attempt) => api.PATCH(PROJECT, { params: { path: { org, project: id }, header: { "If-Match": ifMatch } }, body, signal: attempt }),
-      ifMatch,
+    return this.write(
+      (api, attempt, key) =>
+        api.PATCH(PROJECT, { params: { path: { org, project: id }, header: { "If-Match": ifMatch, "Idempotency-Key": key } }, body, signal: attempt }),
       signal,
     );
   }
@@ -177,12 +190,12 @@ export class KeyplaneClient {
     );
   }
 
-  /** Not retried: the API takes no Idempotency-Key here, and a repeat would answer 409 name_conflict. */
   async createModelAlias(org: string, body: ModelAliasCreate, signal?: AbortSignal): Promise<Versioned<ModelAlias>> {
-    return this.api.send((api, attempt) => api.POST("/v1/organizations/{org}/model-aliases", { params: { path: { org } }, body, signal: attempt }), {
-      retryable: false,
+    return this.write(
+      (api, attempt, key) =>
+        api.POST("/v1/organizations/{org}/model-aliases", { params: { path: { org }, header: { "Idempotency-Key": key } }, body, signal: attempt }),
       signal,
-    });
+    );
   }
 
   /** null when the alias does not exist (or was deleted out of band). */
@@ -193,9 +206,9 @@ export class KeyplaneClient {
   }
 
   async updateModelAlias(org: string, id: string, body: ModelAliasUpdate, ifMatch: string | undefined, signal?: AbortSignal) {
-    return this.conditional(
-      (api, attempt) => api.PATCH(MODEL_ALIAS, { params: { path: { org, id }, header: { "If-Match": ifMatch } }, body, signal: attempt }),
-      ifMatch,
+    return this.write(
+      (api, attempt, key) =>
+        api.PATCH(MODEL_ALIAS, { params: { path: { org, id }, header: { "If-Match": ifMatch, "Idempotency-Key": key } }, body, signal: attempt }),
       signal,
     );
   }
@@ -274,8 +287,15 @@ export class KeyplaneClient {
     return all;
   }
 
-  /** With If-Match a repeated write cannot apply twice (the second attempt gets 412), so it may be retried. */
-  private async conditional<T>(call: ApiCall<T>, ifMatch: string | undefined, signal: AbortSignal | undefined): Promise<Versioned<T>> {
-    return this.api.send(call, { retryable: ifMatch !== undefined, signal });
+  /**
+   * One logical write: its Idempotency-Key is made here, once, and sent again by every retry, so a
+   * retry after a lost answer gets the answer the first attempt's commit produced.
+   */
+  private async write<T>(
+    call: (api: PathsClient, signal: AbortSignal, idempotencyKey: string) => ReturnType<ApiCall<T>>,
+    signal: AbortSignal | undefined,
+    idempotencyKey: string = randomUUID(),
+  ): Promise<Versioned<T>> {
+    return this.api.send((api, attempt) => call(api, attempt, idempotencyKey), { retryable: true, signal });
   }
 }
