@@ -229,12 +229,12 @@ export class KeyplaneClient {
 
   // Identity bindings ---------------------------------------------------------------------
 
-  /** Not retried: the API takes no Idempotency-Key here, and a repeat would answer 409 name_conflict. */
   async createIdentityBinding(org: string, body: IdentityBindingCreate, signal?: AbortSignal): Promise<Versioned<IdentityBinding>> {
-    return this.api.send((api, attempt) => api.POST("/v1/organizations/{org}/identity-bindings", { params: { path: { org } }, body, signal: attempt }), {
-      retryable: false,
+    return this.write(
+      (api, attempt, key) =>
+        api.POST("/v1/organizations/{org}/identity-bindings", { params: { path: { org }, header: { "Idempotency-Key": key } }, body, signal: attempt }),
       signal,
-    });
+    );
   }
 
   /** null when the binding does not exist (or was deleted out of band). */
@@ -245,9 +245,9 @@ export class KeyplaneClient {
   }
 
   async updateIdentityBinding(org: string, id: string, body: IdentityBindingUpdate, ifMatch: string | undefined, signal?: AbortSignal) {
-    return this.conditional(
-      (api, attempt) => api.PATCH(IDENTITY_BINDING, { params: { path: { org, id }, header: { "If-Match": ifMatch } }, body, signal: attempt }),
-      ifMatch,
+    return this.write(
+      (api, attempt, key) =>
+        api.PATCH(IDENTITY_BINDING, { params: { path: { org, id }, header: { "If-Match": ifMatch, "Idempotency-Key": key } }, body, signal: attempt }),
       signal,
     );
   }
