@@ -69,7 +69,8 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
 
   ops.handle("updateCredential", async (req, res) => {
     const body = parseBody("updateCredential", req.body);
-    sendCredential(res, await credentials.update(org(req), id(req), body, ifMatchOf(req), meta(req)));
+    const query = parseQuery("updateCredential", req.query);
+    sendCredential(res, await credentials.update(org(req), id(req), body, { force: query.force === true, ifMatch: ifMatchOf(req) }, meta(req)));
   });
 
   ops.handle("rotateCredential", async (req, res) => {

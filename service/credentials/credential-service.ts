@@ -90,10 +90,16 @@ export class CredentialService {
     return (await dal.listCredentials(this.db, filter)).map(toApi);
   }
 
-  async update(organizationId: string, id: string, body: Schemas["CredentialUpdate"], ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Credential> {
+  async update(
+    organizationId: string,
+    id: string,
+    body: Schemas["CredentialUpdate"],
+    opts: { force?: boolean; ifMatch?: TagCondition },
+    meta: CallMeta,
+  ): Promise<Credential> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
-      checkPrecondition(ifMatch, current.version);
+      checkPrecondition(opts.ifMatch, current.version);
       const provider = requireProvider(current.provider, "provider");
       const patch: dal.CredentialPatch = {};
       const changed: string[] = [];
@@ -114,10 +120,13 @@ export class CredentialService {
       if (changed.length === 0) return toApi(current);
       const moved = destinationChanges(current, patch);
       if (moved.length) throw secretRequired(organizationId, id, moved);
+      // Deactivating by PATCH is a deactivation: the same in-use guard, the same count restarted.
+      const deactivates = current.active && patch.active === false;
+      if (deactivates && !opts.force) await this.refuseInUse(tx, current);
       await withUniqueConflicts(CREDENTIAL_CONFLICTS, () => dal.updateCredential(tx, organizationId, id, patch, meta.actor.tokenId));
-      const row = await mustFind(tx, organizationId, id);
       await audit(tx, meta, organizationId, "credential.update", id, { changed_fields: changed.sort() });
-      return toApi(row);
+      if (deactivates) await dal.resetDeniedUsage(tx, organizationId, id);
+      return toApi(await mustFind(tx, organizationId, id));
     });
   }
 
@@ -177,6 +186,9 @@ export class CredentialService {
       await audit(tx, meta, organizationId, active ? "credential.activate" : "credential.deactivate", id, {
         changed: current.active !== active,
       });
+      // After the audit event: the usage rows are written under the chain head's lock, as the
+      // audit group commit writes them, so the two never wait for each other in opposite orders.
+      if (current.active && !active) await dal.resetDeniedUsage(tx, organizationId, id);
       return toApi(await mustFind(tx, organizationId, id));
     });
   }
@@ -196,6 +208,7 @@ export class CredentialService {
         key_hint: current.key_hint,
         forced: force && current.active,
       });
+      await dal.deleteUsage(tx, organizationId, id);
     });
   }
 

@@ -479,6 +479,10 @@ export interface paths {
          *     changed: whoever moves a credential to another host must hold its secret. Send the new
          *     value with the secret to `rotate` instead. A PATCH that repeats the current value is
          *     accepted.
+         *
+         *     `active: false` deactivates the credential exactly as `deactivate` does: one pinned by an
+         *     active model alias, or resolved in the last 24 hours, is refused with 409
+         *     `credential_in_use` (naming the aliases and the last use) unless `force=true`.
          */
         patch: operations["updateCredential"];
         trace?: never;
@@ -1314,10 +1318,11 @@ export interface components {
             version: number;
         };
         /**
-         * @description Who still depends on the credential, derived from the audit events resolves write: the last
-         *     resolve that returned it, resolves in the last 30 days, and resolves since its last
-         *     deactivation that would have chosen it had it been active. Resolves are `resolve` calls
-         *     (`credential.resolve` events); `environment` calls are not counted.
+         * @description Who still depends on the credential, totalled per UTC day from the audit events resolves
+         *     write (in the same commit): the last resolve that returned it, resolves in the last 30 days
+         *     (the current UTC day and the 29 before it), and resolves since its last deactivation that
+         *     would have chosen it had it been active. Resolves are `resolve` calls (`credential.resolve`
+         *     events, through a provider or a model alias); `environment` calls are not counted.
          */
         CredentialUsage: {
             /** Format: date-time */
@@ -2816,7 +2821,10 @@ export interface operations {
     };
     updateCredential: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description With `active: false`: deactivate even if the credential is in use. */
+                force?: boolean;
+            };
             header?: {
                 /** @description The `ETag` you last saw (`"v<version>"`), several of them separated by commas (any one current matches), or `*`. The comparison is strong, so a weak `W/` tag never matches. On mismatch the request fails with 412 and changes nothing. */
                 "If-Match"?: components["parameters"]["IfMatch"];
