@@ -1,7 +1,8 @@
 // `npm run bench`: measures the resolve hot path against a bare Express route (same connections,
 // same duration, same run), write throughput, service memory, plugin start-up and `tofu plan`
-// against built-in terraform_data resources, and resolve throughput with and without what credential
-// usage adds, and the latency of a workload identity exchange. Prints a table and writes bench/results.json.
+// against built-in terraform_data resources, resolve throughput with and without what credential
+// usage adds, create/rotate throughput before and after a credential's many resolves, and the
+// latency of a workload identity exchange. Prints a table and writes bench/results.json.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
@@ -24,6 +25,10 @@ const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 3);
 // loads, and a ratio taken from one load of each would carry that drift.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PLAN_RESOURCES = 100;
+// A subset of the parts, comma-separated (embedded, postgres, plugin, plan) on a busy machine. A
+// partial run writes bench/results.partial.json and leaves the full run's results.json alone.
+const ALL_PARTS = ["embedded", "postgres", "plugin", "plan"];
+const PARTS = new Set(process.env.BENCH_PARTS ? process.env.BENCH_PARTS.split(",").map((p) => p.trim()) : ALL_PARTS);
 
 interface LoadResult {
   rps: number;
@@ -164,39 +169,38 @@ function medianRound<T extends { rps: number }>(rounds: T[]): T {
   return [...rounds].sort((a, b) => a.rps - b.rps)[Math.floor(rounds.length / 2)];
 }
 
-// What credential usage costs a resolve: nothing is written for it, it is read from the resolve
-// audit events through these indexes (migration 0011), so their upkeep on every audit insert is
-// the whole difference between a resolve with usage and one without.
-const USAGE_INDEXES = ["audit_events_credential_resolve_idx", "audit_events_skipped_inactive_idx"];
+// What credential usage costs a resolve: no write of its own. The audit group commit that writes
+// a batch of resolve events folds them into per-credential daily totals in the same statement
+// (migration 0013), through this function; with its body emptied, that statement writes the
+// events alone, which is the whole difference between a resolve with usage and one without.
+const USAGE_FOLD = "keyplane_fold_credential_usage(text, jsonb)";
 
 /**
- * Resolve throughput without the usage indexes and with them, alternated round by round in the
- * same service (the database is reached directly to drop and recreate them between loads).
+ * Resolve throughput without the usage fold and with it, alternated round by round in the same
+ * service (the database is reached directly to empty and restore the function between loads).
  */
 async function usageComparison(databaseUrl: string, resolveOpts: autocannon.Options) {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   try {
-    const { rows } = await db.query<{ indexname: string; indexdef: string }>("select indexname, indexdef from pg_indexes where indexname = any($1)", [
-      USAGE_INDEXES,
-    ]);
-    if (rows.length !== USAGE_INDEXES.length) throw new Error(`usage indexes missing: found ${rows.map((r) => r.indexname).join(", ")}`);
-    const drop = () => db.query(`drop index if exists ${USAGE_INDEXES.join(", ")}`);
-    const create = async () => {
-      for (const r of rows) await db.query(r.indexdef.replace(/^CREATE INDEX /, "CREATE INDEX IF NOT EXISTS "));
-    };
+    const { rows } = await db.query<{ def: string }>(`select pg_get_functiondef($1::regprocedure) as def`, [USAGE_FOLD]);
+    const restore = () => db.query(rows[0].def);
+    const empty = () =>
+      db.query(
+        `create or replace function ${USAGE_FOLD.replace("text, jsonb", "p_organization_id text, p_usage jsonb")} returns void language plpgsql as $$ begin end $$`,
+      );
     const without: LoadResult[] = [];
     const withUsage: LoadResult[] = [];
     try {
       for (let round = 0; round < ROUNDS; round++) {
         // Alternate which goes first, so the audit table's growth and the VM's drift fall on both.
-        for (const indexed of round % 2 === 0 ? [false, true] : [true, false]) {
-          await (indexed ? create() : drop());
-          (indexed ? withUsage : without).push(await load(resolveOpts, undefined, Math.min(WARMUP_S, 1)));
+        for (const folded of round % 2 === 0 ? [false, true] : [true, false]) {
+          await (folded ? restore() : empty());
+          (folded ? withUsage : without).push(await load(resolveOpts, undefined, Math.min(WARMUP_S, 1)));
         }
       }
     } finally {
-      await create();
+      await restore();
     }
     const a = medianRound(without);
     const b = medianRound(withUsage);
@@ -210,6 +214,10 @@ async function usageComparison(databaseUrl: string, resolveOpts: autocannon.Opti
     await db.end();
   }
 }
+
+// Creates and rotations answer with the credential's usage, and deactivation's in-use guard reads
+// it: they are measured on a fresh credential and again once it has been resolved this often.
+const RESOLVES_BEFORE_WRITES = Number(process.env.BENCH_RESOLVES_BEFORE_WRITES ?? 50_000);
 
 async function measureService(label: string, databaseUrl: string | undefined, bareUrl: string) {
   const service = await startService(databaseUrl);
@@ -232,6 +240,42 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
       headers: { Authorization: `Bearer ${resolver}`, "Content-Type": "application/json" },
       body: JSON.stringify({ provider: "openai" }),
     };
+    let created = 0;
+    const writes = async () => {
+      const create = await load({
+        url: `${service.url}/v1/organizations/${org.id}/credentials`,
+        method: "POST",
+        headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" },
+        requests: [
+          {
+            setupRequest: (req) => ({
+              ...req,
+              body: JSON.stringify({
+                provider: "openai",
+                name: `c${created++}-${randomBytes(4).toString("hex")}`,
+                api_key: `sk-bench${randomBytes(24).toString("hex")}`,
+              }),
+            }),
+          },
+        ],
+      });
+      const rotate = await load({
+        url: `${service.url}/v1/organizations/${org.id}/credentials/${credential.id}/rotate`,
+        method: "POST",
+        headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" },
+        requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ api_key: `sk-bench${randomBytes(24).toString("hex")}` }) }) }],
+      });
+      return { create, rotate };
+    };
+    const resolvesOf = async () =>
+      (
+        await apiAs(service, admin).send(
+          (api, signal) => api.GET("/v1/organizations/{org}/credentials/{id}", { params: { path: { org: org.id, id: credential.id } }, signal }),
+          { retryable: false },
+        )
+      ).body.usage.resolves_30d;
+    const fresh = await writes();
+    const freshResolves = await resolvesOf();
     const bareRounds: LoadResult[] = [];
     const resolveRounds: (LoadResult & { rss_mb?: number })[] = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -250,31 +294,11 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
     // Only against PostgreSQL: the embedded database lives inside the service process.
     const usage = databaseUrl ? await usageComparison(databaseUrl, resolveOpts) : null;
 
-    let created = 0;
-    const create = await load({
-      url: `${service.url}/v1/organizations/${org.id}/credentials`,
-      method: "POST",
-      headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" },
-      requests: [
-        {
-          setupRequest: (req) => ({
-            ...req,
-            body: JSON.stringify({
-              provider: "openai",
-              name: `c${created++}-${randomBytes(4).toString("hex")}`,
-              api_key: `sk-bench${randomBytes(24).toString("hex")}`,
-            }),
-          }),
-        },
-      ],
-    });
-
-    const rotate = await load({
-      url: `${service.url}/v1/organizations/${org.id}/credentials/${credential.id}/rotate`,
-      method: "POST",
-      headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" },
-      requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ api_key: `sk-bench${randomBytes(24).toString("hex")}` }) }) }],
-    });
+    // The loads above resolved the credential tens of thousands of times; top up to the mark.
+    const resolved = await resolvesOf();
+    if (resolved < RESOLVES_BEFORE_WRITES) await autocannon({ ...resolveOpts, connections: CONNECTIONS, amount: RESOLVES_BEFORE_WRITES - resolved });
+    const resolvesBeforeWrites = await resolvesOf();
+    const { create, rotate } = await writes();
 
     const identity = await measureExchange(service.url, org.id, async (issuer) => {
       await apiAs(service, admin).send(
@@ -302,6 +326,18 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
       baseline: { bare_express_rps: bare.rps, p50_ms: bare.p50_ms, p99_ms: bare.p99_ms },
       create: { rps: create.rps, p99_ms: create.p99_ms, non2xx: create.non2xx },
       rotate: { rps: rotate.rps, p99_ms: rotate.p99_ms, non2xx: rotate.non2xx },
+      // create and rotate above ran after the credential's resolves; these before any.
+      writes_after_resolves: {
+        credential_resolves_before: freshResolves,
+        credential_resolves_after: resolvesBeforeWrites,
+        create_before_rps: fresh.create.rps,
+        create_after_rps: create.rps,
+        rotate_before_rps: fresh.rotate.rps,
+        rotate_after_rps: rotate.rps,
+        rotate_before_p99_ms: fresh.rotate.p99_ms,
+        rotate_after_p99_ms: rotate.p99_ms,
+        non2xx: fresh.create.non2xx + fresh.rotate.non2xx,
+      },
       service: { rss_mb: peakRss },
       identity,
     };
@@ -464,21 +500,27 @@ async function main() {
   const bare = await startBareExpress();
   let embedded, postgres;
   try {
-    embedded = await measureService("embedded", undefined, bare.url);
-    console.error(`embedded: resolve ${embedded.resolve.rps} req/s, bare Express ${embedded.baseline.bare_express_rps} req/s`);
-    postgres = await withBenchDatabase((url) => measureService("postgres", url, bare.url));
-    if (postgres) console.error(`postgres: resolve ${postgres.resolve.rps} req/s, bare Express ${postgres.baseline.bare_express_rps} req/s`);
+    if (PARTS.has("embedded")) {
+      embedded = await measureService("embedded", undefined, bare.url);
+      console.error(`embedded: resolve ${embedded.resolve.rps} req/s, bare Express ${embedded.baseline.bare_express_rps} req/s`);
+    }
+    if (PARTS.has("postgres")) {
+      postgres = await withBenchDatabase((url) => measureService("postgres", url, bare.url));
+      if (postgres) console.error(`postgres: resolve ${postgres.resolve.rps} req/s, bare Express ${postgres.baseline.bare_express_rps} req/s`);
+    }
   } finally {
     await stop(bare.child);
   }
 
-  const plugin = await pluginStartup();
-  const tofu = findTofu();
+  const plugin = PARTS.has("plugin") ? await pluginStartup() : null;
+  const tofu = PARTS.has("plan") ? findTofu() : null;
   const plan = tofu ? await planBench(tofu) : null;
 
-  const results = { machine, embedded, postgres, plugin, plan, measured_at: new Date().toISOString() };
+  const results = { machine, parts: [...PARTS], embedded, postgres, plugin, plan, measured_at: new Date().toISOString() };
+  const partial = ALL_PARTS.some((part) => !PARTS.has(part));
+  const resultsFile = join(root, partial ? "bench/results.partial.json" : "bench/results.json");
   mkdirSync(join(root, "bench"), { recursive: true });
-  writeFileSync(join(root, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
 
   const rows: [string, string, string][] = [];
   for (const [label, r] of [
@@ -511,8 +553,16 @@ async function main() {
             ] as [string, string, string],
           ]
         : []),
-      [`${label} create`, `${r.create.rps} req/s`, `p99 ${ms(r.create.p99_ms)}`],
-      [`${label} rotate`, `${r.rotate.rps} req/s`, `p99 ${ms(r.rotate.p99_ms)}`],
+      [
+        `${label} create`,
+        `${r.create.rps} req/s`,
+        `p99 ${ms(r.create.p99_ms)}; ${r.writes_after_resolves.create_before_rps} req/s before the ${r.writes_after_resolves.credential_resolves_after} resolves`,
+      ],
+      [
+        `${label} rotate`,
+        `${r.rotate.rps} req/s`,
+        `p99 ${ms(r.rotate.p99_ms)}, after ${r.writes_after_resolves.credential_resolves_after} resolves of the credential; before them ${r.writes_after_resolves.rotate_before_rps} req/s, p99 ${ms(r.writes_after_resolves.rotate_before_p99_ms)}`,
+      ],
       [`${label} service RSS`, `${r.service.rss_mb} MB`, "peak under the resolve load"],
       [
         `${label} identity exchange, 1 connection`,
@@ -521,14 +571,15 @@ async function main() {
       ],
     );
   }
-  rows.push(
-    [
-      "plugin start-up, packaged executable",
-      `${plugin.startup_ms} ms`,
-      `${plugin.startup_ratio_vs_node}× a bare \`node -e ""\` (${plugin.node_bare_ms} ms); ${plugin.executable_mb} MB; median of 9 launches to the handshake line`,
-    ],
-    ["plugin start-up, development launcher", `${plugin.launcher_startup_ms} ms`, "Node on the bundled plugin (dev_overrides, filesystem mirror)"],
-  );
+  if (plugin)
+    rows.push(
+      [
+        "plugin start-up, packaged executable",
+        `${plugin.startup_ms} ms`,
+        `${plugin.startup_ratio_vs_node}× a bare \`node -e ""\` (${plugin.node_bare_ms} ms); ${plugin.executable_mb} MB; median of 9 launches to the handshake line`,
+      ],
+      ["plugin start-up, development launcher", `${plugin.launcher_startup_ms} ms`, "Node on the bundled plugin (dev_overrides, filesystem mirror)"],
+    );
   if (plan)
     rows.push([
       "tofu plan, 100 resources",
@@ -537,8 +588,8 @@ async function main() {
     ]);
   const width = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(width[i])).join("  "));
-  console.log(`\nwritten to bench/results.json`);
-  if (!existsSync(join(root, "bench/results.json"))) process.exitCode = 1;
+  console.log(`\nwritten to ${resultsFile}`);
+  if (!existsSync(resultsFile)) process.exitCode = 1;
 }
 
 main().catch((error) => {

@@ -3,7 +3,8 @@
 // one transaction per event (lock the chain, read its last link, insert, commit) would cost more
 // than the resolve itself. Events queue up while batches are being written and the next batch
 // appends all of them to their chains in one transaction: under load, many resolves share one
-// commit; alone, a resolve pays one.
+// commit; alone, a resolve pays one. The same statement adds the batch's resolves to the
+// credentials' usage totals (credential-usage.ts), so usage costs a resolve no write of its own.
 import { ALL_ORGANIZATIONS, withOrganizationScope, type Db } from "../db/index.js";
 import { appendAuditEvents, type AuditEventInput } from "./audit-service.js";
 

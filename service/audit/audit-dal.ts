@@ -1,5 +1,6 @@
 import type { Queryable } from "../db/index.js";
 import { LEGACY_HASH_ALG, type ChainHead, type StoredEvent } from "./audit-chain.js";
+import type { UsageTotals } from "./credential-usage.js";
 
 export type AuditRow = StoredEvent;
 
@@ -78,11 +79,13 @@ export async function appendLinkedEvents(
   from: ChainHead,
   /** Linked into the chain by the service: seq, prev_hash, hash and hash_alg are set. */
   events: StoredEvent[],
+  /** Folded into credential_usage_daily in the same statement when the events are written (0013). */
+  usage: UsageTotals[],
 ): Promise<ChainHead | null> {
   const { rows } = await q.query<{ head_seq: number; head_hash: string }>(
-    "select head_seq::int as head_seq, head_hash from keyplane_append_audit($1, $2, $3, $4, $5::jsonb)",
-    [chainKey, organizationId, from.seq, from.hash, JSON.stringify(events)],
-    { name: "keyplane_append_audit" },
+    "select head_seq::int as head_seq, head_hash from keyplane_append_audit($1, $2, $3, $4, $5::jsonb, $6::jsonb)",
+    [chainKey, organizationId, from.seq, from.hash, JSON.stringify(events), JSON.stringify(usage)],
+    { name: "keyplane_append_audit_usage" },
   );
   return rows.length === 0 ? null : { seq: Number(rows[0].head_seq), hash: rows[0].head_hash };
 }
@@ -148,44 +151,3 @@ export async function readLegacyHead(q: Queryable, chainKey: string): Promise<Le
   );
   return rows[0] ?? null;
 }
-
-// Usage of credential `c` (the credential query's alias), read from the audit events resolves
-// already write, so a resolve pays no extra write for it; migration 0011's indexes answer it.
-// Spliced into the credential reads, so a page of credentials stays one statement.
-const SUCCESSFUL_RESOLVES_OF_C = `e.organization_id = c.organization_id and e.target_id = c.id
-  and e.action = 'credential.resolve' and e.outcome = 'success'`;
-// While c is inactive, the last event that changed `active` deactivated it (or c was created inactive).
-const LAST_DEACTIVATION_OF_C = `coalesce((
-    select max(d.created_at) from audit_events d
-    where d.target_id = c.id and d.organization_id = c.organization_id
-      and ((d.action = 'credential.deactivate' and d.details ->> 'changed' = 'true')
-        or (d.action = 'credential.update' and d.details -> 'changed_fields' ? 'active'))
-  ), c.created_at)`;
-
-/** Joins `last_use` (the last successful resolve of `c`) and `last_user` (its token). */
-export const CREDENTIAL_USAGE_JOINS = `left join lateral (
-    select e.created_at, e.actor_token_id from audit_events e
-    where ${SUCCESSFUL_RESOLVES_OF_C}
-    order by e.created_at desc limit 1
-  ) last_use on true
-  left join api_tokens last_user on last_user.id = last_use.actor_token_id`;
-
-export interface CredentialUsageColumns {
-  usage_last_used_at: Date | null;
-  usage_last_used_by: string | null;
-  usage_last_used_by_name: string | null;
-  usage_resolves_30d: number;
-  usage_denied_since_deactivation: number;
-}
-
-/** The columns of CredentialUsageColumns; needs CREDENTIAL_USAGE_JOINS. */
-export const CREDENTIAL_USAGE_COLUMNS = `last_use.created_at as usage_last_used_at, last_use.actor_token_id as usage_last_used_by,
-  last_user.name as usage_last_used_by_name,
-  (select count(*) from audit_events e where ${SUCCESSFUL_RESOLVES_OF_C} and e.created_at > now() - interval '30 days')::int
-    as usage_resolves_30d,
-  case when c.active then 0 else (
-    select count(*) from audit_events e
-    where e.organization_id = c.organization_id and e.action = 'credential.resolve'
-      and e.details ? 'skipped_inactive' and e.details -> 'skipped_inactive' ? c.id
-      and e.created_at >= ${LAST_DEACTIVATION_OF_C}
-  )::int end as usage_denied_since_deactivation`;

@@ -13,6 +13,7 @@ import {
 } from "./audit-chain.js";
 import { appendLinkedEvents, readChainHead, readLegacyHead, walkChain } from "./audit-dal.js";
 import { openAuditKeys, type AuditKeys, type OpenedAuditKeys } from "./audit-keys.js";
+import { usageTotals } from "./credential-usage.js";
 
 export type AuditOutcome = "success" | "denied" | "failure";
 
@@ -102,7 +103,8 @@ export class AuditChain {
   /** Returns null when written, else the chain's actual head. */
   async #write(q: Queryable, chainKey: string, organizationId: string | null, from: ChainHead, events: UnlinkedEvent[]): Promise<ChainHead | null> {
     const linked = this.#link(from, events);
-    const actual = await appendLinkedEvents(q, chainKey, organizationId, from, linked);
+    const usage = organizationId === null ? [] : usageTotals(linked);
+    const actual = await appendLinkedEvents(q, chainKey, organizationId, from, linked, usage);
     const last = linked[linked.length - 1];
     // After a rollback the remembered head is ahead of the chain: the next append misses once and relinks.
     this.#heads.set(chainKey, actual ?? { seq: last.seq, hash: last.hash });

@@ -1,5 +1,12 @@
 import type { Queryable } from "../db/index.js";
-import { CREDENTIAL_USAGE_COLUMNS, CREDENTIAL_USAGE_JOINS, type CredentialUsageColumns } from "../audit/audit-dal.js";
+
+export interface CredentialUsageColumns {
+  usage_last_used_at: Date | null;
+  usage_last_used_by: string | null;
+  usage_last_used_by_name: string | null;
+  usage_resolves_30d: number;
+  usage_denied_since_deactivation: number;
+}
 
 export interface CredentialRow extends CredentialUsageColumns {
   id: string;
@@ -55,7 +62,24 @@ const CREDENTIAL_COLUMNS = `c.id, c.organization_id, c.project_id, c.provider, c
   c.rotation_period_days, ${ROTATION_DUE} as rotation_due_at, c.last_verified_at, c.last_verify_status,
   c.secret_field_names, c.version, c.created_at, c.updated_at, c.rotated_at, c.created_by, c.updated_by`;
 
-const CREDENTIAL_SELECT = `select ${CREDENTIAL_COLUMNS}, ${CREDENTIAL_USAGE_COLUMNS} from credentials c ${CREDENTIAL_USAGE_JOINS}`;
+// Usage of `c` from its running totals (migration 0013): one row per UTC day it was resolved or
+// denied, so a read costs O(days), not O(resolves). resolves_30d counts the current UTC day and
+// the 29 before it. Denied counts are set to 0 on deactivation (resetDeniedUsage) and only count
+// while the credential is inactive.
+const USAGE_JOIN = `left join lateral (
+    select max(u.last_used_at) as last_used_at,
+      (array_agg(u.last_used_by order by u.last_used_at desc nulls last))[1] as last_used_by,
+      coalesce(sum(u.resolves) filter (where u.day > (now() at time zone 'UTC')::date - 30), 0)::int as resolves_30d,
+      coalesce(sum(u.denied), 0)::int as denied
+    from credential_usage_daily u
+    where u.organization_id = c.organization_id and u.credential_id = c.id
+  ) usage on true
+  left join api_tokens last_user on last_user.id = usage.last_used_by`;
+const USAGE_COLUMNS = `usage.last_used_at as usage_last_used_at, usage.last_used_by as usage_last_used_by,
+  last_user.name as usage_last_used_by_name, usage.resolves_30d as usage_resolves_30d,
+  case when c.active then 0 else usage.denied end as usage_denied_since_deactivation`;
+
+const CREDENTIAL_SELECT = `select ${CREDENTIAL_COLUMNS}, ${USAGE_COLUMNS} from credentials c ${USAGE_JOIN}`;
 
 export type NewCredential = Omit<
   CredentialRow,
@@ -242,6 +266,16 @@ export async function recordVerification(tx: Queryable, organizationId: string, 
 export async function deleteCredential(tx: Queryable, organizationId: string, id: string): Promise<void> {
   // credential_versions rows (and with them every ciphertext) go by ON DELETE CASCADE.
   await tx.query("delete from credentials where organization_id = $1 and id = $2", [organizationId, id]);
+}
+
+/** Starts the count of denied resolves again (on deactivation). */
+export async function resetDeniedUsage(tx: Queryable, organizationId: string, id: string): Promise<void> {
+  await tx.query("update credential_usage_daily set denied = 0 where organization_id = $1 and credential_id = $2 and denied <> 0", [organizationId, id]);
+}
+
+/** Usage rows have no foreign key to their credential (see migration 0013). */
+export async function deleteUsage(tx: Queryable, organizationId: string, id: string): Promise<void> {
+  await tx.query("delete from credential_usage_daily where organization_id = $1 and credential_id = $2", [organizationId, id]);
 }
 
 export type VersionSummary = Pick<VersionRow, "key_version" | "key_hint" | "created_at" | "retired_at" | "grace_expires_at" | "destroyed_at">;

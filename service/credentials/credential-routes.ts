@@ -55,7 +55,13 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
 
   ops.handle("updateCredential", async (req, res) => {
     const body = parseBody("updateCredential", req.body);
-    send(res, await idempotent.run(req, org(req), 200, body, (tx) => credentials.update(org(req), id(req), body, ifMatchOf(req), meta(req), tx)));
+    const query = parseQuery("updateCredential", req.query);
+    send(
+      res,
+      await idempotent.run(req, org(req), 200, body, (tx) =>
+        credentials.update(org(req), id(req), body, { force: query.force === true, ifMatch: ifMatchOf(req) }, meta(req), tx),
+      ),
+    );
   });
 
   ops.handle("rotateCredential", async (req, res) => {

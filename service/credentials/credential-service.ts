@@ -103,10 +103,11 @@ export class CredentialService {
     organizationId: string,
     id: string,
     body: Schemas["CredentialUpdate"],
-    ifMatch: TagCondition | undefined,
+    opts: { force?: boolean; ifMatch?: TagCondition },
     meta: CallMeta,
     within?: Queryable,
   ): Promise<Credential> {
+    const { ifMatch } = opts;
     return inTransaction(this.db, within, async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       const provider = requireProvider(current.provider, "provider");
@@ -131,13 +132,16 @@ export class CredentialService {
       if (changed.length === 0) return toApi(current);
       const moved = destinationChanges(current, patch);
       if (moved.length) throw secretRequired(organizationId, id, moved);
+      // Deactivating by PATCH is a deactivation: the same in-use guard, the same count restarted.
+      const deactivates = current.active && patch.active === false;
+      if (deactivates && !opts.force) await this.refuseInUse(tx, current);
       if (patch.is_default === true) {
         await takeDefault(tx, meta, organizationId, { ...current, environment: patch.environment ?? current.environment }, id);
       }
       await withUniqueConflicts(CREDENTIAL_CONFLICTS, () => dal.updateCredential(tx, organizationId, id, patch, meta.actor.tokenId));
-      const row = await mustFind(tx, organizationId, id);
       await audit(tx, meta, organizationId, "credential.update", id, { changed_fields: changed.sort() });
-      return toApi(row);
+      if (deactivates) await dal.resetDeniedUsage(tx, organizationId, id);
+      return toApi(await mustFind(tx, organizationId, id));
     });
   }
 
@@ -213,6 +217,9 @@ export class CredentialService {
       await audit(tx, meta, organizationId, active ? "credential.activate" : "credential.deactivate", id, {
         changed: current.active !== active,
       });
+      // After the audit event: the usage rows are written under the chain head's lock, as the
+      // audit group commit writes them, so the two never wait for each other in opposite orders.
+      if (current.active && !active) await dal.resetDeniedUsage(tx, organizationId, id);
       return toApi(await mustFind(tx, organizationId, id));
     });
   }
@@ -232,6 +239,7 @@ export class CredentialService {
         key_hint: current.key_hint,
         forced: force && current.active,
       });
+      await dal.deleteUsage(tx, organizationId, id);
     });
   }
 

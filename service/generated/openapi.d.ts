@@ -564,6 +564,10 @@ export interface paths {
          *     its `If-Match` is stale (RFC 9110 §13.1.1: the change has already been applied, e.g. the
          *     default moved away from this credential): it answers the current credential and its
          *     `ETag`, and changes nothing.
+         *
+         *     `active: false` deactivates the credential exactly as `deactivate` does: one pinned by an
+         *     active model alias, or resolved in the last 24 hours, is refused with 409
+         *     `credential_in_use` (naming the aliases and the last use) unless `force=true`.
          */
         patch: operations["updateCredential"];
         trace?: never;
@@ -1437,10 +1441,11 @@ export interface components {
             version: number;
         };
         /**
-         * @description Who still depends on the credential, derived from the audit events resolves write: the last
-         *     resolve that returned it, resolves in the last 30 days, and resolves since its last
-         *     deactivation that would have chosen it had it been active. Resolves are `resolve` calls
-         *     (`credential.resolve` events); `environment` calls are not counted.
+         * @description Who still depends on the credential, totalled per UTC day from the audit events resolves
+         *     write (in the same commit): the last resolve that returned it, resolves in the last 30 days
+         *     (the current UTC day and the 29 before it), and resolves since its last deactivation that
+         *     would have chosen it had it been active. Resolves are `resolve` calls (`credential.resolve`
+         *     events, through a provider or a model alias); `environment` calls are not counted.
          */
         CredentialUsage: {
             /** Format: date-time */
@@ -3080,7 +3085,10 @@ export interface operations {
     };
     updateCredential: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description With `active: false`: deactivate even if the credential is in use. */
+                force?: boolean;
+            };
             header?: {
                 /**
                  * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes

@@ -96,11 +96,13 @@ export async function findResolveCandidate(
 
 /**
  * A pinned credential, when it is active, with the version to serve; same shape as
- * findResolveCandidate (without project: a pin does not depend on the caller's scope).
+ * findResolveCandidate (without project: a pin does not depend on the caller's scope). An
+ * inactive pin is named in skipped_inactive.
  */
 export async function findPinnedCandidate(db: Queryable, q: { organizationId: string; credentialId: string; previous: boolean }): Promise<CandidateRow | null> {
   const { rows } = await db.query<CandidateRow>(
-    `select ${SELECTED}
+    `select ${SELECTED},
+       array(select s.id from credentials s where s.organization_id = o.id and s.id = $2 and not s.active) as skipped_inactive
      from organizations o
      left join projects p on false
      left join lateral (

@@ -126,9 +126,13 @@ export class Resolver {
     if (!scope) throw new NotFoundError("organization");
 
     const chain: string[] = [];
+    // Inactive credentials the chain passed over (inactive pins, and those the provider-level
+    // order ranks first), named like a provider-level resolve names them: usage counts them.
+    const skipped = new Set<string>();
     const auditBase = { alias: input.alias, project_id: projectId, environment, version: previous ? "previous" : "current" };
+    const skippedDetails = () => (skipped.size ? { skipped_inactive: [...skipped].sort() } : {});
     const fail = async (error: DomainError, details: Record<string, unknown>, targetId: string | null = null): Promise<never> => {
-      await this.record(meta, organizationId, "failure", targetId, { ...auditBase, alias_chain: chain, ...details, reason: error.code });
+      await this.record(meta, organizationId, "failure", targetId, { ...auditBase, alias_chain: chain, ...skippedDetails(), ...details, reason: error.code });
       throw error;
     };
     if (projectId !== null && scope.project_found === null) return fail(new NotFoundError("project"), {});
@@ -148,11 +152,17 @@ export class Resolver {
     }
     for (const alias of graph.walk(requested)) {
       chain.push(alias.name);
-      const outcome = await this.serveAlias(organizationId, alias, projectId, environment, previous, checked);
+      const outcome = await this.serveAlias(organizationId, alias, projectId, environment, previous, checked, skipped);
       if (outcome.kind === "nothing") continue;
       const aliasDetails = { provider: alias.provider, alias_id: alias.id, model: alias.model };
       if (outcome.kind === "refused") return fail(outcome.error, { ...aliasDetails, ...outcome.details }, outcome.credentialId);
-      await this.record(meta, organizationId, "success", outcome.credentialId, { ...auditBase, ...aliasDetails, alias_chain: chain, ...outcome.details });
+      await this.record(meta, organizationId, "success", outcome.credentialId, {
+        ...auditBase,
+        ...aliasDetails,
+        alias_chain: chain,
+        ...skippedDetails(),
+        ...outcome.details,
+      });
       return { ...outcome.response, alias: alias.name, alias_id: alias.id, model: alias.model, params: alias.params, alias_chain: chain };
     }
     return fail(
@@ -166,7 +176,10 @@ export class Resolver {
     );
   }
 
-  /** One alias of a chain: its pin if active, else its provider; a miss adds what it checked. */
+  /**
+   * One alias of a chain: its pin if active, else its provider; a miss adds what it checked, and
+   * every inactive credential passed over goes to `skipped`.
+   */
   private async serveAlias(
     organizationId: string,
     alias: ScopedAlias,
@@ -174,6 +187,7 @@ export class Resolver {
     requestEnvironment: string | null,
     previous: boolean,
     checked: ResolutionCheck[],
+    skipped: Set<string>,
   ): Promise<Outcome> {
     const provider = findProvider(alias.provider);
     if (!provider) return { kind: "nothing" };
@@ -182,10 +196,12 @@ export class Resolver {
       const key = `pin\u0000${credentialId}\u0000${previous ? 1 : 0}`;
       const pinned = await this.candidates.get(organizationId, key, () => findPinnedCandidate(this.db, { organizationId, credentialId, previous }));
       if (pinned?.credential_id) return this.serve(organizationId, provider, pinned, previous);
+      for (const id of pinned?.skipped_inactive ?? []) skipped.add(id);
     }
     const environment = alias.environment ?? requestEnvironment;
     const row = await this.candidate(organizationId, provider.id, projectId, environment, previous);
     if (!row) return { kind: "nothing" };
+    for (const id of row.skipped_inactive ?? []) skipped.add(id);
     const outcome = await this.serve(organizationId, provider, row, previous);
     if (outcome.kind === "nothing") checked.push(...checkedSteps(row, projectId, environment));
     return outcome;

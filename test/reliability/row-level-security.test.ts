@@ -18,6 +18,7 @@ const TABLES: [table: string, column: string][] = [
   ["idempotency_keys", "organization_id"],
   ["model_aliases", "organization_id"],
   ["identity_bindings", "organization_id"],
+  ["credential_usage_daily", "organization_id"],
 ];
 
 for (const kind of testDatabases()) {
@@ -45,6 +46,9 @@ for (const kind of testDatabases()) {
           .post(`/v1/organizations/${org.id}/identity-bindings`)
           .set(admin)
           .send({ name: "ci", issuer: "https://issuer.example", audience: "keyplane", subject: "*" });
+        // A resolve, so the organization has a row of credential usage.
+        const resolver = bearer(tokens.resolver);
+        await t.api.post(`/v1/organizations/${org.id}/resolve`).set(resolver).send({ provider: "openai", project_id: project.body.id }).expect(200);
         if (slug === "rls-a") a = org.id;
         else b = org.id;
       }

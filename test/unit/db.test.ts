@@ -84,6 +84,7 @@ for (const kind of testDatabases()) {
           "audit_events",
           "audit_keys",
           "audit_legacy_heads",
+          "credential_usage_daily",
           "credential_versions",
           "credentials",
           "idempotency_keys",
