@@ -26,7 +26,7 @@ export function buildGoProvider(root: string): string | null {
   mkdirSync(dir, { recursive: true });
   const started = performance.now();
   // -mod=readonly: every module comes from the proxy at the version go.sum pins, or the build fails.
-  const built = spawnSync("go", ["build", "-mod=readonly", "-trimpath", "-o", `${binary}.tmp`, "."], { cwd: source, encoding: "utf8" });
+  const built = spawnSync("go", ["build", "-mod=readonly", "-o", `${binary}.tmp`, "."], { cwd: source, encoding: "utf8" });
   if (built.status !== 0) throw new Error(`building bench/go-provider failed:\n${built.stderr}`);
   renameSync(`${binary}.tmp`, binary);
   console.error(`built the Go baseline provider in ${((performance.now() - started) / 1000).toFixed(0)} s (cached in ${dir})`);

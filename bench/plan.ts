@@ -72,7 +72,7 @@ export async function planBench(opts: PlanBenchOptions) {
         const dir = join(work, name);
         mkdirSync(dir);
         writeFileSync(join(dir, "main.tf"), hcl(kind, size));
-        const org = kind === "terraform_data" ? null : await opts.organization(name.replace("_", "-"));
+        const org = kind === "terraform_data" ? null : await opts.organization(name.replaceAll("_", "-"));
         const env: NodeJS.ProcessEnv = { ...process.env, TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: "1" };
         if (org) Object.assign(env, { KEYPLANE_ENDPOINT: opts.endpoint, KEYPLANE_TOKEN: org.adminToken, KEYPLANE_ORGANIZATION_ID: org.id });
         configs.push({ name, dir, env });
