@@ -10,12 +10,12 @@ import { setTimeout as delay } from "node:timers/promises";
 
 const STARTS = 5;
 
-async function startOnce(root: string, port: number, dataDir: string): Promise<number> {
+async function startOnce(root: string, port: number, dataDir: string, masterKey: string): Promise<number> {
   const started = process.hrtime.bigint();
   // Its own process group: npm runs the service as a child, and both must go at the end.
   const child = spawn("npm", ["start", "--silent"], {
     cwd: root,
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", KEYPLANE_DATA_DIR: dataDir, KEYPLANE_MASTER_KEY: randomBytes(32).toString("base64") },
+    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", KEYPLANE_DATA_DIR: dataDir, KEYPLANE_MASTER_KEY: masterKey },
     stdio: "ignore",
     detached: true,
   });
@@ -51,10 +51,12 @@ function groupAlive(pgid: number): boolean {
 /** Median of later starts on one data directory, and the first start that created it. */
 export async function serviceStart(root: string, freePort: () => Promise<number>) {
   const dataDir = mkdtempSync(join(tmpdir(), "kp-bench-start-"));
+  // The same key every start: the data directory's credentials are sealed with it.
+  const masterKey = randomBytes(32).toString("base64");
   try {
-    const first = await startOnce(root, await freePort(), dataDir);
+    const first = await startOnce(root, await freePort(), dataDir, masterKey);
     const later: number[] = [];
-    for (let i = 0; i < STARTS; i++) later.push(await startOnce(root, await freePort(), dataDir));
+    for (let i = 0; i < STARTS; i++) later.push(await startOnce(root, await freePort(), dataDir, masterKey));
     later.sort((a, b) => a - b);
     return { start_ms: Math.round(later[Math.floor(later.length / 2)]), first_start_ms: Math.round(first), starts: STARTS };
   } finally {
