@@ -1,8 +1,11 @@
 // `npm run bench`: measures the resolve hot path against a bare Express route (same connections,
-// same duration, same run), write throughput, service memory, plugin start-up and `tofu plan`
-// against built-in terraform_data resources, resolve throughput with and without what credential
-// usage adds, create/rotate throughput before and after a credential's many resolves, and the
-// latency of a workload identity exchange. Prints a table and writes bench/results.json.
+// `npm run bench`: measures the resolve hot path against a bare Express route (same connections,
+// same duration, same run) and at a paced half of its saturating rate, write throughput, service
+// memory, plugin start-up, `tofu plan` of 100 and 400 resources against built-in terraform_data
+// and a Go provider baseline (bench/plan.ts), `npm start` to a healthy /readyz, resolve throughput
+// with and without what credential usage adds, create/rotate throughput before and after a
+// credential's many resolves, and the latency of a workload identity exchange. Prints a table and
+// writes bench/results.json.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
@@ -15,7 +18,10 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { generateSelfSignedCertificate } from "../cdktf-provider/src/protocol/certificate.js";
 import { KeyplaneApi } from "../service/client/keyplane-api.js";
+import { buildGoProvider } from "./go-provider.js";
 import { measureExchange } from "./identity-exchange.js";
+import { planBench } from "./plan.js";
+import { serviceStart } from "./service-start.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -24,10 +30,10 @@ const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 3);
 // Rounds of (bare route, resolve) loads, alternated: this VM's speed drifts by 10–20% between
 // loads, and a ratio taken from one load of each would carry that drift.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const PLAN_RESOURCES = 100;
-// A subset of the parts, comma-separated (embedded, postgres, plugin, plan) on a busy machine. A
-// partial run writes bench/results.partial.json and leaves the full run's results.json alone.
-const ALL_PARTS = ["embedded", "postgres", "plugin", "plan"];
+// A subset of the parts, comma-separated (embedded, postgres, plugin, plan, start), for working on
+// one of them or on a busy machine. A partial run writes bench/results.partial.json and leaves the
+// full run's results.json alone.
+const ALL_PARTS = ["embedded", "postgres", "plugin", "plan", "start"];
 const PARTS = new Set(process.env.BENCH_PARTS ? process.env.BENCH_PARTS.split(",").map((p) => p.trim()) : ALL_PARTS);
 
 interface LoadResult {
@@ -287,6 +293,9 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
     const bare = medianRound(bareRounds);
     const resolve = medianRound(resolveRounds);
     const peakRss = Math.max(...resolveRounds.map((r) => r.rss_mb ?? 0));
+    // Latency where callers live: well below saturation (half of it), not queueing behind it.
+    const pacedRate = Math.max(1, Math.round(resolve.rps / 2));
+    const paced = await load({ ...resolveOpts, overallRate: pacedRate }, undefined, 1);
 
     // At saturation, latency is mostly queueing (connections / throughput). One request at a time
     // shows what the service itself adds, the audit event's durable commit included.
@@ -319,6 +328,10 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
         p99_ms: resolve.p99_ms,
         non2xx: resolve.non2xx,
         ratio_vs_bare_express: ratio(resolve.rps, bare.rps),
+        paced_rate_rps: pacedRate,
+        paced_p50_ms: paced.p50_ms,
+        paced_p99_ms: paced.p99_ms,
+        paced_non2xx: paced.non2xx,
         one_connection: { rps: single.rps, p50_ms: single.p50_ms, p99_ms: single.p99_ms, non2xx: single.non2xx },
         rounds: resolveRounds.map((r, i) => ({ rps: r.rps, bare_express_rps: bareRounds[i].rps, ratio: ratio(r.rps, bareRounds[i].rps) })),
       },
@@ -410,55 +423,19 @@ function findTofu(): string | null {
   return built.status === 0 ? built.stdout.trim() : null;
 }
 
-async function planBench(tofu: string) {
+async function planBenchAgainstService(tofu: string) {
+  const goProviderDir = buildGoProvider(root);
   const service = await startService();
-  const work = mkdtempSync(join(tmpdir(), "kp-bench-plan-"));
   try {
-    const org = await seedOrganization(service, "plan");
-    const cliConfig = join(work, "tofurc");
-    writeFileSync(
-      cliConfig,
-      `provider_installation {\n  dev_overrides {\n    "keyplane/keyplane" = "${join(root, "cdktf-provider/bin")}"\n  }\n  direct {}\n}\n`,
-    );
-    const env = {
-      ...process.env,
-      TF_CLI_CONFIG_FILE: cliConfig,
-      TF_IN_AUTOMATION: "1",
-      KEYPLANE_ENDPOINT: service.url,
-      KEYPLANE_TOKEN: org.adminToken,
-      KEYPLANE_ORGANIZATION_ID: org.id,
-    };
-    const dirs = {
-      keyplane: `terraform {\n  required_providers {\n    keyplane = { source = "keyplane/keyplane" }\n  }\n}\nprovider "keyplane" {}\nresource "keyplane_credential" "c" {\n  count = ${PLAN_RESOURCES}\n  provider_type = "openai"\n  name = "bench-\${count.index}"\n  api_key_wo = format("sk-bench%040d", count.index)\n  api_key_wo_version = 1\n}\n`,
-      terraform_data: `resource "terraform_data" "c" {\n  count = ${PLAN_RESOURCES}\n  input = { name = "bench-\${count.index}" }\n}\n`,
-    };
-    const timings: Record<string, number> = {};
-    for (const [name, hcl] of Object.entries(dirs)) {
-      const dir = join(work, name);
-      mkdirSync(dir);
-      writeFileSync(join(dir, "main.tf"), hcl);
-      const run = (...args: string[]) => {
-        const r = spawnSync(tofu, args, { cwd: dir, env, encoding: "utf8" });
-        if (r.status !== 0 && !(args[0] === "plan" && r.status === 2)) throw new Error(`tofu ${args.join(" ")} failed: ${r.stderr}`);
-      };
-      if (name === "terraform_data") run("init", "-input=false", "-no-color");
-      run("apply", "-auto-approve", "-input=false", "-no-color");
-      const samples: number[] = [];
-      for (let i = 0; i < 3; i++) {
-        const started = process.hrtime.bigint();
-        run("plan", "-input=false", "-no-color", "-detailed-exitcode");
-        samples.push(Number(process.hrtime.bigint() - started) / 1e9);
-      }
-      timings[name] = Math.round(median(samples) * 100) / 100;
-    }
-    return {
-      keyplane_100_s: timings.keyplane,
-      terraform_data_100_s: timings.terraform_data,
-      ratio_vs_terraform_data: Math.round((timings.keyplane / timings.terraform_data) * 100) / 100,
-    };
+    return await planBench({
+      tofu,
+      pluginDir: join(root, "cdktf-provider/bin"),
+      goProviderDir,
+      endpoint: service.url,
+      organization: (label) => seedOrganization(service, label),
+    });
   } finally {
     await stop(service.child);
-    rmSync(work, { recursive: true, force: true });
   }
 }
 
@@ -497,26 +474,29 @@ async function main() {
     `machine: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${DURATION_S} s per load, ${ROUNDS} rounds of bare and resolve`,
   );
 
-  const bare = await startBareExpress();
   let embedded, postgres;
-  try {
-    if (PARTS.has("embedded")) {
-      embedded = await measureService("embedded", undefined, bare.url);
-      console.error(`embedded: resolve ${embedded.resolve.rps} req/s, bare Express ${embedded.baseline.bare_express_rps} req/s`);
+  if (PARTS.has("embedded") || PARTS.has("postgres")) {
+    const bare = await startBareExpress();
+    try {
+      if (PARTS.has("embedded")) {
+        embedded = await measureService("embedded", undefined, bare.url);
+        console.error(`embedded: resolve ${embedded.resolve.rps} req/s, bare Express ${embedded.baseline.bare_express_rps} req/s`);
+      }
+      if (PARTS.has("postgres")) {
+        postgres = await withBenchDatabase((url) => measureService("postgres", url, bare.url));
+        if (postgres) console.error(`postgres: resolve ${postgres.resolve.rps} req/s, bare Express ${postgres.baseline.bare_express_rps} req/s`);
+      }
+    } finally {
+      await stop(bare.child);
     }
-    if (PARTS.has("postgres")) {
-      postgres = await withBenchDatabase((url) => measureService("postgres", url, bare.url));
-      if (postgres) console.error(`postgres: resolve ${postgres.resolve.rps} req/s, bare Express ${postgres.baseline.bare_express_rps} req/s`);
-    }
-  } finally {
-    await stop(bare.child);
   }
 
   const plugin = PARTS.has("plugin") ? await pluginStartup() : null;
   const tofu = PARTS.has("plan") ? findTofu() : null;
-  const plan = tofu ? await planBench(tofu) : null;
+  const plan = tofu ? await planBenchAgainstService(tofu) : null;
+  const service = PARTS.has("start") ? await serviceStart(root, freePort) : undefined;
 
-  const results = { machine, parts: [...PARTS], embedded, postgres, plugin, plan, measured_at: new Date().toISOString() };
+  const results = { machine, parts: [...PARTS], embedded, postgres, plugin, plan, service, measured_at: new Date().toISOString() };
   const partial = ALL_PARTS.some((part) => !PARTS.has(part));
   const resultsFile = join(root, partial ? "bench/results.partial.json" : "bench/results.json");
   mkdirSync(join(root, "bench"), { recursive: true });
@@ -538,6 +518,11 @@ async function main() {
         `${label} bare Express route`,
         `${r.baseline.bare_express_rps} req/s`,
         `p50 ${ms(r.baseline.p50_ms)}, p99 ${ms(r.baseline.p99_ms)}, alternated with the resolve rounds`,
+      ],
+      [
+        `${label} resolve, paced`,
+        `${r.resolve.paced_rate_rps} req/s`,
+        `p50 ${ms(r.resolve.paced_p50_ms)}, p99 ${ms(r.resolve.paced_p99_ms)}, at half the saturating rate`,
       ],
       [
         `${label} resolve, 1 connection`,
@@ -580,11 +565,20 @@ async function main() {
       ],
       ["plugin start-up, development launcher", `${plugin.launcher_startup_ms} ms`, "Node on the bundled plugin (dev_overrides, filesystem mirror)"],
     );
-  if (plan)
+  if (plan) {
+    for (const size of [100, 400] as const) {
+      rows.push([
+        `tofu plan, ${size} resources`,
+        `${plan[`keyplane_${size}_s`]} s`,
+        `Go provider: ${plan[`go_provider_${size}_s`] ?? "-"} s (ratio ${plan[`ratio_vs_go_provider_${size}`] ?? "-"}), terraform_data: ${plan[`terraform_data_${size}_s`]} s; median of ${plan.rounds}`,
+      ]);
+    }
+  }
+  if (service)
     rows.push([
-      "tofu plan, 100 resources",
-      `${plan.keyplane_100_s} s`,
-      `terraform_data: ${plan.terraform_data_100_s} s, ratio ${plan.ratio_vs_terraform_data}`,
+      "npm start to /readyz",
+      `${service.start_ms} ms`,
+      `median of ${service.starts} starts on a built checkout; first start (new database): ${service.first_start_ms} ms`,
     ]);
   const width = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(width[i])).join("  "));

@@ -83,16 +83,22 @@ export function servedContract(text: string): string {
 
 /** Routes for `GET /openapi.yaml`, `GET /docs` and the Swagger UI assets under `/docs/`. Mount at the root. */
 export function docsRouter(): Router {
-  const contract = servedContract(openapiText);
   // The app turns Express's per-response ETags off; these bodies are fixed, so theirs are computed
   // once and browsers still revalidate them (no-cache) with a 304.
   const etagOf = (body: string) => `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
-  const [contractEtag, pageEtag, initEtag] = [contract, PAGE, INIT].map(etagOf);
+  const [pageEtag, initEtag] = [PAGE, INIT].map(etagOf);
+  // Rewriting the YAML costs as much as parsing it, which start-up should not wait for: done at
+  // the first request for it.
+  let contract: { body: string; etag: string } | undefined;
   const assetDir = swaggerUiDistDir();
   const router = Router();
 
   router.get("/openapi.yaml", (_req, res) => {
-    res.type("text/yaml; charset=utf-8").set("Cache-Control", "no-cache").set("ETag", contractEtag).send(contract);
+    if (!contract) {
+      const body = servedContract(openapiText);
+      contract = { body, etag: etagOf(body) };
+    }
+    res.type("text/yaml; charset=utf-8").set("Cache-Control", "no-cache").set("ETag", contract.etag).send(contract.body);
   });
 
   const page = (_req: unknown, res: Response) => {

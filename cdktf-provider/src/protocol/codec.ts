@@ -37,15 +37,16 @@ const decoder = new Decoder({ useBigInt64: true });
 /** A value that does not fit its type; `path` locates it for a diagnostic. */
 export class CodecError extends Error {
   override name = "CodecError";
-  constructor(
-    message: string,
-    readonly path: PathStep[],
-  ) {
+  readonly path: PathStep[];
+  constructor(message: string, path: readonly PathStep[]) {
     super(path.length > 0 ? `${formatPath(path)}: ${message}` : message);
+    // The decoders and the encoder walk with one path they push to and pop from (a new array per
+    // attribute was most of their time): keep a copy of where it stood.
+    this.path = [...path];
   }
 }
 
-function formatPath(path: PathStep[]): string {
+function formatPath(path: readonly PathStep[]): string {
   return path
     .map((step, i) => (typeof step === "string" ? (i === 0 ? step : `.${step}`) : typeof step === "number" ? `[${step}]` : `[${JSON.stringify(step.key)}]`))
     .join("");
@@ -108,28 +109,56 @@ function fromRaw(
     case "list":
     case "set": {
       if (!Array.isArray(raw)) throw mismatch(raw, type, path);
-      return raw.map((v, i) => inner(v, type[1], [...path, i]));
+      const out: CtyValue[] = new Array<CtyValue>(raw.length);
+      for (let i = 0; i < raw.length; i++) {
+        path.push(i);
+        out[i] = inner(raw[i], type[1], path);
+        path.pop();
+      }
+      return out;
     }
     case "tuple": {
       if (!Array.isArray(raw) || raw.length !== type[1].length) throw mismatch(raw, type, path);
-      return raw.map((v, i) => inner(v, type[1][i], [...path, i]));
+      const out: CtyValue[] = new Array<CtyValue>(raw.length);
+      for (let i = 0; i < raw.length; i++) {
+        path.push(i);
+        out[i] = inner(raw[i], type[1][i], path);
+        path.pop();
+      }
+      return out;
     }
     case "map": {
       if (!isPlainObject(raw)) throw mismatch(raw, type, path);
-      return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, inner(v, type[1], [...path, { key: k }])]));
+      // Entries, not assignments: a map key may be "__proto__", which must stay plain data.
+      const entries: [string, CtyValue][] = [];
+      for (const k of Object.keys(raw)) {
+        path.push({ key: k });
+        entries.push([k, inner(raw[k], type[1], path)]);
+        path.pop();
+      }
+      return Object.fromEntries(entries);
     }
     case "object": {
       if (!isPlainObject(raw)) throw mismatch(raw, type, path);
       const attributes = type[1];
-      if (!ignoreUndefinedAttributes) {
-        for (const name of Object.keys(raw)) {
-          if (!Object.hasOwn(attributes, name)) throw new CodecError(`unsupported attribute "${name}"`, path);
-        }
-      }
       // Absent attributes are null, as in the engine's own decoder.
-      return Object.fromEntries(
-        Object.entries(attributes).map(([name, ty]) => [name, Object.hasOwn(raw, name) ? inner(raw[name], ty, [...path, name]) : null]),
-      );
+      const out: { [key: string]: CtyValue } = {};
+      let present = 0;
+      for (const name of attributeNames(attributes)) {
+        if (!Object.hasOwn(raw, name)) {
+          out[name] = null;
+          continue;
+        }
+        present++;
+        path.push(name);
+        out[name] = inner(raw[name], attributes[name], path);
+        path.pop();
+      }
+      if (!ignoreUndefinedAttributes && present !== Object.keys(raw).length) {
+        const name = Object.keys(raw).find((n) => !Object.hasOwn(attributes, n));
+        throw new CodecError(`unsupported attribute "${name}"`, path);
+      }
+      return out;
     }
   }
 }
@@ -203,31 +232,54 @@ function toMsgpack(value: CtyValue | undefined, type: CtyType, path: PathStep[])
   switch (type[0]) {
     case "list":
     case "set":
-      if (!Array.isArray(value)) throw mismatch(value, type, path);
-      return value.map((v, i) => toMsgpack(v, type[1], [...path, i]));
-    case "tuple":
-      if (!Array.isArray(value) || value.length !== type[1].length) throw mismatch(value, type, path);
-      return value.map((v, i) => toMsgpack(v, type[1][i], [...path, i]));
-    case "map":
+    case "tuple": {
+      if (!Array.isArray(value) || (type[0] === "tuple" && value.length !== type[1].length)) throw mismatch(value, type, path);
+      const out: unknown[] = new Array<unknown>(value.length);
+      for (let i = 0; i < value.length; i++) {
+        path.push(i);
+        out[i] = toMsgpack(value[i], type[0] === "tuple" ? type[1][i] : type[1], path);
+        path.pop();
+      }
+      return out;
+    }
+    case "map": {
       if (!isPlainObject(value)) throw mismatch(value, type, path);
       // Sorted like go-cty writes them, so equal values always encode to equal bytes.
-      return Object.fromEntries(
-        Object.keys(value)
-          .sort(utf8Order)
-          .map((k) => [k, toMsgpack(value[k], type[1], [...path, { key: k }])]),
-      );
+      // Entries, not assignments: a map key may be "__proto__", which must stay plain data.
+      const entries: [string, unknown][] = [];
+      for (const k of Object.keys(value).sort(utf8Order)) {
+        path.push({ key: k });
+        entries.push([k, toMsgpack(value[k], type[1], path)]);
+        path.pop();
+      }
+      return Object.fromEntries(entries);
+    }
     case "object": {
       if (!isPlainObject(value)) throw mismatch(value, type, path);
       const attributes = type[1];
-      for (const name of Object.keys(value)) {
-        // Catches typos in provider code instead of silently dropping the value.
-        if (!Object.hasOwn(attributes, name) && value[name] !== undefined) {
-          throw new CodecError(`unsupported attribute "${name}"`, path);
-        }
+      const out: Record<string, unknown> = {};
+      let given = 0;
+      for (const name of sortedAttributeNames(attributes)) {
+        const v = value[name];
+        if (v !== undefined) given++;
+        path.push(name);
+        out[name] = toMsgpack(v, attributes[name], path);
+        path.pop();
       }
-      return Object.fromEntries(sortedAttributeNames(attributes).map((name) => [name, toMsgpack(value[name], attributes[name], [...path, name])]));
+      // Catches typos in provider code instead of silently dropping the value.
+      if (given !== countDefined(value)) {
+        const name = Object.keys(value).find((n) => !Object.hasOwn(attributes, n) && value[n] !== undefined);
+        throw new CodecError(`unsupported attribute "${name}"`, path);
+      }
+      return out;
     }
   }
+}
+
+function countDefined(value: { [key: string]: CtyValue }): number {
+  let n = 0;
+  for (const k in value) if (Object.hasOwn(value, k) && value[k] !== undefined) n++;
+  return n;
 }
 
 // Go compares strings bytewise (UTF-8); JS's default sort compares UTF-16 code units.
@@ -235,12 +287,18 @@ function utf8Order(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-// Object types come from schemas and live as long as the process: sort their names once.
+// Object types come from schemas and live as long as the process: list and sort their names once.
 const sortedNames = new WeakMap<object, readonly string[]>();
 function sortedAttributeNames(attributes: { readonly [name: string]: CtyType }): readonly string[] {
   let names = sortedNames.get(attributes);
   if (!names) sortedNames.set(attributes, (names = Object.keys(attributes).sort(utf8Order)));
   return names;
+}
+const names = new WeakMap<object, readonly string[]>();
+function attributeNames(attributes: { readonly [name: string]: CtyType }): readonly string[] {
+  let list = names.get(attributes);
+  if (!list) names.set(attributes, (list = Object.keys(attributes)));
+  return list;
 }
 
 function encodeNumber(value: CtyValue, path: PathStep[]): number | string {

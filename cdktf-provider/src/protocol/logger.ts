@@ -21,18 +21,21 @@ function levelFromEnv(env: NodeJS.ProcessEnv): LogLevel {
 
 export function createLogger(env: NodeJS.ProcessEnv = process.env, write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
   const threshold = ORDER[levelFromEnv(env)];
-  const log = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
-    if (ORDER[level] < threshold) return;
-    write(
-      JSON.stringify({
-        "@level": level,
-        "@message": message,
-        "@module": "keyplane",
-        // go-plugin only parses microsecond timestamps; with any other shape it logs the raw line.
-        "@timestamp": new Date().toISOString().replace(/Z$/, "000Z"),
-        ...fields,
-      }) + "\n",
-    );
-  };
+  // A level below the threshold is a function that does nothing: every RPC logs at trace.
+  const log = (level: LogLevel) =>
+    ORDER[level] < threshold
+      ? () => {}
+      : (message: string, fields?: Record<string, unknown>) => {
+          write(
+            JSON.stringify({
+              "@level": level,
+              "@message": message,
+              "@module": "keyplane",
+              // go-plugin only parses microsecond timestamps; with any other shape it logs the raw line.
+              "@timestamp": new Date().toISOString().replace(/Z$/, "000Z"),
+              ...fields,
+            }) + "\n",
+          );
+        };
   return { trace: log("trace"), debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
 }
