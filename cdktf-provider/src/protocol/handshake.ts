@@ -119,4 +119,6 @@ export async function runPlugin(loadProvider: () => Promise<ProviderImplementati
   }
   log.debug("plugin address", { network: "tcp", address: `127.0.0.1:${port}`, tls: Boolean(certificate) });
   writeLine(handshakeLine(port, certificate?.certDer));
+  // The engine's first call needs the protocol's reflection; build it while the engine connects.
+  setImmediate(serverModule.protocolRoot);
 }
