@@ -33,10 +33,10 @@ const deserialize = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(ty
 let root: protobuf.Root | undefined;
 /**
  * The protobufjs reflection of the descriptor, needed by the first message (de)serialized. Building
- * it took a tenth of a plugin start, so the server is set up without it and runPlugin builds it
+ * it took a tenth of a plugin start, so the server is set up without it and prepare() builds it
  * right after the handshake line, while the engine reads the line and connects.
  */
-export function protocolRoot(): protobuf.Root {
+function protocolRoot(): protobuf.Root {
   return (root ??= protobuf.Root.fromJSON(JSON.parse(protocolDescriptor()) as protobuf.INamespace));
 }
 
@@ -89,6 +89,27 @@ export function loadProtocolPackage(): grpc.GrpcObject {
   return grpc.loadPackageDefinition(serviceDefinitions());
 }
 
+/** Handlers that load the provider on their first call, or when load() is called. Every tfplugin6.Provider method is unary. */
+function deferredProviderHandlers(
+  loadProvider: () => Promise<ProviderImplementation<unknown>>,
+  methods: string[],
+  log: Logger,
+): { handlers: grpc.UntypedServiceImplementation; load: () => Promise<unknown> } {
+  let loaded: Promise<grpc.UntypedServiceImplementation> | undefined;
+  const load = () => (loaded ??= loadProvider().then((provider) => providerHandlers(provider, log)));
+  const handlers = Object.fromEntries(
+    methods.map((name) => [
+      name,
+      (call: grpc.ServerUnaryCall<object, object>, callback: grpc.sendUnaryData<object>) =>
+        void load().then(
+          (loadedHandlers) => (loadedHandlers[name] as grpc.handleUnaryCall<object, object>)(call, callback),
+          (err: unknown) => callback({ code: grpc.status.UNAVAILABLE, details: `the provider failed to load: ${(err as Error).message}` }),
+        ),
+    ]),
+  );
+  return { handlers, load };
+}
+
 export interface TlsConfig {
   /** PLUGIN_CLIENT_CERT: the only certificate clients may present. */
   clientCertPem: string;
@@ -102,7 +123,12 @@ export interface PluginServer {
   listen(ports: number[], tls?: TlsConfig): Promise<number>;
   /** Ends open streams, stops the server, then calls onShutdown. */
   shutdown(): Promise<void>;
+  /** Builds what the first calls need (protocol reflection, the provider), which they would otherwise build themselves. */
+  prepare(): Promise<void>;
 }
+
+/** A provider, or how to load it: then it is loaded by prepare() or the first provider call, after the handshake line. */
+export type ProviderSource = ProviderImplementation<unknown> | (() => Promise<ProviderImplementation<unknown>>);
 
 export interface PluginServerOptions {
   log: Logger;
@@ -110,7 +136,7 @@ export interface PluginServerOptions {
   onShutdown?: () => void;
 }
 
-export function createPluginServer(provider: ProviderImplementation<unknown>, options: PluginServerOptions): PluginServer {
+export function createPluginServer(provider: ProviderSource, options: PluginServerOptions): PluginServer {
   const { log } = options;
   const services = serviceDefinitions();
   const server = new grpc.Server({
@@ -142,7 +168,11 @@ export function createPluginServer(provider: ProviderImplementation<unknown>, op
     return stopping;
   };
 
-  server.addService(services["tfplugin6.Provider"], providerHandlers(provider, log));
+  const providerService =
+    typeof provider === "function"
+      ? deferredProviderHandlers(provider, Object.keys(services["tfplugin6.Provider"]), log)
+      : { handlers: providerHandlers(provider, log), load: () => Promise.resolve() };
+  server.addService(services["tfplugin6.Provider"], providerService.handlers);
   server.addService(services["plugin.GRPCStdio"], {
     // Our output goes to the real stderr, which go-plugin also reads; the stream only stays open.
     StreamStdio: (call: grpc.ServerWritableStream<unknown, unknown>) => track(call),
@@ -197,5 +227,9 @@ export function createPluginServer(provider: ProviderImplementation<unknown>, op
       throw new Error(`could not bind a port on 127.0.0.1 (${ports.length} tried): ${lastError?.message}`);
     },
     shutdown,
+    async prepare() {
+      protocolRoot();
+      await providerService.load();
+    },
   };
 }
