@@ -124,7 +124,7 @@ describe("launched with AutoMTLS", () => {
     const provider = new pkg.tfplugin6.Provider(address, tlsCredentials(serverCertPem, clientCert), channelOptions);
     const schema = await unary(provider, "GetProviderSchema");
     const attrs = Object.fromEntries((schema.provider.block.attributes as Res[]).map((a) => [a.name, a]));
-    expect(Object.keys(attrs).sort()).toEqual(["endpoint", "organization_id", "token"]);
+    expect(Object.keys(attrs).sort()).toEqual(["ca_file", "endpoint", "organization_id", "token"]);
     expect(attrs.token).toMatchObject({ sensitive: true, optional: true });
     expect(attrs.endpoint.type.toString()).toBe('"string"');
     provider.close();

@@ -1,12 +1,10 @@
 // The throwaway X.509 certificate for go-plugin's AutoMTLS.
 //
-// node-forge builds the certificate (names, extensions, DER); node:crypto makes the key and the
-// signature. The key is ECDSA P-256: generating it takes well under a millisecond, whereas RSA-2048
-// takes 70–300 ms with OpenSSL (and far longer in forge's pure JS) — time the engine would wait on
-// every plugin start. forge can only encode RSA keys itself, so the SubjectPublicKeyInfo and the
-// ecdsa-with-SHA256 signature are spliced into forge's ASN.1 tree.
+// node:crypto makes the key and the signature; the certificate's DER is written here by hand. Its
+// shape is fixed (two names, four extensions), and loading node-forge to encode it cost more of
+// each plugin start than everything else the certificate needs (three starts per plan). The key is
+// ECDSA P-256: generating it takes well under a millisecond, whereas RSA-2048 takes 70–300 ms.
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
-import type forgeTypes from "node-forge";
 
 export interface SelfSignedCertificate {
   certPem: string;
@@ -15,7 +13,6 @@ export interface SelfSignedCertificate {
   certDer: Buffer;
 }
 
-const ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2";
 const VALIDITY_MS = 365 * 24 * 3600 * 1000;
 
 /**
@@ -23,64 +20,36 @@ const VALIDITY_MS = 365 * 24 * 3600 * 1000;
  * authentication — the shape go-plugin itself generates (CA bit set, serverAuth + clientAuth).
  */
 export async function generateSelfSignedCertificate(commonName = "localhost"): Promise<SelfSignedCertificate> {
-  const forge: typeof forgeTypes = (await import("node-forge")).default;
-  const { asn1, pki } = forge;
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
-
-  // A forge certificate object only to reuse its encoders for names and extensions.
-  const template = pki.createCertificate();
-  const name = [
-    { name: "commonName", value: commonName },
-    { name: "organizationName", value: "Keyplane" },
-  ];
-  template.setSubject(name);
-  template.setIssuer(name);
-  template.setExtensions([
-    { name: "basicConstraints", cA: true, critical: true },
-    { name: "keyUsage", critical: true, digitalSignature: true, keyAgreement: true, keyCertSign: true },
-    { name: "extKeyUsage", serverAuth: true, clientAuth: true },
-    {
-      name: "subjectAltName",
-      altNames: [
-        { type: 2, value: "localhost" },
-        { type: 7, ip: "127.0.0.1" },
-      ],
-    },
-  ]);
-  const extensionsToAsn1 = (pki as unknown as { certificateExtensionsToAsn1(this: void, exts: unknown[]): forgeTypes.asn1.Asn1 }).certificateExtensionsToAsn1;
-
-  const { Class, Type } = asn1;
-  const algorithm = () =>
-    asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, [
-      // RFC 5758: no parameters for ecdsa-with-SHA256.
-      asn1.create(Class.UNIVERSAL, Type.OID, false, asn1.oidToDer(ECDSA_WITH_SHA256).getBytes()),
-    ]);
+  // RFC 5758: no parameters for ecdsa-with-SHA256.
+  const algorithm = sequence(oid("1.2.840.10045.4.3.2"));
+  const name = sequence(
+    set(sequence(oid("2.5.4.3"), tlv(PRINTABLE_STRING, Buffer.from(commonName)))),
+    set(sequence(oid("2.5.4.10"), tlv(PRINTABLE_STRING, Buffer.from("Keyplane")))),
+  );
   const serial = randomBytes(16);
   serial[0] = (serial[0] & 0x7f) | 0x40; // positive, and minimal DER (no leading zero byte)
   const now = Date.now();
-  const spki = publicKey.export({ type: "spki", format: "der" });
-
-  const tbs = asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, [
-    asn1.create(Class.CONTEXT_SPECIFIC, 0, true, [
-      asn1.create(Class.UNIVERSAL, Type.INTEGER, false, asn1.integerToDer(2).getBytes()), // v3
-    ]),
-    asn1.create(Class.UNIVERSAL, Type.INTEGER, false, serial.toString("binary")),
-    algorithm(),
-    pki.distinguishedNameToAsn1(template.issuer),
-    asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, [timeAsn1(forge, new Date(now - 30_000)), timeAsn1(forge, new Date(now + VALIDITY_MS))]),
-    pki.distinguishedNameToAsn1(template.subject),
-    asn1.fromDer(forge.util.createBuffer(spki.toString("binary"))),
-    extensionsToAsn1(template.extensions),
-  ]);
-  const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), "binary");
-  const signature = sign("sha256", tbsDer, privateKey); // DER Ecdsa-Sig-Value
-
-  const certificate = asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, [
-    tbs,
-    algorithm(),
-    asn1.create(Class.UNIVERSAL, Type.BITSTRING, false, "\x00" + signature.toString("binary")),
-  ]);
-  const certDer = Buffer.from(asn1.toDer(certificate).getBytes(), "binary");
+  const extensions = sequence(
+    extension("2.5.29.19", true, sequence(tlv(BOOLEAN, Buffer.from([0xff])))), // basicConstraints: CA
+    // keyUsage: digitalSignature (bit 0), keyAgreement (4), keyCertSign (5); 2 unused bits.
+    extension("2.5.29.15", true, tlv(BIT_STRING, Buffer.from([0x02, 0x8c]))),
+    extension("2.5.29.37", false, sequence(oid("1.3.6.1.5.5.7.3.1"), oid("1.3.6.1.5.5.7.3.2"))), // serverAuth, clientAuth
+    // subjectAltName: dNSName [2] localhost, iPAddress [7] 127.0.0.1.
+    extension("2.5.29.17", false, sequence(tlv(0x82, Buffer.from("localhost")), tlv(0x87, Buffer.from([127, 0, 0, 1])))),
+  );
+  const tbs = sequence(
+    tlv(0xa0, integer(Buffer.from([2]))), // [0] version: v3
+    integer(serial),
+    algorithm,
+    name, // issuer
+    sequence(time(new Date(now - 30_000)), time(new Date(now + VALIDITY_MS))),
+    name, // subject
+    publicKey.export({ type: "spki", format: "der" }),
+    tlv(0xa3, extensions), // [3] extensions
+  );
+  const signature = sign("sha256", tbs, privateKey); // DER Ecdsa-Sig-Value
+  const certDer = sequence(tbs, algorithm, tlv(BIT_STRING, Buffer.concat([Buffer.from([0]), signature])));
   return {
     certDer,
     certPem: toPem("CERTIFICATE", certDer),
@@ -88,12 +57,46 @@ export async function generateSelfSignedCertificate(commonName = "localhost"): P
   };
 }
 
-// RFC 5280: UTCTime through 2049, GeneralizedTime from 2050.
-function timeAsn1(forge: typeof forgeTypes, date: Date): forgeTypes.asn1.Asn1 {
-  const { asn1 } = forge;
-  return date.getUTCFullYear() < 2050
-    ? asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date))
-    : asn1.create(asn1.Class.UNIVERSAL, asn1.Type.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
+const BOOLEAN = 0x01;
+const INTEGER = 0x02;
+const BIT_STRING = 0x03;
+const OCTET_STRING = 0x04;
+const OID = 0x06;
+const PRINTABLE_STRING = 0x13;
+const UTC_TIME = 0x17;
+const GENERALIZED_TIME = 0x18;
+
+/** One DER element: tag, definite length, contents. */
+function tlv(tag: number, contents: Buffer): Buffer {
+  const n = contents.length;
+  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...length]), contents]);
+}
+
+const sequence = (...items: Buffer[]) => tlv(0x30, Buffer.concat(items));
+const set = (...items: Buffer[]) => tlv(0x31, Buffer.concat(items));
+/** An INTEGER from its big-endian two's-complement bytes, already minimal. */
+const integer = (bytes: Buffer) => tlv(INTEGER, bytes);
+
+function oid(dotted: string): Buffer {
+  const [first, second, ...rest] = dotted.split(".").map(Number);
+  const bytes = [40 * first + second];
+  for (const arc of rest) {
+    const base128 = [arc & 0x7f];
+    for (let v = arc >>> 7; v > 0; v >>>= 7) base128.unshift((v & 0x7f) | 0x80);
+    bytes.push(...base128);
+  }
+  return tlv(OID, Buffer.from(bytes));
+}
+
+function extension(id: string, critical: boolean, value: Buffer): Buffer {
+  return sequence(oid(id), ...(critical ? [tlv(BOOLEAN, Buffer.from([0xff]))] : []), tlv(OCTET_STRING, value));
+}
+
+// RFC 5280: UTCTime through 2049, GeneralizedTime from 2050, both in seconds with a Z.
+function time(date: Date): Buffer {
+  const digits = date.toISOString().replace(/[-:T]/g, "").slice(0, 14) + "Z";
+  return date.getUTCFullYear() < 2050 ? tlv(UTC_TIME, Buffer.from(digits.slice(2))) : tlv(GENERALIZED_TIME, Buffer.from(digits));
 }
 
 function toPem(label: string, der: Buffer): string {

@@ -73,8 +73,9 @@ export interface RunPluginOptions {
 }
 
 /**
- * Runs the plugin process: checks the cookie, starts the gRPC server for the provider and prints
- * the handshake line. Resolves once the line is printed; the process then lives until Shutdown.
+ * Runs the plugin process: checks the cookie, starts the gRPC server for the provider, prints the
+ * handshake line, then loads the provider. Resolves once it is loaded (rejects if it cannot be);
+ * the process then lives until Shutdown.
  */
 export async function runPlugin(loadProvider: () => Promise<ProviderImplementation<unknown>>, options: RunPluginOptions = {}): Promise<void> {
   const env = options.env ?? process.env;
@@ -93,11 +94,10 @@ export async function runPlugin(loadProvider: () => Promise<ProviderImplementati
   console.log = console.info = console.debug = console.error;
 
   const clientCertPem = env.PLUGIN_CLIENT_CERT?.trim() ? env.PLUGIN_CLIENT_CERT : undefined;
-  const [{ createLogger }, serverModule, certificate, provider] = await Promise.all([
+  const [{ createLogger }, serverModule, certificate] = await Promise.all([
     import("./logger.js"),
     import("./server.js"),
     clientCertPem ? import("./certificate.js").then((m) => m.generateSelfSignedCertificate()) : undefined,
-    loadProvider(),
   ]);
   const log = createLogger(env);
   const negotiated = negotiateProtocolVersion(env);
@@ -105,7 +105,7 @@ export async function runPlugin(loadProvider: () => Promise<ProviderImplementati
     log.warn("engine does not offer plugin protocol 6", { offered: negotiated.offered });
   }
 
-  const plugin = serverModule.createPluginServer(provider, { log, onShutdown: () => exit(0) });
+  const plugin = serverModule.createPluginServer(loadProvider, { log, onShutdown: () => exit(0) });
   let port: number;
   try {
     port = await plugin.listen(
@@ -119,4 +119,8 @@ export async function runPlugin(loadProvider: () => Promise<ProviderImplementati
   }
   log.debug("plugin address", { network: "tcp", address: `127.0.0.1:${port}`, tls: Boolean(certificate) });
   writeLine(handshakeLine(port, certificate?.certDer));
+  // The provider and the protocol's reflection are only needed by the engine's first calls: they
+  // load while the engine reads the line and connects, not before the line.
+  await new Promise((resolve) => setImmediate(resolve));
+  await plugin.prepare();
 }

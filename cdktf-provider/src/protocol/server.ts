@@ -30,38 +30,84 @@ const MESSAGE_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: Str
 const serialize = (type: protobuf.Type) => (value: object) => type.encode(type.fromObject(value)).finish() as Buffer;
 const deserialize = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), MESSAGE_OPTIONS);
 
-/** What @grpc/proto-loader would make of the method, less the reflection data nothing here reads. */
-function methodDefinition(serviceName: string, method: protobuf.Method): grpc.MethodDefinition<object, object> {
-  method.resolve();
-  const request = method.resolvedRequestType!;
-  const response = method.resolvedResponseType!;
+let root: protobuf.Root | undefined;
+/**
+ * The protobufjs reflection of the descriptor, needed by the first message (de)serialized. Building
+ * it took a tenth of a plugin start, so the server is set up without it and prepare() builds it
+ * right after the handshake line, while the engine reads the line and connects.
+ */
+function protocolRoot(): protobuf.Root {
+  return (root ??= protobuf.Root.fromJSON(JSON.parse(protocolDescriptor()) as protobuf.INamespace));
+}
+
+/**
+ * What @grpc/proto-loader would make of the method, less the reflection data nothing here reads:
+ * path and streaming from the descriptor, (de)serializers that look their types up on first use.
+ */
+function methodDefinition(serviceName: string, methodName: string, json: protobuf.IMethod): grpc.MethodDefinition<object, object> {
+  let codec: Pick<grpc.MethodDefinition<object, object>, "requestSerialize" | "requestDeserialize" | "responseSerialize" | "responseDeserialize"> | undefined;
+  const resolved = () => {
+    if (!codec) {
+      const method = protocolRoot().lookupService(serviceName).methods[methodName];
+      method.resolve();
+      const [request, response] = [method.resolvedRequestType!, method.resolvedResponseType!];
+      codec = {
+        requestSerialize: serialize(request),
+        requestDeserialize: deserialize(request),
+        responseSerialize: serialize(response),
+        responseDeserialize: deserialize(response),
+      };
+    }
+    return codec;
+  };
   return {
-    path: `/${serviceName}/${method.name}`,
-    requestStream: Boolean(method.requestStream),
-    responseStream: Boolean(method.responseStream),
-    requestSerialize: serialize(request),
-    requestDeserialize: deserialize(request),
-    responseSerialize: serialize(response),
-    responseDeserialize: deserialize(response),
+    path: `/${serviceName}/${methodName}`,
+    requestStream: Boolean(json.requestStream),
+    responseStream: Boolean(json.responseStream),
+    requestSerialize: (value) => resolved().requestSerialize(value),
+    requestDeserialize: (bytes) => resolved().requestDeserialize(bytes),
+    responseSerialize: (value) => resolved().responseSerialize(value),
+    responseDeserialize: (bytes) => resolved().responseDeserialize(bytes),
   };
 }
 
-export function loadProtocolPackage(): grpc.GrpcObject {
-  const root = protobuf.Root.fromJSON(JSON.parse(protocolDescriptor()) as protobuf.INamespace);
-  const definition: Parameters<typeof grpc.loadPackageDefinition>[0] = {};
+/** The services' definitions, straight from the descriptor's JSON (no protobufjs reflection). */
+function serviceDefinitions(): Record<string, grpc.ServiceDefinition> {
+  const descriptor = JSON.parse(protocolDescriptor()) as protobuf.INamespace;
+  const definitions: Record<string, grpc.ServiceDefinition> = {};
   for (const name of SERVICES) {
-    const service = root.lookupService(name);
-    definition[name] = Object.fromEntries(service.methodsArray.map((method) => [method.name, methodDefinition(name, method)]));
+    let node = descriptor;
+    for (const part of name.split(".")) node = node.nested![part];
+    const methods = (node as protobuf.IService).methods;
+    definitions[name] = Object.fromEntries(Object.entries(methods).map(([method, json]) => [method, methodDefinition(name, method, json)]));
   }
-  return grpc.loadPackageDefinition(definition);
+  return definitions;
 }
 
-type ServiceClient = grpc.ServiceClientConstructor;
+/** The services as client constructors (what tests connect with). */
+export function loadProtocolPackage(): grpc.GrpcObject {
+  return grpc.loadPackageDefinition(serviceDefinitions());
+}
 
-function service(pkg: grpc.GrpcObject, path: string): grpc.ServiceDefinition {
-  let node: unknown = pkg;
-  for (const part of path.split(".")) node = (node as Record<string, unknown>)[part];
-  return (node as ServiceClient).service;
+/** Handlers that load the provider on their first call, or when load() is called. Every tfplugin6.Provider method is unary. */
+function deferredProviderHandlers(
+  loadProvider: () => Promise<ProviderImplementation<unknown>>,
+  methods: string[],
+  log: Logger,
+): { handlers: grpc.UntypedServiceImplementation; load: () => Promise<unknown> } {
+  let loaded: Promise<grpc.UntypedServiceImplementation> | undefined;
+  const load = () => (loaded ??= loadProvider().then((provider) => providerHandlers(provider, log)));
+  const handlers = Object.fromEntries(
+    methods.map((name) => [
+      name,
+      (call: grpc.ServerUnaryCall<object, object>, callback: grpc.sendUnaryData<object>) =>
+        void load().then(
+          (loadedHandlers) => (loadedHandlers[name] as grpc.handleUnaryCall<object, object>)(call, callback),
+          (err: unknown) => callback({ code: grpc.status.UNAVAILABLE, details: `the provider failed to load: ${(err as Error).message}` }),
+        ),
+    ]),
+  );
+  return { handlers, load };
 }
 
 export interface TlsConfig {
@@ -77,7 +123,12 @@ export interface PluginServer {
   listen(ports: number[], tls?: TlsConfig): Promise<number>;
   /** Ends open streams, stops the server, then calls onShutdown. */
   shutdown(): Promise<void>;
+  /** Builds what the first calls need (protocol reflection, the provider), which they would otherwise build themselves. */
+  prepare(): Promise<void>;
 }
+
+/** A provider, or how to load it: then it is loaded by prepare() or the first provider call, after the handshake line. */
+export type ProviderSource = ProviderImplementation<unknown> | (() => Promise<ProviderImplementation<unknown>>);
 
 export interface PluginServerOptions {
   log: Logger;
@@ -85,9 +136,9 @@ export interface PluginServerOptions {
   onShutdown?: () => void;
 }
 
-export function createPluginServer(provider: ProviderImplementation<unknown>, options: PluginServerOptions): PluginServer {
+export function createPluginServer(provider: ProviderSource, options: PluginServerOptions): PluginServer {
   const { log } = options;
-  const pkg = loadProtocolPackage();
+  const services = serviceDefinitions();
   const server = new grpc.Server({
     // Matches terraform-plugin-go: schemas and states can be large.
     "grpc.max_receive_message_length": 256 << 20,
@@ -117,19 +168,23 @@ export function createPluginServer(provider: ProviderImplementation<unknown>, op
     return stopping;
   };
 
-  server.addService(service(pkg, "tfplugin6.Provider"), providerHandlers(provider, log));
-  server.addService(service(pkg, "plugin.GRPCStdio"), {
+  const providerService =
+    typeof provider === "function"
+      ? deferredProviderHandlers(provider, Object.keys(services["tfplugin6.Provider"]), log)
+      : { handlers: providerHandlers(provider, log), load: () => Promise.resolve() };
+  server.addService(services["tfplugin6.Provider"], providerService.handlers);
+  server.addService(services["plugin.GRPCStdio"], {
     // Our output goes to the real stderr, which go-plugin also reads; the stream only stays open.
     StreamStdio: (call: grpc.ServerWritableStream<unknown, unknown>) => track(call),
   });
-  server.addService(service(pkg, "plugin.GRPCController"), {
+  server.addService(services["plugin.GRPCController"], {
     Shutdown: (_call: unknown, callback: grpc.sendUnaryData<object>) => {
       log.debug("shutdown requested");
       callback(null, {});
       setImmediate(() => void shutdown());
     },
   });
-  server.addService(service(pkg, "plugin.GRPCBroker"), {
+  server.addService(services["plugin.GRPCBroker"], {
     // Providers open no extra connections; the engine still opens the broker stream.
     StartStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
       track(call);
@@ -138,7 +193,7 @@ export function createPluginServer(provider: ProviderImplementation<unknown>, op
     },
   });
   const healthy = (name: string) => name === "" || name === "plugin";
-  server.addService(service(pkg, "grpc.health.v1.Health"), {
+  server.addService(services["grpc.health.v1.Health"], {
     Check: (call: grpc.ServerUnaryCall<{ service: string }, object>, callback: grpc.sendUnaryData<object>) => {
       if (healthy(call.request.service)) callback(null, { status: "SERVING" });
       else callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${call.request.service}` });
@@ -172,5 +227,9 @@ export function createPluginServer(provider: ProviderImplementation<unknown>, op
       throw new Error(`could not bind a port on 127.0.0.1 (${ports.length} tried): ${lastError?.message}`);
     },
     shutdown,
+    async prepare() {
+      protocolRoot();
+      await providerService.load();
+    },
   };
 }
