@@ -125,7 +125,13 @@ for (const kind of testDatabases()) {
       const noKey = await t.api
         .post(base())
         .set(t.admin)
-        .send({ provider: "vertex", name: "sa", fields: { service_account_json: JSON.stringify({ client_email: "a@b.iam.gserviceaccount.com" }) } });
+        // The address's local part is the refused secret's most distinctive run, for the leak scan: a
+        // bare "gserviceaccount" would match every vertex credential's public hint.
+        .send({
+          provider: "vertex",
+          name: "sa",
+          fields: { service_account_json: JSON.stringify({ client_email: "nokey7Qx9Lm2Pw4Rt8Zv@b.iam.gserviceaccount.com" }) },
+        });
       expect(noKey.status).toBe(422);
       expect(noKey.body.errors[0].message).toContain("private_key");
 
