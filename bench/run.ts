@@ -14,9 +14,11 @@ import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as delay } from "node:timers/promises";
+import * as grpc from "@grpc/grpc-js";
 import autocannon from "autocannon";
 import pg from "pg";
-import { generateSelfSignedCertificate } from "../cdktf-provider/src/protocol/certificate.js";
+import { generateSelfSignedCertificate, type SelfSignedCertificate } from "../cdktf-provider/src/protocol/certificate.js";
+import { loadProtocolPackage } from "../cdktf-provider/src/protocol/server.js";
 import { KeyplaneApi } from "../service/client/keyplane-api.js";
 import { buildGoProvider } from "./go-provider.js";
 import { measureExchange } from "./identity-exchange.js";
@@ -370,26 +372,88 @@ async function launchMs(command: string, args: string[], env: NodeJS.ProcessEnv,
   return elapsed;
 }
 
+type GrpcClient = grpc.Client & Record<string, (request: object, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null) => void) => void>;
+
 /**
- * Plugin start-up, launch to handshake line: the packaged executable (`npm run build:provider`,
- * what `init` installs), the development launcher (Node on the bundled plugin), and a bare
- * `node -e ""` — interleaved, so the three meet the same machine state; medians of 9.
+ * One launch of the plugin as the engine uses it: handshake line, then over one mutual-TLS
+ * connection go-plugin's health ping and the engine's first call, GetProviderSchema. Times from
+ * launch, in ms.
+ */
+async function launchToFirstRpc(
+  command: string,
+  env: NodeJS.ProcessEnv,
+  client: SelfSignedCertificate,
+  protocol: grpc.GrpcObject,
+): Promise<{ line: number; firstRpc: number; schema: number }> {
+  const started = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e6;
+  const child = spawn(command, [], { env, stdio: ["ignore", "pipe", "ignore"] });
+  try {
+    let stdout = "";
+    const line = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes("\n")) resolve(stdout.slice(0, stdout.indexOf("\n")));
+      });
+      child.once("exit", (code) => reject(new Error(`the plugin exited (${code}) before its handshake line`)));
+    });
+    const lineMs = elapsed();
+    const [, , , address, , certificate] = line.split("|");
+    const body = Buffer.from(certificate, "base64")
+      .toString("base64")
+      .match(/.{1,64}/g)!
+      .join("\n");
+    const serverCertPem = `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+    // As go-plugin dials: trust only the handshake's certificate, present the engine's, ServerName "localhost".
+    const credentials = grpc.credentials.createSsl(Buffer.from(serverCertPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
+    const options = { "grpc.ssl_target_name_override": "localhost" };
+    const services = protocol as unknown as {
+      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+      tfplugin6: { Provider: grpc.ServiceClientConstructor };
+    };
+    const unary = (stub: GrpcClient, method: string, request: object) =>
+      new Promise<void>((resolve, reject) => stub[method](request, { deadline: Date.now() + 10_000 }, (err) => (err ? reject(err) : resolve())));
+    const health = new services.grpc.health.v1.Health(address, credentials, options) as GrpcClient;
+    const provider = new services.tfplugin6.Provider(address, credentials, options) as GrpcClient;
+    try {
+      await unary(health, "Check", { service: "plugin" });
+      const firstRpc = elapsed();
+      await unary(provider, "GetProviderSchema", {});
+      return { line: lineMs, firstRpc, schema: elapsed() };
+    } finally {
+      health.close();
+      provider.close();
+    }
+  } finally {
+    await stop(child);
+  }
+}
+
+/**
+ * Plugin start-up: the packaged executable (`npm run build:provider`, what `init` installs) to its
+ * handshake line and on to its first answered calls, the development launcher (Node on the bundled
+ * plugin) to its line, and a bare `node -e ""` — interleaved, so they meet the same machine state;
+ * medians of 9.
  */
 async function pluginStartup() {
   const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
   const executable = join(root, `dist/provider/terraform-provider-keyplane_v${version}`);
   const launcher = join(root, "cdktf-provider/bin/terraform-provider-keyplane");
   const client = await generateSelfSignedCertificate("localhost");
+  const protocol = loadProtocolPackage();
   const env = {
     ...process.env,
     TF_PLUGIN_MAGIC_COOKIE: "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
     PLUGIN_PROTOCOL_VERSIONS: "6",
     PLUGIN_CLIENT_CERT: client.certPem,
   };
-  const samples = { executable: [] as number[], launcher: [] as number[], node: [] as number[] };
+  const samples = { executable: [] as number[], firstRpc: [] as number[], schema: [] as number[], launcher: [] as number[], node: [] as number[] };
   for (let i = 0; i < 9; i++) {
     samples.node.push(await launchMs(process.execPath, ["-e", ""], env, true));
-    samples.executable.push(await launchMs(executable, [], env));
+    const launch = await launchToFirstRpc(executable, env, client, protocol);
+    samples.executable.push(launch.line);
+    samples.firstRpc.push(launch.firstRpc);
+    samples.schema.push(launch.schema);
     samples.launcher.push(await launchMs(launcher, [], env));
   }
   const startup = Math.round(median(samples.executable));
@@ -398,6 +462,8 @@ async function pluginStartup() {
     startup_ms: startup,
     node_bare_ms: bare,
     startup_ratio_vs_node: Math.round((median(samples.executable) / median(samples.node)) * 100) / 100,
+    first_rpc_ms: Math.round(median(samples.firstRpc)),
+    first_schema_ms: Math.round(median(samples.schema)),
     launcher_startup_ms: Math.round(median(samples.launcher)),
     executable_mb: Math.round(statSync(executable).size / 1e5) / 10,
   };
@@ -562,6 +628,11 @@ async function main() {
         "plugin start-up, packaged executable",
         `${plugin.startup_ms} ms`,
         `${plugin.startup_ratio_vs_node}× a bare \`node -e ""\` (${plugin.node_bare_ms} ms); ${plugin.executable_mb} MB; median of 9 launches to the handshake line`,
+      ],
+      [
+        "plugin first call, packaged executable",
+        `${plugin.first_rpc_ms} ms`,
+        `launch to go-plugin's health ping answered over mutual TLS; GetProviderSchema answered at ${plugin.first_schema_ms} ms`,
       ],
       ["plugin start-up, development launcher", `${plugin.launcher_startup_ms} ms`, "Node on the bundled plugin (dev_overrides, filesystem mirror)"],
     );
