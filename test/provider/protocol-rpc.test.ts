@@ -196,7 +196,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   client?.close();
-  plugin?.grpcServer.forceShutdown();
+  plugin?.close();
 });
 
 describe("schema and metadata", () => {

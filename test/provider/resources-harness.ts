@@ -111,7 +111,7 @@ export class ProviderSession {
 
   close(): void {
     this.client.close();
-    this.plugin.grpcServer.forceShutdown();
+    this.plugin.close();
   }
 
   async schema(): Promise<Res> {

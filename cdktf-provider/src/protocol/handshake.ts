@@ -11,8 +11,9 @@
 //      presenting its own, which the plugin requires), pings grpc.health.v1 for "plugin", and
 //      ends the process through plugin.GRPCController/Shutdown.
 //
-// This module stays free of heavy imports so a wrong launch fails fast; the gRPC server, the
-// certificate code and the provider are loaded only once the cookie checks out.
+// This module stays free of heavy imports so a wrong launch fails fast. Before the line the plugin
+// loads only node:net (the listener) and node:crypto (the certificate); the gRPC server and the
+// provider load after it, while the engine connects.
 import type { ProviderImplementation } from "./provider-api.js";
 
 export const MAGIC_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE";
@@ -73,9 +74,9 @@ export interface RunPluginOptions {
 }
 
 /**
- * Runs the plugin process: checks the cookie, starts the gRPC server for the provider, prints the
- * handshake line, then loads the provider. Resolves once it is loaded (rejects if it cannot be);
- * the process then lives until Shutdown.
+ * Runs the plugin process: checks the cookie, binds the port, prints the handshake line, then
+ * starts the gRPC server on that port and loads the provider. Resolves once it is loaded (rejects
+ * if it cannot be); the process then lives until Shutdown.
  */
 export async function runPlugin(loadProvider: () => Promise<ProviderImplementation<unknown>>, options: RunPluginOptions = {}): Promise<void> {
   const env = options.env ?? process.env;
@@ -94,9 +95,9 @@ export async function runPlugin(loadProvider: () => Promise<ProviderImplementati
   console.log = console.info = console.debug = console.error;
 
   const clientCertPem = env.PLUGIN_CLIENT_CERT?.trim() ? env.PLUGIN_CLIENT_CERT : undefined;
-  const [{ createLogger }, serverModule, certificate] = await Promise.all([
+  const [{ createLogger }, { listen }, certificate] = await Promise.all([
     import("./logger.js"),
-    import("./server.js"),
+    import("./listener.js"),
     clientCertPem ? import("./certificate.js").then((m) => m.generateSelfSignedCertificate()) : undefined,
   ]);
   const log = createLogger(env);
@@ -105,22 +106,24 @@ export async function runPlugin(loadProvider: () => Promise<ProviderImplementati
     log.warn("engine does not offer plugin protocol 6", { offered: negotiated.offered });
   }
 
-  const plugin = serverModule.createPluginServer(loadProvider, { log, onShutdown: () => exit(0) });
-  let port: number;
+  let listener: Awaited<ReturnType<typeof listen>>;
   try {
-    port = await plugin.listen(
-      candidatePorts(env),
-      certificate && clientCertPem ? { clientCertPem, certPem: certificate.certPem, keyPem: certificate.keyPem } : undefined,
-    );
+    listener = await listen(candidatePorts(env));
   } catch (err) {
     log.error("plugin init error", { error: (err as Error).message });
     exit(1);
     return;
   }
-  log.debug("plugin address", { network: "tcp", address: `127.0.0.1:${port}`, tls: Boolean(certificate) });
-  writeLine(handshakeLine(port, certificate?.certDer));
-  // The provider and the protocol's reflection are only needed by the engine's first calls: they
-  // load while the engine reads the line and connects, not before the line.
+  log.debug("plugin address", { network: "tcp", address: `127.0.0.1:${listener.port}`, tls: Boolean(certificate) });
+  writeLine(handshakeLine(listener.port, certificate?.certDer));
+
+  // The gRPC server (grpc-js, Node's HTTP/2 and TLS) loads while the engine reads the line and
+  // connects; the listener keeps the connections that arrive meanwhile and hands them over.
+  const { createPluginServer } = await import("./server.js");
+  const plugin = createPluginServer(loadProvider, { log, onShutdown: () => exit(0) });
+  plugin.serve(listener, certificate && clientCertPem ? { clientCertPem, certPem: certificate.certPem, keyPem: certificate.keyPem } : undefined);
+  // The provider and the protocol's reflection are only needed by the engine's first calls; the
+  // connections' TLS handshakes go first.
   await new Promise((resolve) => setImmediate(resolve));
   await plugin.prepare();
 }

@@ -1,10 +1,13 @@
 // The transport: the gRPC server the engine connects to (127.0.0.1, mutual TLS when the engine
 // asks for it), serving tfplugin6.Provider (rpc.ts) beside go-plugin's GRPCStdio / GRPCController /
-// GRPCBroker and grpc.health.v1, and shutting down when GRPCController/Shutdown says so.
+// GRPCBroker and grpc.health.v1, and shutting down when GRPCController/Shutdown says so. It does
+// not bind a port itself: it serves the connections of a listener (listener.ts) that was bound,
+// and announced in the handshake line, before this module and grpc-js were loaded.
 import * as grpc from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
 import * as sea from "node:sea";
 import protobuf from "protobufjs/light.js";
+import { listen, type PluginListener } from "./listener.js";
 import type { Logger } from "./logger.js";
 import type { ProviderImplementation } from "./provider-api.js";
 import { providerHandlers } from "./rpc.js";
@@ -118,11 +121,14 @@ export interface TlsConfig {
 }
 
 export interface PluginServer {
-  readonly grpcServer: grpc.Server;
-  /** Binds 127.0.0.1 on the first free port of `ports` (0 = any) and returns the port. */
+  /** Serves the listener's connections, those that arrived before this call first, with mutual TLS when `tls` is given. */
+  serve(listener: PluginListener, tls?: TlsConfig): void;
+  /** Binds 127.0.0.1 on the first free port of `ports` (0 = any), serves it and returns the port. */
   listen(ports: number[], tls?: TlsConfig): Promise<number>;
-  /** Ends open streams, stops the server, then calls onShutdown. */
+  /** Ends open streams, stops the server and the listener, then calls onShutdown. */
   shutdown(): Promise<void>;
+  /** Stops the listener and the server at once, dropping its connections (what a test does when done). */
+  close(): void;
   /** Builds what the first calls need (protocol reflection, the provider), which they would otherwise build themselves. */
   prepare(): Promise<void>;
 }
@@ -153,19 +159,36 @@ export function createPluginServer(provider: ProviderSource, options: PluginServ
     call.on("close", () => openStreams.delete(call));
   };
 
+  let served: PluginListener | undefined;
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
-    stopping ??= new Promise<void>((resolve) => {
-      for (const call of openStreams) call.end();
-      openStreams.clear();
-      const force = setTimeout(() => server.forceShutdown(), 2000);
-      force.unref();
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    }).then(() => options.onShutdown?.());
+    stopping ??= Promise.all([
+      served?.close(),
+      new Promise<void>((resolve) => {
+        for (const call of openStreams) call.end();
+        openStreams.clear();
+        const force = setTimeout(() => server.forceShutdown(), 2000);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+    ]).then(() => options.onShutdown?.());
     return stopping;
+  };
+  const serve = (listener: PluginListener, tls?: TlsConfig) => {
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(
+          Buffer.from(tls.clientCertPem),
+          [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }],
+          true, // require and verify the client's certificate against PLUGIN_CLIENT_CERT
+        )
+      : grpc.ServerCredentials.createInsecure();
+    const injector = server.createConnectionInjector(credentials);
+    served = listener;
+    const waited = listener.serve((socket) => injector.injectConnection(socket));
+    log.debug("serving", { tls: Boolean(tls), connections_waiting: waited });
   };
 
   const providerService =
@@ -205,28 +228,17 @@ export function createPluginServer(provider: ProviderSource, options: PluginServ
   });
 
   return {
-    grpcServer: server,
+    serve,
     async listen(ports, tls) {
-      const credentials = tls
-        ? grpc.ServerCredentials.createSsl(
-            Buffer.from(tls.clientCertPem),
-            [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }],
-            true, // require and verify the client's certificate against PLUGIN_CLIENT_CERT
-          )
-        : grpc.ServerCredentials.createInsecure();
-      let lastError: Error | undefined;
-      for (const port of ports) {
-        try {
-          return await new Promise<number>((resolve, reject) =>
-            server.bindAsync(`127.0.0.1:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
-          );
-        } catch (err) {
-          lastError = err as Error;
-        }
-      }
-      throw new Error(`could not bind a port on 127.0.0.1 (${ports.length} tried): ${lastError?.message}`);
+      const listener = await listen(ports);
+      serve(listener, tls);
+      return listener.port;
     },
     shutdown,
+    close() {
+      void served?.close();
+      server.forceShutdown();
+    },
     async prepare() {
       protocolRoot();
       await providerService.load();
