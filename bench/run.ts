@@ -1,11 +1,10 @@
 // `npm run bench`: measures the resolve hot path against a bare Express route (same connections,
-// `npm run bench`: measures the resolve hot path against a bare Express route (same connections,
 // same duration, same run) and at a paced half of its saturating rate, write throughput, service
-// memory, plugin start-up, `tofu plan` of 100 and 400 resources against built-in terraform_data
-// and a Go provider baseline (bench/plan.ts), `npm start` to a healthy /readyz, resolve throughput
-// with and without what credential usage adds, create/rotate throughput before and after a
-// credential's many resolves, and the latency of a workload identity exchange. Prints a table and
-// writes bench/results.json.
+// memory, plugin start-up (to the handshake line and to the first answered call), `tofu plan` of
+// 100 and 400 resources against built-in terraform_data and a Go provider baseline
+// (bench/plan.ts), `npm start` to a healthy /readyz, resolve throughput with and without what
+// credential usage adds, create/rotate throughput before and after a credential's many resolves,
+// and the latency of a workload identity exchange. Prints a table and writes bench/results.json.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
