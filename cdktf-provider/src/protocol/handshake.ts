@@ -15,6 +15,7 @@
 // loads only node:net (the listener) and node:crypto (the certificate); the gRPC server and the
 // provider load after it, while the engine connects.
 import { writeSync } from "node:fs";
+import type { PluginListener } from "./listener.js";
 import type { ProviderImplementation } from "./provider-api.js";
 
 export const MAGIC_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE";
@@ -108,7 +109,7 @@ export async function runPlugin(loadProvider: () => Promise<ProviderImplementati
     log.warn("engine does not offer plugin protocol 6", { offered: negotiated.offered });
   }
 
-  let listener: Awaited<ReturnType<typeof listen>>;
+  let listener: PluginListener;
   try {
     listener = await listen(candidatePorts(env));
   } catch (err) {
