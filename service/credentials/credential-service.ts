@@ -18,6 +18,9 @@ import type { CredentialRow } from "./credential-dal.js";
 export type Credential = Schemas["Credential"];
 export type CredentialVersion = Schemas["CredentialVersion"];
 
+/** What a `credential_in_use` problem adds to `Problem`, every member given (the contract's `CredentialInUseProblem`). */
+type InUseMembers = Required<Omit<Schemas["CredentialInUseProblem"], keyof Schemas["Problem"]>>;
+
 const MAX_GRACE_SECONDS = 7 * 24 * 3600;
 /** A credential resolved this recently is in use: deleting or deactivating it needs `force`. */
 const IN_USE_WINDOW_MS = 24 * 3600 * 1000;
@@ -287,11 +290,12 @@ export class CredentialService {
       ...(aliases.length ? [`pinned by model alias${aliases.length > 1 ? "es" : ""} ${aliases.map((a) => a.name).join(", ")}`] : []),
       ...(recentlyUsed ? [`last resolved at ${lastUsedAt.toISOString()}`] : []),
     ];
+    const inUse: InUseMembers = { aliases, last_used_at: iso(lastUsedAt) };
     throw new ConflictError(
       "credential_in_use",
       `The credential is in use (${reasons.join("; ")}). Repoint the aliases or confirm the callers have moved on, or retry with ?force=true.`,
       undefined,
-      { aliases, last_used_at: iso(lastUsedAt) },
+      inUse,
     );
   }
 

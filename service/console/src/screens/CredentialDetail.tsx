@@ -304,9 +304,9 @@ function InUseWarning({ org, problem, children }: { org: string; problem: Proble
             Pinned by model alias <Link to={`/orgs/${org}/model-aliases/${a.id}`}>{a.name}</Link>
           </li>
         ))}
-        {inUse.lastUsedAt && (
+        {inUse.last_used_at && (
           <li>
-            Last resolved <Ago iso={inUse.lastUsedAt} /> ({formatTime(inUse.lastUsedAt)})
+            Last resolved <Ago iso={inUse.last_used_at} /> ({formatTime(inUse.last_used_at)})
           </li>
         )}
       </ul>
