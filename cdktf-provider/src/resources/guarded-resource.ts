@@ -4,16 +4,7 @@
 // instead of being overwritten. Refresh and import read the object with one GET, and a 404 on
 // refresh drops it so the next plan creates it again.
 import type { ApiError, KeyplaneClient, Versioned } from "../client/keyplane-client.js";
-import {
-  ctyEqual,
-  diag,
-  Unknown,
-  type AttributeSchema,
-  type CtyValue,
-  type Diagnostic,
-  type ManagedResource,
-  type ObjectValue,
-} from "../protocol/index.js";
+import { ctyEqual, diag, Unknown, type AttributeSchema, type CtyValue, type Diagnostic, type ManagedResource, type ObjectValue } from "../protocol/index.js";
 import type { KeyplaneProviderData } from "../provider-data.js";
 import { apiErrorDiagnostics, missingOrganization, plannedOrganization, type ErrorContext } from "./api-diagnostics.js";
 import { parseImportId, type ImportIdForm } from "./import-id.js";
