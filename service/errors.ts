@@ -44,6 +44,15 @@ export class NotFoundError extends DomainError {
   }
 }
 
+/** `find`, throwing NotFoundError (naming `what`) where it finds nothing: how a service loads the object a call names. */
+export function orNotFound<Args extends unknown[], Row>(what: string, find: (...args: Args) => Promise<Row | null>): (...args: Args) => Promise<Row> {
+  return async (...args) => {
+    const row = await find(...args);
+    if (row === null) throw new NotFoundError(what);
+    return row;
+  };
+}
+
 /** The request contradicts the current state (a taken name, an active credential): 409. */
 export class ConflictError extends DomainError {
   readonly kind = "conflict";

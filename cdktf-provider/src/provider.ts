@@ -1,7 +1,7 @@
 // The Keyplane provider: its configuration and the registry of resource types. Resource, data
 // source and ephemeral resource implementations (src/resources/) are registered here.
 import { ApiError } from "./client/keyplane-client.js";
-import { trustConfiguredAuthorities } from "./client/trusted-certificates.js";
+import { presentedCertificate, trustConfiguredAuthorities } from "./client/trusted-certificates.js";
 import { diag, isUnknown, t, type Diagnostic, type ObjectValue, type ProviderImplementation } from "./protocol/index.js";
 import { apiClient, connect, type KeyplaneProviderData, type ProviderSettings } from "./provider-data.js";
 import { credentialResource } from "./resources/credential.js";
@@ -147,10 +147,12 @@ async function checkService(settings: ProviderSettings): Promise<Diagnostic[]> {
     if (!(error instanceof ApiError)) throw error;
     const fix = "Set endpoint in the keyplane provider block (or KEYPLANE_ENDPOINT) to the URL of a running Keyplane service.";
     if (error.unreachable && /CERT|SIGNATURE|ISSUER/.test(error.reason ?? "")) {
+      const presented = await presentedCertificate(settings.endpoint);
+      const named = presented ? ` It presented the certificate of ${presented.subject}, issued by ${presented.issuer}.` : "";
       return [
         diag.error(
           "Keyplane service certificate not trusted",
-          `${error.message} Trust the authority that issued its certificate: SSL_CERT_FILE (as for the engine), NODE_EXTRA_CA_CERTS, or ca_file in the provider block.`,
+          `${error.message}${named} Trust the authority that issued its certificate: SSL_CERT_FILE (as for the engine), NODE_EXTRA_CA_CERTS, or ca_file in the provider block.`,
           ["endpoint"],
         ),
       ];

@@ -1,4 +1,4 @@
-import type { Queryable } from "../db/index.js";
+import { StatementParameters, type Queryable } from "../db/index.js";
 import { LEGACY_HASH_ALG, type ChainHead, type StoredEvent } from "./audit-chain.js";
 import type { UsageTotals } from "./credential-usage.js";
 
@@ -26,28 +26,15 @@ export interface AuditFilter {
 }
 
 export async function listEvents(db: Queryable, filter: AuditFilter): Promise<AuditRow[]> {
-  const where = ["chain_key = $1"];
-  const params: unknown[] = [filter.chainKey];
-  if (filter.action) {
-    params.push(filter.action);
-    where.push(`action = $${params.length}`);
-  }
-  if (filter.targetId) {
-    params.push(filter.targetId);
-    where.push(`target_id = $${params.length}`);
-  }
-  if (filter.since) {
-    params.push(filter.since);
-    where.push(`created_at >= $${params.length}`);
-  }
-  if (filter.afterSeq !== undefined) {
-    params.push(filter.afterSeq);
-    where.push(`seq > $${params.length}`);
-  }
-  params.push(filter.limit);
+  const params = new StatementParameters();
+  const where = [`chain_key = ${params.add(filter.chainKey)}`];
+  if (filter.action) where.push(`action = ${params.add(filter.action)}`);
+  if (filter.targetId) where.push(`target_id = ${params.add(filter.targetId)}`);
+  if (filter.since) where.push(`created_at >= ${params.add(filter.since)}`);
+  if (filter.afterSeq !== undefined) where.push(`seq > ${params.add(filter.afterSeq)}`);
   const { rows } = await db.query<Record<string, unknown>>(
-    `select ${COLUMNS} from audit_events where ${where.join(" and ")} order by seq asc limit $${params.length}`,
-    params,
+    `select ${COLUMNS} from audit_events where ${where.join(" and ")} order by seq asc limit ${params.add(filter.limit)}`,
+    params.values,
   );
   return rows.map(normalize);
 }

@@ -43,6 +43,31 @@ export async function recordAudit(tx: Queryable, input: AuditEventInput): Promis
   await appendAuditEvents(tx, [input]);
 }
 
+/** Who made a change and in which request (a CallMeta is one). */
+export interface ChangeMeta {
+  actor: AuditActor;
+  requestId: string;
+}
+
+/** The event of a successful `action` on the `targetType` object `targetId` by `by.actor` (a refusal overrides `outcome`). */
+export function changeEvent(by: ChangeMeta, organizationId: string, action: string, targetType: string, targetId: string): AuditEventInput {
+  return {
+    organizationId,
+    actor: { tokenId: by.actor.tokenId, role: by.actor.role },
+    action,
+    targetType,
+    targetId,
+    outcome: "success",
+    requestId: by.requestId,
+  };
+}
+
+/** How a service audits its writes to `targetType` objects: a successful event, in the caller's transaction. */
+export function changeAudit(targetType: string) {
+  return (q: Queryable, by: ChangeMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>): Promise<void> =>
+    recordAudit(q, { ...changeEvent(by, organizationId, action, targetType, targetId), details });
+}
+
 type UnlinkedEvent = Omit<ChainedEventFields, "seq">;
 
 const GENESIS_HEAD: ChainHead = { seq: 0, hash: GENESIS_HASH };

@@ -1,5 +1,6 @@
-// What a batch of audit events adds to credential usage (SPEC §3 Usage), folded by the append
-// that writes the batch (migration 0013), so a resolve costs no write of its own.
+// What a batch of audit events adds to credential usage (the `usage` every credential reports,
+// CredentialUsage in openapi.yaml), folded by the append that writes the batch (migration 0013),
+// so a resolve costs no write of its own.
 import type { ChainedEventFields } from "./audit-chain.js";
 
 /** One credential's additions for one UTC day (the shape keyplane_fold_credential_usage reads). */

@@ -1,4 +1,4 @@
-import type { Queryable } from "../db/index.js";
+import { StatementParameters, type Queryable } from "../db/index.js";
 
 export interface CredentialUsageColumns {
   usage_last_used_at: Date | null;
@@ -157,22 +157,20 @@ export interface CredentialFilter {
 }
 
 export async function listCredentials(db: Queryable, f: CredentialFilter): Promise<CredentialRow[]> {
-  const where = ["c.organization_id = $1"];
-  const params: unknown[] = [f.organizationId];
-  const add = (clause: string, value: unknown) => {
-    params.push(value);
-    where.push(clause.replace("?", `$${params.length}`));
-  };
-  if (f.provider !== undefined) add("c.provider = ?", f.provider);
+  const params = new StatementParameters();
+  const where = [`c.organization_id = ${params.add(f.organizationId)}`];
+  if (f.provider !== undefined) where.push(`c.provider = ${params.add(f.provider)}`);
   if (f.projectId === null) where.push("c.project_id is null");
-  else if (f.projectId !== undefined) add("c.project_id = ?", f.projectId);
-  if (f.active !== undefined) add("c.active = ?", f.active);
-  if (f.environment !== undefined) add("c.environment = ?", f.environment);
+  else if (f.projectId !== undefined) where.push(`c.project_id = ${params.add(f.projectId)}`);
+  if (f.active !== undefined) where.push(`c.active = ${params.add(f.active)}`);
+  if (f.environment !== undefined) where.push(`c.environment = ${params.add(f.environment)}`);
   if (f.rotationDue === true) where.push(`${ROTATION_DUE} <= now()`);
   if (f.rotationDue === false) where.push(`(${ROTATION_DUE} is null or ${ROTATION_DUE} > now())`);
-  if (f.afterId !== undefined) add("c.id > ?", f.afterId);
-  params.push(f.limit + 1);
-  const { rows } = await db.query<CredentialRow>(`${CREDENTIAL_SELECT} where ${where.join(" and ")} order by c.id asc limit $${params.length}`, params);
+  if (f.afterId !== undefined) where.push(`c.id > ${params.add(f.afterId)}`);
+  const { rows } = await db.query<CredentialRow>(
+    `${CREDENTIAL_SELECT} where ${where.join(" and ")} order by c.id asc limit ${params.add(f.limit + 1)}`,
+    params.values,
+  );
   return rows;
 }
 
@@ -217,20 +215,17 @@ const PATCHABLE = new Set([
 
 /** Applies a patch and bumps the optimistic-concurrency version. */
 export async function updateCredential(tx: Queryable, organizationId: string, id: string, patch: CredentialPatch, updatedBy: string | null): Promise<void> {
+  const params = new StatementParameters();
   const sets: string[] = [];
-  const params: unknown[] = [];
   for (const [column, value] of Object.entries(patch)) {
     if (!PATCHABLE.has(column) || value === undefined) continue;
-    params.push(column === "settings" ? JSON.stringify(value) : value);
-    sets.push(`${column} = $${params.length}`);
+    sets.push(`${column} = ${params.add(column === "settings" ? JSON.stringify(value) : value)}`);
   }
   if (patch.rotated) sets.push("rotated_at = now()");
-  params.push(updatedBy, organizationId, id);
-  const n = params.length;
   await tx.query(
-    `update credentials set ${[...sets, `updated_by = $${n - 2}`, "updated_at = now()", "version = version + 1"].join(", ")}
-     where organization_id = $${n - 1} and id = $${n}`,
-    params,
+    `update credentials set ${[...sets, `updated_by = ${params.add(updatedBy)}`, "updated_at = now()", "version = version + 1"].join(", ")}
+     where organization_id = ${params.add(organizationId)} and id = ${params.add(id)}`,
+    params.values,
   );
 }
 

@@ -1,16 +1,14 @@
 import type { Request, Response } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
-import { actorOf } from "../http/context.js";
+import { callMetaOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
-import { ifMatchOf, setEtag } from "../http/conditional.js";
+import { ifMatchOf, sendVersioned } from "../http/conditional.js";
 import { pageRequest, paginate } from "../http/pagination.js";
 import { IdempotentWrites, type StoredResponse } from "../http/idempotency.js";
-import type { CallMeta } from "../auth/actor.js";
 import { CredentialService } from "./credential-service.js";
 import { CredentialVerifier } from "./credential-verify.js";
 import { Outbound } from "../outbound/outbound.js";
 
-const meta = (req: Request): CallMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
 const org = (req: Request) => String(req.params.org);
 const id = (req: Request) => String(req.params.id);
 
@@ -19,11 +17,7 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
   const verifier = new CredentialVerifier(db, credentials, new Outbound({ allowPrivate: config.outboundAllowPrivate }));
   const idempotent = new IdempotentWrites(db, keyring);
 
-  const sendCredential = (res: Response, credential: { version: number }, status = 200) => {
-    setEtag(res, credential.version);
-    res.status(status).json(credential);
-  };
-  const send = (res: Response, answer: StoredResponse<{ version: number }>) => sendCredential(res, answer.body, answer.status);
+  const send = (res: Response, answer: StoredResponse<{ version: number }>) => sendVersioned(res, answer.body, answer.status);
 
   ops.handle("listCredentials", async (req, res) => {
     const query = parseQuery("listCredentials", req.query);
@@ -44,13 +38,13 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
   ops.handle("createCredential", async (req, res) => {
     const body = parseBody("createCredential", req.body);
     const organizationId = org(req);
-    const answer = await idempotent.run(req, organizationId, 201, body, (tx) => credentials.create(organizationId, body, meta(req), tx));
+    const answer = await idempotent.run(req, organizationId, 201, body, (tx) => credentials.create(organizationId, body, callMetaOf(req), tx));
     res.location(`/v1/organizations/${organizationId}/credentials/${answer.body.id}`);
     send(res, answer);
   });
 
   ops.handle("getCredential", async (req, res) => {
-    sendCredential(res, await credentials.get(org(req), id(req)));
+    sendVersioned(res, await credentials.get(org(req), id(req)));
   });
 
   ops.handle("updateCredential", async (req, res) => {
@@ -59,32 +53,32 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
     send(
       res,
       await idempotent.run(req, org(req), 200, body, (tx) =>
-        credentials.update(org(req), id(req), body, { force: query.force === true, ifMatch: ifMatchOf(req) }, meta(req), tx),
+        credentials.update(org(req), id(req), body, { force: query.force === true, ifMatch: ifMatchOf(req) }, callMetaOf(req), tx),
       ),
     );
   });
 
   ops.handle("rotateCredential", async (req, res) => {
     const body = parseBody("rotateCredential", req.body);
-    send(res, await idempotent.run(req, org(req), 200, body, (tx) => credentials.rotate(org(req), id(req), body, ifMatchOf(req), meta(req), tx)));
+    send(res, await idempotent.run(req, org(req), 200, body, (tx) => credentials.rotate(org(req), id(req), body, ifMatchOf(req), callMetaOf(req), tx)));
   });
 
   ops.handle("activateCredential", async (req, res) => {
     send(
       res,
-      await idempotent.run(req, org(req), 200, null, (tx) => credentials.setActive(org(req), id(req), true, { ifMatch: ifMatchOf(req) }, meta(req), tx)),
+      await idempotent.run(req, org(req), 200, null, (tx) => credentials.setActive(org(req), id(req), true, { ifMatch: ifMatchOf(req) }, callMetaOf(req), tx)),
     );
   });
 
   ops.handle("deactivateCredential", async (req, res) => {
     const query = parseQuery("deactivateCredential", req.query);
     const opts = { force: query.force === true, ifMatch: ifMatchOf(req) };
-    send(res, await idempotent.run(req, org(req), 200, null, (tx) => credentials.setActive(org(req), id(req), false, opts, meta(req), tx)));
+    send(res, await idempotent.run(req, org(req), 200, null, (tx) => credentials.setActive(org(req), id(req), false, opts, callMetaOf(req), tx)));
   });
 
   ops.handle("verifyCredential", async (req, res) => {
     parseBody("verifyCredential", req.body);
-    res.json(await verifier.verify(org(req), id(req), meta(req)));
+    res.json(await verifier.verify(org(req), id(req), callMetaOf(req)));
   });
 
   ops.handle("listCredentialVersions", async (req, res) => {
@@ -93,7 +87,7 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
 
   ops.handle("deleteCredential", async (req, res) => {
     const query = parseQuery("deleteCredential", req.query);
-    await credentials.delete(org(req), id(req), query.force === true, ifMatchOf(req), meta(req));
+    await credentials.delete(org(req), id(req), query.force === true, ifMatchOf(req), callMetaOf(req));
     res.status(204).end();
   });
 };

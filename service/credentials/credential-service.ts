@@ -3,9 +3,9 @@ import { newId } from "../ids.js";
 import { inTransaction, withUniqueConflicts } from "../db/index.js";
 import { aliasesPinning } from "../model-aliases/model-alias-dal.js";
 import type { MasterKeyring } from "../crypto/index.js";
-import { recordAudit } from "../audit/audit-service.js";
+import { changeAudit } from "../audit/audit-service.js";
 import { findProvider, type ProviderEntry } from "../providers/catalog.js";
-import { ConflictError, NotFoundError, ValidationError, type FieldError } from "../errors.js";
+import { ConflictError, orNotFound, ValidationError, type FieldError } from "../errors.js";
 import { checkPrecondition, etagFor, ifMatchHolds, type TagCondition } from "../versioning.js";
 import type { CallMeta } from "../auth/actor.js";
 import type { CredentialType, Schemas } from "../contract-types.js";
@@ -18,9 +18,15 @@ import type { CredentialRow } from "./credential-dal.js";
 export type Credential = Schemas["Credential"];
 export type CredentialVersion = Schemas["CredentialVersion"];
 
+/** What a `credential_in_use` problem adds to `Problem`, every member given (the contract's `CredentialInUseProblem`). */
+type InUseMembers = Required<Omit<Schemas["CredentialInUseProblem"], keyof Schemas["Problem"]>>;
+
 const MAX_GRACE_SECONDS = 7 * 24 * 3600;
 /** A credential resolved this recently is in use: deleting or deactivating it needs `force`. */
 const IN_USE_WINDOW_MS = 24 * 3600 * 1000;
+
+const mustFind = orNotFound("credential", dal.findCredential);
+const audit = changeAudit("credential");
 
 export class CredentialService {
   constructor(
@@ -109,7 +115,7 @@ export class CredentialService {
   ): Promise<Credential> {
     const { ifMatch } = opts;
     return inTransaction(this.db, within, async (tx) => {
-      const current = await mustFind(tx, organizationId, id, true);
+      const current = await mustFind(tx, organizationId, id, { forUpdate: true });
       const provider = requireProvider(current.provider, "provider");
       if (!preconditionHolds(ifMatch, current) && alreadyApplied(current, body, provider)) return toApi(current);
       checkPrecondition(ifMatch, current.version);
@@ -158,7 +164,7 @@ export class CredentialService {
       throw new ValidationError([{ path: "body.grace_seconds", message: `must be between 0 and ${MAX_GRACE_SECONDS}` }]);
     }
     return inTransaction(this.db, within, async (tx) => {
-      const current = await mustFind(tx, organizationId, id, true);
+      const current = await mustFind(tx, organizationId, id, { forUpdate: true });
       checkPrecondition(ifMatch, current.version);
       const provider = requireProvider(current.provider, "provider");
       const secret = secretOrThrow(provider, current.type as CredentialType, { api_key: body.api_key, fields: body.fields });
@@ -206,7 +212,7 @@ export class CredentialService {
     within?: Queryable,
   ): Promise<Credential> {
     return inTransaction(this.db, within, async (tx) => {
-      const current = await mustFind(tx, organizationId, id, true);
+      const current = await mustFind(tx, organizationId, id, { forUpdate: true });
       // Already so: a stale If-Match loses nothing (as for PATCH), and nothing happens to audit.
       if (current.active === active && !preconditionHolds(opts.ifMatch, current)) return toApi(current);
       checkPrecondition(opts.ifMatch, current.version);
@@ -226,7 +232,7 @@ export class CredentialService {
 
   async delete(organizationId: string, id: string, force: boolean, ifMatch: TagCondition | undefined, meta: CallMeta): Promise<void> {
     await this.db.transaction(async (tx) => {
-      const current = await mustFind(tx, organizationId, id, true);
+      const current = await mustFind(tx, organizationId, id, { forUpdate: true });
       checkPrecondition(ifMatch, current.version);
       if (current.active && !force) {
         throw new ConflictError("credential_active", "The credential is active. Deactivate it first and confirm nothing breaks, or delete with ?force=true.");
@@ -287,11 +293,12 @@ export class CredentialService {
       ...(aliases.length ? [`pinned by model alias${aliases.length > 1 ? "es" : ""} ${aliases.map((a) => a.name).join(", ")}`] : []),
       ...(recentlyUsed ? [`last resolved at ${lastUsedAt.toISOString()}`] : []),
     ];
+    const inUse: InUseMembers = { aliases, last_used_at: iso(lastUsedAt) };
     throw new ConflictError(
       "credential_in_use",
       `The credential is in use (${reasons.join("; ")}). Repoint the aliases or confirm the callers have moved on, or retry with ?force=true.`,
       undefined,
-      { aliases, last_used_at: iso(lastUsedAt) },
+      inUse,
     );
   }
 
@@ -399,12 +406,6 @@ async function requireProject(q: Queryable, organizationId: string, projectId: s
   if (rows.length === 0) throw new ValidationError([{ path, message: "no such project in this organization" }]);
 }
 
-async function mustFind(q: Queryable, organizationId: string, id: string, forUpdate = false): Promise<CredentialRow> {
-  const row = await dal.findCredential(q, organizationId, id, { forUpdate });
-  if (!row) throw new NotFoundError("credential");
-  return row;
-}
-
 const CREDENTIAL_CONFLICTS = {
   credentials_name_key: {
     code: "name_conflict",
@@ -417,19 +418,6 @@ const CREDENTIAL_CONFLICTS = {
     field: { path: "body.is_default", message: "at most one default per organization, project, provider and environment" },
   },
 };
-
-async function audit(q: Queryable, meta: CallMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>) {
-  await recordAudit(q, {
-    organizationId,
-    actor: { tokenId: meta.actor.tokenId, role: meta.actor.role },
-    action,
-    targetType: "credential",
-    targetId,
-    outcome: "success",
-    requestId: meta.requestId,
-    details,
-  });
-}
 
 function iso(value: Date | string | null): string | null {
   return value === null ? null : new Date(value).toISOString();

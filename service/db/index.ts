@@ -8,6 +8,7 @@ export { migrate, MigrationError } from "./migrate.js";
 export { inTransaction, setLocal } from "./transaction.js";
 export { ALL_ORGANIZATIONS, withOrganizationScope } from "./scope.js";
 export { ChangeFeed } from "./change-feed.js";
+export { StatementParameters } from "./parameters.js";
 
 /**
  * Opens PostgreSQL (a pool; connections are made lazily, call ping() to check) or the embedded

@@ -1216,6 +1216,27 @@ export interface components {
         NoCredentialProblem: components["schemas"]["Problem"] & {
             checked?: components["schemas"]["ResolutionCheck"][];
         };
+        /**
+         * @description A `Problem` that, for `credential_in_use`, names what still depends on the credential:
+         *     the active model aliases that pin it and its last resolve. Both members are present with
+         *     that code and absent with any other.
+         */
+        CredentialInUseProblem: components["schemas"]["Problem"] & {
+            /**
+             * @description The active model aliases whose `credential_id` is this credential, ordered by name;
+             *     empty when it is in use only because it was resolved in the last 24 hours.
+             */
+            aliases?: {
+                id: components["schemas"]["ModelAliasId"];
+                name: components["schemas"]["ModelAliasName"];
+            }[];
+            /**
+             * Format: date-time
+             * @description When a resolve last returned the credential (its `usage.last_used_at`); null if none
+             *     ever did. Within the last 24 hours when that is why the credential is in use.
+             */
+            last_used_at?: string | null;
+        };
         ResolutionCheck: {
             source: components["schemas"]["ResolutionSource"];
             project_id?: components["schemas"]["ProjectId"];
@@ -1916,6 +1937,21 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The request conflicts with the current state (the codes of `Conflict`). A credential in use
+         *     (`credential_in_use`: an active model alias pins it, or a resolve returned it in the last
+         *     24 hours) is refused unless `force=true`, and the problem names what still depends on it:
+         *     `aliases` and `last_used_at` (see `CredentialInUseProblem`).
+         */
+        CredentialConflict: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["CredentialInUseProblem"];
             };
         };
         /**
@@ -3076,7 +3112,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            409: components["responses"]["CredentialConflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
@@ -3130,7 +3166,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            409: components["responses"]["CredentialConflict"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -3282,7 +3318,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            409: components["responses"]["CredentialConflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];

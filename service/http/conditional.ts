@@ -5,8 +5,10 @@ import type { Request, Response } from "express";
 import { etagFor, type EntityTag, type TagCondition } from "../versioning.js";
 import { problems } from "./problem.js";
 
-export function setEtag(res: Response, version: number): void {
-  res.setHeader("ETag", etagFor(version));
+/** A versioned resource as the answer, with its ETag. */
+export function sendVersioned(res: Response, resource: { version: number }, status = 200): void {
+  res.setHeader("ETag", etagFor(resource.version));
+  res.status(status).json(resource);
 }
 
 const ENTITY_TAG = /(W\/)?("[\x21\x23-\x7E]*")/y;

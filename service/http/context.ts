@@ -1,6 +1,6 @@
 import type { Request } from "express";
 import type { Logger } from "pino";
-import type { Actor } from "../auth/actor.js";
+import type { Actor, CallMeta } from "../auth/actor.js";
 
 export interface RequestContext {
   requestId: string;
@@ -19,6 +19,11 @@ declare module "express-serve-static-core" {
 export function actorOf(req: Request): Actor {
   if (!req.kp.actor) throw new Error("route registered without authentication");
   return req.kp.actor;
+}
+
+/** The caller and the request, as services name them in audit events. */
+export function callMetaOf(req: Request): CallMeta {
+  return { actor: actorOf(req), requestId: req.kp.requestId };
 }
 
 /**

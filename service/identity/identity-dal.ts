@@ -1,4 +1,4 @@
-import type { Queryable } from "../db/index.js";
+import { StatementParameters, type Queryable } from "../db/index.js";
 import type { Schemas } from "../contract-types.js";
 
 export interface IdentityBindingRow {
@@ -81,18 +81,16 @@ const PATCHABLE = ["name", "audience", "jwks_uri", "subject", "claims", "role", 
 
 /** Applies a patch and bumps the optimistic-concurrency version. */
 export async function updateBinding(tx: Queryable, organizationId: string, id: string, patch: IdentityBindingPatch): Promise<void> {
+  const params = new StatementParameters();
   const sets: string[] = [];
-  const params: unknown[] = [];
   for (const column of PATCHABLE) {
     if (patch[column] === undefined) continue;
-    params.push(column === "claims" ? JSON.stringify(patch.claims) : patch[column]);
-    sets.push(column === "claims" ? `claims = $${params.length}::jsonb` : `${column} = $${params.length}`);
+    sets.push(column === "claims" ? `claims = ${params.add(JSON.stringify(patch.claims))}::jsonb` : `${column} = ${params.add(patch[column])}`);
   }
-  params.push(organizationId, id);
   await tx.query(
     `update identity_bindings set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")}
-     where organization_id = $${params.length - 1} and id = $${params.length}`,
-    params,
+     where organization_id = ${params.add(organizationId)} and id = ${params.add(id)}`,
+    params.values,
   );
 }
 

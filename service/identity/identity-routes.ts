@@ -1,12 +1,12 @@
-import type { Request, Response } from "express";
+import type { Request } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
-import { actorOf } from "../http/context.js";
+import { callMetaOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
-import { ifMatchOf, setEtag } from "../http/conditional.js";
+import { ifMatchOf, sendVersioned } from "../http/conditional.js";
 import { pageRequest, paginate } from "../http/pagination.js";
 import { IdempotentWrites } from "../http/idempotency.js";
 import { clientKey } from "../http/rate-limit-hooks.js";
-import { IdentityService, type IdentityBinding } from "./identity-service.js";
+import { IdentityService } from "./identity-service.js";
 
 const org = (req: Request) => String(req.params.org);
 const bindingId = (req: Request) => String(req.params.id);
@@ -18,10 +18,6 @@ export const identityRoutes: FeatureRegistrar = (ops, { db, keyring, config }) =
     outboundAllowPrivate: config.outboundAllowPrivate,
     exchangesPerMinute: config.rateLimit.tokenExchangesPerMinute,
   });
-  const send = (res: Response, binding: IdentityBinding, status = 200) => {
-    setEtag(res, binding.version);
-    res.status(status).json(binding);
-  };
   const forget = (tokenIds: string[]) => tokenIds.forEach((id) => ops.authenticator.forget(id));
 
   ops.handle("exchangeIdentityToken", async (req, res) => {
@@ -37,13 +33,13 @@ export const identityRoutes: FeatureRegistrar = (ops, { db, keyring, config }) =
 
   ops.handle("createIdentityBinding", async (req, res) => {
     const body = parseBody("createIdentityBinding", req.body);
-    const answer = await idempotent.run(req, org(req), 201, body, (tx) => identity.create(org(req), body, actorOf(req), req.kp.requestId, tx));
+    const answer = await idempotent.run(req, org(req), 201, body, (tx) => identity.create(org(req), body, callMetaOf(req), tx));
     res.location(`/v1/organizations/${answer.body.organization_id}/identity-bindings/${answer.body.id}`);
-    send(res, answer.body, answer.status);
+    sendVersioned(res, answer.body, answer.status);
   });
 
   ops.handle("getIdentityBinding", async (req, res) => {
-    send(res, await identity.get(org(req), bindingId(req)));
+    sendVersioned(res, await identity.get(org(req), bindingId(req)));
   });
 
   ops.handle("updateIdentityBinding", async (req, res) => {
@@ -51,16 +47,16 @@ export const identityRoutes: FeatureRegistrar = (ops, { db, keyring, config }) =
     // Forgotten once committed (a replay revokes nothing): before, a request could cache them again.
     let revoked: string[] = [];
     const answer = await idempotent.run(req, org(req), 200, body, async (tx) => {
-      const updated = await identity.update(org(req), bindingId(req), body, ifMatchOf(req), actorOf(req), req.kp.requestId, tx);
+      const updated = await identity.update(org(req), bindingId(req), body, ifMatchOf(req), callMetaOf(req), tx);
       revoked = updated.revokedTokenIds;
       return updated.result;
     });
     forget(revoked);
-    send(res, answer.body, answer.status);
+    sendVersioned(res, answer.body, answer.status);
   });
 
   ops.handle("deleteIdentityBinding", async (req, res) => {
-    const deleted = await identity.delete(org(req), bindingId(req), ifMatchOf(req), actorOf(req), req.kp.requestId);
+    const deleted = await identity.delete(org(req), bindingId(req), ifMatchOf(req), callMetaOf(req));
     forget(deleted.revokedTokenIds);
     res.status(204).end();
   });

@@ -1,8 +1,9 @@
 import { inTransaction, withOrganizationScope, withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
-import { IdentityRejectedError, NotFoundError, TooManyRequestsError, ValidationError, type FieldError } from "../errors.js";
-import { recordAudit, recordStandaloneAudit, type AuditActor } from "../audit/audit-service.js";
+import { IdentityRejectedError, orNotFound, TooManyRequestsError, ValidationError, type FieldError } from "../errors.js";
+import { changeAudit, recordAudit, recordStandaloneAudit, type AuditActor } from "../audit/audit-service.js";
 import { checkPrecondition, type TagCondition } from "../versioning.js";
+import type { CallMeta } from "../auth/actor.js";
 import { createToken } from "../tokens/token-service.js";
 import { TokenBucketLimiter } from "../ratelimit/token-bucket.js";
 import type { Schemas } from "../contract-types.js";
@@ -24,6 +25,9 @@ const BINDING_CONFLICTS = {
     field: { path: "body.name", message: "identity binding names are unique per organization" },
   },
 };
+
+const mustFind = orNotFound("identity binding", dal.findBinding);
+const audit = changeAudit("identity_binding");
 
 const MATCH_DETAIL: Record<MatchFailure, string> = {
   audience_mismatch: "The identity token's audience does not include the binding's audience.",
@@ -72,13 +76,7 @@ export class IdentityService {
     return bindingToApi(await mustFind(this.db, organizationId, id));
   }
 
-  async create(
-    organizationId: string,
-    body: Schemas["IdentityBindingCreate"],
-    actor: AuditActor,
-    requestId: string,
-    within?: Queryable,
-  ): Promise<IdentityBinding> {
+  async create(organizationId: string, body: Schemas["IdentityBindingCreate"], meta: CallMeta, within?: Queryable): Promise<IdentityBinding> {
     this.checkUrls(body);
     const id = newId("idb");
     return inTransaction(this.db, within, async (tx) => {
@@ -97,11 +95,11 @@ export class IdentityService {
           project_id: body.project_id ?? null,
           ttl_seconds: body.ttl_seconds ?? DEFAULT_TTL_SECONDS,
           active: body.active ?? true,
-          created_by: actor.tokenId,
+          created_by: meta.actor.tokenId,
         }),
       );
       const created = await mustFind(tx, organizationId, id);
-      await audit(tx, actor, requestId, organizationId, "identity_binding.create", id, describe(created));
+      await audit(tx, meta, organizationId, "identity_binding.create", id, describe(created));
       return bindingToApi(created);
     });
   }
@@ -112,8 +110,7 @@ export class IdentityService {
     id: string,
     body: Schemas["IdentityBindingUpdate"],
     ifMatch: TagCondition | undefined,
-    actor: AuditActor,
-    requestId: string,
+    meta: CallMeta,
     within?: Queryable,
   ): Promise<BindingChange<IdentityBinding>> {
     this.checkUrls(body);
@@ -130,7 +127,7 @@ export class IdentityService {
       await withUniqueConflicts(BINDING_CONFLICTS, () => dal.updateBinding(tx, organizationId, id, patch));
       const revokedTokenIds = current.active && patch.active === false ? await dal.revokeBindingTokens(tx, organizationId, id) : [];
       const updated = await mustFind(tx, organizationId, id);
-      await audit(tx, actor, requestId, organizationId, "identity_binding.update", id, {
+      await audit(tx, meta, organizationId, "identity_binding.update", id, {
         changed_fields: changed,
         ...describe(updated),
         revoked_tokens: revokedTokenIds.length,
@@ -140,13 +137,13 @@ export class IdentityService {
   }
 
   /** Deleting revokes the live tokens the binding issued (their rows stay, for the audit trail). */
-  async delete(organizationId: string, id: string, ifMatch: TagCondition | undefined, actor: AuditActor, requestId: string): Promise<BindingChange<void>> {
+  async delete(organizationId: string, id: string, ifMatch: TagCondition | undefined, meta: CallMeta): Promise<BindingChange<void>> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);
       checkPrecondition(ifMatch, current.version);
       const revokedTokenIds = await dal.revokeBindingTokens(tx, organizationId, id);
       await dal.deleteBinding(tx, organizationId, id);
-      await audit(tx, actor, requestId, organizationId, "identity_binding.delete", id, { ...describe(current), revoked_tokens: revokedTokenIds.length });
+      await audit(tx, meta, organizationId, "identity_binding.delete", id, { ...describe(current), revoked_tokens: revokedTokenIds.length });
       return { result: undefined, revokedTokenIds };
     });
   }
@@ -271,31 +268,4 @@ function bindingToApi(row: dal.IdentityBindingRow): IdentityBinding {
 /** The audited facts of a binding: what decides who may exchange and what they get. */
 function describe({ name, issuer, audience, subject, claims, role, project_id, ttl_seconds, active }: dal.IdentityBindingRow): Record<string, unknown> {
   return { name, issuer, audience, subject, claims, role, project_id, ttl_seconds, active };
-}
-
-async function mustFind(q: Queryable, organizationId: string, id: string, forUpdate = false): Promise<dal.IdentityBindingRow> {
-  const row = await dal.findBinding(q, organizationId, id, forUpdate);
-  if (!row) throw new NotFoundError("identity binding");
-  return row;
-}
-
-function audit(
-  q: Queryable,
-  actor: AuditActor,
-  requestId: string,
-  organizationId: string,
-  action: string,
-  bindingId: string,
-  details: Record<string, unknown>,
-): Promise<void> {
-  return recordAudit(q, {
-    organizationId,
-    actor: { tokenId: actor.tokenId, role: actor.role },
-    action,
-    targetType: "identity_binding",
-    targetId: bindingId,
-    outcome: "success",
-    requestId,
-    details,
-  });
 }

@@ -1,4 +1,4 @@
-import type { Queryable } from "../db/index.js";
+import { StatementParameters, type Queryable } from "../db/index.js";
 
 type ModelParams = Record<string, string | number | boolean>;
 
@@ -77,21 +77,16 @@ export interface ModelAliasFilter {
 
 /** Newest first (ids are ULIDs), one more than `limit` to tell whether another page follows. */
 export async function listModelAliases(q: Queryable, f: ModelAliasFilter): Promise<ModelAliasRow[]> {
-  const where = ["organization_id = $1"];
-  const params: unknown[] = [f.organizationId];
-  const add = (clause: string, value: unknown) => {
-    params.push(value);
-    where.push(clause.replace("?", `$${params.length}`));
-  };
+  const params = new StatementParameters();
+  const where = [`organization_id = ${params.add(f.organizationId)}`];
   if (f.projectId === null) where.push("project_id is null");
-  else if (f.projectId !== undefined) add("project_id = ?", f.projectId);
-  if (f.provider !== undefined) add("provider = ?", f.provider);
-  if (f.name !== undefined) add("name = ?", f.name);
-  if (f.beforeId !== undefined) add("id < ?", f.beforeId);
-  params.push(f.limit + 1);
+  else if (f.projectId !== undefined) where.push(`project_id = ${params.add(f.projectId)}`);
+  if (f.provider !== undefined) where.push(`provider = ${params.add(f.provider)}`);
+  if (f.name !== undefined) where.push(`name = ${params.add(f.name)}`);
+  if (f.beforeId !== undefined) where.push(`id < ${params.add(f.beforeId)}`);
   const { rows } = await q.query<ModelAliasRow>(
-    `select ${COLUMNS} from model_aliases where ${where.join(" and ")} order by id desc limit $${params.length}`,
-    params,
+    `select ${COLUMNS} from model_aliases where ${where.join(" and ")} order by id desc limit ${params.add(f.limit + 1)}`,
+    params.values,
   );
   return rows;
 }
@@ -115,18 +110,16 @@ export type ModelAliasPatch = Partial<ModelAliasFields>;
 
 /** Applies a patch and bumps the optimistic-concurrency version. */
 export async function updateModelAlias(tx: Queryable, organizationId: string, id: string, patch: ModelAliasPatch, updatedBy: string): Promise<void> {
+  const params = new StatementParameters();
   const sets: string[] = [];
-  const params: unknown[] = [];
   for (const column of FIELD_COLUMNS) {
     if (patch[column] === undefined) continue;
-    params.push(column === "params" ? JSON.stringify(patch.params) : patch[column]);
-    sets.push(`${column} = $${params.length}${column === "params" ? "::jsonb" : ""}`);
+    sets.push(column === "params" ? `params = ${params.add(JSON.stringify(patch.params))}::jsonb` : `${column} = ${params.add(patch[column])}`);
   }
-  params.push(updatedBy, organizationId, id);
   await tx.query(
-    `update model_aliases set ${[...sets, `updated_by = $${params.length - 2}`, "version = version + 1", "updated_at = now()"].join(", ")}
-     where organization_id = $${params.length - 1} and id = $${params.length}`,
-    params,
+    `update model_aliases set ${[...sets, `updated_by = ${params.add(updatedBy)}`, "version = version + 1", "updated_at = now()"].join(", ")}
+     where organization_id = ${params.add(organizationId)} and id = ${params.add(id)}`,
+    params.values,
   );
 }
 

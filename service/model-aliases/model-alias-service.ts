@@ -1,7 +1,7 @@
 import { inTransaction, withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
-import { ConflictError, NotFoundError, ValidationError, type FieldError } from "../errors.js";
-import { recordAudit } from "../audit/audit-service.js";
+import { ConflictError, orNotFound, ValidationError, type FieldError } from "../errors.js";
+import { changeAudit } from "../audit/audit-service.js";
 import { findProvider } from "../providers/catalog.js";
 import { checkPrecondition, type TagCondition } from "../versioning.js";
 import type { CallMeta } from "../auth/actor.js";
@@ -18,6 +18,9 @@ const ALIAS_CONFLICTS = {
     field: { path: "body.name", message: "alias names are unique per organization and project" },
   },
 };
+
+const mustFind = orNotFound("model alias", dal.findModelAlias);
+const audit = changeAudit("model_alias");
 
 export class ModelAliasService {
   constructor(private readonly db: Db) {}
@@ -192,25 +195,6 @@ function aliasInUse(name: string, referrers: { name: string }[], action: "delete
   const names = referrers.map((r) => r.name).sort();
   const detail = `Model alias ${name} is a fallback of ${names.join(", ")}; ${action === "delete" ? "delete with force=true to remove it from their fallbacks" : "remove it from their fallbacks first"}.`;
   return new ConflictError("alias_in_use", detail, path ? [{ path, message: "other aliases fall back to this name" }] : undefined);
-}
-
-async function mustFind(q: Queryable, organizationId: string, id: string, forUpdate = false): Promise<dal.ModelAliasRow> {
-  const row = await dal.findModelAlias(q, organizationId, id, forUpdate);
-  if (!row) throw new NotFoundError("model alias");
-  return row;
-}
-
-async function audit(q: Queryable, meta: CallMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>) {
-  await recordAudit(q, {
-    organizationId,
-    actor: { tokenId: meta.actor.tokenId, role: meta.actor.role },
-    action,
-    targetType: "model_alias",
-    targetId,
-    outcome: "success",
-    requestId: meta.requestId,
-    details,
-  });
 }
 
 function toApi(row: dal.ModelAliasRow): ModelAlias {

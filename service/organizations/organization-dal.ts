@@ -1,4 +1,4 @@
-import type { Queryable } from "../db/index.js";
+import { StatementParameters, type Queryable } from "../db/index.js";
 
 export interface OrganizationRow {
   id: string;
@@ -43,15 +43,12 @@ export async function updateOrganization(
   id: string,
   patch: Partial<Pick<OrganizationRow, "name" | "slug" | "platform_fallback" | "resolve_policy">>,
 ): Promise<void> {
+  const params = new StatementParameters();
   const sets: string[] = [];
-  const params: unknown[] = [];
   for (const column of ["name", "slug", "platform_fallback", "resolve_policy"] as const) {
-    if (patch[column] === undefined) continue;
-    params.push(patch[column]);
-    sets.push(`${column} = $${params.length}`);
+    if (patch[column] !== undefined) sets.push(`${column} = ${params.add(patch[column])}`);
   }
-  params.push(id);
-  await tx.query(`update organizations set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")} where id = $${params.length}`, params);
+  await tx.query(`update organizations set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")} where id = ${params.add(id)}`, params.values);
 }
 
 export interface OrganizationContents {

@@ -1,25 +1,21 @@
-import type { Request, Response } from "express";
+import type { Request } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
-import { actorOf } from "../http/context.js";
+import { callMetaOf } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
-import { ifMatchOf, setEtag } from "../http/conditional.js";
+import { ifMatchOf, sendVersioned } from "../http/conditional.js";
 import { pageRequest, paginate } from "../http/pagination.js";
-import { OrganizationService, type Organization } from "./organization-service.js";
+import { OrganizationService } from "./organization-service.js";
 
 const org = (req: Request) => String(req.params.org);
 
 export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
   const organizations = new OrganizationService(db);
-  const send = (res: Response, organization: Organization, status = 200) => {
-    setEtag(res, organization.version);
-    res.status(status).json(organization);
-  };
 
   ops.handle("createOrganization", async (req, res) => {
     const body = parseBody("createOrganization", req.body);
-    const created = await organizations.create(body, actorOf(req), req.kp.requestId);
+    const created = await organizations.create(body, callMetaOf(req));
     res.location(`/v1/organizations/${created.id}`);
-    send(res, created, 201);
+    sendVersioned(res, created, 201);
   });
 
   ops.handle("listOrganizations", async (req, res) => {
@@ -29,17 +25,17 @@ export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
   });
 
   ops.handle("getOrganization", async (req, res) => {
-    send(res, await organizations.get(org(req)));
+    sendVersioned(res, await organizations.get(org(req)));
   });
 
   ops.handle("updateOrganization", async (req, res) => {
     const body = parseBody("updateOrganization", req.body);
-    send(res, await organizations.update(org(req), body, ifMatchOf(req), actorOf(req), req.kp.requestId));
+    sendVersioned(res, await organizations.update(org(req), body, ifMatchOf(req), callMetaOf(req)));
   });
 
   ops.handle("deleteOrganization", async (req, res) => {
     const query = parseQuery("deleteOrganization", req.query);
-    await organizations.delete(org(req), query.force === true, ifMatchOf(req), actorOf(req), req.kp.requestId);
+    await organizations.delete(org(req), query.force === true, ifMatchOf(req), callMetaOf(req));
     res.status(204).end();
   });
 };

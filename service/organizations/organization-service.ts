@@ -1,7 +1,8 @@
-import { ALL_ORGANIZATIONS, withOrganizationScope, withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
+import { ALL_ORGANIZATIONS, withOrganizationScope, withUniqueConflicts, type Db } from "../db/index.js";
 import { newId } from "../ids.js";
-import { ConflictError, ForbiddenError, NotFoundError } from "../errors.js";
-import { appendAuditEvents, recordAudit, recordStandaloneAudit, type AuditActor, type AuditEventInput } from "../audit/audit-service.js";
+import { ConflictError, ForbiddenError, orNotFound } from "../errors.js";
+import { appendAuditEvents, changeAudit, changeEvent, recordStandaloneAudit } from "../audit/audit-service.js";
+import type { CallMeta } from "../auth/actor.js";
 import { checkPrecondition, type TagCondition } from "../versioning.js";
 import type { Schemas } from "../contract-types.js";
 import * as dal from "./organization-dal.js";
@@ -16,6 +17,9 @@ const ORGANIZATION_CONFLICTS = {
   },
 };
 
+const mustFind = orNotFound("organization", dal.findOrganization);
+const audit = changeAudit("organization");
+
 export class OrganizationService {
   constructor(private readonly db: Db) {}
 
@@ -28,7 +32,7 @@ export class OrganizationService {
     return organizationToApi(await mustFind(this.db, id));
   }
 
-  async create(body: Schemas["OrganizationCreate"], actor: AuditActor, requestId: string): Promise<Organization> {
+  async create(body: Schemas["OrganizationCreate"], meta: CallMeta): Promise<Organization> {
     const id = newId("org");
     return this.db.transaction(async (tx) => {
       await withUniqueConflicts(ORGANIZATION_CONFLICTS, () =>
@@ -40,7 +44,7 @@ export class OrganizationService {
           resolve_policy: body.resolve_policy ?? "any",
         }),
       );
-      await audit(tx, actor, requestId, id, "organization.create", { name: body.name, slug: body.slug });
+      await audit(tx, meta, id, "organization.create", id, { name: body.name, slug: body.slug });
       return organizationToApi(await mustFind(tx, id));
     });
   }
@@ -49,29 +53,23 @@ export class OrganizationService {
    * @throws ForbiddenError (`platform_fallback_forbidden`) when anyone but a platform admin turns
    * platform_fallback on; the refusal is audited and nothing else is written.
    */
-  async update(
-    id: string,
-    body: Schemas["OrganizationUpdate"],
-    ifMatch: TagCondition | undefined,
-    actor: AuditActor,
-    requestId: string,
-  ): Promise<Organization> {
+  async update(id: string, body: Schemas["OrganizationUpdate"], ifMatch: TagCondition | undefined, meta: CallMeta): Promise<Organization> {
     const result = await this.db.transaction(async (tx) => {
       const current = await mustFind(tx, id, true);
       checkPrecondition(ifMatch, current.version);
       // Platform fallback hands the organization's resolvers the deployment's own keys: turning
       // it on is the deployment's decision, turning it off the organization's.
-      if (body.platform_fallback === true && !current.platform_fallback && actor.role !== "platform_admin") return null;
+      if (body.platform_fallback === true && !current.platform_fallback && meta.actor.role !== "platform_admin") return null;
       const changed = Object.keys(body).filter((k) => (body as Record<string, unknown>)[k] !== undefined);
       if (changed.length === 0) return current;
       await withUniqueConflicts(ORGANIZATION_CONFLICTS, () => dal.updateOrganization(tx, id, body));
-      await audit(tx, actor, requestId, id, "organization.update", { changed_fields: changed.sort() });
+      await audit(tx, meta, id, "organization.update", id, { changed_fields: changed.sort() });
       return mustFind(tx, id);
     });
     if (result === null) {
       // Recorded after the rollback, on its own: the refused change wrote nothing.
       await recordStandaloneAudit(this.db, {
-        ...auditEvent(actor, requestId, id, "organization.update"),
+        ...changeEvent(meta, id, "organization.update", "organization", id),
         outcome: "denied",
         details: { reason: "platform_fallback_requires_platform_admin", requested: { platform_fallback: true } },
       });
@@ -87,7 +85,7 @@ export class OrganizationService {
    * Deletes the organization with everything it holds.
    * @throws ConflictError (`organization_has_active_credentials`) while it holds active credentials, unless `force`.
    */
-  async delete(id: string, force: boolean, ifMatch: TagCondition | undefined, actor: AuditActor, requestId: string): Promise<void> {
+  async delete(id: string, force: boolean, ifMatch: TagCondition | undefined, meta: CallMeta): Promise<void> {
     // In the platform scope: the deletion is also recorded in the platform's audit chain, which
     // outlives the organization (its own chain stays too; the trail is append-only).
     await withOrganizationScope(ALL_ORGANIZATIONS, () =>
@@ -104,7 +102,7 @@ export class OrganizationService {
         }
         await dal.deleteOrganization(tx, id);
         const event = {
-          ...auditEvent(actor, requestId, id, "organization.delete"),
+          ...changeEvent(meta, id, "organization.delete", "organization", id),
           details: {
             name: current.name,
             slug: current.slug,
@@ -133,27 +131,4 @@ function organizationToApi(row: dal.OrganizationRow): Organization {
     created_at: new Date(row.created_at).toISOString(),
     updated_at: new Date(row.updated_at).toISOString(),
   };
-}
-
-async function mustFind(q: Queryable, id: string, forUpdate = false): Promise<dal.OrganizationRow> {
-  const row = await dal.findOrganization(q, id, forUpdate);
-  if (!row) throw new NotFoundError("organization");
-  return row;
-}
-
-/** A successful action on organization `id`, recorded in its own audit chain. */
-function auditEvent(actor: AuditActor, requestId: string, id: string, action: string): AuditEventInput {
-  return {
-    organizationId: id,
-    actor: { tokenId: actor.tokenId, role: actor.role },
-    action,
-    targetType: "organization",
-    targetId: id,
-    outcome: "success",
-    requestId,
-  };
-}
-
-function audit(q: Queryable, actor: AuditActor, requestId: string, id: string, action: string, details: Record<string, unknown>): Promise<void> {
-  return recordAudit(q, { ...auditEvent(actor, requestId, id, action), details });
 }

@@ -1,4 +1,4 @@
-import type { Queryable } from "../db/index.js";
+import { StatementParameters, type Queryable } from "../db/index.js";
 
 export interface ProjectRow {
   id: string;
@@ -46,18 +46,15 @@ export type ProjectPatch = Partial<Pick<ProjectRow, "name" | "description" | "in
 
 /** Applies a patch and bumps the optimistic-concurrency version. */
 export async function updateProject(tx: Queryable, organizationId: string, id: string, patch: ProjectPatch): Promise<void> {
+  const params = new StatementParameters();
   const sets: string[] = [];
-  const params: unknown[] = [];
   for (const column of ["name", "description", "inherit_organization_credentials"] as const) {
-    if (patch[column] === undefined) continue;
-    params.push(patch[column]);
-    sets.push(`${column} = $${params.length}`);
+    if (patch[column] !== undefined) sets.push(`${column} = ${params.add(patch[column])}`);
   }
-  params.push(organizationId, id);
   await tx.query(
     `update projects set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")}
-     where organization_id = $${params.length - 1} and id = $${params.length}`,
-    params,
+     where organization_id = ${params.add(organizationId)} and id = ${params.add(id)}`,
+    params.values,
   );
 }
 

@@ -1,7 +1,8 @@
 import { inTransaction, withUniqueConflicts, type Db, type Queryable } from "../db/index.js";
 import { newId } from "../ids.js";
-import { ConflictError, NotFoundError } from "../errors.js";
-import { recordAudit, type AuditActor } from "../audit/audit-service.js";
+import { ConflictError, orNotFound } from "../errors.js";
+import { changeAudit } from "../audit/audit-service.js";
+import type { CallMeta } from "../auth/actor.js";
 import { checkPrecondition, type TagCondition } from "../versioning.js";
 import type { Schemas } from "../contract-types.js";
 import * as dal from "./project-dal.js";
@@ -16,6 +17,9 @@ const PROJECT_CONFLICTS = {
   },
 };
 
+const mustFind = orNotFound("project", dal.findProject);
+const audit = changeAudit("project");
+
 export class ProjectService {
   constructor(private readonly db: Db) {}
 
@@ -28,7 +32,7 @@ export class ProjectService {
     return projectToApi(await mustFind(this.db, organizationId, id));
   }
 
-  async create(organizationId: string, body: Schemas["ProjectCreate"], actor: AuditActor, requestId: string, within?: Queryable): Promise<Project> {
+  async create(organizationId: string, body: Schemas["ProjectCreate"], meta: CallMeta, within?: Queryable): Promise<Project> {
     const id = newId("prj");
     return inTransaction(this.db, within, async (tx) => {
       await withUniqueConflicts(PROJECT_CONFLICTS, () =>
@@ -41,7 +45,7 @@ export class ProjectService {
         }),
       );
       const created = await mustFind(tx, organizationId, id);
-      await audit(tx, actor, requestId, organizationId, "project.create", id, {
+      await audit(tx, meta, organizationId, "project.create", id, {
         name: created.name,
         inherit_organization_credentials: created.inherit_organization_credentials,
       });
@@ -54,8 +58,7 @@ export class ProjectService {
     id: string,
     body: Schemas["ProjectUpdate"],
     ifMatch: TagCondition | undefined,
-    actor: AuditActor,
-    requestId: string,
+    meta: CallMeta,
     within?: Queryable,
   ): Promise<Project> {
     return inTransaction(this.db, within, async (tx) => {
@@ -71,7 +74,7 @@ export class ProjectService {
       if (changed.length === 0) return projectToApi(current);
       await withUniqueConflicts(PROJECT_CONFLICTS, () => dal.updateProject(tx, organizationId, id, patch));
       const updated = await mustFind(tx, organizationId, id);
-      await audit(tx, actor, requestId, organizationId, "project.update", id, {
+      await audit(tx, meta, organizationId, "project.update", id, {
         changed_fields: changed,
         inherit_organization_credentials: updated.inherit_organization_credentials,
       });
@@ -80,7 +83,7 @@ export class ProjectService {
   }
 
   /** @throws ConflictError (`project_not_empty`) while the project still holds credentials. */
-  async delete(organizationId: string, id: string, ifMatch: TagCondition | undefined, actor: AuditActor, requestId: string): Promise<void> {
+  async delete(organizationId: string, id: string, ifMatch: TagCondition | undefined, meta: CallMeta): Promise<void> {
     await this.db.transaction(async (tx) => {
       // The row lock makes a concurrent credential insert into this project wait for us (its
       // foreign-key check needs a share lock on the row) and then fail, so the count stays true.
@@ -94,7 +97,7 @@ export class ProjectService {
         );
       }
       await dal.deleteProject(tx, organizationId, id);
-      await audit(tx, actor, requestId, organizationId, "project.delete", id, { name: current.name });
+      await audit(tx, meta, organizationId, "project.delete", id, { name: current.name });
     });
   }
 }
@@ -110,31 +113,4 @@ function projectToApi(row: dal.ProjectRow): Project {
     updated_at: new Date(row.updated_at).toISOString(),
     version: row.version,
   };
-}
-
-async function mustFind(q: Queryable, organizationId: string, id: string, forUpdate = false): Promise<dal.ProjectRow> {
-  const row = await dal.findProject(q, organizationId, id, forUpdate);
-  if (!row) throw new NotFoundError("project");
-  return row;
-}
-
-function audit(
-  q: Queryable,
-  actor: AuditActor,
-  requestId: string,
-  organizationId: string,
-  action: string,
-  projectId: string,
-  details: Record<string, unknown>,
-): Promise<void> {
-  return recordAudit(q, {
-    organizationId,
-    actor: { tokenId: actor.tokenId, role: actor.role },
-    action,
-    targetType: "project",
-    targetId: projectId,
-    outcome: "success",
-    requestId,
-    details,
-  });
 }

@@ -9,9 +9,12 @@
 //   terraform-provider-keyplane_<version>_manifest.json      {"version":1,"metadata":{"protocol_versions":["6.0"]}}
 //
 // A version is served only when its sums, signature and key are all there, and a platform only
-// when its zip is: the engines refuse anything unsigned anyway. The directory is read on each
-// request, so a publish is served at once without a restart.
-import { copyFile, mkdir, readdir, readFile, rename } from "node:fs/promises";
+// when its zip is: the engines refuse anything unsigned anyway. The routes are unauthenticated, so
+// the listing is kept while the directory and the files it read are unchanged (one stat each per
+// request); a publish renames files into the directory, which changes its mtime, so it is served
+// at the next request without a restart.
+import type { Stats } from "node:fs";
+import * as fsPromises from "node:fs/promises";
 import { join } from "node:path";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { publicKeyId } from "./release-signing.js";
@@ -41,6 +44,24 @@ interface Release {
   version: string;
   protocols: string[];
   platforms: Platform[];
+  signingKeyArmor: string;
+  /** The signing key's id, parsed at the first download that needs it. */
+  signingKeyId?: Promise<string>;
+}
+
+/** The file system calls the registry makes; tests pass node:fs/promises wrapped to count them. */
+export type RegistryFs = Pick<typeof fsPromises, "readdir" | "readFile" | "stat">;
+
+/**
+ * A change within this long of a read may share its timestamp with the state read (coarse or
+ * one-second file system clocks), so a listing read that soon after a change is not kept.
+ */
+const SETTLE_MS = 2000;
+
+interface Listing {
+  releases: Release[];
+  /** Path → what it looked like before it was read (the directory, and each file read). */
+  stamps: Map<string, string>;
 }
 
 /** What the download document needs besides its URLs (which the routes make). */
@@ -56,7 +77,13 @@ export interface PlatformDownload {
 }
 
 export class ProviderRegistry {
-  constructor(readonly dir: string) {}
+  private listing: Listing | undefined;
+
+  constructor(
+    readonly dir: string,
+    private readonly fs: RegistryFs = fsPromises,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async versions(namespace: string, type: string): Promise<{ version: string; protocols: string[]; platforms: { os: string; arch: string }[] }[]> {
     this.checkAddress(namespace, type);
@@ -75,7 +102,7 @@ export class ProviderRegistry {
         `No keyplane/keyplane ${version.slice(0, 64)} package for ${os.slice(0, 32)}_${arch.slice(0, 32)}.`,
       );
     const files = releaseFiles(version);
-    const asciiArmor = await readFile(join(this.dir, files.signingKey), "utf8");
+    release.signingKeyId ??= publicKeyId(release.signingKeyArmor);
     return {
       protocols: release.protocols,
       os,
@@ -84,7 +111,7 @@ export class ProviderRegistry {
       shasum: platform.shasum,
       shasumsFile: files.sums,
       signatureFile: files.signature,
-      signingKey: { keyId: await publicKeyId(asciiArmor), asciiArmor },
+      signingKey: { keyId: await release.signingKeyId, asciiArmor: release.signingKeyArmor },
     };
   }
 
@@ -105,18 +132,57 @@ export class ProviderRegistry {
   }
 
   private async releases(): Promise<Release[]> {
-    const names = new Set(await readdir(this.dir).catch(() => [] as string[]));
+    const kept = this.listing;
+    if (kept && (await this.unchanged(kept))) return kept.releases;
+    const { listing, settled } = await this.scan();
+    this.listing = settled ? listing : undefined;
+    return listing.releases;
+  }
+
+  private async unchanged(listing: Listing): Promise<boolean> {
+    const paths = [...listing.stamps.keys()];
+    const now = await Promise.all(paths.map((path) => this.stampOf(path)));
+    return paths.every((path, i) => listing.stamps.get(path) === now[i].stamp);
+  }
+
+  /**
+   * Reads the directory and the files the listing needs, each stamped before it is read, so a
+   * change during the scan shows at the next request. Not `settled` when something changed so
+   * recently that a later change could carry the same timestamps: such a listing is not kept.
+   */
+  private async scan(): Promise<{ listing: Listing; settled: boolean }> {
+    const stamps = new Map<string, string>();
+    let settled = true;
+    const stamped = async <T>(path: string, read: () => Promise<T>): Promise<T> => {
+      const { stamp, changedAt } = await this.stampOf(path);
+      stamps.set(path, stamp);
+      if (this.now() - changedAt < SETTLE_MS) settled = false;
+      return read();
+    };
+    const names = new Set(await stamped(this.dir, () => this.fs.readdir(this.dir).catch(() => [] as string[])));
     const releases: Release[] = [];
     for (const name of names) {
       const version = name.startsWith(`${PREFIX}_`) && name.endsWith("_SHA256SUMS") ? name.slice(PREFIX.length + 1, -"_SHA256SUMS".length) : undefined;
       if (!version || !VERSION.test(version)) continue;
       const files = releaseFiles(version);
       if (!names.has(files.signature) || !names.has(files.signingKey)) continue;
-      const platforms = parseSums(await readFile(join(this.dir, files.sums), "utf8"), version).filter((p) => names.has(p.filename));
+      const sumsPath = join(this.dir, files.sums);
+      const platforms = parseSums(await stamped(sumsPath, () => this.fs.readFile(sumsPath, "utf8")), version).filter((p) => names.has(p.filename));
       if (platforms.length === 0) continue;
-      releases.push({ version, protocols: await protocolsOf(join(this.dir, files.manifest)), platforms });
+      const manifestPath = join(this.dir, files.manifest);
+      const protocols = await stamped(manifestPath, () => protocolsOf(this.fs, manifestPath));
+      const keyPath = join(this.dir, files.signingKey);
+      const signingKeyArmor = await stamped(keyPath, () => this.fs.readFile(keyPath, "utf8"));
+      releases.push({ version, protocols, platforms, signingKeyArmor });
     }
-    return releases.sort((a, b) => compareVersions(b.version, a.version));
+    return { listing: { releases: releases.sort((a, b) => compareVersions(b.version, a.version)), stamps }, settled };
+  }
+
+  /** Identity, size and times of a path, which any change to it changes; "absent" when there is none. */
+  private async stampOf(path: string): Promise<{ stamp: string; changedAt: number }> {
+    const stats: Stats | null = await this.fs.stat(path).catch(() => null);
+    if (!stats) return { stamp: "absent", changedAt: 0 };
+    return { stamp: `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`, changedAt: Math.max(stats.mtimeMs, stats.ctimeMs) };
   }
 }
 
@@ -136,9 +202,9 @@ function parseSums(text: string, version: string): Platform[] {
 }
 
 /** The manifest's protocol versions; 6.0 (the only protocol this plugin speaks) without one. */
-async function protocolsOf(manifestPath: string): Promise<string[]> {
+async function protocolsOf(fs: RegistryFs, manifestPath: string): Promise<string[]> {
   try {
-    const manifest = JSON.parse(await readFile(manifestPath, "utf8")) as { metadata?: { protocol_versions?: unknown } };
+    const manifest = JSON.parse(await fs.readFile(manifestPath, "utf8")) as { metadata?: { protocol_versions?: unknown } };
     const versions = manifest.metadata?.protocol_versions;
     if (Array.isArray(versions) && versions.every((v) => typeof v === "string") && versions.length > 0) return versions;
   } catch {
@@ -175,16 +241,16 @@ export async function publishReleases(from: string, to: string): Promise<string[
       "no_release",
     );
   }
-  await mkdir(to, { recursive: true });
+  await fsPromises.mkdir(to, { recursive: true });
   for (const { version, platforms } of versions) {
     const files = releaseFiles(version);
     const names = [...platforms.map((p) => files.zip(p.os, p.arch)), files.signature, files.signingKey, files.manifest, files.sums];
     for (const name of names) {
       const temporary = join(to, `.${name}.${process.pid}.tmp`);
-      await copyFile(join(from, name), temporary).catch((error: NodeJS.ErrnoException) => {
+      await fsPromises.copyFile(join(from, name), temporary).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== "ENOENT" || name !== files.manifest) throw error;
       });
-      await rename(temporary, join(to, name)).catch((error: NodeJS.ErrnoException) => {
+      await fsPromises.rename(temporary, join(to, name)).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== "ENOENT" || name !== files.manifest) throw error;
       });
     }

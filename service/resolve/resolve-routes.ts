@@ -1,19 +1,16 @@
 import { hkdfSync } from "node:crypto";
-import type { Request } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
-import { actorOf } from "../http/context.js";
+import { actorOf, callMetaOf } from "../http/context.js";
 import { ValidationError } from "../errors.js";
 import { parseBody, parseHeaders, parseQuery } from "../http/validation.js";
 import { ifNoneMatchCondition } from "../http/conditional.js";
-import { projectOfCall, type CallMeta } from "../auth/actor.js";
+import { projectOfCall } from "../auth/actor.js";
 import { AuditBatcher } from "../audit/audit-batch.js";
 import { CandidateCache, OrganizationCache } from "./candidate-cache.js";
 import type { AliasScopeRow } from "./resolve-dal.js";
 import { PlatformKeys } from "./platform-keys.js";
 import { Resolver } from "./resolve-service.js";
 import { EnvironmentWatch } from "./environment-watch.js";
-
-const meta = (req: Request): CallMeta => ({ actor: actorOf(req), requestId: req.kp.requestId });
 
 export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log, stopping }) => {
   // Derived once at start, never per request: keys the platform-key digests in environment ETags.
@@ -41,8 +38,8 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log,
     const scope = { projectId: projectOfCall(actorOf(req), body.project_id), environment: body.environment, version: body.version };
     const resolved =
       body.alias !== undefined
-        ? await resolver.resolveAlias(organizationId, { alias: body.alias, ...scope }, meta(req))
-        : await resolver.resolve(organizationId, { provider: body.provider!, ...scope }, meta(req));
+        ? await resolver.resolveAlias(organizationId, { alias: body.alias, ...scope }, callMetaOf(req))
+        : await resolver.resolve(organizationId, { provider: body.provider!, ...scope }, callMetaOf(req));
     res.json(resolved);
   });
 
@@ -61,7 +58,7 @@ export const resolveRoutes: FeatureRegistrar = (ops, { db, keyring, config, log,
         waitSeconds: query.wait,
       },
       {
-        meta: meta(req),
+        meta: callMetaOf(req),
         clientGone: clientGone.signal,
         stillAuthenticated: async () => "actor" in (await ops.authenticator.authenticate(req)),
       },

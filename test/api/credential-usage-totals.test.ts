@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { testDatabases } from "../support/db.js";
 import { useApiFixture } from "../support/api-fixture.js";
+import { parseComponent, parseResponse } from "../../service/http/validation.js";
 
 const KEYS = {
   batch: "gsk_UsageTotalsBatch000000000000000000000001",
@@ -13,6 +14,7 @@ const KEYS = {
   spare: "sk-UsageTotalsSpare00000000000000000000000004",
   patched: "pplx-UsageTotalsPatched000000000000000000005",
   patchedPinned: "pplx-UsageTotalsPatchedPin0000000000000006",
+  contract: "fw_UsageTotalsInUseContract0000000000000007",
 };
 const SECRETS = Object.values(KEYS);
 const DAY_MS = 24 * 3600 * 1000;
@@ -178,6 +180,43 @@ for (const kind of testDatabases()) {
       const refused = await t.api.patch(`${base()}/credentials/${id}`).set(t.admin).send({ active: false });
       expect(refused.status).toBe(409);
       expect(refused.body).toMatchObject({ code: "credential_in_use", aliases: [{ id: alias.body.id, name: "usage-patched" }], last_used_at: null });
+    });
+
+    it("answers credential_in_use on deactivate, PATCH and DELETE as the contract's CredentialInUseProblem", async () => {
+      const id = await create({ provider: "fireworks", name: "in-use-contract", api_key: KEYS.contract });
+      const alias = await t.api
+        .post(`${base()}/model-aliases`)
+        .set(t.admin)
+        .send({ name: "usage-contract", provider: "fireworks", model: "llama-v3p1-8b-instruct", credential_id: id });
+      expect(alias.status).toBe(201);
+      expect((await resolve({ alias: "usage-contract" })).status).toBe(200);
+      const lastUsedAt = (await usageOf(id)).last_used_at as string;
+      const inUse = { code: "credential_in_use", aliases: [{ id: alias.body.id, name: "usage-contract" }], last_used_at: lastUsedAt };
+      const bodies: unknown[] = [];
+
+      const deactivate = await t.api.post(`${base()}/credentials/${id}/deactivate`).set(t.admin);
+      const patch = await t.api.patch(`${base()}/credentials/${id}`).set(t.admin).send({ active: false });
+      // An active credential is refused as active before its use is looked at; the same 409 schema describes that problem too.
+      const deleteActive = await t.api.delete(`${base()}/credentials/${id}`).set(t.admin);
+      expect((await t.api.post(`${base()}/credentials/${id}/deactivate`).query({ force: true }).set(t.admin)).status).toBe(200);
+      const deleteInactive = await t.api.delete(`${base()}/credentials/${id}`).set(t.admin);
+      for (const [operationId, res] of [
+        ["deactivateCredential", deactivate],
+        ["updateCredential", patch],
+        ["deleteCredential", deleteInactive],
+      ] as const) {
+        expect(res.status, operationId).toBe(409);
+        expect(res.body, operationId).toMatchObject(inUse);
+        expect(parseResponse(operationId, 409, res.body), operationId).toEqual(res.body);
+        // The members are more than a plain Problem holds: without the schema the body would be undescribed.
+        expect(() => parseComponent("Problem", res.body), operationId).toThrow();
+        bodies.push(res.body);
+      }
+      expect(deleteActive.status).toBe(409);
+      expect(deleteActive.body.code).toBe("credential_active");
+      expect(deleteActive.body).not.toHaveProperty("aliases");
+      parseResponse("deleteCredential", 409, deleteActive.body);
+      expect(JSON.stringify([...bodies, deleteActive.body])).not.toContain(KEYS.contract);
     });
 
     it("deletes a credential's usage rows with it", async () => {

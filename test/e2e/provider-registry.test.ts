@@ -12,13 +12,12 @@ import { createHash, randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { releaseFiles, publishReleases } from "../../service/provider-registry/registry-service.js";
 import { generateSigningKey, signDetached } from "../../service/provider-registry/release-signing.js";
 import { callApi, serviceEnv, startServiceProcess, type ServiceProcess } from "../support/service-process.js";
 import { engineCases, enginesFor, repoRoot, type Engine } from "./support/engines.js";
-import { makeTestCa } from "./support/test-ca.js";
+import { writeTestCa } from "../support/test-ca.js";
 
 const engines = enginesFor("provider registry e2e");
 const BUILD = join(repoRoot, "dist/provider");
@@ -52,18 +51,12 @@ describe.skipIf(engines.length === 0)("provider installed by init from the Keypl
     writeFileSync(join(releases, files.signature), signed.signature);
     writeFileSync(join(releases, files.signingKey), key.publicKey);
 
-    const ca = makeTestCa();
-    caFile = join(root, "ca.pem");
-    writeFileSync(caFile, ca.caPem);
-    writeFileSync(join(root, "server.pem"), ca.certPem);
-    writeFileSync(join(root, "server.key"), ca.keyPem, { mode: 0o600 });
-    // This test process reaches the service through fetch too (readiness, seeding).
-    tls.setDefaultCACertificates([...tls.getCACertificates("default"), ca.caPem]);
+    const ca = writeTestCa(root);
+    caFile = ca.caFile;
 
     const env = serviceEnv(join(root, "data"));
     env.extra = {
-      KEYPLANE_TLS_CERT_FILE: join(root, "server.pem"),
-      KEYPLANE_TLS_KEY_FILE: join(root, "server.key"),
+      ...ca.serviceTls,
       KEYPLANE_PROVIDER_DIR: releases,
       KEYPLANE_LOG_LEVEL: "warn",
     };

@@ -1,73 +1,10 @@
 // The plugin executable as the engine launches it: go-plugin handshake, AutoMTLS, health, Shutdown.
 import * as grpc from "@grpc/grpc-js";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSelfSignedCertificate, type SelfSignedCertificate } from "../../cdktf-provider/src/protocol/certificate.js";
-import { MAGIC_COOKIE_VALUE } from "../../cdktf-provider/src/protocol/handshake.js";
-import { loadProtocolPackage } from "../../cdktf-provider/src/protocol/server.js";
-
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const launcher = join(root, "cdktf-provider/bin/terraform-provider-keyplane");
-
-interface Launched {
-  child: ChildProcessWithoutNullStreams;
-  line: string;
-  ms: number;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-async function launch(env: Record<string, string | undefined>): Promise<Launched> {
-  const started = performance.now();
-  const child = spawn(launcher, [], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const lines = createInterface({ input: child.stdout });
-  const line = await new Promise<string>((resolve, reject) => {
-    lines.once("line", resolve);
-    child.once("exit", (code) => reject(new Error(`plugin exited (${code}) before the handshake: ${stderr}`)));
-  });
-  return { child, line, ms: performance.now() - started, stderr: () => stderr, exited };
-}
-
-const pluginEnv = (clientCert?: string) => ({
-  TF_PLUGIN_MAGIC_COOKIE: MAGIC_COOKIE_VALUE,
-  PLUGIN_PROTOCOL_VERSIONS: "5,6",
-  PLUGIN_MIN_PORT: "30000",
-  PLUGIN_MAX_PORT: "40000",
-  PLUGIN_CLIENT_CERT: clientCert,
-});
-
-function derToPem(base64: string): string {
-  const body = Buffer.from(base64, "base64")
-    .toString("base64")
-    .match(/.{1,64}/g)!
-    .join("\n");
-  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
-}
-
-const pkg = loadProtocolPackage() as any;
-type Res = Record<string, any>;
-const unary = (client: any, method: string, req: object = {}) =>
-  new Promise<Res>((resolve, reject) => client[method](req, { deadline: Date.now() + 5000 }, (e: Error | null, r: Res) => (e ? reject(e) : resolve(r))));
-
-// What go-plugin's client does: trust only the handshake's certificate, ServerName "localhost".
-function tlsCredentials(serverCertPem: string, clientCert?: SelfSignedCertificate) {
-  return grpc.credentials.createSsl(
-    Buffer.from(serverCertPem),
-    clientCert ? Buffer.from(clientCert.keyPem) : null,
-    clientCert ? Buffer.from(clientCert.certPem) : null,
-  );
-}
-const channelOptions = { "grpc.ssl_target_name_override": "localhost" };
+import { channelOptions, derToPem, launch, launcher, pkg, pluginEnv, tlsCredentials, unary, type Launched, type Res } from "./plugin-process.js";
 
 let clientCert: SelfSignedCertificate;
 let strangerCert: SelfSignedCertificate;

@@ -9,10 +9,12 @@ import { isUnknown, type CtyValue, type ObjectValue } from "../../cdktf-provider
 import { createLogger } from "../../cdktf-provider/src/protocol/logger.js";
 import type { Schema } from "../../cdktf-provider/src/protocol/provider-api.js";
 import { impliedType } from "../../cdktf-provider/src/protocol/schema.js";
-import { createPluginServer, loadProtocolPackage, type PluginServer } from "../../cdktf-provider/src/protocol/server.js";
+import { generateSelfSignedCertificate } from "../../cdktf-provider/src/protocol/certificate.js";
+import { createPluginServer, loadProtocolPackage } from "../../cdktf-provider/src/protocol/server.js";
 import { provider } from "../../cdktf-provider/src/provider.js";
 import { startService as startLoopbackService } from "../support/service.js";
 import { bearer, type TestRuntime } from "../support/runtime.js";
+import { launch, pluginEnv, providerClient } from "./plugin-process.js";
 
 type Res = Record<string, any>;
 
@@ -49,6 +51,9 @@ export async function createToken(s: ServiceUnderTest, role: "admin" | "member" 
   return { id: res.body.id, token: res.body.token };
 }
 
+/** The provider block; unset attributes are null. */
+export type ProviderConfig = { endpoint?: string | null; token?: string | null; organization_id?: string | null; ca_file?: string | null };
+
 const caps = { deferral_allowed: false, write_only_attributes_allowed: true };
 
 function decodeDiagnostics(list: Res[] | undefined): Diag[] {
@@ -70,28 +75,44 @@ export interface Planned {
 /** One configured provider instance, as the engine holds one per provider block. */
 export class ProviderSession {
   private constructor(
-    private readonly plugin: PluginServer,
     private readonly client: grpc.Client,
+    /** Ends the plugin. */
+    private readonly stop: () => void,
     /** Raw response bytes, for leak scans. */
     readonly wire: Buffer[],
   ) {}
 
-  static async start(
-    s: ServiceUnderTest,
-    config: { endpoint?: string | null; token?: string | null; organization_id?: string | null },
-  ): Promise<{ session: ProviderSession; diagnostics: Diag[] }> {
+  /** A plugin served in the test process. */
+  static async start(s: ServiceUnderTest, config: ProviderConfig): Promise<{ session: ProviderSession; diagnostics: Diag[] }> {
     const plugin = createPluginServer(provider, { log: createLogger({ TF_LOG: "trace" }, (line) => s.providerLogs.push(line)) });
     const address = `127.0.0.1:${await plugin.listen([0])}`;
     const pkg = loadProtocolPackage() as any;
     const client = new pkg.tfplugin6.Provider(address, grpc.credentials.createInsecure());
-    const session = new ProviderSession(plugin, client, []);
+    return new ProviderSession(client, () => plugin.close(), []).configure(config);
+  }
+
+  /**
+   * The plugin executable in a process of its own, launched as the engine launches it (AutoMTLS)
+   * with `env` as its environment: for what a process reads at start or sets process-wide.
+   */
+  static async launch(
+    config: ProviderConfig,
+    env: Record<string, string> = {},
+  ): Promise<{ session: ProviderSession; diagnostics: Diag[]; stderr: () => string }> {
+    const clientCert = await generateSelfSignedCertificate();
+    const plugin = await launch({ ...pluginEnv(clientCert.certPem), TF_LOG: "trace", ...env });
+    const session = new ProviderSession(providerClient(plugin, clientCert), () => plugin.child.kill("SIGKILL"), []);
+    return { ...(await session.configure(config)), stderr: plugin.stderr };
+  }
+
+  private async configure(config: ProviderConfig): Promise<{ session: ProviderSession; diagnostics: Diag[] }> {
     const providerType = impliedType(provider.schema.block);
-    const res = await session.rpc("ConfigureProvider", {
+    const res = await this.rpc("ConfigureProvider", {
       terraform_version: "1.11.0",
-      config: { msgpack: Buffer.from(encodeMsgpack({ endpoint: null, token: null, organization_id: null, ...config }, providerType)) },
+      config: { msgpack: Buffer.from(encodeMsgpack({ endpoint: null, token: null, organization_id: null, ca_file: null, ...config }, providerType)) },
       client_capabilities: caps,
     });
-    return { session, diagnostics: decodeDiagnostics(res.diagnostics) };
+    return { session: this, diagnostics: decodeDiagnostics(res.diagnostics) };
   }
 
   rpc(method: string, request: object): Promise<Res> {
@@ -111,7 +132,7 @@ export class ProviderSession {
 
   close(): void {
     this.client.close();
-    this.plugin.close();
+    this.stop();
   }
 
   async schema(): Promise<Res> {

@@ -1,4 +1,5 @@
-// The rule that turns a batch of audit events into credential usage totals (SPEC §3 Usage).
+// The rule that turns a batch of audit events into credential usage totals (a credential's `usage`,
+// CredentialUsage in openapi.yaml).
 import { describe, expect, it } from "vitest";
 import { usageTotals } from "../../service/audit/credential-usage.js";
 

@@ -251,7 +251,7 @@ describe("openapi.yaml", () => {
         const content = deref<{ content?: Json }>(raw).content;
         if (Number(status) >= 400 && op.secured) {
           const schema = (content?.["application/problem+json"] as Json | undefined)?.schema as Json | undefined;
-          expect(schema?.$ref, `${op.operationId} ${status}`).toMatch(/^#\/components\/schemas\/(Problem|NoCredentialProblem)$/);
+          expect(schema?.$ref, `${op.operationId} ${status}`).toMatch(/^#\/components\/schemas\/(Problem|NoCredentialProblem|CredentialInUseProblem)$/);
         }
       }
     }

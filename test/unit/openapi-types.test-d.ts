@@ -15,6 +15,7 @@ describe("generated types", () => {
     expectTypeOf<HeaderParams<"createCredential">["Idempotency-Key"]>().toEqualTypeOf<string | undefined>();
     expectTypeOf<ResponseBody<"getCredential", 200>>().toEqualTypeOf<Schemas["Credential"]>();
     expectTypeOf<ResponseBody<"resolveCredential", 404>>().toEqualTypeOf<Schemas["NoCredentialProblem"]>();
+    expectTypeOf<ResponseBody<"deleteCredential", 409>>().toEqualTypeOf<Schemas["CredentialInUseProblem"]>();
     expectTypeOf<ReturnType<typeof parseBody<"createToken">>>().toEqualTypeOf<Schemas["TokenCreate"]>();
   });
 });

@@ -5,6 +5,7 @@
 // of its own. The plugin process serves one provider block, so the process default is the place:
 // Node's fetch takes no per-call trust store.
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import * as tls from "node:tls";
 import { diag, type Diagnostic } from "../protocol/index.js";
 
@@ -43,4 +44,32 @@ export function trustConfiguredAuthorities(caFile: string | undefined, env: Node
   }
   if (diagnostics.length === 0) tls.setDefaultCACertificates(trusted);
   return diagnostics;
+}
+
+/**
+ * Subject and issuer of the certificate the server at `endpoint` presents, read over a connection
+ * that verifies nothing and sends nothing: to name the certificate a verification refused, so the
+ * user knows which authority to trust. null when it cannot be read.
+ */
+export function presentedCertificate(endpoint: string, timeoutMs = 5000): Promise<{ subject: string; issuer: string } | null> {
+  const url = new URL(endpoint);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host, port: Number(url.port || 443), servername: isIP(host) ? undefined : host, rejectUnauthorized: false });
+    const done = (found: { subject: string; issuer: string } | null) => {
+      socket.destroy();
+      resolve(found);
+    };
+    socket.setTimeout(timeoutMs, () => done(null));
+    socket.once("error", () => done(null));
+    socket.once("secureConnect", () => {
+      const certificate = socket.getPeerX509Certificate();
+      done(certificate ? { subject: oneLine(certificate.subject), issuer: oneLine(certificate.issuer) } : null);
+    });
+  });
+}
+
+/** A distinguished name as X509Certificate gives it (one attribute a line) on one line. */
+function oneLine(name: string): string {
+  return name.split("\n").join(", ");
 }

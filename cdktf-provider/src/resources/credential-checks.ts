@@ -142,7 +142,7 @@ function text(out: Diagnostic[], config: ObjectValue, name: string, rule: { min:
   }
 }
 
-/** Why the service would refuse this env_var (the contract's pattern, then SPEC §5's refused names), or null. */
+/** Why the service would refuse this env_var (openapi.yaml's pattern, then the families service/providers/env-var-names.ts refuses), or null. */
 function envVarProblem(name: string, entry: ReturnType<typeof findProvider>): string | null {
   if (name.length === 0 || name.length > 128 || !ENV_VAR_NAME.test(name)) {
     return 'must be 1–128 upper-case letters, digits and "_", not starting with a digit (e.g. OPENAI_API_KEY)';

@@ -1,9 +1,8 @@
 // data "keyplane_credentials": credential metadata with key hints, filtered like the list API.
 // The list API never returns secrets, and this data source has no attribute that could hold one.
 import type { Credential, CredentialListQuery } from "../client/keyplane-client.js";
-import { t, type AttributeSchema, type DataSource, type ObjectValue } from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider-data.js";
-import { apiErrorDiagnostics, missingOrganization, organizationOf, stringOf } from "./api-diagnostics.js";
+import { t, type AttributeSchema, type ObjectValue } from "../protocol/index.js";
+import { ORGANIZATION_TO_LIST, organizationListDataSource } from "./list-data-source.js";
 
 const credentialType = t.object({
   id: t.string,
@@ -26,13 +25,7 @@ const credentialType = t.object({
 });
 
 const attributes: Record<string, AttributeSchema> = {
-  organization_id: {
-    type: t.string,
-    optional: true,
-    computed: true,
-    description: "Organization to list. Defaults to the provider's `organization_id`.",
-    descriptionKind: "markdown",
-  },
+  organization_id: ORGANIZATION_TO_LIST,
   provider_type: { type: t.string, optional: true, description: "Only credentials of this catalog provider (e.g. `openai`).", descriptionKind: "markdown" },
   project_id: {
     type: t.string,
@@ -81,40 +74,13 @@ function toElement(c: Credential): ObjectValue {
   };
 }
 
-export const credentialsDataSource: DataSource<KeyplaneProviderData> = {
-  schema: {
-    block: {
-      description: "Lists credential metadata and key hints of an organization, filtered. Never returns secret values.",
-      attributes,
-    },
-  },
-
-  async read({ config, provider, signal }) {
-    const org = organizationOf(config.organization_id, provider);
-    if (!org) return { state: config, diagnostics: [missingOrganization("data.keyplane_credentials")] };
-    const query: CredentialListQuery = {};
-    const providerType = stringOf(config.provider_type);
-    const projectId = stringOf(config.project_id);
-    const environment = stringOf(config.environment);
-    if (providerType) query.provider = providerType;
-    if (projectId) query.project_id = projectId;
-    if (environment) query.environment = environment;
-    if (typeof config.active === "boolean") query.active = config.active;
-    if (typeof config.rotation_due === "boolean") query.rotation_due = config.rotation_due;
-    try {
-      const list = await provider.client.listCredentials(org, query, signal);
-      return { state: { ...config, organization_id: org, credentials: list.map(toElement) } };
-    } catch (err) {
-      return {
-        state: config,
-        diagnostics: apiErrorDiagnostics(err, {
-          action: `list the credentials of organization ${org}`,
-          attributes,
-          renames: { provider: "provider_type", org: "organization_id" },
-          forbiddenHint: "Listing credentials needs an admin or member token of the organization.",
-          notFoundHint: "Check organization_id (or the provider's organization_id) and that the token belongs to that organization.",
-        }),
-      };
-    }
-  },
-};
+export const credentialsDataSource = organizationListDataSource<Credential, CredentialListQuery>({
+  description: "Lists credential metadata and key hints of an organization, filtered. Never returns secret values.",
+  attributes,
+  into: "credentials",
+  toElement,
+  address: "data.keyplane_credentials",
+  plural: "credentials",
+  filters: { provider_type: "provider", project_id: "project_id", environment: "environment", active: "active", rotation_due: "rotation_due" },
+  list: (client, org, query, signal) => client.listCredentials(org, query, signal),
+});

@@ -2,26 +2,10 @@
 // claims) may exchange their platform's identity token for a short-lived Keyplane token, and what
 // that token may do (role, project, lifetime). Nothing here is secret: who may get a token is an
 // ordinary reviewed plan.
-//
-// The service's ETag travels in private state so updates are If-Match guarded, like keyplane_model_alias.
+// Planned, written (If-Match guarded), read and imported by guarded-resource.ts.
 import type { IdentityBinding } from "../client/keyplane-client.js";
-import {
-  ctyEqual,
-  diag,
-  isUnknown,
-  key,
-  t,
-  Unknown,
-  type AttributeSchema,
-  type CtyValue,
-  type Diagnostic,
-  type ManagedResource,
-  type ObjectValue,
-} from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider-data.js";
-import { apiErrorDiagnostics, missingOrganization, plannedOrganization, type ErrorContext } from "./api-diagnostics.js";
-import { importFetched, readFetched, type FetchedObject } from "./fetched-object.js";
-import { readPrivate, writePrivate } from "./private-state.js";
+import { diag, isUnknown, key, t, type AttributeSchema, type CtyValue, type Diagnostic, type ObjectValue } from "../protocol/index.js";
+import { guardedResource, presentOrUndefined } from "./guarded-resource.js";
 
 const DEFAULT_TTL_SECONDS = 900;
 
@@ -101,9 +85,6 @@ const attributes: Record<string, AttributeSchema> = {
   updated_at: { type: t.string, computed: true, description: "Time of the last change (RFC 3339)." },
 };
 
-/** What PATCH can change; the issuer and the organization are fixed (a replacement). */
-const UPDATABLE = ["name", "audience", "jwks_uri", "subject", "claims", "role", "project_id", "ttl_seconds", "active"] as const;
-
 const ORG_ID = /^org_[0-9A-HJKMNP-TV-Z]{26}$/;
 const PROJECT_ID = /^prj_[0-9A-HJKMNP-TV-Z]{26}$/;
 const ISSUER_URL = /^https?:\/\/[^\s?#@]+$/;
@@ -127,25 +108,10 @@ const toState = (binding: IdentityBinding): ObjectValue => ({
   updated_at: binding.updated_at,
 });
 
-function errors(action: string, extra: Partial<ErrorContext> = {}): ErrorContext {
-  return {
-    action,
-    attributes,
-    renames: { org: "organization_id" },
-    forbiddenHint: "Managing identity bindings needs an admin (or platform-admin) token of the organization.",
-    ...extra,
-  };
-}
-
-function label(state: ObjectValue | null): string {
-  return `identity binding "${String(state?.name ?? state?.id ?? "")}"${typeof state?.id === "string" ? ` (${state.id})` : ""}`;
-}
-
 const nameTaken = (what: string) => (e: { message: string }) => [
   diag.error("Identity binding name already taken", `Could not ${what}: ${e.message} Names are unique per organization.`, ["name"]),
 ];
 
-/** Static checks that need no service, each naming its attribute. */
 function checkConfig(config: ObjectValue): Diagnostic[] {
   const out: Diagnostic[] = [];
   const invalid = (name: string, detail: string) => out.push(diag.error(`Invalid ${name}`, detail, [name]));
@@ -191,119 +157,42 @@ function checkConfig(config: ObjectValue): Diagnostic[] {
   return out;
 }
 
-const IMPORT_ID = { resource: "keyplane_identity_binding", idName: "BINDING_ID", example: "org_01J…/idb_01J…", bareIdAllowed: true };
-
-const FETCHED: FetchedObject<IdentityBinding> = {
+export const identityBindingResource = guardedResource<IdentityBinding>({
   noun: "identity binding",
-  importId: IMPORT_ID,
-  get: ({ client }, org, id, signal) => client.getIdentityBinding(org, id, signal),
+  description:
+    "A Keyplane identity binding: workloads whose platform identity token (a Kubernetes service-account token, a GitHub Actions " +
+    "OIDC token) matches its issuer, audience, subject and claims may exchange it for a short-lived Keyplane token. " +
+    "Import with `ORG_ID/BINDING_ID`.",
+  attributes,
+  // The issuer and the organization are fixed (a replacement).
+  updatable: ["name", "audience", "jwks_uri", "subject", "claims", "role", "project_id", "ttl_seconds", "active"],
+  importId: { resource: "keyplane_identity_binding", idName: "BINDING_ID", example: "org_01J…/idb_01J…", bareIdAllowed: true },
+  renames: { org: "organization_id" },
+  forbiddenHint: "Managing identity bindings needs an admin (or platform-admin) token of the organization.",
+  createNotFoundHint: "Check organization_id (or the provider's organization_id) and that the token belongs to that organization.",
+  createNameTaken: (action) => nameTaken(`${action} (import the existing one with ORG_ID/BINDING_ID)`),
+  renameNameTaken: (label) => nameTaken(`rename ${label}`),
+  validate: checkConfig,
   toState,
-  errors: (action) => errors(action),
-};
-
-export const identityBindingResource: ManagedResource<KeyplaneProviderData> = {
-  schema: {
-    block: {
-      description:
-        "A Keyplane identity binding: workloads whose platform identity token (a Kubernetes service-account token, a GitHub Actions " +
-        "OIDC token) matches its issuer, audience, subject and claims may exchange it for a short-lived Keyplane token. " +
-        "Import with `ORG_ID/BINDING_ID`.",
-      descriptionKind: "markdown",
-      attributes,
-    },
-  },
-
-  validate: ({ config }) => checkConfig(config),
-
-  plan({ priorState, proposedNewState, config, provider }) {
-    if (proposedNewState === null || config === null) return { plannedState: null };
-    const org = plannedOrganization(config, provider, priorState);
-    if (org === null) return { plannedState: null, diagnostics: [missingOrganization("keyplane_identity_binding")] };
-
-    const planned: ObjectValue = {
-      ...proposedNewState,
-      id: priorState?.id ?? Unknown,
-      organization_id: org,
-      created_at: priorState?.created_at ?? Unknown,
-      updated_at: priorState?.updated_at ?? Unknown,
-    };
-    if (priorState !== null && UPDATABLE.some((name) => !ctyEqual(priorState[name] ?? null, planned[name] ?? null, attributes[name].type!))) {
-      planned.updated_at = Unknown;
-    }
-    return { plannedState: planned };
-  },
-
-  async apply({ priorState, plannedState, plannedPrivate, provider: { client }, signal }) {
-    if (plannedState === null) {
-      const state = priorState!;
-      try {
-        // No If-Match: destroying should not fail over an unrelated edit. The service revokes the tokens it issued.
-        await client.deleteIdentityBinding(String(state.organization_id), String(state.id), { signal });
-      } catch (err) {
-        return { newState: state, diagnostics: apiErrorDiagnostics(err, errors(`delete ${label(state)}`)) };
-      }
-      return { newState: null };
-    }
-
-    const org = String(plannedState.organization_id);
-    if (priorState === null) {
-      const optional = <T>(value: CtyValue | undefined) => (value === null || value === undefined ? undefined : (value as T));
-      try {
-        const created = await client.createIdentityBinding(
-          org,
-          {
-            name: String(plannedState.name),
-            issuer: String(plannedState.issuer),
-            audience: String(plannedState.audience),
-            jwks_uri: optional<string>(plannedState.jwks_uri),
-            subject: String(plannedState.subject),
-            claims: (plannedState.claims ?? {}) as Record<string, string>,
-            role: "resolver",
-            project_id: optional<string>(plannedState.project_id),
-            ttl_seconds: optional<number>(plannedState.ttl_seconds),
-            active: plannedState.active !== false,
-          },
-          signal,
-        );
-        return { newState: toState(created.body), private: writePrivate({ etag: created.etag }) };
-      } catch (err) {
-        const action = `create identity binding "${String(plannedState.name)}" in organization ${org}`;
-        return {
-          newState: null,
-          diagnostics: apiErrorDiagnostics(
-            err,
-            errors(action, {
-              notFoundHint: "Check organization_id (or the provider's organization_id) and that the token belongs to that organization.",
-              byCode: { name_conflict: nameTaken(`${action} (import the existing one with ORG_ID/BINDING_ID)`) },
-            }),
-          ),
-        };
-      }
-    }
-
-    const patch: Record<string, unknown> = {};
-    for (const name of UPDATABLE) {
-      if (!ctyEqual(priorState[name] ?? null, plannedState[name] ?? null, attributes[name].type!)) patch[name] = plannedState[name] ?? null;
-    }
-    if (Object.keys(patch).length === 0) return { newState: { ...priorState } };
-    try {
-      const updated = await client.updateIdentityBinding(org, String(priorState.id), patch, readPrivate(plannedPrivate).etag, signal);
-      return { newState: toState(updated.body), private: writePrivate({ etag: updated.etag }) };
-    } catch (err) {
-      return {
-        newState: priorState,
-        diagnostics: apiErrorDiagnostics(
-          err,
-          errors(`update ${label(priorState)}`, {
-            notFoundHint: "It was deleted outside OpenTofu/Terraform; run plan again to create it anew.",
-            byCode: { name_conflict: nameTaken(`rename ${label(priorState)}`) },
-          }),
-        ),
-      };
-    }
-  },
-
-  read: ({ currentState, provider, signal }) => readFetched(FETCHED, currentState, label(currentState), provider, signal),
-
-  import: ({ id, provider, signal }) => importFetched(FETCHED, id, provider, signal),
-};
+  get: (client, org, id, signal) => client.getIdentityBinding(org, id, signal),
+  create: (client, org, planned, signal) =>
+    client.createIdentityBinding(
+      org,
+      {
+        name: String(planned.name),
+        issuer: String(planned.issuer),
+        audience: String(planned.audience),
+        jwks_uri: presentOrUndefined<string>(planned.jwks_uri),
+        subject: String(planned.subject),
+        claims: (planned.claims ?? {}) as Record<string, string>,
+        role: "resolver",
+        project_id: presentOrUndefined<string>(planned.project_id),
+        ttl_seconds: presentOrUndefined<number>(planned.ttl_seconds),
+        active: planned.active !== false,
+      },
+      signal,
+    ),
+  update: (client, org, id, patch, ifMatch, signal) => client.updateIdentityBinding(org, id, patch, ifMatch, signal),
+  // The service revokes the tokens the binding issued.
+  delete: (client, org, id, signal) => client.deleteIdentityBinding(org, id, { signal }),
+});

@@ -2,27 +2,11 @@
 // model to call, with which non-secret parameters, optionally pinned to one credential, with
 // fallback aliases. Nothing here is secret, so switching an alias to another provider is an
 // ordinary reviewed plan (`provider_type`, `model`, `credential_id` old -> new).
-//
-// The service's ETag travels in private state so updates are If-Match guarded, like keyplane_project.
+// Planned, written (If-Match guarded), read and imported by guarded-resource.ts.
 import { PROVIDERS, findProvider } from "../../../service/providers/catalog.js";
 import type { ModelAlias } from "../client/keyplane-client.js";
-import {
-  ctyEqual,
-  diag,
-  isUnknown,
-  key,
-  t,
-  Unknown,
-  type AttributeSchema,
-  type CtyValue,
-  type Diagnostic,
-  type ManagedResource,
-  type ObjectValue,
-} from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider-data.js";
-import { apiErrorDiagnostics, missingOrganization, plannedOrganization, type ErrorContext } from "./api-diagnostics.js";
-import { importFetched, readFetched, type FetchedObject } from "./fetched-object.js";
-import { readPrivate, writePrivate } from "./private-state.js";
+import { diag, isUnknown, key, t, type AttributeSchema, type CtyValue, type Diagnostic, type ObjectValue } from "../protocol/index.js";
+import { guardedResource, presentOrUndefined } from "./guarded-resource.js";
 
 const attributes: Record<string, AttributeSchema> = {
   id: { type: t.string, computed: true, useStateForUnknown: true, description: "Model alias ID (`mal_…`)." },
@@ -95,9 +79,6 @@ const attributes: Record<string, AttributeSchema> = {
   updated_at: { type: t.string, computed: true, description: "Time of the last change (RFC 3339)." },
 };
 
-/** What PATCH can change; anything else never changes or forces a replacement. */
-const UPDATABLE = ["name", "provider_type", "model", "credential_id", "environment", "params", "fallbacks", "active", "description", "owner"] as const;
-
 const ORG_ID = /^org_[0-9A-HJKMNP-TV-Z]{26}$/;
 const PROJECT_ID = /^prj_[0-9A-HJKMNP-TV-Z]{26}$/;
 const CREDENTIAL_ID = /^cred_[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -146,25 +127,10 @@ const toState = (alias: ModelAlias): ObjectValue => ({ ...aliasAttributes(alias)
 const paramsOf = (value: CtyValue | undefined) =>
   Object.fromEntries(Object.entries((value ?? {}) as Record<string, string>).map(([k, v]) => [k, paramToApi(v)]));
 
-function errors(action: string, extra: Partial<ErrorContext> = {}): ErrorContext {
-  return {
-    action,
-    attributes,
-    renames: { org: "organization_id", provider: "provider_type" },
-    forbiddenHint: "Managing model aliases needs an admin (or platform-admin) token of the organization.",
-    ...extra,
-  };
-}
-
-function label(state: ObjectValue | null): string {
-  return `model alias "${String(state?.name ?? state?.id ?? "")}"${typeof state?.id === "string" ? ` (${state.id})` : ""}`;
-}
-
 const nameTaken = (what: string) => (e: { message: string }) => [
   diag.error("Model alias name already taken", `Could not ${what}: ${e.message} Names are unique per organization and project.`, ["name"]),
 ];
 
-/** Static checks that need no service, each naming its attribute. */
 function checkConfig(config: ObjectValue): Diagnostic[] {
   const out: Diagnostic[] = [];
   const invalid = (name: string, detail: string) => out.push(diag.error(`Invalid ${name}`, detail, [name]));
@@ -222,140 +188,61 @@ function checkConfig(config: ObjectValue): Diagnostic[] {
   return out;
 }
 
-const IMPORT_ID = { resource: "keyplane_model_alias", idName: "ALIAS_ID", example: "org_01J…/mal_01J…", bareIdAllowed: true };
-
-const FETCHED: FetchedObject<ModelAlias> = {
+export const modelAliasResource = guardedResource<ModelAlias>({
   noun: "model alias",
-  importId: IMPORT_ID,
-  get: ({ client }, org, id, signal) => client.getModelAlias(org, id, signal),
+  description:
+    "A Keyplane model alias: a name AI features resolve instead of a bare provider, saying which provider and model to call " +
+    "with which non-secret parameters. Switching it to another provider is an in-place update. Import with `ORG_ID/ALIAS_ID`.",
+  attributes,
+  updatable: ["name", "provider_type", "model", "credential_id", "environment", "params", "fallbacks", "active", "description", "owner"],
+  importId: { resource: "keyplane_model_alias", idName: "ALIAS_ID", example: "org_01J…/mal_01J…", bareIdAllowed: true },
+  renames: { org: "organization_id", provider: "provider_type" },
+  forbiddenHint: "Managing model aliases needs an admin (or platform-admin) token of the organization.",
+  createNotFoundHint: "Check organization_id (or the provider's organization_id), project_id and that the token belongs to that organization.",
+  createNameTaken: (action) => nameTaken(`${action} (import the existing one with ORG_ID/ALIAS_ID)`),
+  renameNameTaken: (label) => nameTaken(`rename ${label}`),
+  deleteByCode: (label) => ({
+    alias_in_use: (e) => [
+      diag.error(
+        "Model alias is a fallback of another alias",
+        `Could not delete ${label}: ${e.message} Remove it from the fallbacks of the aliases that name it first ` +
+          "(in configuration, refer to it as keyplane_model_alias.<name>.name so the change is ordered before the destroy), then apply again.",
+      ),
+    ],
+  }),
+  validate: checkConfig,
   toState,
-  errors: (action) => errors(action),
-};
 
-export const modelAliasResource: ManagedResource<KeyplaneProviderData> = {
-  schema: {
-    block: {
-      description:
-        "A Keyplane model alias: a name AI features resolve instead of a bare provider, saying which provider and model to call " +
-        "with which non-secret parameters. Switching it to another provider is an in-place update. Import with `ORG_ID/ALIAS_ID`.",
-      descriptionKind: "markdown",
-      attributes,
-    },
-  },
-
-  validate: ({ config }) => checkConfig(config),
-
-  plan({ priorState, proposedNewState, config, provider }) {
-    if (proposedNewState === null || config === null) return { plannedState: null };
-    const org = plannedOrganization(config, provider, priorState);
-    if (org === null) return { plannedState: null, diagnostics: [missingOrganization("keyplane_model_alias")] };
-
-    const planned: ObjectValue = {
-      ...proposedNewState,
-      id: priorState?.id ?? Unknown,
-      organization_id: org,
-      created_at: priorState?.created_at ?? Unknown,
-      updated_at: priorState?.updated_at ?? Unknown,
-    };
-    if (priorState !== null && UPDATABLE.some((name) => !ctyEqual(priorState[name] ?? null, planned[name] ?? null, attributes[name].type!))) {
-      planned.updated_at = Unknown;
-    }
-    return { plannedState: planned };
-  },
-
-  async apply({ priorState, plannedState, plannedPrivate, provider: { client }, signal }) {
-    if (plannedState === null) {
-      const state = priorState!;
-      try {
-        // No If-Match: destroying should not fail over an unrelated edit.
-        await client.deleteModelAlias(String(state.organization_id), String(state.id), { signal });
-      } catch (err) {
-        return {
-          newState: state,
-          diagnostics: apiErrorDiagnostics(
-            err,
-            errors(`delete ${label(state)}`, {
-              byCode: {
-                alias_in_use: (e) => [
-                  diag.error(
-                    "Model alias is a fallback of another alias",
-                    `Could not delete ${label(state)}: ${e.message} Remove it from the fallbacks of the aliases that name it first ` +
-                      "(in configuration, refer to it as keyplane_model_alias.<name>.name so the change is ordered before the destroy), then apply again.",
-                  ),
-                ],
-              },
-            }),
-          ),
-        };
-      }
-      return { newState: null };
-    }
-
-    const org = String(plannedState.organization_id);
-    if (priorState === null) {
-      const optional = <T>(value: CtyValue | undefined) => (value === null || value === undefined ? undefined : (value as T));
-      try {
-        const created = await client.createModelAlias(
-          org,
-          {
-            name: String(plannedState.name),
-            project_id: optional<string>(plannedState.project_id),
-            provider: String(plannedState.provider_type),
-            model: String(plannedState.model),
-            credential_id: optional<string>(plannedState.credential_id),
-            environment: optional<string>(plannedState.environment),
-            params: paramsOf(plannedState.params),
-            fallbacks: (plannedState.fallbacks ?? []) as string[],
-            active: plannedState.active !== false,
-            description: optional<string>(plannedState.description),
-            owner: optional<string>(plannedState.owner),
-          },
-          signal,
-        );
-        return { newState: toState(created.body), private: writePrivate({ etag: created.etag }) };
-      } catch (err) {
-        const action = `create model alias "${String(plannedState.name)}" in organization ${org}`;
-        return {
-          newState: null,
-          diagnostics: apiErrorDiagnostics(
-            err,
-            errors(action, {
-              notFoundHint: "Check organization_id (or the provider's organization_id), project_id and that the token belongs to that organization.",
-              byCode: { name_conflict: nameTaken(`${action} (import the existing one with ORG_ID/ALIAS_ID)`) },
-            }),
-          ),
-        };
-      }
-    }
-
+  patch(changed, planned) {
     const patch: Record<string, unknown> = {};
-    for (const name of UPDATABLE) {
-      if (ctyEqual(priorState[name] ?? null, plannedState[name] ?? null, attributes[name].type!)) continue;
-      const field = name === "provider_type" ? "provider" : name;
-      patch[field] = name === "params" ? paramsOf(plannedState.params) : (plannedState[name] ?? null);
+    for (const name of changed) {
+      patch[name === "provider_type" ? "provider" : name] = name === "params" ? paramsOf(planned.params) : (planned[name] ?? null);
     }
     // A provider change without credential_id would clear the pin; sending the planned pin keeps
     // the state what the configuration says (or names credential_id when the pin no longer fits).
-    if ("provider" in patch) patch.credential_id = plannedState.credential_id ?? null;
-    if (Object.keys(patch).length === 0) return { newState: { ...priorState } };
-    try {
-      const updated = await client.updateModelAlias(org, String(priorState.id), patch, readPrivate(plannedPrivate).etag, signal);
-      return { newState: toState(updated.body), private: writePrivate({ etag: updated.etag }) };
-    } catch (err) {
-      return {
-        newState: priorState,
-        diagnostics: apiErrorDiagnostics(
-          err,
-          errors(`update ${label(priorState)}`, {
-            notFoundHint: "It was deleted outside OpenTofu/Terraform; run plan again to create it anew.",
-            byCode: { name_conflict: nameTaken(`rename ${label(priorState)}`) },
-          }),
-        ),
-      };
-    }
+    if ("provider" in patch) patch.credential_id = planned.credential_id ?? null;
+    return patch;
   },
 
-  read: ({ currentState, provider, signal }) => readFetched(FETCHED, currentState, label(currentState), provider, signal),
-
-  import: ({ id, provider, signal }) => importFetched(FETCHED, id, provider, signal),
-};
+  get: (client, org, id, signal) => client.getModelAlias(org, id, signal),
+  create: (client, org, planned, signal) =>
+    client.createModelAlias(
+      org,
+      {
+        name: String(planned.name),
+        project_id: presentOrUndefined<string>(planned.project_id),
+        provider: String(planned.provider_type),
+        model: String(planned.model),
+        credential_id: presentOrUndefined<string>(planned.credential_id),
+        environment: presentOrUndefined<string>(planned.environment),
+        params: paramsOf(planned.params),
+        fallbacks: (planned.fallbacks ?? []) as string[],
+        active: planned.active !== false,
+        description: presentOrUndefined<string>(planned.description),
+        owner: presentOrUndefined<string>(planned.owner),
+      },
+      signal,
+    ),
+  update: (client, org, id, patch, ifMatch, signal) => client.updateModelAlias(org, id, patch, ifMatch, signal),
+  delete: (client, org, id, signal) => client.deleteModelAlias(org, id, { signal }),
+});

@@ -1,9 +1,8 @@
 // data "keyplane_model_aliases": model alias metadata of an organization, filtered like the list API.
 // Aliases hold no secrets; params read back as strings exactly as keyplane_model_alias stores them.
-import type { ModelAliasListQuery } from "../client/keyplane-client.js";
-import { t, type AttributeSchema, type DataSource } from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider-data.js";
-import { apiErrorDiagnostics, missingOrganization, organizationOf, stringOf } from "./api-diagnostics.js";
+import type { ModelAlias, ModelAliasListQuery } from "../client/keyplane-client.js";
+import { t, type AttributeSchema } from "../protocol/index.js";
+import { ORGANIZATION_TO_LIST, organizationListDataSource } from "./list-data-source.js";
 import { aliasAttributes } from "./model-alias.js";
 
 const aliasType = t.object({
@@ -24,13 +23,7 @@ const aliasType = t.object({
 });
 
 const attributes: Record<string, AttributeSchema> = {
-  organization_id: {
-    type: t.string,
-    optional: true,
-    computed: true,
-    description: "Organization to list. Defaults to the provider's `organization_id`.",
-    descriptionKind: "markdown",
-  },
+  organization_id: ORGANIZATION_TO_LIST,
   project_id: {
     type: t.string,
     optional: true,
@@ -49,38 +42,13 @@ const attributes: Record<string, AttributeSchema> = {
   },
 };
 
-export const modelAliasesDataSource: DataSource<KeyplaneProviderData> = {
-  schema: {
-    block: {
-      description: "Lists the model aliases of an organization, filtered by project, provider or name.",
-      attributes,
-    },
-  },
-
-  async read({ config, provider, signal }) {
-    const org = organizationOf(config.organization_id, provider);
-    if (!org) return { state: config, diagnostics: [missingOrganization("data.keyplane_model_aliases")] };
-    const query: ModelAliasListQuery = {};
-    const projectId = stringOf(config.project_id);
-    const providerType = stringOf(config.provider_type);
-    const name = stringOf(config.name);
-    if (projectId) query.project_id = projectId;
-    if (providerType) query.provider = providerType;
-    if (name) query.name = name;
-    try {
-      const list = await provider.client.listModelAliases(org, query, signal);
-      return { state: { ...config, organization_id: org, aliases: list.map(aliasAttributes) } };
-    } catch (err) {
-      return {
-        state: config,
-        diagnostics: apiErrorDiagnostics(err, {
-          action: `list the model aliases of organization ${org}`,
-          attributes,
-          renames: { provider: "provider_type", org: "organization_id" },
-          forbiddenHint: "Listing model aliases needs an admin or member token of the organization.",
-          notFoundHint: "Check organization_id (or the provider's organization_id) and that the token belongs to that organization.",
-        }),
-      };
-    }
-  },
-};
+export const modelAliasesDataSource = organizationListDataSource<ModelAlias, ModelAliasListQuery>({
+  description: "Lists the model aliases of an organization, filtered by project, provider or name.",
+  attributes,
+  into: "aliases",
+  toElement: aliasAttributes,
+  address: "data.keyplane_model_aliases",
+  plural: "model aliases",
+  filters: { project_id: "project_id", provider_type: "provider", name: "name" },
+  list: (client, org, query, signal) => client.listModelAliases(org, query, signal),
+});

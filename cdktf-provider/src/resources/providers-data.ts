@@ -1,9 +1,8 @@
 // data "keyplane_providers": the service's provider catalog (what provider_type accepts, each
 // provider's key prefix, default env var and API base, and the settings it allows).
 import type { ProviderCatalogEntry } from "../client/keyplane-client.js";
-import { t, type AttributeSchema, type DataSource, type ObjectValue } from "../protocol/index.js";
-import type { KeyplaneProviderData } from "../provider-data.js";
-import { apiErrorDiagnostics } from "./api-diagnostics.js";
+import { t, type AttributeSchema, type ObjectValue } from "../protocol/index.js";
+import { serviceListDataSource } from "./list-data-source.js";
 
 const entryType = t.object({
   id: t.string,
@@ -38,15 +37,11 @@ function toElement(p: ProviderCatalogEntry): ObjectValue {
   };
 }
 
-export const providersDataSource: DataSource<KeyplaneProviderData> = {
-  schema: { block: { description: "The provider catalog of the Keyplane service.", attributes } },
-
-  async read({ config, provider, signal }) {
-    try {
-      const catalog = await provider.client.listProviders(signal);
-      return { state: { providers: catalog.map(toElement) } };
-    } catch (err) {
-      return { state: config, diagnostics: apiErrorDiagnostics(err, { action: "read the Keyplane provider catalog", attributes }) };
-    }
-  },
-};
+export const providersDataSource = serviceListDataSource<ProviderCatalogEntry>({
+  description: "The provider catalog of the Keyplane service.",
+  attributes,
+  into: "providers",
+  toElement,
+  action: "read the Keyplane provider catalog",
+  list: (client, signal) => client.listProviders(signal),
+});

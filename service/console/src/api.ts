@@ -19,6 +19,7 @@ export type ModelAlias = Schemas["ModelAlias"];
 export type ModelAliasCreate = Schemas["ModelAliasCreate"];
 export type ModelAliasUpdate = Schemas["ModelAliasUpdate"];
 export type Problem = Schemas["Problem"];
+type CredentialInUseProblem = Schemas["CredentialInUseProblem"];
 
 const TOKEN_KEY = "keyplane.token";
 
@@ -112,21 +113,12 @@ export function fieldError(problem: Problem | null, path: string, { nested = fal
   return messages && messages.length > 0 ? messages.join("; ") : undefined;
 }
 
-/** What a 409 `credential_in_use` adds to its problem: the active aliases that pin it and its last use. */
-export interface InUse {
-  aliases: { id: string; name: string }[];
-  lastUsedAt: string | null;
-}
+/** A 409 `credential_in_use`, with the members that code adds: the active aliases that pin it and its last use. */
+type CredentialInUse = CredentialInUseProblem & Required<Pick<CredentialInUseProblem, "aliases" | "last_used_at">>;
 
-/**
- * The in-use details of a problem, or null for any other problem. The contract types do not
- * describe these members of the body, so they are read with care.
- */
-export function inUseOf(problem: Problem | null): InUse | null {
+/** The problem as a `credential_in_use` one, or null for any other problem. */
+export function inUseOf(problem: Problem | null): CredentialInUse | null {
   if (problem?.code !== "credential_in_use") return null;
-  const body = problem as Problem & { aliases?: unknown; last_used_at?: unknown };
-  const named = (a: unknown): a is { id: string; name: string } =>
-    typeof a === "object" && a !== null && "id" in a && typeof a.id === "string" && "name" in a && typeof a.name === "string";
-  const aliases = Array.isArray(body.aliases) ? (body.aliases as unknown[]).filter(named) : [];
-  return { aliases, lastUsedAt: typeof body.last_used_at === "string" ? body.last_used_at : null };
+  const { aliases = [], last_used_at = null, ...rest } = problem as CredentialInUseProblem;
+  return { ...rest, aliases, last_used_at };
 }

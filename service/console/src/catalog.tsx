@@ -1,5 +1,5 @@
 import { api, call, type Project, type Provider } from "./api";
-import { useLoad } from "./ui";
+import { Field, useLoad } from "./ui";
 
 /** The provider catalog, which every role may read. */
 export function useProviders() {
@@ -35,4 +35,18 @@ export function ProjectOptions({ projects }: { projects: Project[] | undefined }
       {p.name}
     </option>
   ));
+}
+
+/** A filter form's choice of provider: any, or one of the catalog. */
+export function ProviderFilter({ providers }: { providers: Provider[] | undefined }) {
+  return (
+    <Field label="Provider">
+      {(input) => (
+        <select {...input} name="provider" defaultValue="">
+          <option value="">Any provider</option>
+          <ProviderOptions providers={providers} />
+        </select>
+      )}
+    </Field>
+  );
 }

@@ -1,5 +1,5 @@
 // Small shared pieces: loading state, labelled fields, the problem banner, dialogs.
-import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from "react";
+import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { problemOf, type Credential, type Problem } from "./api";
 
 export interface Loaded<T> {
@@ -37,6 +37,46 @@ export function useLoad<T>(load: () => Promise<T>, key: string): Loaded<T> {
   return { data, problem, reload, setData };
 }
 
+/**
+ * A filtered, cursor-paged list: submitting the filter form (`applyFilters`, which reads it with
+ * `read`) starts again from the first page, and `load` runs for the filters and the page shown.
+ */
+export function useFilteredList<F, T>(
+  key: string,
+  initial: NoInfer<F> | (() => NoInfer<F>),
+  read: (form: FormData) => F,
+  load: (filters: F, cursor: string | undefined) => Promise<T>,
+) {
+  const [filters, setFilters] = useState<F>(initial);
+  const [cursor, setCursor] = useState<string | undefined>();
+  const list = useLoad(() => load(filters, cursor), JSON.stringify([key, filters, cursor]));
+  const applyFilters = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    setCursor(undefined);
+    setFilters(read(form));
+  };
+  return { filters, cursor, setCursor, list, applyFilters };
+}
+
+/** A call the user started: `busy` while it runs, and the service's problem once it fails. */
+export function useAction() {
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setProblem(null);
+    try {
+      await action();
+    } catch (error) {
+      setProblem(problemOf(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { problem, setProblem, busy, run };
+}
+
 /** The service's explanation and every field it blames, by path. */
 export function ProblemBanner({ problem }: { problem: Problem | null }) {
   if (!problem) return null;
@@ -52,6 +92,95 @@ export function ProblemBanner({ problem }: { problem: Problem | null }) {
           ))}
         </ul>
       )}
+    </div>
+  );
+}
+
+/** The service's problem; a stale If-Match (412) gets the one fix that works: load the current state of the `noun`. */
+export function Conflict({ noun, problem, onReload }: { noun: string; problem: Problem | null; onReload: () => void }) {
+  if (problem?.status !== 412) return <ProblemBanner problem={problem} />;
+  return (
+    <div className="problem" role="alert">
+      <p>Someone changed this {noun} after you loaded it, so your change was not saved. Reload it to see the current version, then make your change again.</p>
+      <button type="button" onClick={onReload}>
+        {`Reload ${noun}`}
+      </button>
+    </div>
+  );
+}
+
+/** The edit form of a `noun` in its panel: the fields, the service's problem (see Conflict), and Save. */
+export function EditPanel({
+  noun,
+  problem,
+  onReload,
+  onSubmit,
+  children,
+}: {
+  noun: string;
+  problem: Problem | null;
+  onReload: () => void;
+  onSubmit: (event: FormEvent<HTMLFormElement>) => Promise<void>;
+  children: ReactNode;
+}) {
+  return (
+    <section aria-labelledby="edit-title" className="panel">
+      <h2 id="edit-title">{`Edit ${noun}`}</h2>
+      <form className="stacked" onSubmit={(e) => void onSubmit(e)} noValidate>
+        {children}
+        <Conflict noun={noun} problem={problem} onReload={onReload} />
+        <div className="actions">
+          <button type="submit" className="primary">
+            Save changes
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+/** A detail page whose object has not arrived: its title, and the problem if loading it failed. */
+export function Unloaded({ title, problem }: { title: string; problem: Problem | null }) {
+  return (
+    <>
+      <h1 tabIndex={-1}>{title}</h1>
+      <ProblemBanner problem={problem} />
+    </>
+  );
+}
+
+/** What an edit that changes nothing shows, without asking the service. */
+const NO_CHANGE: Problem = { type: "about:blank", title: "No change", status: 400, code: "no_change", detail: "Nothing was changed.", request_id: "" };
+
+/**
+ * An edit form of `current`: `save` sends (`send`) only the fields of the wanted update body `W`
+ * (whose fields are all optional) that differ from it, since an unchanged field is no reason to
+ * refuse or to audit, and hands the answer to `onChanged`; when nothing differs it says so
+ * without asking the service.
+ */
+export function useEdit<W extends object, R>(current: object, send: (changes: W) => Promise<R>, onChanged: (updated: R) => void) {
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const save = async (wanted: W) => {
+    const changed = Object.entries(wanted).filter(([key, value]) => JSON.stringify(value) !== JSON.stringify((current as Record<string, unknown>)[key]));
+    if (changed.length === 0) return setProblem(NO_CHANGE);
+    setProblem(null);
+    try {
+      onChanged(await send(Object.fromEntries(changed) as W));
+    } catch (error) {
+      setProblem(problemOf(error));
+    }
+  };
+  return { problem, setProblem, save };
+}
+
+/** A dialog form's buttons: its own, then Cancel. */
+export function DialogActions({ onCancel, children }: { onCancel: () => void; children: ReactNode }) {
+  return (
+    <div className="actions">
+      {children}
+      <button type="button" onClick={onCancel}>
+        Cancel
+      </button>
     </div>
   );
 }
@@ -147,6 +276,10 @@ export function LastUsed({ usage }: { usage: Credential["usage"] }) {
 
 export function Badge({ tone, children }: { tone: "ok" | "off" | "warn" | "info"; children: ReactNode }) {
   return <span className={`badge badge-${tone}`}>{children}</span>;
+}
+
+export function ActiveBadge({ active }: { active: boolean }) {
+  return active ? <Badge tone="ok">Active</Badge> : <Badge tone="off">Inactive</Badge>;
 }
 
 /** The text of a form field (FormData), trimmed; "" when absent. */

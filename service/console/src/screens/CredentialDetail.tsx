@@ -16,7 +16,26 @@ import { projectName, providerName, useProjects, useProviders } from "../catalog
 import { Link, navigate } from "../router";
 import { readSecret, SecretInputs, secretShape, type SecretShape } from "../secret-fields";
 import { useSession } from "../session";
-import { Ago, Badge, clearSecrets, Dialog, Field, formatTime, LastUsed, ProblemBanner, text, useLoad, Table } from "../ui";
+import {
+  ActiveBadge,
+  Ago,
+  Badge,
+  clearSecrets,
+  Conflict,
+  EditPanel,
+  Dialog,
+  Field,
+  formatTime,
+  LastUsed,
+  ProblemBanner,
+  text,
+  Table,
+  Unloaded,
+  useAction,
+  useEdit,
+  useLoad,
+  DialogActions,
+} from "../ui";
 
 const CATEGORIES = ["llm_provider", "mcp_service", "runtime", "communication", "ssh_key", "custom"] as const;
 const GRACE_CHOICES: [number, string][] = [
@@ -53,31 +72,11 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
   const providers = useProviders();
   const projects = useProjects(org);
   const [panel, setPanel] = useState<Panel>(null);
-  const [problem, setProblem] = useState<Problem | null>(null);
+  const { problem, setProblem, busy, run: act } = useAction();
   const [verified, setVerified] = useState<VerifyResult | null>(null);
-  const [busy, setBusy] = useState(false);
 
-  if (!credential) {
-    return (
-      <>
-        <h1 tabIndex={-1}>Credential</h1>
-        <ProblemBanner problem={loaded.problem} />
-      </>
-    );
-  }
+  if (!credential) return <Unloaded title="Credential" problem={loaded.problem} />;
   const provider = providers.data?.find((p) => p.id === credential.provider);
-
-  async function act(run: () => Promise<void>) {
-    setBusy(true);
-    setProblem(null);
-    try {
-      await run();
-    } catch (error) {
-      setProblem(problemOf(error));
-    } finally {
-      setBusy(false);
-    }
-  }
   const verify = () =>
     act(async () => {
       setVerified(await call(api.POST("/v1/organizations/{org}/credentials/{id}/verify", { params: { path } })));
@@ -112,8 +111,7 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
       <div className="page-head">
         <h1 tabIndex={-1}>{credential.name}</h1>
         <span>
-          {credential.active ? <Badge tone="ok">Active</Badge> : <Badge tone="off">Inactive</Badge>}{" "}
-          {credential.is_default && <Badge tone="info">Default</Badge>}
+          <ActiveBadge active={credential.active} /> {credential.is_default && <Badge tone="info">Default</Badge>}
         </span>
       </div>
       <dl className="summary">
@@ -228,7 +226,7 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
           </button>
         </InUseWarning>
       ) : (
-        <Conflict problem={problem} onReload={reload} />
+        <Conflict noun="credential" problem={problem} onReload={reload} />
       )}
       {verified && (
         <p role="status" className={verified.status === "ok" ? "notice ok" : "notice warn"}>
@@ -276,21 +274,6 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
   );
 }
 
-/** The service's problem; a stale If-Match (412) gets the one fix that works: load the current state. */
-function Conflict({ problem, onReload }: { problem: Problem | null; onReload: () => void }) {
-  if (problem?.status !== 412) return <ProblemBanner problem={problem} />;
-  return (
-    <div className="problem" role="alert">
-      <p>
-        Someone changed this credential after you loaded it, so your change was not saved. Reload it to see the current version, then make your change again.
-      </p>
-      <button type="button" onClick={onReload}>
-        Reload credential
-      </button>
-    </div>
-  );
-}
-
 /** A 409 `credential_in_use`: the service's explanation, the aliases that pin it, its last use, and the choices. */
 function InUseWarning({ org, problem, children }: { org: string; problem: Problem | null; children: ReactNode }) {
   const inUse = inUseOf(problem);
@@ -304,9 +287,9 @@ function InUseWarning({ org, problem, children }: { org: string; problem: Proble
             Pinned by model alias <Link to={`/orgs/${org}/model-aliases/${a.id}`}>{a.name}</Link>
           </li>
         ))}
-        {inUse.lastUsedAt && (
+        {inUse.last_used_at && (
           <li>
-            Last resolved <Ago iso={inUse.lastUsedAt} /> ({formatTime(inUse.lastUsedAt)})
+            Last resolved <Ago iso={inUse.last_used_at} /> ({formatTime(inUse.last_used_at)})
           </li>
         )}
       </ul>
@@ -323,7 +306,17 @@ interface PanelProps {
 }
 
 function EditForm({ credential, provider, onChanged, onReload }: PanelProps & { onReload: () => void }) {
-  const [problem, setProblem] = useState<Problem | null>(null);
+  const { problem, save } = useEdit(
+    credential,
+    (body: CredentialUpdate) =>
+      call(
+        api.PATCH("/v1/organizations/{org}/credentials/{id}", {
+          params: { path: { org: credential.organization_id, id: credential.id }, header: ifMatch(credential) },
+          body,
+        }),
+      ),
+    onChanged,
+  );
   const settingNames = [...new Set([...(provider?.settings_allowed ?? []), ...Object.keys(credential.settings)])];
 
   async function submit(event: FormEvent<HTMLFormElement>) {
@@ -343,91 +336,61 @@ function EditForm({ credential, provider, onChanged, onReload }: PanelProps & { 
       is_default: form.get("is_default") === "on",
       settings,
     };
-    // Only what changed: an unchanged field is no reason to refuse or to audit.
-    const body = Object.fromEntries(
-      Object.entries(wanted).filter(([key, value]) => JSON.stringify(value) !== JSON.stringify(credential[key as keyof Credential])),
-    ) as CredentialUpdate;
-    if (Object.keys(body).length === 0) {
-      setProblem({ type: "about:blank", title: "No change", status: 400, code: "no_change", detail: "Nothing was changed.", request_id: "" });
-      return;
-    }
-    setProblem(null);
-    try {
-      onChanged(
-        await call(
-          api.PATCH("/v1/organizations/{org}/credentials/{id}", {
-            params: { path: { org: credential.organization_id, id: credential.id }, header: ifMatch(credential) },
-            body,
-          }),
-        ),
-      );
-    } catch (error) {
-      setProblem(problemOf(error));
-    }
+    await save(wanted);
   }
 
   const err = (path: string) => fieldError(problem, path);
   return (
-    <section aria-labelledby="edit-title" className="panel">
-      <h2 id="edit-title">Edit credential</h2>
-      <form className="stacked" onSubmit={(e) => void submit(e)} noValidate>
-        <Field label="Name" error={err("body.name")}>
-          {(input) => <input {...input} name="name" defaultValue={credential.name} required />}
+    <EditPanel noun="credential" problem={problem} onReload={onReload} onSubmit={submit}>
+      <Field label="Name" error={err("body.name")}>
+        {(input) => <input {...input} name="name" defaultValue={credential.name} required />}
+      </Field>
+      <Field label="Environment" error={err("body.environment")}>
+        {(input) => <input {...input} name="environment" defaultValue={credential.environment} />}
+      </Field>
+      <Field label="Category" error={err("body.category")}>
+        {(input) => (
+          <select {...input} name="category" defaultValue={credential.category}>
+            {CATEGORIES.map((c) => (
+              <option key={c}>{c}</option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field label="Environment variable" error={err("body.env_var")}>
+        {(input) => <input {...input} name="env_var" defaultValue={credential.env_var} />}
+      </Field>
+      {settingNames.map((name) => (
+        <Field
+          key={name}
+          label={`Setting: ${name}`}
+          hint={name === "endpoint" ? "Moving the endpoint takes the secret again: use Rotate." : undefined}
+          error={err(`body.settings.${name}`) ?? err("body.settings")}
+        >
+          {(input) => <input {...input} name={`setting.${name}`} defaultValue={credential.settings[name] ?? ""} />}
         </Field>
-        <Field label="Environment" error={err("body.environment")}>
-          {(input) => <input {...input} name="environment" defaultValue={credential.environment} />}
-        </Field>
-        <Field label="Category" error={err("body.category")}>
-          {(input) => (
-            <select {...input} name="category" defaultValue={credential.category}>
-              {CATEGORIES.map((c) => (
-                <option key={c}>{c}</option>
-              ))}
-            </select>
-          )}
-        </Field>
-        <Field label="Environment variable" error={err("body.env_var")}>
-          {(input) => <input {...input} name="env_var" defaultValue={credential.env_var} />}
-        </Field>
-        {settingNames.map((name) => (
-          <Field
-            key={name}
-            label={`Setting: ${name}`}
-            hint={name === "endpoint" ? "Moving the endpoint takes the secret again: use Rotate." : undefined}
-            error={err(`body.settings.${name}`) ?? err("body.settings")}
-          >
-            {(input) => <input {...input} name={`setting.${name}`} defaultValue={credential.settings[name] ?? ""} />}
-          </Field>
-        ))}
-        <Field label="Owner" error={err("body.owner")}>
-          {(input) => <input {...input} name="owner" defaultValue={credential.owner ?? ""} />}
-        </Field>
-        <Field label="Description" error={err("body.description")}>
-          {(input) => <textarea {...input} name="description" rows={2} defaultValue={credential.description ?? ""} />}
-        </Field>
-        <Field label="Rotation period (days)" error={err("body.rotation_period_days")}>
-          {(input) => <input {...input} name="rotation_period_days" type="number" min={1} max={3650} defaultValue={credential.rotation_period_days ?? ""} />}
-        </Field>
-        <div className="check">
-          <input id="edit-default" name="is_default" type="checkbox" defaultChecked={credential.is_default} />
-          <label htmlFor="edit-default">Default for its provider and environment</label>
-        </div>
-        <p className="hint">The API base is changed by a rotation, which takes the secret again.</p>
-        <Conflict problem={problem} onReload={onReload} />
-        <div className="actions">
-          <button type="submit" className="primary">
-            Save changes
-          </button>
-        </div>
-      </form>
-    </section>
+      ))}
+      <Field label="Owner" error={err("body.owner")}>
+        {(input) => <input {...input} name="owner" defaultValue={credential.owner ?? ""} />}
+      </Field>
+      <Field label="Description" error={err("body.description")}>
+        {(input) => <textarea {...input} name="description" rows={2} defaultValue={credential.description ?? ""} />}
+      </Field>
+      <Field label="Rotation period (days)" error={err("body.rotation_period_days")}>
+        {(input) => <input {...input} name="rotation_period_days" type="number" min={1} max={3650} defaultValue={credential.rotation_period_days ?? ""} />}
+      </Field>
+      <div className="check">
+        <input id="edit-default" name="is_default" type="checkbox" defaultChecked={credential.is_default} />
+        <label htmlFor="edit-default">Default for its provider and environment</label>
+      </div>
+      <p className="hint">The API base is changed by a rotation, which takes the secret again.</p>
+    </EditPanel>
   );
 }
 
 function RotateDialog({ credential, provider, onChanged, onClose }: PanelProps & { onClose: () => void }) {
-  const [problem, setProblem] = useState<Problem | null>(null);
+  const { problem, busy, run } = useAction();
   const [result, setResult] = useState<{ before: string; after: Credential; grace: number } | null>(null);
-  const [busy, setBusy] = useState(false);
   const shape = shapeOf(credential, provider);
 
   async function submit(event: FormEvent<HTMLFormElement>) {
@@ -437,9 +400,7 @@ function RotateDialog({ credential, provider, onChanged, onClose }: PanelProps &
     clearSecrets(element);
     const grace = Number(text(form, "grace_seconds") || "0");
     const apiBase = text(form, "api_base");
-    setBusy(true);
-    setProblem(null);
-    try {
+    await run(async () => {
       const after = await call(
         api.POST("/v1/organizations/{org}/credentials/{id}/rotate", {
           params: { path: { org: credential.organization_id, id: credential.id }, header: ifMatch(credential) },
@@ -448,11 +409,7 @@ function RotateDialog({ credential, provider, onChanged, onClose }: PanelProps &
       );
       setResult({ before: credential.key_hint, after, grace });
       onChanged(after);
-    } catch (error) {
-      setProblem(problemOf(error));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -499,14 +456,11 @@ function RotateDialog({ credential, provider, onChanged, onClose }: PanelProps &
             {(input) => <input {...input} name="api_base" type="url" />}
           </Field>
           <ProblemBanner problem={problem} />
-          <div className="actions">
+          <DialogActions onCancel={onClose}>
             <button type="submit" className="primary" disabled={busy}>
               Rotate key
             </button>
-            <button type="button" onClick={onClose}>
-              Cancel
-            </button>
-          </div>
+          </DialogActions>
         </form>
       )}
     </Dialog>
@@ -515,24 +469,17 @@ function RotateDialog({ credential, provider, onChanged, onClose }: PanelProps &
 
 function DeleteDialog({ credential, onClose }: { credential: Credential; onClose: () => void }) {
   const [typed, setTyped] = useState("");
-  const [problem, setProblem] = useState<Problem | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { problem, busy, run } = useAction();
 
-  async function remove(force: boolean) {
-    setBusy(true);
-    setProblem(null);
-    try {
+  const remove = (force: boolean) =>
+    run(async () => {
       await call(
         api.DELETE("/v1/organizations/{org}/credentials/{id}", {
           params: { path: { org: credential.organization_id, id: credential.id }, header: ifMatch(credential), query: force ? { force: true } : {} },
         }),
       );
       navigate(`/orgs/${credential.organization_id}/credentials`);
-    } catch (error) {
-      setProblem(problemOf(error));
-      setBusy(false);
-    }
-  }
+    });
 
   // A 409 (active, or in use) is the warning; forcing still takes the typed name.
   const refused = problem?.status === 409;
@@ -569,14 +516,11 @@ function DeleteDialog({ credential, onClose }: { credential: Credential; onClose
         ) : (
           <ProblemBanner problem={problem} />
         )}
-        <div className="actions">
+        <DialogActions onCancel={onClose}>
           <button type="submit" className="danger" disabled={busy || typed !== credential.name}>
             Delete credential
           </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
+        </DialogActions>
       </form>
     </Dialog>
   );

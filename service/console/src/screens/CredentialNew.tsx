@@ -1,9 +1,9 @@
 import { useState, type FormEvent } from "react";
-import { api, call, fieldError, problemOf, type CredentialCreate, type Problem, type Provider } from "../api";
+import { api, call, fieldError, type CredentialCreate, type Provider } from "../api";
 import { ProjectOptions, ProviderOptions, useProjects, useProviders } from "../catalog";
 import { Link, navigate } from "../router";
 import { readSecret, SecretInputs, secretShape } from "../secret-fields";
-import { clearSecrets, Field, ProblemBanner, text } from "../ui";
+import { clearSecrets, Field, ProblemBanner, text, useAction } from "../ui";
 
 /** Settings the user filled in, by catalog name; undefined when none. */
 function readSettings(form: FormData, provider: Provider): Record<string, string> | undefined {
@@ -15,8 +15,7 @@ export function CredentialNew({ org }: { org: string }) {
   const providers = useProviders();
   const projects = useProjects(org);
   const [providerId, setProviderId] = useState("openai");
-  const [problem, setProblem] = useState<Problem | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { problem, setProblem, busy, run } = useAction();
   const provider = providers.data?.find((p) => p.id === providerId);
 
   async function submit(event: FormEvent<HTMLFormElement>) {
@@ -44,16 +43,10 @@ export function CredentialNew({ org }: { org: string }) {
       settings: readSettings(form, provider),
       ...readSecret(form, shape),
     };
-    setBusy(true);
-    setProblem(null);
-    try {
+    await run(async () => {
       await call(api.POST("/v1/organizations/{org}/credentials", { params: { path: { org }, header: { "Idempotency-Key": crypto.randomUUID() } }, body }));
       navigate(`/orgs/${org}/credentials`);
-    } catch (error) {
-      setProblem(problemOf(error));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const err = (path: string) => fieldError(problem, path);

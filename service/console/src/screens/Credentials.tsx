@@ -1,9 +1,8 @@
-import { useState, type FormEvent } from "react";
 import { api, call } from "../api";
-import { ProjectOptions, projectName, ProviderOptions, providerName, useProjects, useProviders } from "../catalog";
+import { ProjectOptions, projectName, ProviderFilter, providerName, useProjects, useProviders } from "../catalog";
 import { Link } from "../router";
 import { useSession } from "../session";
-import { Badge, Field, formatTime, LastUsed, Pager, ProblemBanner, text, useLoad, Table } from "../ui";
+import { ActiveBadge, Badge, Field, formatTime, LastUsed, Pager, ProblemBanner, text, Table, useFilteredList } from "../ui";
 
 interface Filters {
   provider?: string;
@@ -19,25 +18,18 @@ export function Credentials({ org }: { org: string }) {
   const { canManage } = useSession();
   const providers = useProviders();
   const projects = useProjects(org);
-  const [filters, setFilters] = useState<Filters>({});
-  const [cursor, setCursor] = useState<string | undefined>();
-  const list = useLoad(
-    () => call(api.GET("/v1/organizations/{org}/credentials", { params: { path: { org }, query: { ...filters, cursor, limit: 50 } } })),
-    JSON.stringify([org, filters, cursor]),
-  );
-
-  function applyFilters(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    setCursor(undefined);
-    setFilters({
+  const { cursor, setCursor, list, applyFilters } = useFilteredList(
+    org,
+    {},
+    (form): Filters => ({
       provider: text(form, "provider") || undefined,
       project_id: text(form, "project_id") || undefined,
       environment: text(form, "environment") || undefined,
       active: yesNo(text(form, "active")),
       rotation_due: yesNo(text(form, "rotation_due")),
-    });
-  }
+    }),
+    (filters, cursor) => call(api.GET("/v1/organizations/{org}/credentials", { params: { path: { org }, query: { ...filters, cursor, limit: 50 } } })),
+  );
 
   const now = Date.now();
   return (
@@ -51,14 +43,7 @@ export function Credentials({ org }: { org: string }) {
         )}
       </div>
       <form className="filters" onSubmit={applyFilters} aria-label="Filter credentials">
-        <Field label="Provider">
-          {(input) => (
-            <select {...input} name="provider" defaultValue="">
-              <option value="">Any provider</option>
-              <ProviderOptions providers={providers.data} />
-            </select>
-          )}
-        </Field>
+        <ProviderFilter providers={providers.data} />
         <Field label="Project">
           {(input) => (
             <select {...input} name="project_id" defaultValue="">
@@ -109,7 +94,7 @@ export function Credentials({ org }: { org: string }) {
                 <code className="hint-text">{c.key_hint}</code> <span className="muted">v{c.key_version}</span>
               </td>
               <td>
-                {c.active ? <Badge tone="ok">Active</Badge> : <Badge tone="off">Inactive</Badge>} {c.is_default && <Badge tone="info">Default</Badge>}
+                <ActiveBadge active={c.active} /> {c.is_default && <Badge tone="info">Default</Badge>}
               </td>
               <td>{due ? <Badge tone="warn">Due {formatTime(c.rotation_due_at)}</Badge> : formatTime(c.rotation_due_at)}</td>
               <td>

@@ -1,10 +1,10 @@
 import { useState, type FormEvent } from "react";
-import { api, call, ifMatch, problemOf, type ModelAlias, type ModelAliasUpdate, type Problem, type Project } from "../api";
+import { api, call, ifMatch, type ModelAlias, type ModelAliasUpdate, type Project } from "../api";
 import { AliasFields, isProblem, readAlias } from "../alias-fields";
 import { projectName, providerName, useProjects, useProviders } from "../catalog";
 import { Link, navigate } from "../router";
 import { useSession } from "../session";
-import { Badge, Dialog, formatTime, ProblemBanner, useLoad } from "../ui";
+import { ActiveBadge, Badge, EditPanel, Dialog, formatTime, ProblemBanner, Unloaded, useAction, useEdit, useLoad } from "../ui";
 import { Params } from "./ModelAliases";
 
 type Panel = "edit" | "delete" | null;
@@ -24,14 +24,7 @@ export function ModelAliasDetail({ org, id }: { org: string; id: string }) {
   const projects = useProjects(org);
   const [panel, setPanel] = useState<Panel>(null);
 
-  if (!alias) {
-    return (
-      <>
-        <h1 tabIndex={-1}>Model alias</h1>
-        <ProblemBanner problem={loaded.problem} />
-      </>
-    );
-  }
+  if (!alias) return <Unloaded title="Model alias" problem={loaded.problem} />;
   const project = projects.data?.find((p) => p.id === alias.project_id);
 
   return (
@@ -41,7 +34,9 @@ export function ModelAliasDetail({ org, id }: { org: string; id: string }) {
       </p>
       <div className="page-head">
         <h1 tabIndex={-1}>{alias.name}</h1>
-        <span>{alias.active ? <Badge tone="ok">Active</Badge> : <Badge tone="off">Inactive</Badge>}</span>
+        <span>
+          <ActiveBadge active={alias.active} />
+        </span>
       </div>
       <dl className="summary">
         <dt>Scope</dt>
@@ -113,21 +108,6 @@ export function ModelAliasDetail({ org, id }: { org: string; id: string }) {
   );
 }
 
-/** The service's problem; a stale If-Match (412) gets the one fix that works: load the current state. */
-function Conflict({ problem, onReload }: { problem: Problem | null; onReload: () => void }) {
-  if (problem?.status !== 412) return <ProblemBanner problem={problem} />;
-  return (
-    <div className="problem" role="alert">
-      <p>
-        Someone changed this model alias after you loaded it, so your change was not saved. Reload it to see the current version, then make your change again.
-      </p>
-      <button type="button" onClick={onReload}>
-        Reload model alias
-      </button>
-    </div>
-  );
-}
-
 function EditForm({
   alias,
   project,
@@ -139,78 +119,53 @@ function EditForm({
   onChanged: (a: ModelAlias) => void;
   onReload: () => void;
 }) {
-  const [problem, setProblem] = useState<Problem | null>(null);
   const [fallbacks, setFallbacks] = useState(alias.fallbacks);
+  const { problem, setProblem, save } = useEdit(
+    alias,
+    (body: ModelAliasUpdate) =>
+      call(
+        api.PATCH("/v1/organizations/{org}/model-aliases/{id}", {
+          params: { path: { org: alias.organization_id, id: alias.id }, header: ifMatch(alias) },
+          body,
+        }),
+      ),
+    onChanged,
+  );
 
   async function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const values = readAlias(new FormData(event.currentTarget), fallbacks);
     if (isProblem(values)) return setProblem(values);
-    // Only what changed: an unchanged field is no reason to refuse or to audit.
-    const body = Object.fromEntries(
-      Object.entries(values).filter(([key, value]) => JSON.stringify(value) !== JSON.stringify(alias[key as keyof ModelAlias])),
-    ) as ModelAliasUpdate;
-    if (Object.keys(body).length === 0) {
-      return setProblem({ type: "about:blank", title: "No change", status: 400, code: "no_change", detail: "Nothing was changed.", request_id: "" });
-    }
-    setProblem(null);
-    try {
-      onChanged(
-        await call(
-          api.PATCH("/v1/organizations/{org}/model-aliases/{id}", {
-            params: { path: { org: alias.organization_id, id: alias.id }, header: ifMatch(alias) },
-            body,
-          }),
-        ),
-      );
-    } catch (error) {
-      setProblem(problemOf(error));
-    }
+    await save(values);
   }
 
   return (
-    <section aria-labelledby="edit-title" className="panel">
-      <h2 id="edit-title">Edit model alias</h2>
-      <form className="stacked" onSubmit={(e) => void submit(e)} noValidate>
-        <AliasFields
-          org={alias.organization_id}
-          alias={alias}
-          projectId={alias.project_id}
-          project={project}
-          problem={problem}
-          fallbacks={fallbacks}
-          onFallbacks={setFallbacks}
-        />
-        <Conflict problem={problem} onReload={onReload} />
-        <div className="actions">
-          <button type="submit" className="primary">
-            Save changes
-          </button>
-        </div>
-      </form>
-    </section>
+    <EditPanel noun="model alias" problem={problem} onReload={onReload} onSubmit={submit}>
+      <AliasFields
+        org={alias.organization_id}
+        alias={alias}
+        projectId={alias.project_id}
+        project={project}
+        problem={problem}
+        fallbacks={fallbacks}
+        onFallbacks={setFallbacks}
+      />
+    </EditPanel>
   );
 }
 
 function DeleteDialog({ alias, onClose }: { alias: ModelAlias; onClose: () => void }) {
-  const [problem, setProblem] = useState<Problem | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { problem, busy, run } = useAction();
 
-  async function remove(force: boolean) {
-    setBusy(true);
-    setProblem(null);
-    try {
+  const remove = (force: boolean) =>
+    run(async () => {
       await call(
         api.DELETE("/v1/organizations/{org}/model-aliases/{id}", {
           params: { path: { org: alias.organization_id, id: alias.id }, header: ifMatch(alias), query: force ? { force: true } : {} },
         }),
       );
       navigate(`/orgs/${alias.organization_id}/model-aliases`);
-    } catch (error) {
-      setProblem(problemOf(error));
-      setBusy(false);
-    }
-  }
+    });
 
   // 409 `alias_in_use`: other aliases fall back to this one; forcing also takes it out of their lists.
   const inUse = problem?.code === "alias_in_use";

@@ -1,16 +1,15 @@
 import { useState, type FormEvent } from "react";
-import { api, call, fieldError, problemOf, type ModelAliasCreate, type Problem } from "../api";
+import { api, call, fieldError, type ModelAliasCreate } from "../api";
 import { AliasFields, isProblem, readAlias } from "../alias-fields";
 import { ProjectOptions, useProjects } from "../catalog";
 import { Link, navigate } from "../router";
-import { Field, ProblemBanner } from "../ui";
+import { Field, ProblemBanner, useAction } from "../ui";
 
 export function ModelAliasNew({ org }: { org: string }) {
   const projects = useProjects(org);
   const [projectId, setProjectId] = useState(() => new URLSearchParams(window.location.search).get("project_id") ?? "");
   const [fallbacks, setFallbacks] = useState<string[]>([]);
-  const [problem, setProblem] = useState<Problem | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { problem, setProblem, busy, run } = useAction();
   const project = projects.data?.find((p) => p.id === projectId);
 
   async function submit(event: FormEvent<HTMLFormElement>) {
@@ -20,15 +19,10 @@ export function ModelAliasNew({ org }: { org: string }) {
     // On create an empty field is left out, so the service's defaults apply.
     const body = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== null)) as ModelAliasCreate;
     if (projectId) body.project_id = projectId;
-    setBusy(true);
-    setProblem(null);
-    try {
+    await run(async () => {
       const created = await call(api.POST("/v1/organizations/{org}/model-aliases", { params: { path: { org } }, body }));
       navigate(`/orgs/${org}/model-aliases/${created.id}`);
-    } catch (error) {
-      setProblem(problemOf(error));
-      setBusy(false);
-    }
+    });
   }
 
   return (

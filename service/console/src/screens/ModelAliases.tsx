@@ -1,9 +1,8 @@
-import { useState, type FormEvent } from "react";
 import { api, call } from "../api";
-import { ProjectOptions, projectName, ProviderOptions, providerName, useProjects, useProviders } from "../catalog";
+import { ProjectOptions, projectName, ProviderFilter, providerName, useProjects, useProviders } from "../catalog";
 import { Link } from "../router";
 import { useSession } from "../session";
-import { Badge, Field, Pager, ProblemBanner, text, useLoad, Table } from "../ui";
+import { ActiveBadge, Field, Pager, ProblemBanner, text, useLoad, Table, useFilteredList } from "../ui";
 
 interface Filters {
   project_id?: string;
@@ -14,28 +13,21 @@ export function ModelAliases({ org }: { org: string }) {
   const { canManage } = useSession();
   const providers = useProviders();
   const projects = useProjects(org);
-  // A project's page links here with ?project_id=, to list that project's aliases.
-  const [filters, setFilters] = useState<Filters>(() => {
-    const project = new URLSearchParams(window.location.search).get("project_id");
-    return project ? { project_id: project } : {};
-  });
-  const [cursor, setCursor] = useState<string | undefined>();
-  const list = useLoad(
-    () => call(api.GET("/v1/organizations/{org}/model-aliases", { params: { path: { org }, query: { ...filters, cursor, limit: 50 } } })),
-    JSON.stringify([org, filters, cursor]),
+  const { filters, cursor, setCursor, list, applyFilters } = useFilteredList(
+    org,
+    // A project's page links here with ?project_id=, to list that project's aliases.
+    () => {
+      const project = new URLSearchParams(window.location.search).get("project_id");
+      return project ? { project_id: project } : {};
+    },
+    (form): Filters => ({ project_id: text(form, "project_id") || undefined, provider: text(form, "provider") || undefined }),
+    (filters, cursor) => call(api.GET("/v1/organizations/{org}/model-aliases", { params: { path: { org }, query: { ...filters, cursor, limit: 50 } } })),
   );
   // The pinned credentials' names (one page of 200, as the pickers use).
   const credentials = useLoad(
     () => call(api.GET("/v1/organizations/{org}/credentials", { params: { path: { org }, query: { limit: 200 } } })).then((l) => l.data),
     `${org}:credentials`,
   );
-
-  function applyFilters(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    setCursor(undefined);
-    setFilters({ project_id: text(form, "project_id") || undefined, provider: text(form, "provider") || undefined });
-  }
 
   return (
     <>
@@ -65,14 +57,7 @@ export function ModelAliases({ org }: { org: string }) {
             </select>
           )}
         </Field>
-        <Field label="Provider">
-          {(input) => (
-            <select {...input} name="provider" defaultValue="">
-              <option value="">Any provider</option>
-              <ProviderOptions providers={providers.data} />
-            </select>
-          )}
-        </Field>
+        <ProviderFilter providers={providers.data} />
         <button type="submit">Apply filters</button>
       </form>
       <ProblemBanner problem={list.problem} />
@@ -104,7 +89,9 @@ export function ModelAliases({ org }: { org: string }) {
               <td>
                 <Params params={a.params} />
               </td>
-              <td>{a.active ? <Badge tone="ok">Active</Badge> : <Badge tone="off">Inactive</Badge>}</td>
+              <td>
+                <ActiveBadge active={a.active} />
+              </td>
             </tr>
           );
         })}

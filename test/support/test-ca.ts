@@ -2,9 +2,12 @@
 // terminates TLS: what an organization's private CA is to a real deployment. node-forge builds the
 // certificates; node:crypto makes the RSA keys (forge's own key generation is slow pure JS).
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as tls from "node:tls";
 import forge from "node-forge";
 
-export interface TestCa {
+interface TestCa {
   caPem: string;
   certPem: string;
   keyPem: string;
@@ -31,7 +34,7 @@ function certificate(subject: string, publicKey: forge.pki.rsa.PublicKey): forge
 }
 
 /** A CA, and a certificate it issued for localhost and 127.0.0.1 (server authentication). */
-export function makeTestCa(): TestCa {
+function makeTestCa(): TestCa {
   const ca = rsaKeys();
   const caCert = certificate("Keyplane test CA", ca.publicKey);
   caCert.setIssuer(caCert.subject.attributes);
@@ -60,4 +63,25 @@ export function makeTestCa(): TestCa {
   ]);
   serverCert.sign(ca.privateKey, forge.md.sha256.create());
   return { caPem: forge.pki.certificateToPem(caCert), certPem: forge.pki.certificateToPem(serverCert), keyPem: server.keyPem };
+}
+
+export interface TestCaFiles {
+  /** The CA's certificate (PEM): what a client must trust. */
+  caFile: string;
+  /** The service configuration that terminates TLS with the server certificate. */
+  serviceTls: { KEYPLANE_TLS_CERT_FILE: string; KEYPLANE_TLS_KEY_FILE: string };
+}
+
+/**
+ * A fresh test CA written to `dir` (ca.pem, server.pem, server.key), its certificate added to this
+ * process's trusted authorities: the test reaches the service with fetch too (readiness, seeding).
+ */
+export function writeTestCa(dir: string): TestCaFiles {
+  const ca = makeTestCa();
+  const caFile = join(dir, "ca.pem");
+  writeFileSync(caFile, ca.caPem);
+  writeFileSync(join(dir, "server.pem"), ca.certPem);
+  writeFileSync(join(dir, "server.key"), ca.keyPem, { mode: 0o600 });
+  tls.setDefaultCACertificates([...tls.getCACertificates("default"), ca.caPem]);
+  return { caFile, serviceTls: { KEYPLANE_TLS_CERT_FILE: join(dir, "server.pem"), KEYPLANE_TLS_KEY_FILE: join(dir, "server.key") } };
 }

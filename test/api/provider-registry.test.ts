@@ -1,0 +1,163 @@
+/**
+ * The registry's listing of the release directory: kept while the directory and the files it read
+ * are unchanged, so a burst of (unauthenticated) requests reads nothing but their stamps, and read
+ * again once anything changed, so a publish is served at the next request. File system calls are
+ * counted through the registry's fs seam around the real node:fs/promises; the clock seam stands in
+ * for the seconds a listing waits before it is kept.
+ */
+import { createHash } from "node:crypto";
+import * as fsPromises from "node:fs/promises";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { generateSigningKey, type SigningKeyPair } from "../../service/provider-registry/release-signing.js";
+import { ProviderRegistry, publishReleases, releaseFiles, type RegistryFs } from "../../service/provider-registry/registry-service.js";
+import { startTestRuntime, type TestRuntime } from "../support/runtime.js";
+
+const NS = "keyplane";
+
+/** A release as `npm run build:provider` lays it out; zips and signature are stand-ins (nothing here verifies them). */
+function writeRelease(dir: string, version: string, key: SigningKeyPair, platforms: [string, string][] = [["linux", "amd64"]]) {
+  const files = releaseFiles(version);
+  const sums = platforms.map(([os, arch]) => {
+    const zip = Buffer.from(`${version} ${os} ${arch}`);
+    writeFileSync(join(dir, files.zip(os, arch)), zip);
+    return `${createHash("sha256").update(zip).digest("hex")}  ${files.zip(os, arch)}\n`;
+  });
+  writeFileSync(join(dir, files.signature), "signature");
+  writeFileSync(join(dir, files.signingKey), key.publicKey);
+  writeFileSync(join(dir, files.manifest), JSON.stringify({ version: 1, metadata: { protocol_versions: ["6.0"] } }));
+  writeFileSync(join(dir, files.sums), sums.join(""));
+}
+
+function countingFs() {
+  const calls = { readdir: 0, readFile: 0, stat: 0 };
+  const fs = {
+    readdir: (...args: Parameters<typeof fsPromises.readdir>) => (calls.readdir++, fsPromises.readdir(...args)),
+    readFile: (...args: Parameters<typeof fsPromises.readFile>) => (calls.readFile++, fsPromises.readFile(...args)),
+    stat: (...args: Parameters<typeof fsPromises.stat>) => (calls.stat++, fsPromises.stat(...args)),
+  } as RegistryFs;
+  return { fs, calls };
+}
+
+let key: SigningKeyPair;
+let root: string;
+
+beforeAll(async () => {
+  key = await generateSigningKey({ name: "registry cache", rsaBits: 2048 });
+  root = mkdtempSync(join(tmpdir(), "kp-registry-cache-"));
+}, 60_000);
+
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe("the registry's listing", () => {
+  let dir: string;
+  let counted: ReturnType<typeof countingFs>;
+  let clock: number;
+  let registry: ProviderRegistry;
+  const versions = async () => (await registry.versions(NS, NS)).map((v) => `${v.version}:${v.platforms.map((p) => `${p.os}_${p.arch}`).join(",")}`);
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(root, "releases-"));
+    writeRelease(dir, "0.1.0", key);
+    counted = countingFs();
+    // Minutes after the release was written: past the wait before a listing is kept.
+    clock = Date.now() + 60_000;
+    registry = new ProviderRegistry(dir, counted.fs, () => clock);
+  });
+
+  it("is read once for a burst of requests, then only stamped", async () => {
+    expect(await versions()).toEqual(["0.1.0:linux_amd64"]);
+    const afterFirst = { ...counted.calls };
+    expect(afterFirst).toMatchObject({ readdir: 1, readFile: 3 }); // sums, manifest, signing key
+
+    const zip = releaseFiles("0.1.0").zip("linux", "amd64");
+    for (let i = 0; i < 20; i++) {
+      await registry.versions(NS, NS);
+      expect(await registry.download(NS, NS, "0.1.0", "linux", "amd64")).toMatchObject({ filename: zip, signingKey: { keyId: key.keyId } });
+      expect(await registry.filePath(NS, NS, "0.1.0", zip)).toBe(join(dir, zip));
+    }
+    expect(counted.calls.readdir).toBe(1);
+    expect(counted.calls.readFile).toBe(3);
+    // One stat of the directory and of each file read, per request.
+    expect(counted.calls.stat - afterFirst.stat).toBe(60 * 4);
+  });
+
+  it("serves a version published after the first request at the next one", async () => {
+    expect(await versions()).toEqual(["0.1.0:linux_amd64"]);
+    const build = mkdtempSync(join(root, "build-"));
+    writeRelease(build, "0.2.0", key, [
+      ["linux", "amd64"],
+      ["darwin", "arm64"],
+    ]);
+    expect(await publishReleases(build, dir)).toEqual(["0.2.0"]);
+    clock = Date.now() + 60_000;
+    expect(await versions()).toEqual(["0.2.0:linux_amd64,darwin_arm64", "0.1.0:linux_amd64"]);
+    expect(counted.calls.readdir).toBe(2);
+    await versions();
+    expect(counted.calls.readdir).toBe(2);
+  });
+
+  it("sees a SHA256SUMS rewritten in place, which leaves the directory's mtime alone", async () => {
+    expect(await versions()).toEqual(["0.1.0:linux_amd64"]);
+    const dirMtime = (await fsPromises.stat(dir)).mtimeMs;
+    const sums = join(dir, releaseFiles("0.1.0").sums);
+    const zip = releaseFiles("0.1.0").zip("linux", "amd64");
+    writeFileSync(sums, `${"0".repeat(64)}  ${zip}\n${"1".repeat(64)}  ${releaseFiles("0.1.0").zip("linux", "arm64")}\n`);
+    expect((await fsPromises.stat(dir)).mtimeMs).toBe(dirMtime);
+    clock = Date.now() + 60_000;
+    expect((await registry.download(NS, NS, "0.1.0", "linux", "amd64")).shasum).toBe("0".repeat(64));
+    expect(counted.calls.readdir).toBe(2);
+  });
+
+  it("is not kept when read within seconds of a change, which a later change could share timestamps with", async () => {
+    clock = Date.now();
+    await versions();
+    await versions();
+    expect(counted.calls.readdir).toBe(2);
+    clock += 5_000;
+    await versions();
+    await versions();
+    expect(counted.calls.readdir).toBe(3);
+  });
+
+  it("treats a missing directory as no release, and serves one created later", async () => {
+    const later = join(root, "created-later");
+    registry = new ProviderRegistry(later, counted.fs, () => clock);
+    expect(await registry.versions(NS, NS)).toEqual([]);
+    await fsPromises.mkdir(later);
+    writeRelease(later, "0.3.0", key);
+    clock = Date.now() + 60_000;
+    expect((await registry.versions(NS, NS)).map((v) => v.version)).toEqual(["0.3.0"]);
+  });
+});
+
+describe("the registry routes", () => {
+  let t: TestRuntime;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(root, "served-"));
+    writeRelease(dir, "1.0.0", key);
+    t = await startTestRuntime("pglite", { KEYPLANE_PROVIDER_DIR: dir });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("serve a version published after a first request at the next request", async () => {
+    const path = `/v1/terraform/providers/${NS}/${NS}/versions`;
+    expect((await t.api.get(path)).body.versions.map((v: { version: string }) => v.version)).toEqual(["1.0.0"]);
+    const build = mkdtempSync(join(root, "build-"));
+    writeRelease(build, "1.1.0", key);
+    await publishReleases(build, dir);
+    expect((await t.api.get(path)).body.versions.map((v: { version: string }) => v.version)).toEqual(["1.1.0", "1.0.0"]);
+    const download = await t.api.get(`/v1/terraform/providers/${NS}/${NS}/1.1.0/download/linux/amd64`);
+    expect(download.status).toBe(200);
+    expect(download.body.signing_keys.gpg_public_keys[0].key_id).toBe(key.keyId);
+  });
+});
