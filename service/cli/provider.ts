@@ -1,11 +1,11 @@
 // `keyplane provider …`: the signing key of provider releases and publishing a build into the
 // directory the service's registry serves (KEYPLANE_PROVIDER_DIR).
 import type { Command } from "commander";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { ValidationError } from "../errors.js";
 import { generateSigningKey } from "../provider-registry/release-signing.js";
-import { publishReleases } from "../provider-registry/registry-service.js";
+import { publishReleases, type ReleaseSigningKey } from "../provider-registry/registry-service.js";
 
 /** Where `npm run build:provider` looks for the key when KEYPLANE_PROVIDER_SIGNING_KEY_FILE is unset. */
 export const DEFAULT_SIGNING_KEY_FILE = ".keyplane/provider-signing-key.asc";
@@ -49,7 +49,25 @@ export function registerProviderCommand(program: Command): void {
       const from = resolve(opts.from);
       const target = resolve(to);
       if (from === target) throw new ValidationError([{ path: "--to", message: "is the directory being published from" }]);
-      const versions = await publishReleases(from, target);
+      const versions = await publishReleases(from, target, readSigningKey);
       process.stdout.write(`published ${versions.join(", ")} to ${target}\n`);
     });
+}
+
+/**
+ * The release signing key, read only when a publish must sign merged sums: the file
+ * KEYPLANE_PROVIDER_SIGNING_KEY_FILE names, else the development key `npm run build:provider` made.
+ */
+async function readSigningKey(): Promise<ReleaseSigningKey> {
+  const file = resolve(process.env.KEYPLANE_PROVIDER_SIGNING_KEY_FILE ?? DEFAULT_SIGNING_KEY_FILE);
+  const privateKey = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ENOENT") throw error;
+    throw new ValidationError([
+      {
+        path: "signing key",
+        message: `${file} does not exist: set KEYPLANE_PROVIDER_SIGNING_KEY_FILE to the key that signs releases, which must sign the merged sums`,
+      },
+    ]);
+  });
+  return { privateKey, passphrase: process.env.KEYPLANE_PROVIDER_SIGNING_KEY_PASSPHRASE || undefined };
 }

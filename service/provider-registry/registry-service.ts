@@ -17,7 +17,7 @@ import type { Stats } from "node:fs";
 import * as fsPromises from "node:fs/promises";
 import { join } from "node:path";
 import { NotFoundError, ValidationError } from "../errors.js";
-import { publicKeyId } from "./release-signing.js";
+import { publicKeyId, signDetached } from "./release-signing.js";
 
 export const PROVIDER_NAMESPACE = "keyplane";
 export const PROVIDER_TYPE = "keyplane";
@@ -131,7 +131,8 @@ export class ProviderRegistry {
     }
   }
 
-  private async releases(): Promise<Release[]> {
+  /** The complete releases in the directory, each platform with its zip's name and sha256. */
+  async releases(): Promise<Release[]> {
     const kept = this.listing;
     if (kept && (await this.unchanged(kept))) return kept.releases;
     const { listing, settled } = await this.scan();
@@ -225,15 +226,34 @@ function compareVersions(a: string, b: string): number {
   return preA < preB ? -1 : 1;
 }
 
+/** The private key that signs release sums, and its passphrase if it has one. */
+export interface ReleaseSigningKey {
+  privateKey: string;
+  passphrase?: string;
+}
+
+function sumsText(platforms: Platform[]): string {
+  return [...platforms]
+    .sort((a, b) => (a.filename < b.filename ? -1 : 1))
+    .map((p) => `${p.shasum}  ${p.filename}\n`)
+    .join("");
+}
+
 /**
  * `keyplane provider publish`: copies every complete release in `from` (a build's dist/provider)
  * into `to`, the directory the service serves. Each file is copied under a temporary name and
  * renamed, so the service never serves half a file; the sums go last, since they make the version
  * visible. Returns the versions published.
+ *
+ * Each build holds its own platform only. When `to` already serves a version on platforms the
+ * build lacks (a linux_amd64 release, then a darwin_arm64 build of it), its sums would drop them:
+ * the sums are merged instead — the build's platforms replacing their namesakes — and signed again
+ * with `signingKey` (which then signs the whole version); without a key the publish is refused
+ * before anything is written.
  */
-export async function publishReleases(from: string, to: string): Promise<string[]> {
+export async function publishReleases(from: string, to: string, signingKey?: () => Promise<ReleaseSigningKey>): Promise<string[]> {
   const source = new ProviderRegistry(from);
-  const versions = await source.versions(PROVIDER_NAMESPACE, PROVIDER_TYPE);
+  const versions = await source.releases();
   if (versions.length === 0) {
     throw new ValidationError(
       [{ path: "from", message: `${from} holds no signed release; run \`npm run build:provider\` first` }],
@@ -241,18 +261,53 @@ export async function publishReleases(from: string, to: string): Promise<string[
       "no_release",
     );
   }
+  const served = new Map((await new ProviderRegistry(to).releases()).map((r) => [r.version, r.platforms]));
+  const merges = new Map<string, Platform[]>();
+  for (const { version, platforms } of versions) {
+    const built = new Set(platforms.map((p) => p.filename));
+    const kept = (served.get(version) ?? []).filter((p) => !built.has(p.filename));
+    if (kept.length === 0) continue;
+    if (!signingKey) {
+      throw new ValidationError(
+        [
+          {
+            path: "signing key",
+            message: `${to} serves ${version} for ${kept.map((p) => `${p.os}_${p.arch}`).join(", ")}, which this build lacks; set KEYPLANE_PROVIDER_SIGNING_KEY_FILE to the key that signs releases so the sums can be merged and signed again`,
+          },
+        ],
+        "Publishing would drop platforms.",
+        "platforms_dropped",
+      );
+    }
+    merges.set(version, [...platforms, ...kept]);
+  }
+  const key = merges.size > 0 && signingKey ? await signingKey() : undefined;
+
   await fsPromises.mkdir(to, { recursive: true });
+  const place = async (name: string, write: (temporary: string) => Promise<void>) => {
+    const temporary = join(to, `.${name}.${process.pid}.tmp`);
+    await write(temporary);
+    await fsPromises.rename(temporary, join(to, name));
+  };
   for (const { version, platforms } of versions) {
     const files = releaseFiles(version);
-    const names = [...platforms.map((p) => files.zip(p.os, p.arch)), files.signature, files.signingKey, files.manifest, files.sums];
-    for (const name of names) {
-      const temporary = join(to, `.${name}.${process.pid}.tmp`);
-      await fsPromises.copyFile(join(from, name), temporary).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== "ENOENT" || name !== files.manifest) throw error;
-      });
-      await fsPromises.rename(temporary, join(to, name)).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== "ENOENT" || name !== files.manifest) throw error;
-      });
+    for (const name of platforms.map((p) => files.zip(p.os, p.arch))) {
+      await place(name, (temporary) => fsPromises.copyFile(join(from, name), temporary));
+    }
+    await place(files.manifest, (temporary) => fsPromises.copyFile(join(from, files.manifest), temporary)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error;
+    });
+    const merged = merges.get(version);
+    if (merged && key) {
+      const sums = sumsText(merged);
+      const { signature, publicKey } = await signDetached(Buffer.from(sums), key.privateKey, key.passphrase);
+      await place(files.signature, (temporary) => fsPromises.writeFile(temporary, signature));
+      await place(files.signingKey, (temporary) => fsPromises.writeFile(temporary, publicKey));
+      await place(files.sums, (temporary) => fsPromises.writeFile(temporary, sums));
+    } else {
+      for (const name of [files.signature, files.signingKey, files.sums]) {
+        await place(name, (temporary) => fsPromises.copyFile(join(from, name), temporary));
+      }
     }
   }
   return versions.map((v) => v.version);

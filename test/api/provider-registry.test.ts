@@ -10,6 +10,7 @@ import * as fsPromises from "node:fs/promises";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as openpgp from "openpgp";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { generateSigningKey, type SigningKeyPair } from "../../service/provider-registry/release-signing.js";
 import { ProviderRegistry, publishReleases, releaseFiles, type RegistryFs } from "../../service/provider-registry/registry-service.js";
@@ -159,5 +160,50 @@ describe("the registry routes", () => {
     const download = await t.api.get(`/v1/terraform/providers/${NS}/${NS}/1.1.0/download/linux/amd64`);
     expect(download.status).toBe(200);
     expect(download.body.signing_keys.gpg_public_keys[0].key_id).toBe(key.keyId);
+  });
+});
+
+describe("publishing one platform's build of a version another platform already serves", () => {
+  let served: string;
+
+  beforeEach(() => {
+    served = mkdtempSync(join(root, "served-"));
+    writeRelease(served, "2.0.0", key, [["linux", "amd64"]]);
+  });
+
+  const platforms = async (dir: string) =>
+    (await new ProviderRegistry(dir).releases()).flatMap((r) => r.platforms.map((p) => `${r.version}:${p.os}_${p.arch}`));
+
+  it("merges the sums, keeps the other platform's zip listed and signs the merged sums again", async () => {
+    const build = mkdtempSync(join(root, "build-"));
+    writeRelease(build, "2.0.0", key, [["darwin", "arm64"]]);
+    expect(await publishReleases(build, served, () => Promise.resolve({ privateKey: key.privateKey }))).toEqual(["2.0.0"]);
+    expect((await platforms(served)).sort()).toEqual(["2.0.0:darwin_arm64", "2.0.0:linux_amd64"]);
+
+    const files = releaseFiles("2.0.0");
+    const sums = await fsPromises.readFile(join(served, files.sums));
+    const message = await openpgp.createMessage({ binary: sums });
+    const signature = await openpgp.readSignature({ binarySignature: await fsPromises.readFile(join(served, files.signature)) });
+    const verified = await openpgp.verify({ message, signature, verificationKeys: await openpgp.readKey({ armoredKey: key.publicKey }) });
+    await expect(verified.signatures[0].verified).resolves.toBe(true);
+    expect(String(sums)).toMatch(
+      /^[0-9a-f]{64} {2}terraform-provider-keyplane_2\.0\.0_darwin_arm64\.zip\n[0-9a-f]{64} {2}terraform-provider-keyplane_2\.0\.0_linux_amd64\.zip\n$/,
+    );
+  });
+
+  it("refuses without the signing key, writing nothing, rather than drop the other platform", async () => {
+    const build = mkdtempSync(join(root, "build-"));
+    writeRelease(build, "2.0.0", key, [["darwin", "arm64"]]);
+    const before = (await fsPromises.readdir(served)).sort();
+    await expect(publishReleases(build, served)).rejects.toMatchObject({ code: "platforms_dropped" });
+    expect((await fsPromises.readdir(served)).sort()).toEqual(before);
+    expect(await platforms(served)).toEqual(["2.0.0:linux_amd64"]);
+  });
+
+  it("replaces a platform's own build without needing the key", async () => {
+    const build = mkdtempSync(join(root, "build-"));
+    writeRelease(build, "2.0.0", key, [["linux", "amd64"]]);
+    expect(await publishReleases(build, served)).toEqual(["2.0.0"]);
+    expect(await platforms(served)).toEqual(["2.0.0:linux_amd64"]);
   });
 });
