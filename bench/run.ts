@@ -17,6 +17,7 @@ import * as grpc from "@grpc/grpc-js";
 import autocannon from "autocannon";
 import pg from "pg";
 import { generateSelfSignedCertificate, type SelfSignedCertificate } from "../cdktf-provider/src/protocol/certificate.js";
+import { parseHandshakeLine } from "../cdktf-provider/src/protocol/handshake.js";
 import { loadProtocolPackage } from "../cdktf-provider/src/protocol/server.js";
 import { KeyplaneApi } from "../service/client/keyplane-api.js";
 import { buildGoProvider } from "./go-provider.js";
@@ -460,14 +461,9 @@ async function launchToFirstRpc(
       child.once("exit", (code) => reject(new Error(`the plugin exited (${code}) before its handshake line`)));
     });
     const lineMs = elapsed();
-    const [, , , address, , certificate] = line.split("|");
-    const body = Buffer.from(certificate, "base64")
-      .toString("base64")
-      .match(/.{1,64}/g)!
-      .join("\n");
-    const serverCertPem = `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+    const { address, serverCertPem } = parseHandshakeLine(line);
     // As go-plugin dials: trust only the handshake's certificate, present the engine's, ServerName "localhost".
-    const credentials = grpc.credentials.createSsl(Buffer.from(serverCertPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
+    const credentials = grpc.credentials.createSsl(Buffer.from(serverCertPem!), Buffer.from(client.keyPem), Buffer.from(client.certPem));
     const options = { "grpc.ssl_target_name_override": "localhost" };
     const services = protocol as unknown as {
       grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };

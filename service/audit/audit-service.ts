@@ -1,6 +1,7 @@
 import type { Db, Queryable } from "../db/index.js";
 import type { MasterKeyring } from "../crypto/index.js";
 import { newId } from "../ids.js";
+import type { CallMeta } from "../auth/actor.js";
 import {
   GENESIS_HASH,
   keyedChainHash,
@@ -43,14 +44,8 @@ export async function recordAudit(tx: Queryable, input: AuditEventInput): Promis
   await appendAuditEvents(tx, [input]);
 }
 
-/** Who made a change and in which request (a CallMeta is one). */
-export interface ChangeMeta {
-  actor: AuditActor;
-  requestId: string;
-}
-
 /** The event of a successful `action` on the `targetType` object `targetId` by `by.actor` (a refusal overrides `outcome`). */
-export function changeEvent(by: ChangeMeta, organizationId: string, action: string, targetType: string, targetId: string): AuditEventInput {
+export function changeEvent(by: CallMeta, organizationId: string, action: string, targetType: string, targetId: string): AuditEventInput {
   return {
     organizationId,
     actor: { tokenId: by.actor.tokenId, role: by.actor.role },
@@ -64,7 +59,7 @@ export function changeEvent(by: ChangeMeta, organizationId: string, action: stri
 
 /** How a service audits its writes to `targetType` objects: a successful event, in the caller's transaction. */
 export function changeAudit(targetType: string) {
-  return (q: Queryable, by: ChangeMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>): Promise<void> =>
+  return (q: Queryable, by: CallMeta, organizationId: string, action: string, targetId: string, details: Record<string, unknown>): Promise<void> =>
     recordAudit(q, { ...changeEvent(by, organizationId, action, targetType, targetId), details });
 }
 

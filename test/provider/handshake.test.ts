@@ -4,7 +4,8 @@ import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSelfSignedCertificate, type SelfSignedCertificate } from "../../cdktf-provider/src/protocol/certificate.js";
-import { channelOptions, derToPem, launch, launcher, pkg, pluginEnv, tlsCredentials, unary, type Launched, type Res } from "./plugin-process.js";
+import { parseHandshakeLine } from "../../cdktf-provider/src/protocol/handshake.js";
+import { channelOptions, launch, launcher, pkg, pluginEnv, tlsCredentials, unary, type Launched, type Res } from "./plugin-process.js";
 
 let clientCert: SelfSignedCertificate;
 let strangerCert: SelfSignedCertificate;
@@ -48,7 +49,7 @@ describe("launched with AutoMTLS", () => {
 
     // Base64 std encoding without padding, as go-plugin's base64.RawStdEncoding.
     expect(parts[5]).toMatch(/^[A-Za-z0-9+/]+$/);
-    serverCertPem = derToPem(parts[5]);
+    serverCertPem = parseHandshakeLine(plugin.line).serverCertPem!;
     const cert = new X509Certificate(serverCertPem);
     expect(cert.subject).toContain("CN=localhost");
     expect(cert.subjectAltName).toBe("DNS:localhost, IP Address:127.0.0.1");

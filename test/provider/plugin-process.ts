@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { SelfSignedCertificate } from "../../cdktf-provider/src/protocol/certificate.js";
-import { MAGIC_COOKIE_VALUE } from "../../cdktf-provider/src/protocol/handshake.js";
+import { MAGIC_COOKIE_VALUE, parseHandshakeLine } from "../../cdktf-provider/src/protocol/handshake.js";
 import { loadProtocolPackage } from "../../cdktf-provider/src/protocol/server.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -52,15 +52,6 @@ export const pluginEnv = (clientCert?: string) => ({
   PLUGIN_CLIENT_CERT: clientCert,
 });
 
-/** The handshake line's certificate field (base64 DER without padding) as PEM. */
-export function derToPem(base64: string): string {
-  const body = Buffer.from(base64, "base64")
-    .toString("base64")
-    .match(/.{1,64}/g)!
-    .join("\n");
-  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
-}
-
 export const pkg = loadProtocolPackage() as any;
 export type Res = Record<string, any>;
 export const unary = (client: any, method: string, req: object = {}) =>
@@ -77,6 +68,6 @@ export const channelOptions = { "grpc.ssl_target_name_override": "localhost" };
 
 /** A tfplugin6.Provider client of a plugin launched with AutoMTLS under `clientCert`. */
 export function providerClient(plugin: Launched, clientCert: SelfSignedCertificate): grpc.Client {
-  const [, , , address, , certificate] = plugin.line.split("|");
-  return new pkg.tfplugin6.Provider(address, tlsCredentials(derToPem(certificate), clientCert), channelOptions);
+  const { address, serverCertPem } = parseHandshakeLine(plugin.line);
+  return new pkg.tfplugin6.Provider(address, tlsCredentials(serverCertPem!, clientCert), channelOptions);
 }

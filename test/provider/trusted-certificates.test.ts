@@ -78,8 +78,9 @@ describe("the plugin against a service with a private CA's certificate", () => {
     expect(service.url).toMatch(/^https:\/\/localhost:\d+$/);
   });
 
-  it("trusts the CA of ca_file", async () => {
-    const { session, diagnostics, stderr } = await configure({ ca_file: caFile });
+  /** Configures without diagnostics, reads the credential, and nothing it wrote or sent holds a secret. */
+  async function expectTrusted(...args: Parameters<typeof configure>) {
+    const { session, diagnostics, stderr } = await configure(...args);
     expect(diagnostics).toEqual([]);
     const read = await expectWorking(session);
     expectNoSecret(
@@ -87,18 +88,11 @@ describe("the plugin against a service with a private CA's certificate", () => {
       stderr(),
       session.wire.map((b) => b.toString("latin1")),
     );
-  });
+  }
 
-  it("trusts the CA of NODE_EXTRA_CA_CERTS in its environment", async () => {
-    const { session, diagnostics, stderr } = await configure({}, { NODE_EXTRA_CA_CERTS: caFile });
-    expect(diagnostics).toEqual([]);
-    const read = await expectWorking(session);
-    expectNoSecret(
-      read,
-      stderr(),
-      session.wire.map((b) => b.toString("latin1")),
-    );
-  });
+  it("trusts the CA of ca_file", () => expectTrusted({ ca_file: caFile }));
+
+  it("trusts the CA of NODE_EXTRA_CA_CERTS in its environment", () => expectTrusted({}, { NODE_EXTRA_CA_CERTS: caFile }));
 
   it("without either, refuses at the provider block, naming the untrusted certificate", async () => {
     const { diagnostics, stderr } = await configure({});

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSelfSignedCertificate } from "../../cdktf-provider/src/protocol/certificate.js";
-import { MAGIC_COOKIE_VALUE } from "../../cdktf-provider/src/protocol/handshake.js";
+import { MAGIC_COOKIE_VALUE, parseHandshakeLine } from "../../cdktf-provider/src/protocol/handshake.js";
 import { loadProtocolPackage } from "../../cdktf-provider/src/protocol/server.js";
 import { createPgTestDatabase, testDatabases } from "../support/db.js";
 import { callApi, serviceEnv, startServiceProcess, type ServiceEnv, type ServiceProcess } from "../support/service-process.js";
@@ -76,15 +76,10 @@ describe(`the built plugin, Node ${process.versions.node}`, () => {
     try {
       const exited = new Promise<never>((_, reject) => plugin.once("exit", (code) => reject(new Error(`plugin exited (${code}) before the handshake`))));
       const [line] = (await Promise.race([once(createInterface({ input: plugin.stdout }), "line"), exited])) as string[];
-      const [core, protocol, network, address, kind, certificate] = line.split("|");
+      const [core, protocol, network, , kind] = line.split("|");
       expect([core, protocol, network, kind]).toEqual(["1", "6", "tcp", "grpc"]);
-      // The certificate is DER in unpadded base64 (go-plugin's RawStdEncoding).
-      const der = Buffer.from(certificate, "base64")
-        .toString("base64")
-        .match(/.{1,64}/g)!
-        .join("\n");
-      const serverCertPem = `-----BEGIN CERTIFICATE-----\n${der}\n-----END CERTIFICATE-----\n`;
-      const credentials = grpc.credentials.createSsl(Buffer.from(serverCertPem), Buffer.from(clientCert.keyPem), Buffer.from(clientCert.certPem));
+      const { address, serverCertPem } = parseHandshakeLine(line);
+      const credentials = grpc.credentials.createSsl(Buffer.from(serverCertPem!), Buffer.from(clientCert.keyPem), Buffer.from(clientCert.certPem));
       const health = new (loadProtocolPackage() as any).grpc.health.v1.Health(address, credentials, { "grpc.ssl_target_name_override": "localhost" });
       try {
         const status = await new Promise((resolve, reject) =>

@@ -68,6 +68,20 @@ export function handshakeLine(port: number, serverCertDer?: Buffer): string {
   return `${CORE_PROTOCOL_VERSION}|${PROTOCOL_VERSION}|tcp|127.0.0.1:${port}|grpc|${cert}`;
 }
 
+/**
+ * The engine's side of the line: the address to dial and, with AutoMTLS, the one certificate to
+ * trust, as PEM (the line carries DER in unpadded base64, go-plugin's RawStdEncoding).
+ */
+export function parseHandshakeLine(line: string): { address: string; serverCertPem?: string } {
+  const [, , , address, , certificate] = line.trim().split("|");
+  if (!certificate) return { address };
+  const body = Buffer.from(certificate, "base64")
+    .toString("base64")
+    .match(/.{1,64}/g)!
+    .join("\n");
+  return { address, serverCertPem: `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n` };
+}
+
 export interface RunPluginOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the handshake line goes (stdout). */
