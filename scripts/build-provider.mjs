@@ -7,7 +7,9 @@
 //   terraform-provider-keyplane_<version>_signing-key.asc    the public key, the manifest (protocol 6.0)
 //
 // The executable is the Node running this script with the bundled plugin injected (postject) and
-// V8's code cache for it, so the engine's three plugin starts per plan compile nothing. Building it
+// V8 code caches for it — Node's for what runs before the handshake line, and one recorded by
+// running the plugin through a plan's calls for the rest — so the engine's three plugin starts
+// per plan compile next to nothing. Building it
 // copies and rewrites a ~120 MB binary and zips it, so the executable and the zip are cached by a
 // hash of everything that goes in (bundle, Node version, this script) and rebuilt only when it changes.
 //
@@ -17,11 +19,12 @@
 import { createHash } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import postject from "postject";
 import yazl from "yazl";
+import { trainCodeCache } from "./provider-executable/train-code-cache.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const started = performance.now();
@@ -46,11 +49,15 @@ const exeName = `terraform-provider-keyplane_v${version}${OS === "windows" ? ".e
 const exe = join(out, exeName);
 const zip = join(out, files.zip(OS, ARCH));
 
-// 1. One CommonJS file (a single executable application's main script is CommonJS on Node 24).
+// 1. Two CommonJS files. The executable's main script (plugin.cjs) holds what runs before the
+//    handshake line; the plugin's dynamic imports of the gRPC server and the provider load the
+//    second (plugin-late.cjs, an asset) through provider-executable/late-parts.mjs, with a code cache recorded below.
 const bundle = join(work, "plugin.cjs");
-await build({
-  entryPoints: [entry],
-  outfile: bundle,
+const lateBundle = join(work, "plugin-late.cjs");
+const lateLoader = join(root, "scripts/provider-executable/late-parts.mjs");
+const pluginSource = join(root, "dist/cdktf-provider/src");
+/** @type {import("esbuild").BuildOptions} */
+const bundleOptions = {
   bundle: true,
   platform: "node",
   format: "cjs",
@@ -62,48 +69,79 @@ await build({
   define: { "import.meta.url": "undefined" },
   // As in scripts/bundle-plugin.mjs: only channelz and ORCA would load it, and the plugin serves neither.
   external: ["@grpc/proto-loader"],
+};
+/** @type {Record<string, string>} importer (relative to the compiled plugin) → the import that becomes a late part */
+const lateImports = { "protocol/handshake.js": "./server.js", "main.js": "./provider.js" };
+const { metafile } = await build({
+  ...bundleOptions,
+  entryPoints: [entry],
+  outfile: bundle,
+  metafile: true,
+  plugins: [
+    {
+      name: "late-parts",
+      setup(builder) {
+        builder.onResolve({ filter: /^\.\/(server|provider)\.js$/ }, (args) => {
+          const importer = relative(pluginSource, args.importer).split(sep).join("/");
+          if (lateImports[importer] !== args.path) return undefined;
+          return { path: args.path === "./server.js" ? "server" : "provider", namespace: "late-part" };
+        });
+        builder.onLoad({ filter: /.*/, namespace: "late-part" }, (args) => ({
+          contents: `module.exports = require(${JSON.stringify(lateLoader)}).lateParts().${args.path};`,
+          loader: "js",
+          resolveDir: root,
+        }));
+      },
+    },
+  ],
+});
+if (Object.keys(metafile?.inputs ?? {}).some((input) => input.includes("@grpc/grpc-js"))) {
+  throw new Error("the executable's main script bundles grpc-js: the late-parts split no longer matches the plugin's imports");
+}
+await build({
+  ...bundleOptions,
+  stdin: {
+    contents: 'export * as server from "./protocol/server.js";\nexport * as provider from "./provider.js";\n',
+    resolveDir: pluginSource,
+    sourcefile: "late-parts-entry.js",
+  },
+  outfile: lateBundle,
 });
 const descriptor = join(root, "cdktf-provider/src/protocol/proto/protocol.json");
-const seaConfig = {
-  main: bundle,
-  output: join(work, "sea-prep.blob"),
-  disableExperimentalSEAWarning: true,
-  useCodeCache: true,
-  assets: { "protocol.json": descriptor },
-};
+const assets = { "protocol.json": descriptor, "plugin-late.cjs": lateBundle };
 const hash = createHash("sha256");
 for (const part of [
   readFileSync(bundle),
+  readFileSync(lateBundle),
   readFileSync(descriptor),
   readFileSync(fileURLToPath(import.meta.url)),
+  readFileSync(lateLoader),
+  readFileSync(join(root, "scripts/provider-executable/train-code-cache.mjs")),
   process.version,
   process.platform,
   process.arch,
-  JSON.stringify(seaConfig),
 ])
   hash.update(part);
 const inputs = hash.digest("hex");
 const stamp = join(work, "inputs.sha256");
 
-// 2. The executable and its zip, unless what went into them is unchanged.
+// 2. The executable and its zip, unless what went into them is unchanged: first one without the
+//    late parts' code cache, which the build runs through a plan's calls to record it, then the
+//    executable with it.
 if (existsSync(exe) && existsSync(zip) && existsSync(stamp) && readFileSync(stamp, "utf8") === inputs) {
   log(`${exeName} is current`);
 } else {
   rmSync(stamp, { force: true });
-  writeFileSync(join(work, "sea-config.json"), JSON.stringify(seaConfig, null, 2));
-  execFileSync(process.execPath, ["--experimental-sea-config", join(work, "sea-config.json")], { stdio: ["ignore", "ignore", "inherit"] });
+  const training = join(work, exeName);
+  const cache = join(work, "plugin-late.cache");
+  rmSync(cache, { force: true });
+  await singleExecutable(training, assets);
+  await trainCodeCache(root, training, cache);
+  rmSync(training);
+  log(`recorded the code cache of the late parts (${(readFileSync(cache).length / 1e3).toFixed(0)} kB)`);
   const temporary = `${exe}.tmp`;
-  copyFileSync(process.execPath, temporary);
-  chmodSync(temporary, 0o755);
-  // macOS refuses a modified signed binary: drop Node's signature, sign ad hoc afterwards.
-  if (OS === "darwin") execFileSync("codesign", ["--remove-signature", temporary]);
-  await postject.inject(temporary, "NODE_SEA_BLOB", readFileSync(seaConfig.output), {
-    sentinelFuse: "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
-    machoSegmentName: OS === "darwin" ? "NODE_SEA" : undefined,
-  });
-  if (OS === "darwin") execFileSync("codesign", ["--sign", "-", temporary]);
+  await singleExecutable(temporary, { ...assets, "plugin-late.cache": cache });
   renameSync(temporary, exe);
-  checkExecutable(exe);
   log(`built ${exeName}`);
   await writeZip(exe, exeName, zip);
   writeFileSync(stamp, inputs);
@@ -122,6 +160,29 @@ log(`signed ${files.sums} (${(readFileSync(exe).length / 1e6).toFixed(0)} MB exe
 
 function sha256(bytes) {
   return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** The Node running this script with `bundle` injected as its main script and `assets` beside it; checked to run. */
+async function singleExecutable(target, assetFiles) {
+  const seaConfig = {
+    main: bundle,
+    output: join(work, "sea-prep.blob"),
+    disableExperimentalSEAWarning: true,
+    useCodeCache: true,
+    assets: assetFiles,
+  };
+  writeFileSync(join(work, "sea-config.json"), JSON.stringify(seaConfig, null, 2));
+  execFileSync(process.execPath, ["--experimental-sea-config", join(work, "sea-config.json")], { stdio: ["ignore", "ignore", "inherit"] });
+  copyFileSync(process.execPath, target);
+  chmodSync(target, 0o755);
+  // macOS refuses a modified signed binary: drop Node's signature, sign ad hoc afterwards.
+  if (OS === "darwin") execFileSync("codesign", ["--remove-signature", target]);
+  await postject.inject(target, "NODE_SEA_BLOB", readFileSync(seaConfig.output), {
+    sentinelFuse: "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
+    machoSegmentName: OS === "darwin" ? "NODE_SEA" : undefined,
+  });
+  if (OS === "darwin") execFileSync("codesign", ["--sign", "-", target]);
+  checkExecutable(target);
 }
 
 /** Run without the engine's cookie, the plugin must say it is a plugin and exit 1: proof that the injected bundle runs. */

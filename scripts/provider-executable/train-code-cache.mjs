@@ -1,0 +1,121 @@
+// Records the V8 code cache of the executable's late parts (late-parts.mjs): launches an executable
+// built without one, as the engine does (cookie, AutoMTLS), and makes the calls of a plan through
+// it — schema, provider validation and configuration, a credential's validation, state upgrade,
+// read and plan — then Shutdown; the plugin writes the cache of everything those calls compiled
+// as it exits. The service endpoint is a closed port: failing calls compile the same code paths
+// up to the request, and the build needs no service.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { encode } from "@msgpack/msgpack";
+
+const MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+
+/**
+ * @param {string} root the repository (the built dist/ supplies the protocol helpers)
+ * @param {string} executable an executable whose late parts have no recorded cache
+ * @param {string} output where the cache goes
+ */
+export async function trainCodeCache(root, executable, output) {
+  const dist = (path) => import(join(root, "dist/cdktf-provider/src/protocol", path));
+  const [{ generateSelfSignedCertificate }, { parseHandshakeLine }, { loadProtocolPackage }] = await Promise.all([
+    dist("certificate.js"),
+    dist("handshake.js"),
+    dist("server.js"),
+  ]);
+  const engine = await generateSelfSignedCertificate("localhost");
+  const child = spawn(executable, [], {
+    env: {
+      PATH: process.env.PATH,
+      TF_PLUGIN_MAGIC_COOKIE: MAGIC_COOKIE,
+      PLUGIN_PROTOCOL_VERSIONS: "6",
+      PLUGIN_CLIENT_CERT: engine.certPem,
+      KEYPLANE_PLUGIN_CODE_CACHE_OUTPUT: output,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve(signal ?? code)));
+  const failed = (message) => {
+    child.kill("SIGKILL");
+    return new Error(`training the plugin's code cache: ${message}\n${stderr}`);
+  };
+
+  const line = await new Promise((resolve, reject) => {
+    let stdout = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+      if (stdout.includes("\n")) resolve(stdout.slice(0, stdout.indexOf("\n")));
+    });
+    void exited.then((status) => reject(failed(`the plugin exited (${status}) before its handshake line`)));
+  });
+  const { address, serverCertPem } = parseHandshakeLine(line);
+  const credentials = grpc.credentials.createSsl(Buffer.from(serverCertPem), Buffer.from(engine.keyPem), Buffer.from(engine.certPem));
+  const options = { "grpc.ssl_target_name_override": "localhost" };
+  const services = loadProtocolPackage();
+  const clients = [
+    new services.grpc.health.v1.Health(address, credentials, options),
+    new services.tfplugin6.Provider(address, credentials, options),
+    new services.plugin.GRPCController(address, credentials, options),
+  ];
+  const [health, provider, controller] = clients;
+  const call = (client, method, request) =>
+    new Promise((resolve, reject) =>
+      client[method](request, { deadline: Date.now() + 30_000 }, (err, response) => (err ? reject(failed(`${method}: ${err.message}`)) : resolve(response))),
+    );
+
+  try {
+    await call(health, "Check", { service: "plugin" });
+    const schema = await call(provider, "GetProviderSchema", {});
+    const capabilities = { deferral_allowed: false, write_only_attributes_allowed: true };
+    const providerConfig = { ...nulls(schema.provider.block), endpoint: `http://127.0.0.1:${await closedPort()}`, token: "kp_training" };
+    await call(provider, "ValidateProviderConfig", { config: { msgpack: encode(providerConfig) } });
+    await call(provider, "ConfigureProvider", { terraform_version: "1.11.0", config: { msgpack: encode(providerConfig) }, client_capabilities: capabilities });
+
+    const typeName = "keyplane_credential";
+    const credential = schema.resource_schemas[typeName];
+    const config = { ...nulls(credential.block), provider_type: "openai", name: "training", api_key_wo: "sk-training", api_key_wo_version: 1 };
+    const state = { ...config, api_key_wo: null, id: "cred_training" };
+    const value = (object) => ({ msgpack: encode(object) });
+    await call(provider, "ValidateResourceConfig", { type_name: typeName, config: value(config), client_capabilities: capabilities });
+    await call(provider, "UpgradeResourceState", { type_name: typeName, version: credential.version, raw_state: { json: Buffer.from(JSON.stringify(state)) } });
+    await call(provider, "ReadResource", { type_name: typeName, current_state: value(state), client_capabilities: capabilities });
+    await call(provider, "PlanResourceChange", {
+      type_name: typeName,
+      prior_state: value(null),
+      proposed_new_state: value(config),
+      config: value(config),
+      client_capabilities: capabilities,
+    });
+    await call(controller, "Shutdown", {});
+  } finally {
+    for (const client of clients) client.close();
+  }
+  const status = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve("timeout"), 10_000))]);
+  if (status !== 0) throw failed(`the plugin did not exit after Shutdown (${status})`);
+  if (!existsSync(output)) throw failed("the plugin wrote no code cache");
+}
+
+/** Every attribute null and every nested block empty: a configuration the engine could send. */
+function nulls(block) {
+  const value = Object.fromEntries((block.attributes ?? []).map((attribute) => [attribute.name, null]));
+  for (const nested of block.block_types ?? []) {
+    value[nested.type_name] = nested.nesting === "LIST" || nested.nesting === "SET" ? [] : nested.nesting === "MAP" ? {} : null;
+  }
+  return value;
+}
+
+/** A port on 127.0.0.1 that nothing listens on: the configured service refuses at once. */
+function closedPort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+      server.close(() => resolve(port));
+    });
+  });
+}
