@@ -1479,7 +1479,11 @@ export interface components {
             /** @description The token of the last resolve that returned it; null before the first one. */
             last_used_by: components["schemas"]["CredentialLastUser"] | null;
             resolves_30d: number;
-            /** @description Resolves since the last deactivation that would have returned this credential; 0 while active. */
+            /**
+             * @description Resolves since the last deactivation that would have returned this credential; 0 while
+             *     active. Counted over the days the deployment keeps (`KEYPLANE_USAGE_RETENTION_DAYS`,
+             *     400 by default); `last_used_at` and `last_used_by` outlive that retention.
+             */
             denied_since_deactivation: number;
         };
         /**
