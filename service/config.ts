@@ -54,6 +54,8 @@ export interface Config {
   providerDir: string;
   /** KEYPLANE_TLS_CERT_FILE and KEYPLANE_TLS_KEY_FILE (absolute): the service terminates TLS itself. */
   tls: { certFile: string; keyFile: string } | undefined;
+  /** KEYPLANE_USAGE_RETENTION_DAYS: credential usage rows (one per credential and UTC day) older than this are pruned. */
+  usageRetentionDays: number;
   /** Requests per minute per token; 0 disables the limit. */
   rateLimit: { resolvePerMinute: number; authFailuresPerMinute: number; tokenExchangesPerMinute: number };
 }
@@ -105,7 +107,8 @@ const flag = z
     return z.NEVER;
   });
 
-function integer(defaultValue: number, min: number, max: number) {
+/** `why` explains the bounds in the error, when they are not obvious. */
+function integer(defaultValue: number, min: number, max: number, why?: string) {
   return z
     .string()
     .optional()
@@ -113,7 +116,7 @@ function integer(defaultValue: number, min: number, max: number) {
       if (v === undefined || v.trim() === "") return defaultValue;
       const n = Number(v);
       if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
-        ctx.addIssue({ code: "custom", message: `must be an integer between ${min} and ${max} (got "${v}")` });
+        ctx.addIssue({ code: "custom", message: `must be an integer between ${min} and ${max}${why ? ` (${why})` : ""} (got "${v}")` });
         return z.NEVER;
       }
       return n;
@@ -216,6 +219,7 @@ const schema = z
     KEYPLANE_PROVIDER_DIR: optionalText.transform((v) => resolve(v ?? join(packageRoot(), "dist/provider"))),
     KEYPLANE_TLS_CERT_FILE: optionalText.transform((v) => (v === undefined ? undefined : resolve(v))),
     KEYPLANE_TLS_KEY_FILE: optionalText.transform((v) => (v === undefined ? undefined : resolve(v))),
+    KEYPLANE_USAGE_RETENTION_DAYS: integer(400, 31, 36_500, "credential usage counts resolves of the last 30 days"),
     KEYPLANE_DB_POOL_MAX: integer(10, 1, 1000),
     KEYPLANE_DB_STATEMENT_TIMEOUT_MS: integer(15_000, 100, 3_600_000),
   })
@@ -315,6 +319,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     trustProxy: v.KEYPLANE_TRUST_PROXY,
     providerDir: v.KEYPLANE_PROVIDER_DIR,
     tls: v.KEYPLANE_TLS_CERT_FILE && v.KEYPLANE_TLS_KEY_FILE ? { certFile: v.KEYPLANE_TLS_CERT_FILE, keyFile: v.KEYPLANE_TLS_KEY_FILE } : undefined,
+    usageRetentionDays: v.KEYPLANE_USAGE_RETENTION_DAYS,
     rateLimit: {
       resolvePerMinute: v.KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE,
       authFailuresPerMinute: v.KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,

@@ -13,7 +13,7 @@ import { createMetrics } from "./observability/metrics.js";
 import { createApp, type FeatureRegistrar } from "./http/app.js";
 import { HttpProblem, problemBody } from "./http/problem.js";
 import { ensureBootstrapToken } from "./tokens/token-service.js";
-import { destroyExpiredVersions } from "./credentials/credential-dal.js";
+import { destroyExpiredVersions, pruneUsage } from "./credentials/credential-dal.js";
 import { purgeIdempotencyKeys } from "./http/idempotency.js";
 import { providerRoutes } from "./providers/provider-routes.js";
 import { organizationRoutes } from "./organizations/organization-routes.js";
@@ -55,6 +55,8 @@ export interface Runtime {
 }
 
 const MAINTENANCE_INTERVAL_MS = 15_000;
+/** Usage rows are per UTC day: pruning them more often would only scan the table again. */
+const USAGE_RETENTION_INTERVAL_MS = 24 * 3600 * 1000;
 
 /** Everything but the listening socket: used by `serve` and by the API tests (supertest). */
 export async function createRuntime(options: { config?: Config; log?: Logger; db?: Db } = {}): Promise<Runtime> {
@@ -113,6 +115,11 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
     void checkKeyring(db, keyring, log);
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
+  let usagePrune = pruneCredentialUsage(db, log, config.usageRetentionDays);
+  const usageRetention = setInterval(() => {
+    usagePrune = pruneCredentialUsage(db, log, config.usageRetentionDays);
+  }, USAGE_RETENTION_INTERVAL_MS);
+  usageRetention.unref();
 
   return {
     config,
@@ -126,6 +133,8 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
     async close() {
       stopping.abort();
       clearInterval(maintenance);
+      clearInterval(usageRetention);
+      await usagePrune;
       await app.operations.unauthenticated.close().catch((error: Error) => {
         log.warn({ err: { name: error.name, code: (error as { code?: string }).code } }, "could not write the last unauthenticated-request counts");
       });
@@ -141,6 +150,16 @@ export async function runMaintenance(db: Db, log: Logger): Promise<void> {
     await purgeIdempotencyKeys(db);
   } catch (error) {
     log.warn({ err: { name: (error as Error).name, code: (error as { code?: string }).code } }, "maintenance skipped");
+  }
+}
+
+/** Applies KEYPLANE_USAGE_RETENTION_DAYS to credential usage rows (never to audit events); never rejects. */
+export async function pruneCredentialUsage(db: Db, log: Logger, retentionDays: number): Promise<void> {
+  try {
+    const pruned = await pruneUsage(db, retentionDays);
+    if (pruned > 0) log.info({ pruned, retention_days: retentionDays }, "pruned credential usage rows older than the retention");
+  } catch (error) {
+    log.warn({ err: { name: (error as Error).name, code: (error as { code?: string }).code } }, "credential usage retention skipped");
   }
 }
 

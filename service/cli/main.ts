@@ -18,6 +18,7 @@ import { nextDevelopmentKey, promoteDevelopmentKey, rewrapAllDataKeys, type Rewr
 import { registerRunCommand } from "./run.js";
 import { registerEnvCommand } from "./env.js";
 import { registerProviderCommand } from "./provider.js";
+import { domainErrorText } from "./domain-error-text.js";
 
 const program = new Command();
 program.name("keyplane").description("Keyplane: organization-owned AI provider credentials").showHelpAfterError();
@@ -227,17 +228,14 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-/**
- * What a service refused, in the command line's words: a field error names the option it came
- * from (`body.expires_at` is `--expires-at`).
- */
-function domainErrorText(error: DomainError): string {
-  if (!error.errors?.length) return error.message;
-  return error.errors.map(({ path, message }) => `${path.replace(/^body\./, "--").replaceAll("_", "-")} ${message}`).join("; ");
-}
+// The command whose action runs: its options are what a refused field can be printed as.
+let running: Command | undefined;
+program.hook("preAction", (_program, actionCommand) => {
+  running = actionCommand;
+});
 
 program.parseAsync(process.argv).catch((error: Error) => {
-  if (error instanceof DomainError) fail(domainErrorText(error));
+  if (error instanceof DomainError) fail(domainErrorText(error, running));
   process.stderr.write(`keyplane: ${error.message}\n`);
   process.exit(1);
 });

@@ -273,6 +273,29 @@ export async function deleteUsage(tx: Queryable, organizationId: string, id: str
   await tx.query("delete from credential_usage_daily where organization_id = $1 and credential_id = $2", [organizationId, id]);
 }
 
+/**
+ * Deletes usage rows of UTC days more than `retentionDays` before today, except the row of an
+ * existing credential's last resolve: usage.last_used_at and last_used_by then still name it,
+ * however long ago. Rows of deleted credentials (a batch that committed after the delete) all go.
+ */
+export async function pruneUsage(db: Queryable, retentionDays: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `delete from credential_usage_daily d
+      where d.day < (now() at time zone 'UTC')::date - $1::int
+        and not (
+          d.last_used_at is not null
+          and exists (select 1 from credentials c where c.organization_id = d.organization_id and c.id = d.credential_id)
+          and not exists (
+            select 1 from credential_usage_daily n
+             where n.organization_id = d.organization_id and n.credential_id = d.credential_id
+               and n.day > d.day and n.last_used_at is not null
+          )
+        )`,
+    [retentionDays],
+  );
+  return rowCount ?? 0;
+}
+
 export type VersionSummary = Pick<VersionRow, "key_version" | "key_hint" | "created_at" | "retired_at" | "grace_expires_at" | "destroyed_at">;
 
 /** Version metadata only: the ciphertext columns are never selected here. */

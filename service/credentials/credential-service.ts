@@ -289,11 +289,14 @@ export class CredentialService {
     const lastUsedAt = current.usage_last_used_at && new Date(current.usage_last_used_at);
     const recentlyUsed = lastUsedAt !== null && Date.now() - lastUsedAt.getTime() < IN_USE_WINDOW_MS;
     if (aliases.length === 0 && !recentlyUsed) return;
+    const by = lastUsedBy(current);
+    // The detail is all the CLI and the Terraform plugin show, so it names the token too.
+    const byWhom = by ? ` by token ${by.name === null ? `${by.token_id} (deleted)` : `"${by.name}" (${by.token_id})`}` : "";
     const reasons = [
       ...(aliases.length ? [`pinned by model alias${aliases.length > 1 ? "es" : ""} ${aliases.map((a) => a.name).join(", ")}`] : []),
-      ...(recentlyUsed ? [`last resolved at ${lastUsedAt.toISOString()}`] : []),
+      ...(recentlyUsed ? [`last resolved at ${lastUsedAt.toISOString()}${byWhom}`] : []),
     ];
-    const inUse: InUseMembers = { aliases, last_used_at: iso(lastUsedAt) };
+    const inUse: InUseMembers = { aliases, last_used_at: iso(lastUsedAt), last_used_by: by };
     throw new ConflictError(
       "credential_in_use",
       `The credential is in use (${reasons.join("; ")}). Repoint the aliases or confirm the callers have moved on, or retry with ?force=true.`,
@@ -423,6 +426,11 @@ function iso(value: Date | string | null): string | null {
   return value === null ? null : new Date(value).toISOString();
 }
 
+/** The token of the credential's last resolve: its id and name (a label), never its value. */
+function lastUsedBy(row: CredentialRow): Schemas["CredentialLastUser"] | null {
+  return row.usage_last_used_by === null ? null : { token_id: row.usage_last_used_by, name: row.usage_last_used_by_name };
+}
+
 export function toApi(row: CredentialRow): Credential {
   return {
     id: row.id,
@@ -449,7 +457,7 @@ export function toApi(row: CredentialRow): Credential {
     secret_fields: row.secret_field_names ?? [],
     usage: {
       last_used_at: iso(row.usage_last_used_at),
-      last_used_by: row.usage_last_used_by === null ? null : { token_id: row.usage_last_used_by, name: row.usage_last_used_by_name },
+      last_used_by: lastUsedBy(row),
       resolves_30d: row.usage_resolves_30d,
       denied_since_deactivation: row.usage_denied_since_deactivation,
     },

@@ -1218,8 +1218,8 @@ export interface components {
         };
         /**
          * @description A `Problem` that, for `credential_in_use`, names what still depends on the credential:
-         *     the active model aliases that pin it and its last resolve. Both members are present with
-         *     that code and absent with any other.
+         *     the active model aliases that pin it and its last resolve (when, and by which token). All
+         *     three members are present with that code and absent with any other.
          */
         CredentialInUseProblem: components["schemas"]["Problem"] & {
             /**
@@ -1236,6 +1236,11 @@ export interface components {
              *     ever did. Within the last 24 hours when that is why the credential is in use.
              */
             last_used_at?: string | null;
+            /**
+             * @description The token of that resolve (its `usage.last_used_by`), so an admin can ask its owner
+             *     before forcing the change; null if no resolve ever returned the credential.
+             */
+            last_used_by?: components["schemas"]["CredentialLastUser"] | null;
         };
         ResolutionCheck: {
             source: components["schemas"]["ResolutionSource"];
@@ -1472,14 +1477,23 @@ export interface components {
             /** Format: date-time */
             last_used_at: string | null;
             /** @description The token of the last resolve that returned it; null before the first one. */
-            last_used_by: {
-                token_id: components["schemas"]["TokenId"];
-                /** @description The token's name; null once the token is deleted. */
-                name: string | null;
-            } | null;
+            last_used_by: components["schemas"]["CredentialLastUser"] | null;
             resolves_30d: number;
-            /** @description Resolves since the last deactivation that would have returned this credential; 0 while active. */
+            /**
+             * @description Resolves since the last deactivation that would have returned this credential; 0 while
+             *     active. Counted over the days the deployment keeps (`KEYPLANE_USAGE_RETENTION_DAYS`,
+             *     400 by default); `last_used_at` and `last_used_by` outlive that retention.
+             */
             denied_since_deactivation: number;
+        };
+        /**
+         * @description The token whose resolve last returned a credential: its id and name, which identify who
+         *     called, never a secret.
+         */
+        CredentialLastUser: {
+            token_id: components["schemas"]["TokenId"];
+            /** @description The token's name; null once the token is deleted. */
+            name: string | null;
         };
         /**
          * @description Exactly one of `api_key` (type `api_token`) and `fields` (all other types) is required;
@@ -1943,7 +1957,7 @@ export interface components {
          * @description The request conflicts with the current state (the codes of `Conflict`). A credential in use
          *     (`credential_in_use`: an active model alias pins it, or a resolve returned it in the last
          *     24 hours) is refused unless `force=true`, and the problem names what still depends on it:
-         *     `aliases` and `last_used_at` (see `CredentialInUseProblem`).
+         *     `aliases`, `last_used_at` and `last_used_by` (see `CredentialInUseProblem`).
          */
         CredentialConflict: {
             headers: {

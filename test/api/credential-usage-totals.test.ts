@@ -1,7 +1,7 @@
 // Credential usage as running totals (migration 0013): the audit group commit folds resolves into
 // one row per credential and UTC day; the 30-day window, the 24-hour in-use guard and the denied
-// count read those rows. Also: resolves by model alias count like provider-level ones, and PATCH
-// `active: false` is guarded like deactivate.
+// count read those rows. Also: resolves by model alias count like provider-level ones, PATCH
+// `active: false` is guarded like deactivate, and the in-use problem names the last use and its token.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { testDatabases } from "../support/db.js";
 import { useApiFixture } from "../support/api-fixture.js";
@@ -141,7 +141,13 @@ for (const kind of testDatabases()) {
 
       const refused = await t.api.patch(`${base()}/credentials/${id}`).set(t.admin).send({ active: false, description: "retiring" });
       expect(refused.status).toBe(409);
-      expect(refused.body).toMatchObject({ code: "credential_in_use", aliases: [], last_used_at: before.usage.last_used_at });
+      expect(refused.body).toMatchObject({
+        code: "credential_in_use",
+        aliases: [],
+        last_used_at: before.usage.last_used_at,
+        last_used_by: before.usage.last_used_by,
+      });
+      expect(before.usage.last_used_by).toMatchObject({ name: "resolver token" });
       const unchanged = (await t.api.get(`${base()}/credentials/${id}`).set(t.admin)).body;
       expect(unchanged).toMatchObject({ active: true, description: null, version: before.version });
 
@@ -179,7 +185,13 @@ for (const kind of testDatabases()) {
       expect(alias.status).toBe(201);
       const refused = await t.api.patch(`${base()}/credentials/${id}`).set(t.admin).send({ active: false });
       expect(refused.status).toBe(409);
-      expect(refused.body).toMatchObject({ code: "credential_in_use", aliases: [{ id: alias.body.id, name: "usage-patched" }], last_used_at: null });
+      expect(refused.body).toMatchObject({
+        code: "credential_in_use",
+        aliases: [{ id: alias.body.id, name: "usage-patched" }],
+        last_used_at: null,
+        last_used_by: null,
+      });
+      parseResponse("updateCredential", 409, refused.body);
     });
 
     it("answers credential_in_use on deactivate, PATCH and DELETE as the contract's CredentialInUseProblem", async () => {
@@ -191,7 +203,16 @@ for (const kind of testDatabases()) {
       expect(alias.status).toBe(201);
       expect((await resolve({ alias: "usage-contract" })).status).toBe(200);
       const lastUsedAt = (await usageOf(id)).last_used_at as string;
-      const inUse = { code: "credential_in_use", aliases: [{ id: alias.body.id, name: "usage-contract" }], last_used_at: lastUsedAt };
+      const resolver = (await t.api.get("/v1/whoami").set(t.resolver)).body as { id: string };
+      // Who resolved it: the token's id and name, as the credential's usage names it.
+      const lastUsedBy = { token_id: resolver.id, name: "resolver token" };
+      expect((await usageOf(id)).last_used_by).toEqual(lastUsedBy);
+      const inUse = {
+        code: "credential_in_use",
+        aliases: [{ id: alias.body.id, name: "usage-contract" }],
+        last_used_at: lastUsedAt,
+        last_used_by: lastUsedBy,
+      };
       const bodies: unknown[] = [];
 
       const deactivate = await t.api.post(`${base()}/credentials/${id}/deactivate`).set(t.admin);
@@ -207,6 +228,7 @@ for (const kind of testDatabases()) {
       ] as const) {
         expect(res.status, operationId).toBe(409);
         expect(res.body, operationId).toMatchObject(inUse);
+        expect(res.body.detail, operationId).toContain(`last resolved at ${lastUsedAt} by token "resolver token" (${resolver.id})`);
         expect(parseResponse(operationId, 409, res.body), operationId).toEqual(res.body);
         // The members are more than a plain Problem holds: without the schema the body would be undescribed.
         expect(() => parseComponent("Problem", res.body), operationId).toThrow();
@@ -216,7 +238,9 @@ for (const kind of testDatabases()) {
       expect(deleteActive.body.code).toBe("credential_active");
       expect(deleteActive.body).not.toHaveProperty("aliases");
       parseResponse("deleteCredential", 409, deleteActive.body);
-      expect(JSON.stringify([...bodies, deleteActive.body])).not.toContain(KEYS.contract);
+      const seen = JSON.stringify([...bodies, deleteActive.body]);
+      // Neither the provider key nor the bearer token of the caller it names.
+      for (const secret of [KEYS.contract, t.tokens.resolver]) expect(seen).not.toContain(secret);
     });
 
     it("deletes a credential's usage rows with it", async () => {

@@ -390,7 +390,11 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
       .getByText(/^Pinned by model alias/)
       .getByRole("link", { name: "chat-default" })
       .waitFor();
-    await warning.getByText(/^Last resolved/).waitFor();
+    // Who resolved it: the token's name, so the admin knows whom to ask before forcing.
+    await warning
+      .getByText(/^Last resolved/)
+      .getByText("by resolver token")
+      .waitFor();
     await page.locator(".page-head").getByText("Active").waitFor();
     await record();
     await button("Deactivate anyway").click();
@@ -413,7 +417,10 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
       .getByText(/^Pinned by model alias/)
       .getByRole("link", { name: "chat-default" })
       .waitFor();
-    await warning.getByText(/^Last resolved/).waitFor();
+    await warning
+      .getByText(/^Last resolved/)
+      .getByText("by resolver token")
+      .waitFor();
     const force = warning.getByRole("button", { name: "Delete anyway" });
     await field.fill("prod");
     expect(await force.isDisabled()).toBe(true);

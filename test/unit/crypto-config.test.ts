@@ -108,6 +108,17 @@ describe("loadConfig", () => {
     expect(error.message).toContain('PORT must be an integer between 0 and 65535 (got "80a")');
   });
 
+  it("keeps credential usage 400 days unless KEYPLANE_USAGE_RETENTION_DAYS says otherwise, never under 31", () => {
+    expect(loadConfig({}).usageRetentionDays).toBe(400);
+    expect(loadConfig({ KEYPLANE_USAGE_RETENTION_DAYS: "31" }).usageRetentionDays).toBe(31);
+    for (const value of ["0", "30", "-1", "forever", "90.5"]) {
+      const error = configError({ KEYPLANE_USAGE_RETENTION_DAYS: value });
+      expect(error.issues.map((i) => i.variable)).toEqual(["KEYPLANE_USAGE_RETENTION_DAYS"]);
+      expect(error.message).toContain(`KEYPLANE_USAGE_RETENTION_DAYS must be an integer between 31 and 36500`);
+      expect(error.message).toContain(`(got "${value}")`);
+    }
+  });
+
   it("rejects a short bootstrap token without echoing it", () => {
     const error = configError({ KEYPLANE_BOOTSTRAP_TOKEN: "short-secret-token" });
     expect(error.message).toBe("invalid configuration: KEYPLANE_BOOTSTRAP_TOKEN must be at least 32 characters (got 18)");

@@ -113,12 +113,12 @@ export function fieldError(problem: Problem | null, path: string, { nested = fal
   return messages && messages.length > 0 ? messages.join("; ") : undefined;
 }
 
-/** A 409 `credential_in_use`, with the members that code adds: the active aliases that pin it and its last use. */
-type CredentialInUse = CredentialInUseProblem & Required<Pick<CredentialInUseProblem, "aliases" | "last_used_at">>;
+/** A 409 `credential_in_use`, with the members that code adds: the active aliases that pin it and its last use (when and by whom). */
+type CredentialInUse = CredentialInUseProblem & Required<Pick<CredentialInUseProblem, "aliases" | "last_used_at" | "last_used_by">>;
 
 /** The problem as a `credential_in_use` one, or null for any other problem. */
 export function inUseOf(problem: Problem | null): CredentialInUse | null {
   if (problem?.code !== "credential_in_use") return null;
-  const { aliases = [], last_used_at = null, ...rest } = problem as CredentialInUseProblem;
-  return { ...rest, aliases, last_used_at };
+  const { aliases = [], last_used_at = null, last_used_by = null, ...rest } = problem as CredentialInUseProblem;
+  return { ...rest, aliases, last_used_at, last_used_by };
 }

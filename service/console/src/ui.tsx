@@ -262,16 +262,20 @@ export function Ago({ iso }: { iso: string | null | undefined }) {
   );
 }
 
-/** When a credential was last resolved, and by which token (its name, or its id once deleted). */
+/** When a credential was last resolved, and by which token. */
 export function LastUsed({ usage }: { usage: Credential["usage"] }) {
   if (!usage.last_used_at) return <>never</>;
-  const by = usage.last_used_by;
   return (
     <>
       <Ago iso={usage.last_used_at} />
-      {by && <span className="muted"> by {by.name ?? `${by.token_id} (deleted)`}</span>}
+      <UsedBy by={usage.last_used_by} />
     </>
   );
+}
+
+/** " by" the token of a credential's last resolve: its name, or its id once deleted; nothing when unknown. */
+export function UsedBy({ by }: { by: Credential["usage"]["last_used_by"] }) {
+  return by && <span className="muted"> by {by.name ?? `${by.token_id} (deleted)`}</span>;
 }
 
 export function Badge({ tone, children }: { tone: "ok" | "off" | "warn" | "info"; children: ReactNode }) {

@@ -34,6 +34,7 @@ import {
   useAction,
   useEdit,
   useLoad,
+  UsedBy,
   DialogActions,
 } from "../ui";
 
@@ -290,6 +291,7 @@ function InUseWarning({ org, problem, children }: { org: string; problem: Proble
         {inUse.last_used_at && (
           <li>
             Last resolved <Ago iso={inUse.last_used_at} /> ({formatTime(inUse.last_used_at)})
+            <UsedBy by={inUse.last_used_by} />
           </li>
         )}
       </ul>
