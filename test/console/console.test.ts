@@ -25,6 +25,7 @@ const FLAGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
+  "--disable-partial-raster",
 ];
 const SCREENSHOTS = join(process.cwd(), "service/console/screenshots");
 const haveChromium = existsSync(CHROMIUM);
@@ -40,6 +41,12 @@ if (!haveChromium) {
 
 /** A provider key shaped like the real thing, random enough for the leak search to find. */
 const fakeKey = (prefix: string) => `${prefix}${randomBytes(30).toString("base64url")}`;
+/**
+ * The keys typed in the steps the README's screenshots show: fixed, so their hints (and the
+ * screenshots) stay the same from run to run; plainly fake, yet with a 12-character run distinct
+ * enough for the leak searches to look for them.
+ */
+const SCREENSHOT_KEYS = { added: "sk-proj-FAKE-console-screenshot-Xq7Vb2Nm9Lw4", rotated: "sk-proj-FAKE-console-screenshot-Rt5Hc8Jp3Dk6" };
 
 describe.skipIf(!haveChromium)("admin console in Chromium", () => {
   let service: E2eService;
@@ -154,7 +161,7 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
     await page.getByText("Expected prefix: sk-").waitFor();
     expect(await page.getByLabel("API base", { exact: true }).inputValue()).toBe("https://api.openai.com/v1");
     await page.getByLabel("Name", { exact: true }).fill(credentialName);
-    const key = fakeKey("sk-proj-");
+    const key = SCREENSHOT_KEYS.added;
     await typeSecret(page.getByLabel("API key", { exact: true }), key);
     await page.getByLabel("Owner", { exact: true }).fill("platform-team@example.com");
     await page.getByLabel("Setting: openai_organization", { exact: true }).fill("org-example");
@@ -234,10 +241,11 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
     await button("Rotate").click();
     const dialog = page.getByRole("dialog", { name: `Rotate ${credentialName}` });
     await dialog.waitFor();
-    const key = fakeKey("sk-proj-");
+    const key = SCREENSHOT_KEYS.rotated;
     await typeSecret(dialog.getByLabel("API key", { exact: true }), key);
     await dialog.getByLabel("Grace period for the old key", { exact: true }).selectOption({ label: "1 hour" });
-    await page.screenshot({ path: join(SCREENSHOTS, "rotate-dialog.png") });
+    // The dialog alone: the page behind it shows times, which differ from run to run.
+    await dialog.screenshot({ path: join(SCREENSHOTS, "rotate-dialog.png") });
     await record();
     await dialog.getByRole("button", { name: "Rotate key" }).click();
 
@@ -533,6 +541,60 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
       expect(overflow, name).toBeLessThanOrEqual(0);
     }
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it("pins a credential from beyond the list's first page, found by typing its name", async () => {
+    // Another organization, with more credentials than the list's largest page (200) holds.
+    const big = await service.seedOrganization();
+    const admin = { Authorization: `Bearer ${big.tokens.admin}` };
+    const names = Array.from({ length: 230 }, (_, i) => `bulk-${String(i + 1).padStart(3, "0")}`);
+    for (let i = 0; i < names.length; i += 25) {
+      const created = await Promise.all(
+        names.slice(i, i + 25).map((name) =>
+          service.runtime.api
+            .post(`/v1/organizations/${big.id}/credentials`)
+            .set(admin)
+            .send({ provider: "openai", name, api_key: fakeKey("sk-proj-") }),
+        ),
+      );
+      expect(created.map((r) => r.status)).toEqual(created.map(() => 201));
+    }
+    // The one to pick is on the second page.
+    const firstPage = await service.runtime.api.get(`/v1/organizations/${big.id}/credentials`).query({ limit: 200 }).set(admin);
+    expect(firstPage.body.next_cursor).toEqual(expect.any(String));
+    const onFirstPage = new Set((firstPage.body.data as { name: string }[]).map((c) => c.name));
+    const target = names.find((name) => !onFirstPage.has(name)) ?? "";
+    expect(target).not.toBe("");
+
+    await signOut();
+    await signIn(big.tokens.admin);
+    await heading("Credentials").waitFor();
+    await section("Model aliases").click();
+    await page.getByRole("link", { name: "Add model alias" }).click();
+    await heading("Add model alias").waitFor();
+    await page.getByLabel("Name", { exact: true }).fill("pinned-old");
+    await page.getByLabel("Model", { exact: true }).fill("gpt-5");
+    const search = page.getByLabel("Search credentials", { exact: true });
+    await expect.poll(() => search.getAttribute("placeholder")).toBe("Type to search 230 credentials");
+    await search.fill(target);
+    const pin = page.getByLabel("Pinned credential", { exact: true });
+    // "None" and the one match.
+    await expect.poll(() => pin.locator("option").count()).toBe(2);
+    await pin.selectOption((await pin.locator("option", { hasText: target }).getAttribute("value")) ?? "");
+    await button("Add model alias").click();
+    await heading("pinned-old").waitFor();
+    await page.locator("dd").getByRole("link", { name: target }).waitFor();
+
+    // The list names the pin, the edit form has it chosen, and the credential knows its alias.
+    await section("Model aliases").click();
+    await page.getByRole("row").filter({ hasText: "pinned-old" }).getByRole("link", { name: target }).waitFor();
+    await page.getByRole("link", { name: "pinned-old" }).click();
+    await button("Edit").click();
+    await expect.poll(() => page.getByLabel("Pinned credential", { exact: true }).locator("option:checked").textContent()).toContain(target);
+    await page.locator("dd").getByRole("link", { name: target }).click();
+    await heading(target).waitFor();
+    await page.getByRole("region", { name: "Usage" }).getByRole("link", { name: "pinned-old" }).waitFor();
+    await record();
   });
 
   it("leaves no typed secret in any page, URL, storage or console line", async () => {

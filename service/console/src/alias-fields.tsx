@@ -2,9 +2,9 @@
 // credential (picked among the provider's credentials the alias may pin), environment, ordered
 // fallbacks (picked among the alias names visible from its scope), parameters, state and notes.
 import { useState } from "react";
-import { api, call, fieldError, type ModelAlias, type Problem, type Project } from "./api";
+import { allPages, api, call, fieldError, type Credential, type ModelAlias, type Problem, type Project } from "./api";
 import { ProviderOptions, providerName, useProviders } from "./catalog";
-import { Field, text, useLoad } from "./ui";
+import { cutNote, Field, text, useChoiceSearch, useLoad } from "./ui";
 
 const MAX_FALLBACKS = 5;
 
@@ -71,6 +71,8 @@ function visibleNames(aliases: ModelAlias[], projectId: string | null, project: 
   return [...new Set(names)].sort();
 }
 
+const credentialLabel = (c: Credential) => `${c.name} (${c.environment}, ${c.key_hint})${c.active ? "" : " — inactive"}`;
+
 interface Props {
   org: string;
   /** The alias being edited; absent when adding one. */
@@ -88,17 +90,26 @@ export function AliasFields({ org, alias, projectId, project, problem, fallbacks
   const providers = useProviders();
   const [provider, setProvider] = useState(alias?.provider ?? "openai");
   const [credentialId, setCredentialId] = useState(alias?.credential_id ?? "");
-  const credentials = useLoad(
-    () => call(api.GET("/v1/organizations/{org}/credentials", { params: { path: { org }, query: { provider, limit: 200 } } })).then((list) => list.data),
-    `${org}:credentials:${provider}`,
-  );
+  // An alias pins a credential of its provider, organization-level or of its own project: the
+  // service narrows to those, scope by scope, so a cut list holds only pinnable ones.
+  const scopes = projectId ? [projectId, "none"] : ["none"];
+  const credentials = useLoad(async () => {
+    const lists = await Promise.all(
+      scopes.map((scope) =>
+        allPages((query) =>
+          call(api.GET("/v1/organizations/{org}/credentials", { params: { path: { org }, query: { ...query, provider, project_id: scope } } })),
+        ),
+      ),
+    );
+    return { items: lists.flatMap((l) => l.items), more: lists.some((l) => l.more) };
+  }, `${org}:credentials:${provider}:${scopes.join()}`);
   const aliases = useLoad(
-    () => call(api.GET("/v1/organizations/{org}/model-aliases", { params: { path: { org }, query: { limit: 200 } } })).then((list) => list.data),
+    () => allPages((query) => call(api.GET("/v1/organizations/{org}/model-aliases", { params: { path: { org }, query } }))),
     `${org}:aliases`,
   );
-  // An alias pins a credential of its provider, organization-level or of its own project.
-  const pinnable = credentials.data?.filter((c) => c.project_id === null || c.project_id === projectId) ?? [];
-  const candidates = visibleNames(aliases.data ?? [], projectId, project, alias?.id);
+  const pinnable = credentials.data?.items ?? [];
+  const pins = useChoiceSearch(pinnable, credentialLabel, (c) => c.id === credentialId, "credentials");
+  const candidates = visibleNames(aliases.data?.items ?? [], projectId, project, alias?.id);
   const unused = candidates.filter((n) => !fallbacks.includes(n));
   const err = (path: string) => fieldError(problem, path);
   const params = alias && Object.keys(alias.params).length > 0 ? JSON.stringify(alias.params, null, 2) : "";
@@ -137,21 +148,30 @@ export function AliasFields({ org, alias, projectId, project, problem, fallbacks
       </Field>
       <Field
         label="Pinned credential"
-        hint={`Without a pin the alias resolves ${providerName(providers.data, provider)} as usual. ${projectId ? "Organization-level credentials and the project's own" : "Organization-level credentials"} can be pinned.`}
+        hint={[
+          `Without a pin the alias resolves ${providerName(providers.data, provider)} as usual.`,
+          `${projectId ? "Organization-level credentials and the project's own" : "Organization-level credentials"} can be pinned.`,
+          cutNote(credentials.data, "credentials"),
+        ]
+          .filter(Boolean)
+          .join(" ")}
         error={err("body.credential_id")}
       >
         {(input) => (
-          // Controlled: the choices arrive after the form is drawn, and the alias's pin must stay chosen.
-          <select {...input} name="credential_id" value={credentialId} onChange={(e) => setCredentialId(e.target.value)}>
-            <option value="">None: resolve by provider</option>
-            {/* Until the credentials arrive, the pin is still the one sent (a DOM select cannot hold a value it has no option for). */}
-            {credentialId && !pinnable.some((c) => c.id === credentialId) && <option value={credentialId}>{credentialId}</option>}
-            {pinnable.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name} ({c.environment}, {c.key_hint}){c.active ? "" : " — inactive"}
-              </option>
-            ))}
-          </select>
+          <>
+            {pins.box}
+            {/* Controlled: the choices arrive after the form is drawn, and the alias's pin must stay chosen. */}
+            <select {...input} name="credential_id" value={credentialId} onChange={(e) => setCredentialId(e.target.value)}>
+              <option value="">None: resolve by provider</option>
+              {/* Until the credentials arrive, the pin is still the one sent (a DOM select cannot hold a value it has no option for). */}
+              {credentialId && !pinnable.some((c) => c.id === credentialId) && <option value={credentialId}>{credentialId}</option>}
+              {pins.shown.map((c) => (
+                <option key={c.id} value={c.id}>
+                  {credentialLabel(c)}
+                </option>
+              ))}
+            </select>
+          </>
         )}
       </Field>
       <Field label="Environment" hint="Narrows resolution when nothing is pinned; empty: the caller's." error={err("body.environment")}>

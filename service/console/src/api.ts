@@ -91,6 +91,28 @@ export async function call<T>(request: Promise<FetchResult<T>>): Promise<T> {
   return data as T;
 }
 
+/** The most items a picker or a whole-list view reads, page after page: all of any organization we
+ * expect, yet bounded so a very large one cannot stall the browser. */
+export const LIST_CAP = 1000;
+
+/** A list read to its end, or to LIST_CAP items (`more`: the service has others). */
+export interface Listed<T> {
+  items: T[];
+  more: boolean;
+}
+
+/** Reads a cursor-paged list in the contract's largest pages, following `next_cursor` up to LIST_CAP items. */
+export async function allPages<T>(page: (query: { limit: number; cursor?: string }) => Promise<{ data: T[]; next_cursor: string | null }>): Promise<Listed<T>> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const list = await page({ limit: 200, cursor });
+    items.push(...list.data);
+    cursor = list.next_cursor ?? undefined;
+  } while (cursor !== undefined && items.length < LIST_CAP);
+  return { items, more: cursor !== undefined };
+}
+
 /** The If-Match value for a resource last seen at `version` (its ETag is "v<version>"). */
 export const ifMatch = (resource: { version: number }) => ({ "If-Match": `"v${resource.version}"` });
 

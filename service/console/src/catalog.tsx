@@ -1,4 +1,4 @@
-import { api, call, type Project, type Provider } from "./api";
+import { allPages, api, call, type Listed, type Project, type Provider } from "./api";
 import { Field, useLoad } from "./ui";
 
 /** The provider catalog, which every role may read. */
@@ -6,18 +6,15 @@ export function useProviders() {
   return useLoad(() => call(api.GET("/v1/providers")).then((list) => list.data), "providers");
 }
 
-/** The organization's projects (one page of 200: enough for a picker). */
+/** The organization's projects, by name, every page up to LIST_CAP. */
 export function useProjects(org: string) {
-  return useLoad(
-    () => call(api.GET("/v1/organizations/{org}/projects", { params: { path: { org }, query: { limit: 200 } } })).then((list) => list.data),
-    `projects:${org}`,
-  );
+  return useLoad(() => allPages((query) => call(api.GET("/v1/organizations/{org}/projects", { params: { path: { org }, query } }))), `projects:${org}`);
 }
 
 export const providerName = (providers: Provider[] | undefined, id: string) => providers?.find((p) => p.id === id)?.display_name ?? id;
 
-export const projectName = (projects: Project[] | undefined, id: string | null) =>
-  id === null ? "Organization" : (projects?.find((p) => p.id === id)?.name ?? id);
+export const projectName = (projects: Listed<Project> | undefined, id: string | null) =>
+  id === null ? "Organization" : (projects?.items.find((p) => p.id === id)?.name ?? id);
 
 /** One <option> per provider, by display name. */
 export function ProviderOptions({ providers }: { providers: Provider[] | undefined }) {
@@ -29,8 +26,8 @@ export function ProviderOptions({ providers }: { providers: Provider[] | undefin
 }
 
 /** One <option> per project, by name. */
-export function ProjectOptions({ projects }: { projects: Project[] | undefined }) {
-  return projects?.map((p) => (
+export function ProjectOptions({ projects }: { projects: Listed<Project> | undefined }) {
+  return projects?.items.map((p) => (
     <option key={p.id} value={p.id}>
       {p.name}
     </option>

@@ -1,6 +1,6 @@
 // Small shared pieces: loading state, labelled fields, the problem banner, dialogs.
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from "react";
-import { problemOf, type Credential, type Problem } from "./api";
+import { LIST_CAP, problemOf, type Credential, type Listed, type Problem } from "./api";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -57,6 +57,41 @@ export function useFilteredList<F, T>(
     setFilters(read(form));
   };
   return { filters, cursor, setCursor, list, applyFilters };
+}
+
+/** What a list cut at LIST_CAP says of itself; undefined when it is whole. */
+export const cutNote = (list: Listed<unknown> | undefined, noun: string) =>
+  list?.more ? `Showing the first ${LIST_CAP.toLocaleString("en")} ${noun}.` : undefined;
+
+/** A list's cut note as a paragraph; nothing when the list is whole. */
+export function CutNote({ list, noun }: { list: Listed<unknown> | undefined; noun: string }) {
+  const note = cutNote(list, noun);
+  return note ? <p className="hint">{note}</p> : null;
+}
+
+/** How many choices a picker holds before it offers a search box. */
+const SEARCH_FROM = 20;
+
+/**
+ * A search box for a picker with many choices: `shown` keeps the choices whose label holds the
+ * typed text (any case), and always the chosen one, since a select shows only a value it has an
+ * option for. No box for a short list.
+ */
+export function useChoiceSearch<T>(choices: T[], label: (choice: T) => string, isChosen: (choice: T) => boolean, noun: string) {
+  const [query, setQuery] = useState("");
+  const needle = query.trim().toLowerCase();
+  const shown = needle ? choices.filter((c) => isChosen(c) || label(c).toLowerCase().includes(needle)) : choices;
+  const box =
+    choices.length >= SEARCH_FROM ? (
+      <input
+        type="search"
+        aria-label={`Search ${noun}`}
+        placeholder={`Type to search ${choices.length.toLocaleString("en")} ${noun}`}
+        value={query}
+        onChange={(e) => setQuery(e.target.value)}
+      />
+    ) : null;
+  return { shown, box };
 }
 
 /** A call the user started: `busy` while it runs, and the service's problem once it fails. */

@@ -1,10 +1,12 @@
 import { useState, type FormEvent, type ReactNode } from "react";
 import {
+  allPages,
   api,
   call,
   fieldError,
   ifMatch,
   inUseOf,
+  LIST_CAP,
   problemOf,
   type Credential,
   type CredentialUpdate,
@@ -63,11 +65,13 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
     () => call(api.GET("/v1/organizations/{org}/credentials/{id}/versions", { params: { path } })),
     `${org}/${id}/v${credential?.key_version ?? 0}`,
   );
+  // The list has no filter by pin: the aliases that pin this credential are found among all of them.
   const pinnedBy = useLoad(
     () =>
-      call(api.GET("/v1/organizations/{org}/model-aliases", { params: { path: { org }, query: { limit: 200 } } })).then((list) =>
-        list.data.filter((a) => a.credential_id === id),
-      ),
+      allPages((query) => call(api.GET("/v1/organizations/{org}/model-aliases", { params: { path: { org }, query } }))).then((list) => ({
+        ...list,
+        items: list.items.filter((a) => a.credential_id === id),
+      })),
     `${org}/${id}/aliases`,
   );
   const providers = useProviders();
@@ -174,14 +178,15 @@ export function CredentialDetail({ org, id }: { org: string; id: string }) {
           <dd>{credential.active ? "— (active)" : credential.usage.denied_since_deactivation}</dd>
           <dt>Pinned by model aliases</dt>
           <dd>
-            {pinnedBy.data?.length
-              ? pinnedBy.data.map((a) => (
+            {pinnedBy.data?.items.length
+              ? pinnedBy.data.items.map((a) => (
                   <span key={a.id} className="setting">
                     <Link to={`/orgs/${org}/model-aliases/${a.id}`}>{a.name}</Link>
                     {!a.active && " (inactive)"}
                   </span>
                 ))
               : "none"}
+            {pinnedBy.data?.more && <span className="muted"> (looked for among the first {LIST_CAP.toLocaleString("en")} model aliases)</span>}
           </dd>
         </dl>
       </section>

@@ -3,7 +3,7 @@ import { api, call, fieldError, type CredentialCreate, type Provider } from "../
 import { ProjectOptions, ProviderOptions, useProjects, useProviders } from "../catalog";
 import { Link, navigate } from "../router";
 import { readSecret, SecretInputs, secretShape } from "../secret-fields";
-import { clearSecrets, Field, ProblemBanner, text, useAction } from "../ui";
+import { clearSecrets, cutNote, Field, ProblemBanner, text, useAction } from "../ui";
 
 /** Settings the user filled in, by catalog name; undefined when none. */
 function readSettings(form: FormData, provider: Provider): Record<string, string> | undefined {
@@ -73,7 +73,7 @@ export function CredentialNew({ org }: { org: string }) {
         <Field label="Name" hint="Unique per provider within its project or organization." error={err("body.name")}>
           {(input) => <input {...input} name="name" required maxLength={128} />}
         </Field>
-        <Field label="Project" error={err("body.project_id")}>
+        <Field label="Project" hint={cutNote(projects.data, "projects")} error={err("body.project_id")}>
           {(input) => (
             <select {...input} name="project_id" defaultValue="">
               <option value="">Organization-level</option>

@@ -2,7 +2,7 @@ import { api, call } from "../api";
 import { ProjectOptions, projectName, ProviderFilter, providerName, useProjects, useProviders } from "../catalog";
 import { Link } from "../router";
 import { useSession } from "../session";
-import { ActiveBadge, Badge, Field, formatTime, LastUsed, Pager, ProblemBanner, text, Table, useFilteredList } from "../ui";
+import { ActiveBadge, Badge, cutNote, Field, formatTime, LastUsed, Pager, ProblemBanner, text, Table, useFilteredList } from "../ui";
 
 interface Filters {
   provider?: string;
@@ -44,7 +44,7 @@ export function Credentials({ org }: { org: string }) {
       </div>
       <form className="filters" onSubmit={applyFilters} aria-label="Filter credentials">
         <ProviderFilter providers={providers.data} />
-        <Field label="Project">
+        <Field label="Project" hint={cutNote(projects.data, "projects")}>
           {(input) => (
             <select {...input} name="project_id" defaultValue="">
               <option value="">Any</option>

@@ -25,7 +25,7 @@ export function ModelAliasDetail({ org, id }: { org: string; id: string }) {
   const [panel, setPanel] = useState<Panel>(null);
 
   if (!alias) return <Unloaded title="Model alias" problem={loaded.problem} />;
-  const project = projects.data?.find((p) => p.id === alias.project_id);
+  const project = projects.data?.items.find((p) => p.id === alias.project_id);
 
   return (
     <>

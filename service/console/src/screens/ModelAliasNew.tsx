@@ -3,14 +3,14 @@ import { api, call, fieldError, type ModelAliasCreate } from "../api";
 import { AliasFields, isProblem, readAlias } from "../alias-fields";
 import { ProjectOptions, useProjects } from "../catalog";
 import { Link, navigate } from "../router";
-import { Field, ProblemBanner, useAction } from "../ui";
+import { cutNote, Field, ProblemBanner, useAction } from "../ui";
 
 export function ModelAliasNew({ org }: { org: string }) {
   const projects = useProjects(org);
   const [projectId, setProjectId] = useState(() => new URLSearchParams(window.location.search).get("project_id") ?? "");
   const [fallbacks, setFallbacks] = useState<string[]>([]);
   const { problem, setProblem, busy, run } = useAction();
-  const project = projects.data?.find((p) => p.id === projectId);
+  const project = projects.data?.items.find((p) => p.id === projectId);
 
   async function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -33,7 +33,11 @@ export function ModelAliasNew({ org }: { org: string }) {
       <h1 tabIndex={-1}>Add model alias</h1>
       <ProblemBanner problem={projects.problem} />
       <form className="stacked" onSubmit={(e) => void submit(e)} noValidate>
-        <Field label="Project" hint="Fixed once the alias exists." error={fieldError(problem, "body.project_id")}>
+        <Field
+          label="Project"
+          hint={["Fixed once the alias exists.", cutNote(projects.data, "projects")].filter(Boolean).join(" ")}
+          error={fieldError(problem, "body.project_id")}
+        >
           {(input) => (
             <select
               {...input}

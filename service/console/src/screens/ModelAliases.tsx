@@ -23,10 +23,15 @@ export function ModelAliases({ org }: { org: string }) {
     (form): Filters => ({ project_id: text(form, "project_id") || undefined, provider: text(form, "provider") || undefined }),
     (filters, cursor) => call(api.GET("/v1/organizations/{org}/model-aliases", { params: { path: { org }, query: { ...filters, cursor, limit: 50 } } })),
   );
-  // The pinned credentials' names (one page of 200, as the pickers use).
-  const credentials = useLoad(
-    () => call(api.GET("/v1/organizations/{org}/credentials", { params: { path: { org }, query: { limit: 200 } } })).then((l) => l.data),
-    `${org}:credentials`,
+  // The names of the credentials the page's aliases pin, each looked up by id; until they arrive
+  // (or if one fails) the link shows the id.
+  const pinIds = [...new Set(list.data?.data.flatMap((a) => (a.credential_id ? [a.credential_id] : [])))];
+  const pinNames = useLoad(
+    () =>
+      Promise.all(pinIds.map((id) => call(api.GET("/v1/organizations/{org}/credentials/{id}", { params: { path: { org, id } } })))).then(
+        (pins) => new Map(pins.map((c) => [c.id, c.name])),
+      ),
+    `${org}:pins:${pinIds.join()}`,
   );
 
   return (
@@ -67,7 +72,6 @@ export function ModelAliases({ org }: { org: string }) {
         empty="No model aliases match."
       >
         {list.data?.data.map((a) => {
-          const pinned = a.credential_id ? credentials.data?.find((c) => c.id === a.credential_id) : undefined;
           return (
             <tr key={a.id}>
               <td>
@@ -80,7 +84,7 @@ export function ModelAliases({ org }: { org: string }) {
               </td>
               <td>
                 {a.credential_id ? (
-                  <Link to={`/orgs/${org}/credentials/${a.credential_id}`}>{pinned?.name ?? a.credential_id}</Link>
+                  <Link to={`/orgs/${org}/credentials/${a.credential_id}`}>{pinNames.data?.get(a.credential_id) ?? a.credential_id}</Link>
                 ) : (
                   <span className="muted">none{a.environment ? ` (${a.environment})` : ""}</span>
                 )}

@@ -1,11 +1,11 @@
 import { useState, type FormEvent } from "react";
-import { api, call, problemOf, fieldError, type Problem } from "../api";
+import { allPages, api, call, problemOf, fieldError, type Problem } from "../api";
 import { Link, navigate } from "../router";
-import { Field, formatTime, ProblemBanner, text, useLoad, Table } from "../ui";
+import { CutNote, Field, formatTime, ProblemBanner, text, useLoad, Table } from "../ui";
 
 /** Every organization of the deployment (platform admins only), and a form for a new one. */
 export function Organizations() {
-  const orgs = useLoad(() => call(api.GET("/v1/organizations", { params: { query: { limit: 200 } } })), "orgs");
+  const orgs = useLoad(() => allPages((query) => call(api.GET("/v1/organizations", { params: { query } }))), "orgs");
   const [problem, setProblem] = useState<Problem | null>(null);
 
   async function create(event: FormEvent<HTMLFormElement>) {
@@ -24,8 +24,8 @@ export function Organizations() {
     <>
       <h1 tabIndex={-1}>Organizations</h1>
       <ProblemBanner problem={orgs.problem} />
-      <Table columns={["Name", "Slug", "Platform fallback", "Created"]} rows={orgs.data?.data.length}>
-        {orgs.data?.data.map((org) => (
+      <Table columns={["Name", "Slug", "Platform fallback", "Created"]} rows={orgs.data?.items.length}>
+        {orgs.data?.items.map((org) => (
           <tr key={org.id}>
             <td>
               <Link to={`/orgs/${org.id}/credentials`}>{org.name}</Link>
@@ -36,6 +36,7 @@ export function Organizations() {
           </tr>
         ))}
       </Table>
+      <CutNote list={orgs.data} noun="organizations" />
       <section aria-labelledby="new-org">
         <h2 id="new-org">New organization</h2>
         <form onSubmit={(e) => void create(e)} className="inline-form" noValidate>

@@ -3,7 +3,7 @@ import { api, call, fieldError, ifMatch, problemOf, type Problem, type Project }
 import { useProjects } from "../catalog";
 import { Link } from "../router";
 import { useSession } from "../session";
-import { Field, formatTime, ProblemBanner, text, Table } from "../ui";
+import { CutNote, Field, formatTime, ProblemBanner, text, Table } from "../ui";
 
 export function Projects({ org }: { org: string }) {
   const { canManage } = useSession();
@@ -56,10 +56,10 @@ export function Projects({ org }: { org: string }) {
       <ProblemBanner problem={projects.problem ?? problem} />
       <Table
         columns={["Name", "Description", "Inherits organization credentials", "Model aliases", "Updated"]}
-        rows={projects.data?.length}
+        rows={projects.data?.items.length}
         empty="No projects yet."
       >
-        {projects.data?.map((project) => (
+        {projects.data?.items.map((project) => (
           <tr key={`${project.id}:${project.version}`}>
             <td>{project.name}</td>
             <td>{project.description ?? "—"}</td>
@@ -88,6 +88,7 @@ export function Projects({ org }: { org: string }) {
           </tr>
         ))}
       </Table>
+      <CutNote list={projects.data} noun="projects" />
       {canManage && (
         <section aria-labelledby="new-project">
           <h2 id="new-project">New project</h2>

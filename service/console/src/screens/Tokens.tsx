@@ -1,9 +1,9 @@
 import { useState, type FormEvent } from "react";
-import { api, call, fieldError, problemOf, type Problem, type Token, type TokenCreated } from "../api";
-import { Field, formatTime, ProblemBanner, text, useLoad, Table } from "../ui";
+import { allPages, api, call, fieldError, problemOf, type Problem, type Token, type TokenCreated } from "../api";
+import { CutNote, Field, formatTime, ProblemBanner, text, useLoad, Table } from "../ui";
 
 export function Tokens({ org }: { org: string }) {
-  const tokens = useLoad(() => call(api.GET("/v1/organizations/{org}/tokens", { params: { path: { org }, query: { limit: 200 } } })), `tokens:${org}`);
+  const tokens = useLoad(() => allPages((query) => call(api.GET("/v1/organizations/{org}/tokens", { params: { path: { org }, query } }))), `tokens:${org}`);
   const [created, setCreated] = useState<TokenCreated | null>(null);
   const [copied, setCopied] = useState(false);
   const [problem, setProblem] = useState<Problem | null>(null);
@@ -88,8 +88,8 @@ export function Tokens({ org }: { org: string }) {
         </section>
       )}
       <ProblemBanner problem={tokens.problem} />
-      <Table columns={["Name", "Role", "Created", "Expires", "Last used", <span className="visually-hidden">Actions</span>]} rows={tokens.data?.data.length}>
-        {tokens.data?.data.map((token) => (
+      <Table columns={["Name", "Role", "Created", "Expires", "Last used", <span className="visually-hidden">Actions</span>]} rows={tokens.data?.items.length}>
+        {tokens.data?.items.map((token) => (
           <tr key={token.id}>
             <td>{token.name}</td>
             <td>{token.role}</td>
@@ -115,6 +115,7 @@ export function Tokens({ org }: { org: string }) {
           </tr>
         ))}
       </Table>
+      <CutNote list={tokens.data} noun="tokens" />
       <section aria-labelledby="create-token">
         <h2 id="create-token">Create token</h2>
         <form className="inline-form" onSubmit={(e) => void create(e)} noValidate>
