@@ -1,10 +1,10 @@
-// `tofu plan` of 100 and 400 keyplane_credential resources, side by side with the same number of
-// built-in terraform_data resources (the engine alone) and of the Go baseline provider's
-// keyplane_credential (bench/go-provider: terraform-plugin-framework, one GET per resource), all
-// against one service in one run. The plans of every configuration are interleaved round by round,
+// `tofu plan` of 100 and 400 keyplane_credential resources through the packaged plugin (what
+// `init` installs), side by side with the same number of built-in terraform_data resources (the
+// engine alone) and of the Go baseline provider's keyplane_credential (bench/go-provider:
+// terraform-plugin-framework, one GET per resource), all against one service in one run. The plans of every configuration are interleaved round by round,
 // so the machine's drift falls on all of them alike; each figure is the median of its rounds.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -18,8 +18,8 @@ interface Organization {
 
 export interface PlanBenchOptions {
   tofu: string;
-  /** The directory holding the Keyplane plugin's launcher. */
-  pluginDir: string;
+  /** The packaged plugin executable (`npm run build:provider`): what `init` installs. */
+  pluginExecutable: string;
   /** The directory holding the Go baseline's `terraform-provider-keyplane`, or null to skip it. */
   goProviderDir: string | null;
   endpoint: string;
@@ -60,7 +60,11 @@ export async function planBench(opts: PlanBenchOptions) {
   const work = mkdtempSync(join(tmpdir(), "kp-bench-plan-"));
   try {
     const cliConfig = join(work, "tofurc");
-    const overrides = [`    "keyplane/keyplane" = "${opts.pluginDir}"`];
+    // dev_overrides takes a directory and runs the terraform-provider-keyplane in it.
+    const pluginDir = join(work, "keyplane-plugin");
+    mkdirSync(pluginDir);
+    symlinkSync(opts.pluginExecutable, join(pluginDir, "terraform-provider-keyplane"));
+    const overrides = [`    "keyplane/keyplane" = "${pluginDir}"`];
     if (opts.goProviderDir) overrides.push(`    "bench/keyplane" = "${opts.goProviderDir}"`);
     writeFileSync(cliConfig, `provider_installation {\n  dev_overrides {\n${overrides.join("\n")}\n  }\n  direct {}\n}\n`);
 

@@ -493,9 +493,14 @@ async function launchToFirstRpc(
  * plugin) to its line, and a bare `node -e ""` — interleaved, so they meet the same machine state;
  * medians of 9.
  */
-async function pluginStartup() {
+/** The packaged plugin (`npm run build:provider`, which `npm run bench` runs first). */
+function providerExecutable(): string {
   const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
-  const executable = join(root, `dist/provider/terraform-provider-keyplane_v${version}`);
+  return join(root, `dist/provider/terraform-provider-keyplane_v${version}`);
+}
+
+async function pluginStartup() {
+  const executable = providerExecutable();
   const launcher = join(root, "cdktf-provider/bin/terraform-provider-keyplane");
   const client = await generateSelfSignedCertificate("localhost");
   const protocol = loadProtocolPackage();
@@ -553,7 +558,7 @@ async function planBenchAgainstService(tofu: string) {
   try {
     return await planBench({
       tofu,
-      pluginDir: join(root, "cdktf-provider/bin"),
+      pluginExecutable: providerExecutable(),
       goProviderDir,
       endpoint: service.url,
       organization: (label) => seedOrganization(service, label),

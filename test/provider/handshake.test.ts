@@ -128,6 +128,20 @@ describe("launched without PLUGIN_CLIENT_CERT", () => {
   }, 20_000);
 });
 
+describe("launched with a PLUGIN_CLIENT_CERT that is not a certificate", () => {
+  it("fails the launch before any handshake line, naming the variable, instead of failing the engine's connection", async () => {
+    const child = spawn(launcher, [], { env: { ...process.env, ...pluginEnv("-----BEGIN CERTIFICATE-----\nnot base64 DER\n-----END CERTIFICATE-----\n") } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    child.stderr.on("data", (c) => (stderr += c));
+    const code = await new Promise((resolve) => child.on("close", resolve));
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr).toContain("PLUGIN_CLIENT_CERT is not a PEM certificate");
+  }, 20_000);
+});
+
 describe("launched by hand", () => {
   for (const [label, cookie] of [
     ["without the magic cookie", undefined],

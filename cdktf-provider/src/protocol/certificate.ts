@@ -4,7 +4,7 @@
 // shape is fixed (two names, four extensions), and loading node-forge to encode it cost more of
 // each plugin start than everything else the certificate needs (three starts per plan). The key is
 // ECDSA P-256: generating it takes well under a millisecond, whereas RSA-2048 takes 70–300 ms.
-import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
+import { generateKeyPairSync, randomBytes, sign, X509Certificate } from "node:crypto";
 
 export interface SelfSignedCertificate {
   certPem: string;
@@ -14,6 +14,16 @@ export interface SelfSignedCertificate {
 }
 
 const VALIDITY_MS = 365 * 24 * 3600 * 1000;
+
+/** Why `pem` (the engine's PLUGIN_CLIENT_CERT) is not a certificate TLS could require of it; undefined when it is one. */
+export function clientCertificateProblem(pem: string): string | undefined {
+  try {
+    new X509Certificate(pem);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
 
 /**
  * A self-signed certificate for "localhost" / 127.0.0.1, usable for both TLS server and client

@@ -112,12 +112,21 @@ export async function runPlugin(loadProvider: () => Promise<ProviderImplementati
   console.log = console.info = console.debug = console.error;
 
   const clientCertPem = env.PLUGIN_CLIENT_CERT?.trim() ? env.PLUGIN_CLIENT_CERT : undefined;
-  const [{ createLogger }, { listen }, certificate] = await Promise.all([
+  const [{ createLogger }, { listen }, certificates] = await Promise.all([
     import("./logger.js"),
     import("./listener.js"),
-    clientCertPem ? import("./certificate.js").then((m) => m.generateSelfSignedCertificate()) : undefined,
+    clientCertPem ? import("./certificate.js") : undefined,
   ]);
   const log = createLogger(env);
+  // Checked before the line, as go-plugin does: once the line is out the engine dials, and a
+  // certificate that TLS cannot load would fail the connection instead of the launch.
+  const unusableClientCert = clientCertPem && certificates?.clientCertificateProblem(clientCertPem);
+  if (unusableClientCert) {
+    log.error("plugin init error", { error: `PLUGIN_CLIENT_CERT is not a PEM certificate: ${unusableClientCert}` });
+    exit(1);
+    return;
+  }
+  const certificate = await certificates?.generateSelfSignedCertificate();
   const negotiated = negotiateProtocolVersion(env);
   if (!negotiated.compatible) {
     log.warn("engine does not offer plugin protocol 6", { offered: negotiated.offered });
