@@ -51,7 +51,8 @@ const zip = join(out, files.zip(OS, ARCH));
 
 // 1. Two CommonJS files. The executable's main script (plugin.cjs) holds what runs before the
 //    handshake line; the plugin's dynamic imports of the gRPC server and the provider load the
-//    second (plugin-late.cjs, an asset) through provider-executable/late-parts.mjs, with a code cache recorded below.
+//    second (plugin-late.cjs, an asset) through provider-executable/late-parts.mjs, with a code
+//    cache recorded below.
 const bundle = join(work, "plugin.cjs");
 const lateBundle = join(work, "plugin-late.cjs");
 const lateLoader = join(root, "scripts/provider-executable/late-parts.mjs");
