@@ -99,8 +99,25 @@ const { metafile } = await build({
 if (Object.keys(metafile?.inputs ?? {}).some((input) => input.includes("@grpc/grpc-js"))) {
   throw new Error("the executable's main script bundles grpc-js: the late-parts split no longer matches the plugin's imports");
 }
+// grpc-js requires these Node modules as its own modules load, for what a plugin never does: HTTP
+// CONNECT proxies (http) and DNS names (dns) of client channels, and compressed messages (zlib;
+// the engines send none). Loading them took ~6 ms of each start; in the executable they load on
+// first use instead.
+const onFirstUse = {
+  name: "grpc-builtins-on-first-use",
+  /** @param {import("esbuild").PluginBuild} builder */
+  setup(builder) {
+    const grpcJs = `${sep}@grpc${sep}grpc-js${sep}`;
+    builder.onResolve({ filter: /^(http|dns|zlib)$/ }, (args) => (args.importer.includes(grpcJs) ? { path: args.path, namespace: "on-first-use" } : undefined));
+    builder.onLoad({ filter: /.*/, namespace: "on-first-use" }, (args) => ({
+      contents: `module.exports = new Proxy({}, { get: (_, name) => require("node:${args.path}")[name] });`,
+      loader: "js",
+    }));
+  },
+};
 await build({
   ...bundleOptions,
+  plugins: [onFirstUse],
   stdin: {
     contents: 'export * as server from "./protocol/server.js";\nexport * as provider from "./provider.js";\n',
     resolveDir: pluginSource,
