@@ -17,6 +17,8 @@ export default tseslint.config(
       // Written by `npm run gen:types` / `npm run gen:cdktf`; fixed by changing their generators.
       "service/generated/**",
       "cdktf-provider/cdktf/generated/**",
+      // Written by cdktf-provider/scripts/gen-protocol.mjs (protobufjs static code).
+      "cdktf-provider/src/protocol/proto/protocol-codec.cjs",
     ],
   },
   js.configs.recommended,

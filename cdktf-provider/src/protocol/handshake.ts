@@ -148,8 +148,8 @@ export async function runPlugin(loadProvider: () => Promise<ProviderImplementati
   const { createPluginServer } = await import("./server.js");
   const plugin = createPluginServer(loadProvider, { log, onShutdown: () => exit(0) });
   plugin.serve(listener, certificate && clientCertPem ? { clientCertPem, certPem: certificate.certPem, keyPem: certificate.keyPem } : undefined);
-  // The provider and the protocol's reflection are only needed by the engine's first calls; the
-  // connections' TLS handshakes go first.
+  // The provider is only needed by the engine's first provider calls; the connections' TLS
+  // handshakes go first.
   await new Promise((resolve) => setImmediate(resolve));
   await plugin.prepare();
 }

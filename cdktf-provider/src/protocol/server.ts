@@ -6,16 +6,17 @@
 import * as grpc from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
 import * as sea from "node:sea";
-import protobuf from "protobufjs/light.js";
+import type { IConversionOptions, IMethod, INamespace, IService } from "protobufjs";
 import { listen, type PluginListener } from "./listener.js";
+import codecs from "./proto/protocol-codec.cjs";
 import type { Logger } from "./logger.js";
 import type { ProviderImplementation } from "./provider-api.js";
 import { providerHandlers } from "./rpc.js";
 
-// The .proto files as a protobufjs JSON descriptor (cdktf-provider/scripts/gen-protocol-json.mjs):
-// parsing the .proto text and building @grpc/proto-loader's reflection descriptors, which this
-// server never uses, took about a third of each plugin start (three starts per plan).
-// The packaged executable (npm run build:provider) carries it as an asset of the executable.
+// The .proto files as a protobufjs JSON descriptor (cdktf-provider/scripts/gen-protocol.mjs), for
+// the services' methods: parsing the .proto text and building @grpc/proto-loader's reflection
+// descriptors, which this server never uses, took about a third of each plugin start (three
+// starts per plan). The packaged executable (npm run build:provider) carries it as an asset.
 function protocolDescriptor(): string {
   return sea.isSea() ? sea.getAsset("protocol.json", "utf8") : readFileSync(new URL("./proto/protocol.json", import.meta.url), "utf8");
 }
@@ -27,61 +28,60 @@ const SERVICES = ["tfplugin6.Provider", "plugin.GRPCStdio", "plugin.GRPCControll
  * attribute paths) are read as JS numbers: they never come near 2^53, and numbers keep provider
  * code free of Long objects.
  */
-const MESSAGE_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: Buffer, defaults: true, oneofs: true };
+const MESSAGE_OPTIONS: IConversionOptions = { longs: Number, enums: String, bytes: Buffer, defaults: true, oneofs: true };
 
-// In Node protobufjs writes into Buffers, which is what grpc-js sends.
-const serialize = (type: protobuf.Type) => (value: object) => type.encode(type.fromObject(value)).finish() as Buffer;
-const deserialize = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), MESSAGE_OPTIONS);
-
-let root: protobuf.Root | undefined;
-/**
- * The protobufjs reflection of the descriptor, needed by the first message (de)serialized. Building
- * it took a tenth of a plugin start, so the server is set up without it and prepare() builds it
- * right after the handshake line, while the engine reads the line and connects.
- */
-function protocolRoot(): protobuf.Root {
-  return (root ??= protobuf.Root.fromJSON(JSON.parse(protocolDescriptor()) as protobuf.INamespace));
+/** A message class of protocol-codec.cjs: protobufjs static code, generated with the descriptor. */
+interface MessageCodec {
+  encode(message: object): { finish(): Uint8Array };
+  decode(bytes: Uint8Array): object;
+  fromObject(value: object): object;
+  toObject(message: object, options: IConversionOptions): object;
 }
 
 /**
- * What @grpc/proto-loader would make of the method, less the reflection data nothing here reads:
- * path and streaming from the descriptor, (de)serializers that look their types up on first use.
+ * The message class a method names, looked up as protobufjs resolves a type name: in the
+ * service's package, then in each enclosing one. Static code instead of protobufjs reflection:
+ * building the reflection and generating its (de)serializers took ~10 ms of each plugin start, and
+ * functions generated at run time are out of reach of the executable's code cache.
  */
-function methodDefinition(serviceName: string, methodName: string, json: protobuf.IMethod): grpc.MethodDefinition<object, object> {
-  let codec: Pick<grpc.MethodDefinition<object, object>, "requestSerialize" | "requestDeserialize" | "responseSerialize" | "responseDeserialize"> | undefined;
-  const resolved = () => {
-    if (!codec) {
-      const method = protocolRoot().lookupService(serviceName).methods[methodName];
-      method.resolve();
-      const [request, response] = [method.resolvedRequestType!, method.resolvedResponseType!];
-      codec = {
-        requestSerialize: serialize(request),
-        requestDeserialize: deserialize(request),
-        responseSerialize: serialize(response),
-        responseDeserialize: deserialize(response),
-      };
-    }
-    return codec;
-  };
+function messageCodec(packagePath: string[], typeName: string): MessageCodec {
+  const absolute = typeName.startsWith(".");
+  const name = (absolute ? typeName.slice(1) : typeName).split(".");
+  for (let depth = absolute ? 0 : packagePath.length; depth >= 0; depth--) {
+    let node: unknown = codecs;
+    for (const part of [...packagePath.slice(0, depth), ...name]) node = (node as Record<string, unknown> | undefined)?.[part];
+    if (typeof node === "function" && "decode" in node) return node as unknown as MessageCodec;
+  }
+  throw new Error(`protocol-codec.cjs has no message ${typeName} (regenerate with node cdktf-provider/scripts/gen-protocol.mjs)`);
+}
+
+// In Node protobufjs writes into Buffers, which is what grpc-js sends.
+const serialize = (codec: MessageCodec) => (value: object) => codec.encode(codec.fromObject(value)).finish() as Buffer;
+const deserialize = (codec: MessageCodec) => (bytes: Buffer) => codec.toObject(codec.decode(bytes), MESSAGE_OPTIONS);
+
+/** What @grpc/proto-loader would make of the method, less the reflection data nothing here reads. */
+function methodDefinition(serviceName: string, methodName: string, json: IMethod): grpc.MethodDefinition<object, object> {
+  const packagePath = serviceName.split(".").slice(0, -1);
+  const [request, response] = [messageCodec(packagePath, json.requestType), messageCodec(packagePath, json.responseType)];
   return {
     path: `/${serviceName}/${methodName}`,
     requestStream: Boolean(json.requestStream),
     responseStream: Boolean(json.responseStream),
-    requestSerialize: (value) => resolved().requestSerialize(value),
-    requestDeserialize: (bytes) => resolved().requestDeserialize(bytes),
-    responseSerialize: (value) => resolved().responseSerialize(value),
-    responseDeserialize: (bytes) => resolved().responseDeserialize(bytes),
+    requestSerialize: serialize(request),
+    requestDeserialize: deserialize(request),
+    responseSerialize: serialize(response),
+    responseDeserialize: deserialize(response),
   };
 }
 
-/** The services' definitions, straight from the descriptor's JSON (no protobufjs reflection). */
+/** The services' definitions, from the descriptor's JSON and the static codecs (no protobufjs reflection). */
 function serviceDefinitions(): Record<string, grpc.ServiceDefinition> {
-  const descriptor = JSON.parse(protocolDescriptor()) as protobuf.INamespace;
+  const descriptor = JSON.parse(protocolDescriptor()) as INamespace;
   const definitions: Record<string, grpc.ServiceDefinition> = {};
   for (const name of SERVICES) {
     let node = descriptor;
     for (const part of name.split(".")) node = node.nested![part];
-    const methods = (node as protobuf.IService).methods;
+    const methods = (node as IService).methods;
     definitions[name] = Object.fromEntries(Object.entries(methods).map(([method, json]) => [method, methodDefinition(name, method, json)]));
   }
   return definitions;
@@ -129,7 +129,7 @@ export interface PluginServer {
   shutdown(): Promise<void>;
   /** Stops the listener and the server at once, dropping its connections (what a test does when done). */
   close(): void;
-  /** Builds what the first calls need (protocol reflection, the provider), which they would otherwise build themselves. */
+  /** Loads what the first provider call needs (the provider), which it would otherwise load itself. */
   prepare(): Promise<void>;
 }
 
@@ -240,7 +240,6 @@ export function createPluginServer(provider: ProviderSource, options: PluginServ
       server.forceShutdown();
     },
     async prepare() {
-      protocolRoot();
       await providerService.load();
     },
   };
