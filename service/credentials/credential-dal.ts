@@ -152,10 +152,11 @@ export interface CredentialFilter {
   active?: boolean;
   environment?: string;
   rotationDue?: boolean;
-  afterId?: string;
+  beforeId?: string;
   limit: number;
 }
 
+/** Newest first (ids are ULIDs), one more than `limit` to tell whether another page follows. */
 export async function listCredentials(db: Queryable, f: CredentialFilter): Promise<CredentialRow[]> {
   const params = new StatementParameters();
   const where = [`c.organization_id = ${params.add(f.organizationId)}`];
@@ -166,9 +167,9 @@ export async function listCredentials(db: Queryable, f: CredentialFilter): Promi
   if (f.environment !== undefined) where.push(`c.environment = ${params.add(f.environment)}`);
   if (f.rotationDue === true) where.push(`${ROTATION_DUE} <= now()`);
   if (f.rotationDue === false) where.push(`(${ROTATION_DUE} is null or ${ROTATION_DUE} > now())`);
-  if (f.afterId !== undefined) where.push(`c.id > ${params.add(f.afterId)}`);
+  if (f.beforeId !== undefined) where.push(`c.id < ${params.add(f.beforeId)}`);
   const { rows } = await db.query<CredentialRow>(
-    `${CREDENTIAL_SELECT} where ${where.join(" and ")} order by c.id asc limit ${params.add(f.limit + 1)}`,
+    `${CREDENTIAL_SELECT} where ${where.join(" and ")} order by c.id desc limit ${params.add(f.limit + 1)}`,
     params.values,
   );
   return rows;

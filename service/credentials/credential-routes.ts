@@ -21,7 +21,7 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
 
   ops.handle("listCredentials", async (req, res) => {
     const query = parseQuery("listCredentials", req.query);
-    const page = pageRequest(query, "id");
+    const page = pageRequest(query, "newest", "cred");
     const rows = await credentials.list({
       organizationId: org(req),
       provider: query.provider,
@@ -29,10 +29,10 @@ export const credentialRoutes: FeatureRegistrar = (ops, { db, keyring, config })
       active: query.active,
       environment: query.environment,
       rotationDue: query.rotation_due,
-      afterId: page.after?.id,
+      beforeId: page.after?.before,
       limit: page.limit,
     });
-    res.json(paginate(rows, page, (credential) => ({ id: credential.id })));
+    res.json(paginate(rows, page, (credential) => ({ before: credential.id })));
   });
 
   ops.handle("createCredential", async (req, res) => {

@@ -131,8 +131,9 @@ export interface paths {
         /**
          * Versions of the provider this service distributes
          * @description Every signed release in the provider directory (`KEYPLANE_PROVIDER_DIR`, by default what
-         *     `npm run build:provider` produced), newest first, with its plugin protocols and the
-         *     platforms it was built for. Only `keyplane/keyplane` is served.
+         *     `npm run build:provider` produced), newest first (by semantic-version precedence: `1.0.0`,
+         *     `1.0.0-rc.10`, `1.0.0-rc.9`, `0.10.0`), with its plugin protocols and the platforms it was
+         *     built for. Only `keyplane/keyplane` is served.
          */
         get: operations["listTerraformProviderVersions"];
         put?: never;
@@ -193,7 +194,8 @@ export interface paths {
          * List the provider catalog
          * @description Every provider Keyplane knows: key format, default environment variable and API base,
          *     credential type, allowed settings and secret fields. Any authenticated role may read it.
-         *     The catalog is small and returned in one page (`next_cursor` is always null).
+         *     The catalog is small and returned in one page (`next_cursor` is always null), in catalog
+         *     order: the same on every call.
          */
         get: operations["listProviders"];
         put?: never;
@@ -264,7 +266,7 @@ export interface paths {
         };
         /**
          * List platform-admin tokens
-         * @description Active (not revoked) platform-admin tokens, ordered by id. Metadata only: never the token
+         * @description Active (not revoked) platform-admin tokens, oldest first (by id). Metadata only: never the token
          *     value or its hash. Platform admins only.
          */
         get: operations["listPlatformTokens"];
@@ -2085,7 +2087,12 @@ export interface components {
         ProjectPath: components["schemas"]["ProjectId"];
         /** @description Page size. */
         Limit: number;
-        /** @description Opaque cursor from a previous page's `next_cursor`. */
+        /**
+         * @description Opaque cursor from a previous page's `next_cursor` of the same list; any other is refused
+         *     with 422 at `query.cursor`. The next page continues strictly after the last item shown, in
+         *     the list's order: no item is repeated or skipped, and items added meanwhile that sort
+         *     before the cursor (in a newest-first list, all of them) are not shown.
+         */
         Cursor: string;
         /**
          * @description Client-chosen key (e.g. a UUID, one per logical write, reused on its retries) that makes
@@ -2426,7 +2433,12 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                /**
+                 * @description Opaque cursor from a previous page's `next_cursor` of the same list; any other is refused
+                 *     with 422 at `query.cursor`. The next page continues strictly after the last item shown, in
+                 *     the list's order: no item is repeated or skipped, and items added meanwhile that sort
+                 *     before the cursor (in a newest-first list, all of them) are not shown.
+                 */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -2487,7 +2499,12 @@ export interface operations {
                 slug?: components["schemas"]["Slug"];
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                /**
+                 * @description Opaque cursor from a previous page's `next_cursor` of the same list; any other is refused
+                 *     with 422 at `query.cursor`. The next page continues strictly after the last item shown, in
+                 *     the list's order: no item is repeated or skipped, and items added meanwhile that sort
+                 *     before the cursor (in a newest-first list, all of them) are not shown.
+                 */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -2662,7 +2679,12 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                /**
+                 * @description Opaque cursor from a previous page's `next_cursor` of the same list; any other is refused
+                 *     with 422 at `query.cursor`. The next page continues strictly after the last item shown, in
+                 *     the list's order: no item is repeated or skipped, and items added meanwhile that sort
+                 *     before the cursor (in a newest-first list, all of them) are not shown.
+                 */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -2765,7 +2787,12 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                /**
+                 * @description Opaque cursor from a previous page's `next_cursor` of the same list; any other is refused
+                 *     with 422 at `query.cursor`. The next page continues strictly after the last item shown, in
+                 *     the list's order: no item is repeated or skipped, and items added meanwhile that sort
+                 *     before the cursor (in a newest-first list, all of them) are not shown.
+                 */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -2983,7 +3010,12 @@ export interface operations {
                 rotation_due?: boolean;
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                /**
+                 * @description Opaque cursor from a previous page's `next_cursor` of the same list; any other is refused
+                 *     with 422 at `query.cursor`. The next page continues strictly after the last item shown, in
+                 *     the list's order: no item is repeated or skipped, and items added meanwhile that sort
+                 *     before the cursor (in a newest-first list, all of them) are not shown.
+                 */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -3505,7 +3537,12 @@ export interface operations {
                 name?: components["schemas"]["ModelAliasName"];
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                /**
+                 * @description Opaque cursor from a previous page's `next_cursor` of the same list; any other is refused
+                 *     with 422 at `query.cursor`. The next page continues strictly after the last item shown, in
+                 *     the list's order: no item is repeated or skipped, and items added meanwhile that sort
+                 *     before the cursor (in a newest-first list, all of them) are not shown.
+                 */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -3713,7 +3750,12 @@ export interface operations {
             query?: {
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                /**
+                 * @description Opaque cursor from a previous page's `next_cursor` of the same list; any other is refused
+                 *     with 422 at `query.cursor`. The next page continues strictly after the last item shown, in
+                 *     the list's order: no item is repeated or skipped, and items added meanwhile that sort
+                 *     before the cursor (in a newest-first list, all of them) are not shown.
+                 */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
@@ -3923,7 +3965,12 @@ export interface operations {
                 since?: string;
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
-                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                /**
+                 * @description Opaque cursor from a previous page's `next_cursor` of the same list; any other is refused
+                 *     with 422 at `query.cursor`. The next page continues strictly after the last item shown, in
+                 *     the list's order: no item is repeated or skipped, and items added meanwhile that sort
+                 *     before the cursor (in a newest-first list, all of them) are not shown.
+                 */
                 cursor?: components["parameters"]["Cursor"];
             };
             header?: never;

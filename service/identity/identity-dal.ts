@@ -64,10 +64,14 @@ export async function listBindings(q: Queryable, organizationId: string, afterId
   return rows;
 }
 
-/** The organization's active bindings of one issuer, in the order an exchange tries them. */
+/**
+ * The organization's active bindings of one issuer, in the order an exchange tries them: by id, the
+ * list's key, so the list shows that order. Not created_at: a create retried after a serialization
+ * failure keeps its id but gets a later created_at.
+ */
 export async function activeBindingsOfIssuer(q: Queryable, organizationId: string, issuer: string): Promise<IdentityBindingRow[]> {
   const { rows } = await q.query<IdentityBindingRow>(
-    `select ${COLUMNS} from identity_bindings where organization_id = $1 and issuer = $2 and active order by created_at, id limit 100`,
+    `select ${COLUMNS} from identity_bindings where organization_id = $1 and issuer = $2 and active order by id limit 100`,
     [organizationId, issuer],
   );
   return rows;

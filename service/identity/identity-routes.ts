@@ -26,7 +26,7 @@ export const identityRoutes: FeatureRegistrar = (ops, { db, keyring, config }) =
   });
 
   ops.handle("listIdentityBindings", async (req, res) => {
-    const page = pageRequest(parseQuery("listIdentityBindings", req.query), "id");
+    const page = pageRequest(parseQuery("listIdentityBindings", req.query), "oldest", "idb");
     const rows = await identity.list(org(req), page.after?.id, page.limit);
     res.json(paginate(rows, page, (binding) => ({ id: binding.id })));
   });

@@ -16,16 +16,16 @@ export const modelAliasRoutes: FeatureRegistrar = (ops, { db, keyring }) => {
 
   ops.handle("listModelAliases", async (req, res) => {
     const query = parseQuery("listModelAliases", req.query);
-    const page = pageRequest(query, "id");
+    const page = pageRequest(query, "newest", "mal");
     const rows = await aliases.list({
       organizationId: org(req),
       projectId: query.project_id === "none" ? null : query.project_id,
       provider: query.provider,
       name: query.name,
-      beforeId: page.after?.id,
+      beforeId: page.after?.before,
       limit: page.limit,
     });
-    res.json(paginate(rows, page, (alias) => ({ id: alias.id })));
+    res.json(paginate(rows, page, (alias) => ({ before: alias.id })));
   });
 
   ops.handle("createModelAlias", async (req, res) => {

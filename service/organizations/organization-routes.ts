@@ -19,7 +19,7 @@ export const organizationRoutes: FeatureRegistrar = (ops, { db }) => {
   });
 
   ops.handle("listOrganizations", async (req, res) => {
-    const page = pageRequest(parseQuery("listOrganizations", req.query), "id");
+    const page = pageRequest(parseQuery("listOrganizations", req.query), "oldest", "org");
     const rows = await organizations.list(page.after?.id, page.limit);
     res.json(paginate(rows, page, (organization) => ({ id: organization.id })));
   });

@@ -214,6 +214,7 @@ async function protocolsOf(fs: RegistryFs, manifestPath: string): Promise<string
   return ["6.0"];
 }
 
+/** Semantic-version precedence (semver.org §11): what "newest" means for the versions list. */
 function compareVersions(a: string, b: string): number {
   const [coreA, preA] = a.split(/-(.*)/s);
   const [coreB, preB] = b.split(/-(.*)/s);
@@ -223,7 +224,22 @@ function compareVersions(a: string, b: string): number {
   if (preA === preB) return 0;
   if (preA === undefined) return 1;
   if (preB === undefined) return -1;
-  return preA < preB ? -1 : 1;
+  const idsA = preA.split(".");
+  const idsB = preB.split(".");
+  for (let i = 0; i < Math.min(idsA.length, idsB.length); i++) {
+    const order = comparePrereleaseIds(idsA[i], idsB[i]);
+    if (order !== 0) return order;
+  }
+  return idsA.length - idsB.length;
+}
+
+/** Numeric identifiers compare as numbers (rc.9 before rc.10) and before alphanumeric ones, which compare in ASCII order. */
+function comparePrereleaseIds(a: string, b: string): number {
+  const numericA = /^\d+$/.test(a);
+  const numericB = /^\d+$/.test(b);
+  if (numericA !== numericB) return numericA ? -1 : 1;
+  const [x, y] = numericA ? [BigInt(a), BigInt(b)] : [a, b];
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** The private key that signs release sums, and its passphrase if it has one. */

@@ -41,15 +41,17 @@ function ownerIs(organizationId: string | null, param: number): string {
 }
 
 /**
- * Active tokens of an organization, or the platform-admin tokens when `organizationId` is null,
- * ordered by id: one row more than `limit`, to tell whether another page follows.
+ * Active tokens of an organization, newest first, or the platform-admin tokens when
+ * `organizationId` is null, oldest first (ids are ULIDs): those past `lastId`, the last one the
+ * previous page showed, and one row more than `limit`, to tell whether another page follows.
  */
-export async function listTokens(q: Queryable, organizationId: string | null, afterId: string | undefined, limit: number): Promise<TokenRecord[]> {
+export async function listTokens(q: Queryable, organizationId: string | null, lastId: string | undefined, limit: number): Promise<TokenRecord[]> {
+  const [past, order] = organizationId === null ? [">", "asc"] : ["<", "desc"];
   const { rows } = await q.query<TokenRecord>(
     `select ${COLUMNS} from api_tokens
-     where ${ownerIs(organizationId, 3)} and revoked_at is null and ($1::text is null or id > $1)
-     order by id limit $2`,
-    [afterId ?? null, limit + 1, ...(organizationId === null ? [] : [organizationId])],
+     where ${ownerIs(organizationId, 3)} and revoked_at is null and ($1::text is null or id ${past} $1)
+     order by id ${order} limit $2`,
+    [lastId ?? null, limit + 1, ...(organizationId === null ? [] : [organizationId])],
   );
   return rows;
 }

@@ -21,11 +21,15 @@ export const tokenRoutes: FeatureRegistrar = (ops, { db }) => {
     res.json({ ...tokenToApi(created.record), token: created.token });
   });
 
-  /** One page of the active tokens of an organization, or of the platform admins (null). */
+  /** One page of the active tokens of an organization (newest first), or of the platform admins (null; oldest first). */
   const sendPage = async (res: Response, organizationId: string | null, query: { limit?: number; cursor?: string }) => {
-    const page = pageRequest(query, "id");
-    const tokens = await listTokens(db, organizationId, page.after?.id, page.limit);
-    res.json(paginate(tokens, page, (token) => ({ id: token.id })));
+    if (organizationId === null) {
+      const page = pageRequest(query, "oldest", "tok");
+      res.json(paginate(await listTokens(db, null, page.after?.id, page.limit), page, (token) => ({ id: token.id })));
+    } else {
+      const page = pageRequest(query, "newest", "tok");
+      res.json(paginate(await listTokens(db, organizationId, page.after?.before, page.limit), page, (token) => ({ before: token.id })));
+    }
   };
 
   const revoke = async (req: Request, res: Response, organizationId: string | null) => {

@@ -104,11 +104,12 @@ export async function createToken(
 }
 
 /**
- * Active tokens of an organization, or the platform-admin tokens when `organizationId` is null,
- * ordered by id: one more than `limit`, to tell whether another page follows.
+ * Active tokens of an organization, newest first, or the platform-admin tokens when
+ * `organizationId` is null, oldest first: past `lastId` (the last one the previous page showed),
+ * one more than `limit`, to tell whether another page follows.
  */
-export async function listTokens(q: Queryable, organizationId: string | null, afterId: string | undefined, limit: number): Promise<Schemas["Token"][]> {
-  return (await dal.listTokens(q, organizationId, afterId, limit)).map(tokenToApi);
+export async function listTokens(q: Queryable, organizationId: string | null, lastId: string | undefined, limit: number): Promise<Schemas["Token"][]> {
+  return (await dal.listTokens(q, organizationId, lastId, limit)).map(tokenToApi);
 }
 
 /** The calling token's identity. @throws UnauthenticatedError when it was revoked since it was verified. */

@@ -89,8 +89,8 @@ for (const kind of testDatabases()) {
     it("answers a well-formed cursor with the wrong types or values inside with 422 query.cursor", async () => {
       const lists: [string, unknown[]][] = [
         [`/v1/organizations/${t.orgId}/audit-events`, [{ seq: "abc" }, { seq: 1.5 }, { seq: 1e300 }, { seq: -1 }, { seq: [1] }, { seq: 1, extra: true }]],
-        [`/v1/organizations/${t.orgId}/credentials`, [{ id: 5 }, { id: "cred_\u0000" }, { id: { a: 1 } }, { id: "x".repeat(300) }]],
-        [`/v1/organizations/${t.orgId}/tokens`, [{ id: 5 }, { id: "tok_\ud800" }]],
+        [`/v1/organizations/${t.orgId}/credentials`, [{ before: 5 }, { before: "cred_\u0000" }, { before: { a: 1 } }, { before: "x".repeat(300) }]],
+        [`/v1/organizations/${t.orgId}/tokens`, [{ before: 5 }, { before: "tok_\ud800" }]],
         [`/v1/organizations/${t.orgId}/projects`, [{ name: 5 }, { name: "\u0000" }, { name: "\udc00" }]],
         ["/v1/organizations", [{ id: 7 }, { id: "org_\u0000" }]],
       ];

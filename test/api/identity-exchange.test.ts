@@ -229,6 +229,21 @@ for (const kind of testDatabases()) {
       expect((await t.api.delete(`${bindings()}/${created.body.id}`).set(t.admin)).status).toBe(204);
     });
 
+    it("tries the matching bindings in the order the list shows them, oldest first by id, whatever their created_at", async () => {
+      const make = (name: string) =>
+        t.api.post(bindings()).set(t.admin).send({ name, issuer: issuer.url, audience: "keyplane", subject: "repo:acme/order:*", ttl_seconds: 60 });
+      const [older, newer] = [(await make("order-older")).body.id as string, (await make("order-newer")).body.id as string];
+      // A create retried after a serialization failure keeps its id but gets a later created_at;
+      // here the newer one claims the earlier time.
+      await t.testDb.db.query("update identity_bindings set created_at = created_at - interval '1 hour' where id = $1", [newer]);
+      const listed = (await t.api.get(bindings()).query({ limit: 200 }).set(t.admin)).body.data.map((b: { id: string }) => b.id) as string[];
+      expect(listed.filter((id) => id === older || id === newer)).toEqual([older, newer]);
+      const res = await exchange(await issuer.sign({ ...goodClaims(), sub: "repo:acme/order:main" }));
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body.binding_id).toBe(older);
+      for (const id of [older, newer]) expect((await t.api.delete(`${bindings()}/${id}`).set(t.admin)).status).toBe(204);
+    });
+
     it("refuses an issued token after its expires_at", async () => {
       const res = await exchange(await issuer.sign(goodClaims()));
       expect(res.status).toBe(200);

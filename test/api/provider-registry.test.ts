@@ -125,6 +125,25 @@ describe("the registry's listing", () => {
     expect(counted.calls.readdir).toBe(3);
   });
 
+  it("lists versions newest first by semantic-version precedence, pre-releases included", async () => {
+    for (const version of ["1.0.0-rc.10", "0.10.0", "1.0.0-alpha", "1.0.0", "1.0.0-rc.9", "0.9.0", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-rc.1"]) {
+      writeRelease(dir, version, key);
+    }
+    clock = Date.now() + 60_000;
+    expect((await registry.versions(NS, NS)).map((v) => v.version)).toEqual([
+      "1.0.0",
+      "1.0.0-rc.10",
+      "1.0.0-rc.9",
+      "1.0.0-rc.1",
+      "1.0.0-alpha.beta",
+      "1.0.0-alpha.1",
+      "1.0.0-alpha",
+      "0.10.0",
+      "0.9.0",
+      "0.1.0",
+    ]);
+  });
+
   it("treats a missing directory as no release, and serves one created later", async () => {
     const later = join(root, "created-later");
     registry = new ProviderRegistry(later, counted.fs, () => clock);

@@ -217,7 +217,7 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
     await button("Edit").click();
     // Someone else changes the credential meanwhile.
     const list = await service.runtime.api.get(`/v1/organizations/${org.id}/credentials`).set({ Authorization: `Bearer ${org.tokens.admin}` });
-    const id = list.body.data[0].id as string;
+    const id = (list.body.data as { id: string; name: string }[]).find((c) => c.name === credentialName)!.id;
     const patched = await service.runtime.api
       .patch(`/v1/organizations/${org.id}/credentials/${id}`)
       .set({ Authorization: `Bearer ${org.tokens.admin}` })

@@ -61,6 +61,8 @@ describe("data keyplane_credentials", () => {
     expect(res.diagnostics).toEqual([]);
     expect(res.state?.organization_id).toBe(s.org.id);
     expect(names(res.state)).toEqual(["aws", "dev-openai", "org-openai", "web-anthropic"]);
+    // Newest first, as the attribute's description says.
+    expect((res.state?.credentials as ObjectValue[]).map((c) => c.name)).toEqual(["aws", "dev-openai", "web-anthropic", "org-openai"]);
     const openai = (res.state?.credentials as ObjectValue[]).find((c) => c.name === "org-openai")!;
     expect(openai).toEqual({
       id: ids["org-openai"],

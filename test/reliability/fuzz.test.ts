@@ -90,12 +90,12 @@ const tamperedCursor = fc
   .oneof(
     fc
       .record({
-        key: fc.constantFrom("id", "seq", "name"),
+        key: fc.constantFrom("id", "before", "seq", "name"),
         value: fc.oneof(fc.string({ maxLength: 12 }), fc.integer({ min: -5, max: 5 }), fc.double(), fc.constant(1e300), unstorable, fc.constant(null)),
       })
       .map(({ key, value }) => ({ [key]: value })),
     fc.dictionary(
-      fc.constantFrom("id", "seq", "name", "x"),
+      fc.constantFrom("id", "before", "seq", "name", "x"),
       fc.oneof(
         fc.string({ maxLength: 12 }),
         fc.integer(),
