@@ -260,6 +260,34 @@ for (const kind of testDatabases()) {
       expect(verify.body.valid).toBe(true);
     });
 
+    it("audits a subject holding NUL, an unpaired surrogate or a pair cut at the audited length, instead of failing with 500", async () => {
+      // Anyone who knows an organization id and a bound issuer reaches the denied path with a
+      // forged token whose claims nobody validated; jsonb refuses U+0000 and unpaired surrogates.
+      const created = await t.api.post(bindings()).set(t.admin).send({ name: "odd-subjects", issuer: issuer.url, audience: "odd-subjects", subject: "*" });
+      expect(created.status).toBe(201);
+      const stranger = await TestOidcIssuer.unpublishedKey("RS256");
+      try {
+        for (const sub of ["repo:\u0000acme", "repo:\ud800acme", `${"a".repeat(255)}\u{1F600}`]) {
+          const claims = { aud: "odd-subjects", sub };
+          const forged = await exchange(await issuer.sign(claims, { key: stranger, kid: issuer.current("RS256").kid }));
+          expect(forged.status, JSON.stringify(forged.body)).toBe(401);
+          expect(forged.body.code).toBe("invalid_signature");
+          const good = await exchange(await issuer.sign(claims));
+          expect(good.status, JSON.stringify(good.body)).toBe(200);
+        }
+        const events = await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ action: "identity.exchange", limit: 200 }).set(t.admin);
+        const subjects = events.body.data.map(
+          (e: { details: { subject?: string; claimed_subject?: string } }) => e.details.subject ?? e.details.claimed_subject,
+        );
+        for (const audited of ["repo:\ufffdacme", `${"a".repeat(255)}\ufffd`])
+          expect(subjects.filter((s: string) => s === audited).length).toBeGreaterThanOrEqual(2);
+        const verify = await t.api.post(`/v1/organizations/${t.orgId}/audit-events/verify`).set(t.admin);
+        expect(verify.body).toMatchObject({ valid: true });
+      } finally {
+        expect((await t.api.delete(`${bindings()}/${created.body.id}`).set(t.admin)).status).toBe(204);
+      }
+    });
+
     it("deactivating the binding stops new exchanges and revokes the tokens it issued", async () => {
       const issued = await exchange(await issuer.sign(goodClaims()));
       expect(issued.status).toBe(200);
