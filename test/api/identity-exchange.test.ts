@@ -20,6 +20,8 @@ for (const kind of testDatabases()) {
       KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1",
       KEYPLANE_ALLOW_INSECURE_ISSUERS: "1",
       KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "100000",
+      // Every refusal its own event (the aggregate past the budget: the next describe).
+      KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE: "0",
     });
     const issuer = new TestOidcIssuer();
     let projectId: string;
@@ -313,6 +315,47 @@ for (const kind of testDatabases()) {
       samples.sort((a, b) => a - b);
       const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))].toFixed(2);
       console.log(`token exchange latency (${kind}, 200 sequential): p50 ${at(0.5)} ms, p99 ${at(0.99)} ms`);
+    });
+  });
+
+  describe(`refused exchanges past the audit budget (${kind})`, () => {
+    const t = useApiFixture(kind, {
+      KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1",
+      KEYPLANE_ALLOW_INSECURE_ISSUERS: "1",
+      KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "100000",
+      KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE: "2",
+    });
+    const issuer = new TestOidcIssuer();
+    beforeAll(async () => {
+      await issuer.start();
+      const created = await t.api
+        .post(`/v1/organizations/${t.orgId}/identity-bindings`)
+        .set(t.admin)
+        .send({ name: "any", issuer: issuer.url, audience: "keyplane", subject: "*" });
+      expect(created.status).toBe(201);
+    });
+    afterAll(() => issuer.stop());
+
+    it("are counted in the organization's log, not written one event each: forged tokens cost nothing", async () => {
+      const stranger = await TestOidcIssuer.unpublishedKey("RS256");
+      const forged = await issuer.sign({ aud: "keyplane", sub: "x" }, { key: stranger, kid: issuer.current("RS256").kid });
+      for (let i = 0; i < 6; i++) {
+        const res = await t.api.post(EXCHANGE).send({ organization_id: t.orgId, identity_token: forged });
+        expect(res.status).toBe(401);
+        expect(res.body.code).toBe("invalid_signature");
+      }
+      await t.runtime.app.operations.unauthenticated.flush();
+      const events = (await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ limit: 200 }).set(t.admin)).body.data as {
+        action: string;
+        outcome: string;
+        details: Record<string, unknown>;
+      }[];
+      expect(events.filter((e) => e.action === "identity.exchange" && e.outcome === "denied")).toHaveLength(2);
+      const counted = events.filter((e) => e.action === "auth.unauthenticated");
+      expect(counted).toHaveLength(1);
+      expect(counted[0].details).toMatchObject({ reason: "invalid_signature", count: 4, operations: { exchangeIdentityToken: 4 } });
+      expect(JSON.stringify(events)).not.toContain(forged.split(".")[2]);
+      expect((await t.api.post(`/v1/organizations/${t.orgId}/audit-events/verify`).set(t.admin)).body.valid).toBe(true);
     });
   });
 }
