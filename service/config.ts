@@ -57,7 +57,7 @@ export interface Config {
   /** KEYPLANE_USAGE_RETENTION_DAYS: credential usage rows (one per credential and UTC day) older than this are pruned. */
   usageRetentionDays: number;
   /** Requests per minute per token; 0 disables the limit. */
-  rateLimit: { resolvePerMinute: number; authFailuresPerMinute: number; tokenExchangesPerMinute: number };
+  rateLimit: { resolvePerMinute: number; authFailuresPerMinute: number; tokenExchangesPerMinute: number; auditedExchangeRefusalsPerMinute: number };
 }
 
 export interface ConfigIssue {
@@ -216,6 +216,7 @@ const schema = z
     KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE: integer(600, 0, 1_000_000),
     KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: integer(30, 0, 1_000_000),
     KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: integer(120, 0, 1_000_000),
+    KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE: integer(30, 0, 1_000_000),
     KEYPLANE_PROVIDER_DIR: optionalText.transform((v) => resolve(v ?? join(packageRoot(), "dist/provider"))),
     KEYPLANE_TLS_CERT_FILE: optionalText.transform((v) => (v === undefined ? undefined : resolve(v))),
     KEYPLANE_TLS_KEY_FILE: optionalText.transform((v) => (v === undefined ? undefined : resolve(v))),
@@ -324,6 +325,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       resolvePerMinute: v.KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE,
       authFailuresPerMinute: v.KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,
       tokenExchangesPerMinute: v.KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE,
+      auditedExchangeRefusalsPerMinute: v.KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE,
     },
   };
 }

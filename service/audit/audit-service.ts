@@ -189,11 +189,38 @@ export async function appendAuditEvents(q: Queryable, inputs: AuditEventInput[])
       target_id: input.targetId,
       outcome: input.outcome,
       request_id: input.requestId,
-      details: input.details ?? {},
+      details: storableDetails(input.details ?? {}),
       created_at: new Date().toISOString(),
     }));
     await chain.append(q, chainKey, inputsOfChain[0].organizationId, events);
   }
+}
+
+// PostgreSQL's jsonb refuses U+0000 and unpaired surrogates, so one such character in a detail
+// would fail the append, and with it the request (or a whole batch of resolves). Details can quote
+// text nobody validated (an identity token's claims), and cutting text to a length can split a
+// pair: both become U+FFFD before the event is hashed, so the chain vouches for what is stored.
+// (In a `u` regex a surrogate pair is one code point, so \p{Cs} matches only unpaired halves.)
+const UNSTORABLE = /[\u0000\p{Cs}]/u;
+const EVERY_UNSTORABLE = /[\u0000\p{Cs}]/gu;
+
+/** Whether `value` holds an unstorable character: checked first, as almost no event does. */
+function holdsUnstorable(value: unknown): boolean {
+  if (typeof value === "string") return UNSTORABLE.test(value);
+  if (value === null || typeof value !== "object") return false;
+  if (Array.isArray(value)) return value.some(holdsUnstorable);
+  return Object.entries(value).some(([key, v]) => UNSTORABLE.test(key) || holdsUnstorable(v));
+}
+
+function withStorableText(value: unknown): unknown {
+  if (typeof value === "string") return value.replace(EVERY_UNSTORABLE, "\ufffd");
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(withStorableText);
+  return Object.fromEntries(Object.entries(value).map(([key, v]) => [withStorableText(key), withStorableText(v)]));
+}
+
+function storableDetails(details: Record<string, unknown>): Record<string, unknown> {
+  return holdsUnstorable(details) ? (withStorableText(details) as Record<string, unknown>) : details;
 }
 
 /**

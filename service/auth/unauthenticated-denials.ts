@@ -10,14 +10,17 @@ export const MAX_TRACKED_CLIENTS = 1_000;
 export const OTHER_CLIENTS = "other";
 
 export interface UnauthenticatedDenial {
+  /** The organization the request named (a token exchange), whose audit log gets the count; else the platform's. */
+  organizationId?: string;
   clientAddress: string | null;
-  /** Why the token did not verify (missing, malformed, unknown, expired, revoked), or rate_limited. */
+  /** Why the token did not verify (missing, malformed, unknown, expired, revoked), rate_limited, or an exchange's refusal code. */
   reason: string;
   operation: string | null;
   requestId: string;
 }
 
 interface Tally {
+  organizationId: string | null;
   clientAddress: string;
   reason: string;
   count: number;
@@ -32,8 +35,8 @@ interface Tally {
 /**
  * Requests that could not be authenticated (no token, or one that does not verify) are audited in
  * aggregate: anyone can send them without limit, and one audit event each would let anyone grow
- * the append-only log without bound. Each window writes one event per client address and reason,
- * "n denied requests", with the first request id and the operations called. Memory is bounded as
+ * the append-only log without bound. Each window writes one event per client address and reason
+ * (and organization, for a token exchange: into that organization's log), "n denied requests", with the first request id and the operations called. Memory is bounded as
  * well (MAX_TRACKED_CLIENTS pairs, then "other"). The counts of a failed write are kept for the
  * next one and close() writes what is left, so the fact is never lost. Denials of an authenticated
  * token (a role that may not do something) are not counted here: each is its own event.
@@ -63,6 +66,7 @@ export class UnauthenticatedDenials {
   record(denial: UnauthenticatedDenial): void {
     const now = new Date();
     this.add({
+      organizationId: denial.organizationId ?? null,
       clientAddress: denial.clientAddress ?? "unknown",
       reason: denial.reason,
       count: 1,
@@ -94,19 +98,27 @@ export class UnauthenticatedDenials {
     if (this.tallies.size === 0) return;
     const batch = [...this.tallies.values()];
     this.tallies = new Map();
-    try {
-      await appendAuditEvents(this.db, batch.map(toAuditEvent));
-    } catch (error) {
-      for (const tally of batch) this.add(tally);
-      throw error;
+    // One append per audit chain, so a chain that failed is counted again without the others.
+    const byChain = new Map<string | null, Tally[]>();
+    for (const tally of batch) byChain.set(tally.organizationId, [...(byChain.get(tally.organizationId) ?? []), tally]);
+    let failure: Error | null = null;
+    for (const tallies of byChain.values()) {
+      try {
+        await appendAuditEvents(this.db, tallies.map(toAuditEvent));
+      } catch (error) {
+        for (const tally of tallies) this.add(tally);
+        failure ??= error as Error;
+      }
     }
+    if (failure !== null) throw failure;
   }
 
   private add(tally: Tally): void {
-    let key = `${tally.clientAddress}\u0000${tally.reason}`;
+    const keyOf = ({ organizationId, clientAddress, reason }: Tally) => `${organizationId ?? ""}\u0000${clientAddress}\u0000${reason}`;
+    let key = keyOf(tally);
     if (!this.tallies.has(key) && this.tallies.size >= this.maxTracked) {
       tally = { ...tally, clientAddress: OTHER_CLIENTS };
-      key = `${OTHER_CLIENTS}\u0000${tally.reason}`;
+      key = keyOf(tally);
     }
     const existing = this.tallies.get(key);
     if (!existing) {
@@ -125,7 +137,7 @@ export class UnauthenticatedDenials {
 
 function toAuditEvent(tally: Tally): AuditEventInput {
   return {
-    organizationId: null,
+    organizationId: tally.organizationId,
     actor: { tokenId: null, role: null },
     action: "auth.unauthenticated",
     targetType: "request",

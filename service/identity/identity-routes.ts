@@ -1,6 +1,6 @@
 import type { Request } from "express";
 import type { FeatureRegistrar } from "../http/app.js";
-import { callMetaOf } from "../http/context.js";
+import { callMetaOf, clientAddress } from "../http/context.js";
 import { parseBody, parseQuery } from "../http/validation.js";
 import { ifMatchOf, sendVersioned } from "../http/conditional.js";
 import { pageRequest, paginate } from "../http/pagination.js";
@@ -17,12 +17,14 @@ export const identityRoutes: FeatureRegistrar = (ops, { db, keyring, config }) =
     allowInsecureIssuers: config.allowInsecureIssuers,
     outboundAllowPrivate: config.outboundAllowPrivate,
     exchangesPerMinute: config.rateLimit.tokenExchangesPerMinute,
+    auditedRefusalsPerMinute: config.rateLimit.auditedExchangeRefusalsPerMinute,
+    countRefusal: (denial) => ops.unauthenticated.record(denial),
   });
   const forget = (tokenIds: string[]) => tokenIds.forEach((id) => ops.authenticator.forget(id));
 
   ops.handle("exchangeIdentityToken", async (req, res) => {
     const body = parseBody("exchangeIdentityToken", req.body);
-    res.json(await identity.exchange(body, { clientKey: clientKey(req), requestId: req.kp.requestId }));
+    res.json(await identity.exchange(body, { clientKey: clientKey(req), clientAddress: clientAddress(req), requestId: req.kp.requestId }));
   });
 
   ops.handle("listIdentityBindings", async (req, res) => {

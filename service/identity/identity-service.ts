@@ -4,6 +4,7 @@ import { IdentityRejectedError, orNotFound, TooManyRequestsError, ValidationErro
 import { changeAudit, recordAudit, recordStandaloneAudit, type AuditActor } from "../audit/audit-service.js";
 import { checkPrecondition, type TagCondition } from "../versioning.js";
 import type { CallMeta } from "../auth/actor.js";
+import type { UnauthenticatedDenial } from "../auth/unauthenticated-denials.js";
 import { createToken } from "../tokens/token-service.js";
 import { TokenBucketLimiter } from "../ratelimit/token-bucket.js";
 import type { Schemas } from "../contract-types.js";
@@ -41,12 +42,22 @@ export interface IdentityOptions {
   /** KEYPLANE_OUTBOUND_ALLOW_PRIVATE: key sets may be fetched from loopback and private addresses. */
   outboundAllowPrivate: boolean;
   exchangesPerMinute: number;
+  /**
+   * Refused exchanges audited one event each, per organization and minute (0: all of them). An
+   * exchange carries no token and a forged identity token costs nothing, so past this the refusals
+   * go to `countRefusal`, which audits them in aggregate as every other request without a token
+   * is: else anyone who knows an organization id and a bound issuer could grow that organization's
+   * audit log at the exchange rate limit per address.
+   */
+  auditedRefusalsPerMinute: number;
+  countRefusal: (denial: UnauthenticatedDenial) => void;
 }
 
 /** The caller of an exchange: no token, only where the request came from. */
 export interface ExchangeCaller {
   /** The client address as rate limits group it (an IPv6 /64). */
   clientKey: string;
+  clientAddress: string | null;
   requestId: string;
 }
 
@@ -59,6 +70,7 @@ export interface BindingChange<T> {
 export class IdentityService {
   private readonly keys: IssuerKeys;
   private readonly limiter: TokenBucketLimiter;
+  private readonly auditedRefusals: TokenBucketLimiter;
 
   constructor(
     private readonly db: Db,
@@ -66,6 +78,7 @@ export class IdentityService {
   ) {
     this.keys = new IssuerKeys({ allowPrivate: options.outboundAllowPrivate, allowInsecure: options.allowInsecureIssuers });
     this.limiter = new TokenBucketLimiter({ perMinute: options.exchangesPerMinute });
+    this.auditedRefusals = new TokenBucketLimiter({ perMinute: options.auditedRefusalsPerMinute });
   }
 
   async list(organizationId: string, afterId: string | undefined, limit: number): Promise<IdentityBinding[]> {
@@ -171,6 +184,11 @@ export class IdentityService {
       throw new IdentityRejectedError("unknown_issuer", "No active identity binding of this organization accepts the token's issuer.");
 
     const denied = async (error: IdentityRejectedError, bindingId: string | null): Promise<never> => {
+      if (!this.auditedRefusals.take(organizationId).allowed) {
+        const { clientAddress, requestId } = caller;
+        this.options.countRefusal({ organizationId, clientAddress, reason: error.code, operation: "exchangeIdentityToken", requestId });
+        throw error;
+      }
       await recordStandaloneAudit(this.db, {
         organizationId,
         actor: { tokenId: null, role: null },

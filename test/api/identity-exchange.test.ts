@@ -20,6 +20,8 @@ for (const kind of testDatabases()) {
       KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1",
       KEYPLANE_ALLOW_INSECURE_ISSUERS: "1",
       KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "100000",
+      // Every refusal its own event (the aggregate past the budget: the next describe).
+      KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE: "0",
     });
     const issuer = new TestOidcIssuer();
     let projectId: string;
@@ -275,6 +277,34 @@ for (const kind of testDatabases()) {
       expect(verify.body.valid).toBe(true);
     });
 
+    it("audits a subject holding NUL, an unpaired surrogate or a pair cut at the audited length, instead of failing with 500", async () => {
+      // Anyone who knows an organization id and a bound issuer reaches the denied path with a
+      // forged token whose claims nobody validated; jsonb refuses U+0000 and unpaired surrogates.
+      const created = await t.api.post(bindings()).set(t.admin).send({ name: "odd-subjects", issuer: issuer.url, audience: "odd-subjects", subject: "*" });
+      expect(created.status).toBe(201);
+      const stranger = await TestOidcIssuer.unpublishedKey("RS256");
+      try {
+        for (const sub of ["repo:\u0000acme", "repo:\ud800acme", `${"a".repeat(255)}\u{1F600}`]) {
+          const claims = { aud: "odd-subjects", sub };
+          const forged = await exchange(await issuer.sign(claims, { key: stranger, kid: issuer.current("RS256").kid }));
+          expect(forged.status, JSON.stringify(forged.body)).toBe(401);
+          expect(forged.body.code).toBe("invalid_signature");
+          const good = await exchange(await issuer.sign(claims));
+          expect(good.status, JSON.stringify(good.body)).toBe(200);
+        }
+        const events = await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ action: "identity.exchange", limit: 200 }).set(t.admin);
+        const subjects = events.body.data.map(
+          (e: { details: { subject?: string; claimed_subject?: string } }) => e.details.subject ?? e.details.claimed_subject,
+        );
+        for (const audited of ["repo:\ufffdacme", `${"a".repeat(255)}\ufffd`])
+          expect(subjects.filter((s: string) => s === audited).length).toBeGreaterThanOrEqual(2);
+        const verify = await t.api.post(`/v1/organizations/${t.orgId}/audit-events/verify`).set(t.admin);
+        expect(verify.body).toMatchObject({ valid: true });
+      } finally {
+        expect((await t.api.delete(`${bindings()}/${created.body.id}`).set(t.admin)).status).toBe(204);
+      }
+    });
+
     it("deactivating the binding stops new exchanges and revokes the tokens it issued", async () => {
       const issued = await exchange(await issuer.sign(goodClaims()));
       expect(issued.status).toBe(200);
@@ -300,6 +330,47 @@ for (const kind of testDatabases()) {
       samples.sort((a, b) => a - b);
       const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))].toFixed(2);
       console.log(`token exchange latency (${kind}, 200 sequential): p50 ${at(0.5)} ms, p99 ${at(0.99)} ms`);
+    });
+  });
+
+  describe(`refused exchanges past the audit budget (${kind})`, () => {
+    const t = useApiFixture(kind, {
+      KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1",
+      KEYPLANE_ALLOW_INSECURE_ISSUERS: "1",
+      KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "100000",
+      KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE: "2",
+    });
+    const issuer = new TestOidcIssuer();
+    beforeAll(async () => {
+      await issuer.start();
+      const created = await t.api
+        .post(`/v1/organizations/${t.orgId}/identity-bindings`)
+        .set(t.admin)
+        .send({ name: "any", issuer: issuer.url, audience: "keyplane", subject: "*" });
+      expect(created.status).toBe(201);
+    });
+    afterAll(() => issuer.stop());
+
+    it("are counted in the organization's log, not written one event each: forged tokens cost nothing", async () => {
+      const stranger = await TestOidcIssuer.unpublishedKey("RS256");
+      const forged = await issuer.sign({ aud: "keyplane", sub: "x" }, { key: stranger, kid: issuer.current("RS256").kid });
+      for (let i = 0; i < 6; i++) {
+        const res = await t.api.post(EXCHANGE).send({ organization_id: t.orgId, identity_token: forged });
+        expect(res.status).toBe(401);
+        expect(res.body.code).toBe("invalid_signature");
+      }
+      await t.runtime.app.operations.unauthenticated.flush();
+      const events = (await t.api.get(`/v1/organizations/${t.orgId}/audit-events`).query({ limit: 200 }).set(t.admin)).body.data as {
+        action: string;
+        outcome: string;
+        details: Record<string, unknown>;
+      }[];
+      expect(events.filter((e) => e.action === "identity.exchange" && e.outcome === "denied")).toHaveLength(2);
+      const counted = events.filter((e) => e.action === "auth.unauthenticated");
+      expect(counted).toHaveLength(1);
+      expect(counted[0].details).toMatchObject({ reason: "invalid_signature", count: 4, operations: { exchangeIdentityToken: 4 } });
+      expect(JSON.stringify(events)).not.toContain(forged.split(".")[2]);
+      expect((await t.api.post(`/v1/organizations/${t.orgId}/audit-events/verify`).set(t.admin)).body.valid).toBe(true);
     });
   });
 }
