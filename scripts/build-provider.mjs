@@ -57,6 +57,14 @@ const bundle = join(work, "plugin.cjs");
 const lateBundle = join(work, "plugin-late.cjs");
 const lateLoader = join(root, "scripts/provider-executable/late-parts.mjs");
 const pluginSource = join(root, "dist/cdktf-provider/src");
+/**
+ * V8 flags the executable runs with. A plugin lives for one step of a plan and allocates tens of
+ * megabytes in it; V8's young generation starts at 1 MB and grows only after collections, which
+ * every start paid for. Starting it at 16 MB made a 100-resource plan 3–5 % faster.
+ * The SEA builder runs with the same flags: V8 refuses a code cache made under other flags.
+ */
+const EXECUTABLE_V8_FLAGS = ["--min-semi-space-size=16", "--max-semi-space-size=32"];
+
 /** @type {import("esbuild").BuildOptions} */
 const bundleOptions = {
   bundle: true,
@@ -187,10 +195,13 @@ async function singleExecutable(target, assetFiles) {
     output: join(work, "sea-prep.blob"),
     disableExperimentalSEAWarning: true,
     useCodeCache: true,
+    execArgv: EXECUTABLE_V8_FLAGS,
     assets: assetFiles,
   };
   writeFileSync(join(work, "sea-config.json"), JSON.stringify(seaConfig, null, 2));
-  execFileSync(process.execPath, ["--experimental-sea-config", join(work, "sea-config.json")], { stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync(process.execPath, [...EXECUTABLE_V8_FLAGS, "--experimental-sea-config", join(work, "sea-config.json")], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   copyFileSync(process.execPath, target);
   chmodSync(target, 0o755);
   // macOS refuses a modified signed binary: drop Node's signature, sign ad hoc afterwards.
