@@ -15,6 +15,13 @@ const REFRESH_COOLDOWN_MS = 30_000;
 const FAILURE_BACKOFF_MS = 5_000;
 const MAX_CACHED = 1_000;
 const FETCH = { headers: { accept: "application/json" }, timeoutMs: 5_000, maxBodyBytes: 256 * 1024 };
+// What a cached set keeps. The cache is shared by every organization and an admin chooses the
+// key-set URLs of their bindings, so a set is kept small whatever its document held: real issuers
+// publish a handful of keys, and verification reads only these members (an 8192-bit RSA modulus
+// is 1,366 characters of base64url).
+const MAX_KEYS = 32;
+const PUBLIC_MEMBERS = ["kty", "kid", "alg", "use", "crv", "n", "e", "x", "y"] as const;
+const MAX_MEMBER_LENGTH = 2_048;
 
 export interface KeySource {
   issuer: string;
@@ -96,11 +103,7 @@ export class IssuerKeys {
   private async fetchKeySet(source: KeySource): Promise<JSONWebKeySet> {
     const jwksUri = source.jwksUri ?? (await this.discoverJwksUri(source.issuer));
     const document = await this.getJson(jwksUri);
-    const keys = (document as { keys?: unknown }).keys;
-    if (!Array.isArray(keys)) throw new Error("the key set has no keys");
-    // Symmetric keys are dropped: an `oct` key in a public set would let anyone sign with HMAC.
-    const usable = keys.filter((k): k is JWK => typeof k === "object" && k !== null && (k as JWK).kty !== "oct" && (k as JWK).use !== "enc");
-    return { keys: usable };
+    return publicKeySet(document);
   }
 
   private async discoverJwksUri(issuer: string): Promise<string> {
@@ -119,6 +122,28 @@ export class IssuerKeys {
     if (typeof value !== "object" || value === null) throw new Error("not a JSON object");
     return value;
   }
+}
+
+/**
+ * The signature keys of a key set document, each with only the members verification reads, at
+ * most MAX_KEYS of them. Symmetric keys are dropped (an `oct` key in a public set would let anyone
+ * sign with HMAC), and so are encryption keys and keys with a member too long to be a key's.
+ * @throws Error when the document holds no key list
+ */
+export function publicKeySet(document: unknown): JSONWebKeySet {
+  const keys = (document as { keys?: unknown }).keys;
+  if (!Array.isArray(keys)) throw new Error("the key set has no keys");
+  const usable: JWK[] = [];
+  for (const key of keys as unknown[]) {
+    if (usable.length === MAX_KEYS) break;
+    if (typeof key !== "object" || key === null) continue;
+    const jwk = key as Record<string, unknown>;
+    if (jwk.kty === "oct" || jwk.use === "enc") continue;
+    const kept = PUBLIC_MEMBERS.filter((member) => jwk[member] !== undefined);
+    if (kept.some((member) => typeof jwk[member] !== "string" || (jwk[member] as string).length > MAX_MEMBER_LENGTH)) continue;
+    usable.push(Object.fromEntries(kept.map((member) => [member, jwk[member]])) as JWK);
+  }
+  return { keys: usable };
 }
 
 function unavailable(): IdentityRejectedError {
