@@ -140,8 +140,8 @@ export function publicKeySet(document: unknown): JSONWebKeySet {
     const jwk = key as Record<string, unknown>;
     if (jwk.kty === "oct" || jwk.use === "enc") continue;
     const kept = PUBLIC_MEMBERS.filter((member) => jwk[member] !== undefined);
-    if (kept.some((member) => typeof jwk[member] !== "string" || (jwk[member] as string).length > MAX_MEMBER_LENGTH)) continue;
-    usable.push(Object.fromEntries(kept.map((member) => [member, jwk[member]])) as JWK);
+    if (kept.some((member) => typeof jwk[member] !== "string" || (jwk[member]).length > MAX_MEMBER_LENGTH)) continue;
+    usable.push(Object.fromEntries(kept.map((member) => [member, jwk[member]])));
   }
   return { keys: usable };
 }
