@@ -140,7 +140,7 @@ export function publicKeySet(document: unknown): JSONWebKeySet {
     const jwk = key as Record<string, unknown>;
     if (jwk.kty === "oct" || jwk.use === "enc") continue;
     const kept = PUBLIC_MEMBERS.filter((member) => jwk[member] !== undefined);
-    if (kept.some((member) => typeof jwk[member] !== "string" || (jwk[member]).length > MAX_MEMBER_LENGTH)) continue;
+    if (kept.some((member) => typeof jwk[member] !== "string" || jwk[member].length > MAX_MEMBER_LENGTH)) continue;
     usable.push(Object.fromEntries(kept.map((member) => [member, jwk[member]])));
   }
   return { keys: usable };
