@@ -487,18 +487,18 @@ async function launchToFirstRpc(
   }
 }
 
-/**
- * Plugin start-up: the packaged executable (`npm run build:provider`, what `init` installs) to its
- * handshake line and on to its first answered calls, the development launcher (Node on the bundled
- * plugin) to its line, and a bare `node -e ""` — interleaved, so they meet the same machine state;
- * medians of 9.
- */
 /** The packaged plugin (`npm run build:provider`, which `npm run bench` runs first). */
 function providerExecutable(): string {
   const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
   return join(root, `dist/provider/terraform-provider-keyplane_v${version}`);
 }
 
+/**
+ * Plugin start-up: the packaged executable (`npm run build:provider`, what `init` installs) to its
+ * handshake line and on to its first answered calls, the development launcher (Node on the bundled
+ * plugin) to its line, and a bare `node -e ""` — interleaved, so they meet the same machine state;
+ * medians of 9.
+ */
 async function pluginStartup() {
   const executable = providerExecutable();
   const launcher = join(root, "cdktf-provider/bin/terraform-provider-keyplane");

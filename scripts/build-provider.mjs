@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import postject from "postject";
 import yazl from "yazl";
-import { trainCodeCache } from "./provider-executable/train-code-cache.mjs";
+import { checkCodeCaches, trainCodeCache } from "./provider-executable/train-code-cache.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const started = performance.now();
@@ -63,7 +63,10 @@ const pluginSource = join(root, "dist/cdktf-provider/src");
  * every start paid for. Starting it at 16 MB made a 100-resource plan 3–5 % faster.
  * The SEA builder runs with the same flags: V8 refuses a code cache made under other flags.
  */
-const EXECUTABLE_V8_FLAGS = ["--min-semi-space-size=16", "--max-semi-space-size=32"];
+const [nodeMajor, nodeMinor] = process.versions.node.split(".").map(Number);
+/** A single executable's `execArgv` arrived in Node 22.20 and 24.6; older ones would ignore it. */
+const seaTakesExecArgv = nodeMajor > 24 || (nodeMajor === 24 && nodeMinor >= 6) || (nodeMajor === 22 && nodeMinor >= 20);
+const EXECUTABLE_V8_FLAGS = seaTakesExecArgv ? ["--min-semi-space-size=16", "--max-semi-space-size=32"] : [];
 
 /** @type {import("esbuild").BuildOptions} */
 const bundleOptions = {
@@ -167,6 +170,7 @@ if (existsSync(exe) && existsSync(zip) && existsSync(stamp) && readFileSync(stam
   log(`recorded the code cache of the late parts (${(readFileSync(cache).length / 1e3).toFixed(0)} kB)`);
   const temporary = `${exe}.tmp`;
   await singleExecutable(temporary, { ...assets, "plugin-late.cache": cache });
+  await checkCodeCaches(root, temporary);
   renameSync(temporary, exe);
   log(`built ${exeName}`);
   await writeZip(exe, exeName, zip);

@@ -25,6 +25,11 @@ export function lateParts() {
   // V8 checks the cache against the source, its own version and flags, and compiles afresh when
   // it does not fit (script.cachedDataRejected): a stale cache costs time, never correctness.
   const script = new vm.Script(`(function (exports, require, module) {${source}\n})`, { filename: "plugin-late.cjs", cachedData: cache });
+  if (cache && script.cachedDataRejected) {
+    process.emitWarning("the recorded code cache of the provider's gRPC server does not fit this executable and was not used", {
+      code: "KEYPLANE_CODE_CACHE_REJECTED",
+    });
+  }
   const output = process.env[TRAINING_OUTPUT];
   if (output && !cache) process.once("exit", () => writeFileSync(output, script.createCachedData()));
   const module = { exports: {} };

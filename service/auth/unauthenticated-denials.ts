@@ -77,12 +77,12 @@ export class UnauthenticatedDenials {
     });
   }
 
-  /** Pending (address, reason) pairs. */
+  /** Pending (organization, address, reason) tallies. */
   get size(): number {
     return this.tallies.size;
   }
 
-  /** Writes the counts so far as audit events (one statement); on failure keeps them for the next try. */
+  /** Writes the counts so far as audit events (one append per audit chain); a chain that fails keeps its counts for the next try. */
   flush(): Promise<void> {
     const run = this.writing.then(() => this.write());
     this.writing = run.catch(() => {});

@@ -84,11 +84,12 @@ token
     try {
       await migrate(db);
       const tokens: Schemas["Token"][] = [];
-      for (let afterId: string | undefined; ;) {
-        const page = await listTokens(db, opts.org ?? null, afterId, MAX_LIMIT);
+      // The last id shown: the page goes on past it in the list's own order (newest first for an organization's tokens).
+      for (let lastId: string | undefined; ;) {
+        const page = await listTokens(db, opts.org ?? null, lastId, MAX_LIMIT);
         tokens.push(...page.slice(0, MAX_LIMIT));
         if (page.length <= MAX_LIMIT) break;
-        afterId = page[MAX_LIMIT - 1].id;
+        lastId = page[MAX_LIMIT - 1].id;
       }
       process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
     } finally {

@@ -248,7 +248,11 @@ export interface paths {
          *     The answer is an ordinary `kp_` token that expires at `expires_at` and can be revoked like
          *     any other. Every refusal is a 401 whose `code` names the check that failed; nothing is
          *     issued then. Exchanges are rate-limited per issuer and client address and audited with the
-         *     issuer, subject and binding, never the identity token.
+         *     issuer, subject and binding, never the identity token; refusals beyond a budget per
+         *     organization and minute (`KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE`) are counted
+         *     instead, in one `auth.unauthenticated` event per client address, reason and minute in the
+         *     organization's log (anyone can send forged tokens, so one event each would let anyone grow
+         *     that log).
          */
         post: operations["exchangeIdentityToken"];
         delete?: never;

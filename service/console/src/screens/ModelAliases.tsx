@@ -28,8 +28,8 @@ export function ModelAliases({ org }: { org: string }) {
   const pinIds = [...new Set(list.data?.data.flatMap((a) => (a.credential_id ? [a.credential_id] : [])))];
   const pinNames = useLoad(
     () =>
-      Promise.all(pinIds.map((id) => call(api.GET("/v1/organizations/{org}/credentials/{id}", { params: { path: { org, id } } })))).then(
-        (pins) => new Map(pins.map((c) => [c.id, c.name])),
+      Promise.allSettled(pinIds.map((id) => call(api.GET("/v1/organizations/{org}/credentials/{id}", { params: { path: { org, id } } })))).then(
+        (pins) => new Map(pins.flatMap((pin) => (pin.status === "fulfilled" ? [[pin.value.id, pin.value.name] as const] : []))),
       ),
     `${org}:pins:${pinIds.join()}`,
   );
