@@ -140,6 +140,15 @@ for (const kind of testDatabases()) {
     });
 
     it("refuses a cursor of another list or of the other order with 422 at query.cursor", async () => {
+      // Two of each, so that every list below has a next page (and a cursor) whatever ran before.
+      await made(2, (i) => credential(`refused-${i}`));
+      await made(2, (i) => alias(`refused-${i}`));
+      await made(2, (i) => binding(`refused-${i}`));
+      for (let i = 0; i < 2; i++) {
+        await t.runtime.db.transaction((tx) =>
+          createToken(tx, { organizationId: null, role: "platform_admin", name: `refused-${i}` }, { tokenId: null, role: null }, "test"),
+        );
+      }
       const credentials = (await page(org("credentials"), t.member, 1)).body;
       const aliases = (await page(org("model-aliases"), t.member, 1)).body;
       const bindings = (await page(org("identity-bindings"), t.member, 1)).body;
