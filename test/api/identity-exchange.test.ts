@@ -14,15 +14,18 @@ import { TestOidcIssuer, unsignedToken } from "../support/oidc-issuer.js";
 const EXCHANGE = "/v1/auth/token-exchange";
 const SUBJECT = "repo:acme/support-bot:ref:refs/heads/main";
 
+/** A service that reaches the loopback test issuer, without the exchange rate limit, auditing `audited` refusals a minute one by one. */
+const exchangeEnv = (audited: number) => ({
+  KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1",
+  KEYPLANE_ALLOW_INSECURE_ISSUERS: "1",
+  KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "100000",
+  KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE: String(audited),
+});
+
 for (const kind of testDatabases()) {
   describe(`identity token exchange (${kind})`, () => {
-    const t = useApiFixture(kind, {
-      KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1",
-      KEYPLANE_ALLOW_INSECURE_ISSUERS: "1",
-      KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "100000",
-      // Every refusal its own event (the aggregate past the budget: the next describe).
-      KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE: "0",
-    });
+    // Every refusal its own event (the aggregate past the budget: the next describe).
+    const t = useApiFixture(kind, exchangeEnv(0));
     const issuer = new TestOidcIssuer();
     let projectId: string;
     let bindingId: string;
@@ -334,12 +337,7 @@ for (const kind of testDatabases()) {
   });
 
   describe(`refused exchanges past the audit budget (${kind})`, () => {
-    const t = useApiFixture(kind, {
-      KEYPLANE_OUTBOUND_ALLOW_PRIVATE: "1",
-      KEYPLANE_ALLOW_INSECURE_ISSUERS: "1",
-      KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "100000",
-      KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE: "2",
-    });
+    const t = useApiFixture(kind, exchangeEnv(2));
     const issuer = new TestOidcIssuer();
     beforeAll(async () => {
       await issuer.start();

@@ -128,14 +128,23 @@ describe("launched without PLUGIN_CLIENT_CERT", () => {
   }, 20_000);
 });
 
+/** Runs the launcher with `env` until it exits (a launch that never prints a handshake line). */
+async function runToExit(env: NodeJS.ProcessEnv): Promise<{ code: unknown; stdout: string; stderr: string }> {
+  const child = spawn(launcher, [], { env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c) => (stdout += c));
+  child.stderr.on("data", (c) => (stderr += c));
+  const code = await new Promise((resolve) => child.on("close", resolve));
+  return { code, stdout, stderr };
+}
+
 describe("launched with a PLUGIN_CLIENT_CERT that is not a certificate", () => {
   it("fails the launch before any handshake line, naming the variable, instead of failing the engine's connection", async () => {
-    const child = spawn(launcher, [], { env: { ...process.env, ...pluginEnv("-----BEGIN CERTIFICATE-----\nnot base64 DER\n-----END CERTIFICATE-----\n") } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c) => (stdout += c));
-    child.stderr.on("data", (c) => (stderr += c));
-    const code = await new Promise((resolve) => child.on("close", resolve));
+    const { code, stdout, stderr } = await runToExit({
+      ...process.env,
+      ...pluginEnv("-----BEGIN CERTIFICATE-----\nnot base64 DER\n-----END CERTIFICATE-----\n"),
+    });
     expect(code).toBe(1);
     expect(stdout).toBe("");
     expect(stderr).toContain("PLUGIN_CLIENT_CERT is not a PEM certificate");
@@ -148,12 +157,7 @@ describe("launched by hand", () => {
     ["with a wrong magic cookie", "not-the-cookie"],
   ] as const) {
     it(`${label}: explains itself on stderr, prints nothing on stdout, exits 1`, async () => {
-      const child = spawn(launcher, [], { env: { PATH: process.env.PATH, TF_PLUGIN_MAGIC_COOKIE: cookie } });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (c) => (stdout += c));
-      child.stderr.on("data", (c) => (stderr += c));
-      const code = await new Promise((resolve) => child.on("close", resolve));
+      const { code, stdout, stderr } = await runToExit({ PATH: process.env.PATH, TF_PLUGIN_MAGIC_COOKIE: cookie });
       expect(code).toBe(1);
       expect(stdout).toBe("");
       expect(stderr).toContain("This binary is a plugin for OpenTofu and Terraform");
