@@ -34,7 +34,8 @@ export interface PacedLoadResult {
   p99_ms: number;
   p999_ms: number;
   max_ms: number;
-  non2xx: number;
+  /** Requests answered with a failure (a non-2xx status, for HTTP). */
+  failed: number;
   errors: number;
 }
 
@@ -90,49 +91,52 @@ class Connection {
   }
 }
 
-export async function pacedLoad(opts: PacedLoadOptions): Promise<PacedLoadResult> {
-  const target = new URL(opts.url);
-  const body = Buffer.from(opts.body);
-  const head = [
-    `${opts.method} ${target.pathname}${target.search} HTTP/1.1`,
-    `Host: ${target.host}`,
-    ...Object.entries(opts.headers).map(([name, value]) => `${name}: ${value}`),
-    `Content-Length: ${body.length}`,
-    "",
-    "",
-  ].join("\r\n");
-  const request = Buffer.concat([Buffer.from(head, "latin1"), body]);
-  const open = () => new Connection(Number(target.port), target.hostname);
+/** One request slot of an open-loop load: sends a request and settles with whether it succeeded; `broken` slots are replaced. */
+export interface LoadSlot {
+  send(): Promise<boolean>;
+  close(): void;
+  readonly broken?: boolean;
+}
 
+export interface OpenLoopOptions {
+  rate: number;
+  durationS: number;
+  /** Makes the slots: the load's concurrency (requests due while all are busy wait for one, and that wait counts). */
+  open: () => LoadSlot;
+  slots: number;
+}
+
+/** Requests at a fixed rate, each timed from its due time; see the top of this file. */
+export async function openLoop(opts: OpenLoopOptions): Promise<PacedLoadResult> {
   const total = Math.round(opts.rate * opts.durationS);
   const latencies = new Float64Array(total);
   let done = 0;
-  let non2xx = 0;
+  let failed = 0;
   let errors = 0;
-  const idle: Connection[] = Array.from({ length: opts.connections }, open);
+  const idle: LoadSlot[] = Array.from({ length: opts.slots }, opts.open);
   const waiting: { index: number; due: number }[] = [];
   let allDone: () => void = () => {};
   const finished = new Promise<void>((r) => (allDone = r));
 
-  const dispatch = (connection: Connection, index: number, due: number) => {
-    connection.send(request).then(
-      (status) => {
-        if (status < 200 || status > 299) non2xx++;
-        complete(connection, index, due);
+  const dispatch = (slot: LoadSlot, index: number, due: number) => {
+    slot.send().then(
+      (ok) => {
+        if (!ok) failed++;
+        complete(slot, index, due);
       },
       () => {
         errors++;
-        connection.close();
-        complete(open(), index, due);
+        slot.close();
+        complete(opts.open(), index, due);
       },
     );
   };
-  const complete = (connection: Connection, index: number, due: number) => {
+  const complete = (slot: LoadSlot, index: number, due: number) => {
     latencies[index] = performance.now() - due;
     if (++done === total) allDone();
     const next = waiting.shift();
-    if (next) dispatch(connection, next.index, next.due);
-    else idle.push(connection);
+    if (next) dispatch(slot, next.index, next.due);
+    else idle.push(slot);
   };
 
   const start = performance.now();
@@ -143,19 +147,19 @@ export async function pacedLoad(opts: PacedLoadOptions): Promise<PacedLoadResult
     // Everything due by now goes out now, each timed from its own due time.
     while (next < total && start + next * interval <= now) {
       const due = start + next * interval;
-      let connection = idle.pop();
-      if (connection?.broken) {
-        connection.close();
-        connection = open();
+      let slot = idle.pop();
+      if (slot?.broken) {
+        slot.close();
+        slot = opts.open();
       }
-      if (connection) dispatch(connection, next, due);
+      if (slot) dispatch(slot, next, due);
       else waiting.push({ index: next, due });
       next++;
     }
     await new Promise<void>((r) => setTimeout(r, 1));
   }
   if (total > 0) await finished;
-  for (const connection of idle) connection.close();
+  for (const slot of idle) slot.close();
 
   const sorted = latencies.sort();
   const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 100) / 100;
@@ -167,7 +171,40 @@ export async function pacedLoad(opts: PacedLoadOptions): Promise<PacedLoadResult
     p99_ms: at(0.99),
     p999_ms: at(0.999),
     max_ms: at(1),
-    non2xx,
+    failed,
     errors,
   };
+}
+
+/** An open-loop HTTP load: `connections` keep-alive sockets, a 2xx answer counts as success. */
+export function pacedLoad(opts: PacedLoadOptions): Promise<PacedLoadResult> {
+  const target = new URL(opts.url);
+  const body = Buffer.from(opts.body);
+  const head = [
+    `${opts.method} ${target.pathname}${target.search} HTTP/1.1`,
+    `Host: ${target.host}`,
+    ...Object.entries(opts.headers).map(([name, value]) => `${name}: ${value}`),
+    `Content-Length: ${body.length}`,
+    "",
+    "",
+  ].join("\r\n");
+  const request = Buffer.concat([Buffer.from(head, "latin1"), body]);
+  return openLoop({
+    rate: opts.rate,
+    durationS: opts.durationS,
+    slots: opts.connections,
+    open: () => {
+      const connection = new Connection(Number(target.port), target.hostname);
+      return {
+        send: async () => {
+          const status = await connection.send(request);
+          return status >= 200 && status <= 299;
+        },
+        close: () => connection.close(),
+        get broken() {
+          return connection.broken;
+        },
+      };
+    },
+  });
 }

@@ -22,6 +22,7 @@ import { loadProtocolPackage } from "../cdktf-provider/src/protocol/server.js";
 import { KeyplaneApi } from "../service/client/keyplane-api.js";
 import { buildGoProvider } from "./go-provider.js";
 import { measureExchange } from "./identity-exchange.js";
+import { commitBaseline } from "./commit-baseline.js";
 import { pacedLoad } from "./paced-load.js";
 import { planBench } from "./plan.js";
 import { serviceStart } from "./service-start.js";
@@ -141,6 +142,30 @@ async function startService(databaseUrl?: string): Promise<Service> {
   const url = `http://127.0.0.1:${port}`;
   await waitReady(`${url}/readyz`, child);
   return { url, child, platformToken };
+}
+
+/**
+ * Writes out what earlier loads left behind, before a paced load: PostgreSQL's dirty buffers (a
+ * checkpoint, which also lets it recycle WAL segments instead of creating new ones) and then the
+ * kernel's dirty pages. Linux writes a dirty page back ~30 s after it was dirtied, so without this
+ * the saturating loads' hundreds of megabytes of audit rows are flushed in the middle of the paced
+ * load, and each WAL sync waits behind them (seen as one stall of 50–250 ms per run, in step with
+ * /proc/meminfo's Writeback and PostgreSQL's WALInitSync waits). The paced figures then measure
+ * the load itself, not the tail end of the one before. A role that may not CHECKPOINT skips it.
+ */
+async function settleWrites(databaseUrl: string | undefined): Promise<void> {
+  if (databaseUrl) {
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      await db.query("checkpoint");
+    } catch (error) {
+      console.error(`bench: no checkpoint before the paced load (${(error as Error).message})`);
+    } finally {
+      await db.end();
+    }
+  }
+  spawnSync("sync");
 }
 
 /** Setup calls to the service under test (the loads themselves go through autocannon). */
@@ -357,8 +382,14 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
       body: JSON.stringify({ provider: "openai" }),
       connections: CONNECTIONS * 4,
     };
+    await settleWrites(databaseUrl);
     await pacedLoad({ ...pacedOpts, rate: pacedRate, durationS: 1 });
     const paced = await pacedLoad({ ...pacedOpts, rate: pacedRate, durationS: DURATION_S });
+    let commit = null;
+    if (databaseUrl) {
+      await settleWrites(databaseUrl);
+      commit = await commitBaseline(databaseUrl, pacedRate, DURATION_S);
+    }
 
     // At saturation, latency is mostly queueing (connections / throughput). One request at a time
     // shows what the service itself adds, the audit event's durable commit included.
@@ -396,7 +427,16 @@ async function measureService(label: string, databaseUrl: string | undefined, ba
         paced_p99_ms: paced.p99_ms,
         paced_p999_ms: paced.p999_ms,
         paced_max_ms: paced.max_ms,
-        paced_non2xx: paced.non2xx + paced.errors,
+        paced_non2xx: paced.failed + paced.errors,
+        // Baseline (PostgreSQL only): durable single-row INSERTs of the same events, same rate.
+        ...(commit
+          ? {
+              paced_database_commit_p50_ms: commit.p50_ms,
+              paced_database_commit_p99_ms: commit.p99_ms,
+              paced_database_commit_p999_ms: commit.p999_ms,
+              paced_database_commit_failed: commit.failed + commit.errors,
+            }
+          : {}),
         one_connection: { rps: single.rps, p50_ms: single.p50_ms, p99_ms: single.p99_ms, non2xx: single.non2xx },
         rounds: resolveRounds.map((r, i) => ({ rps: r.rps, bare_express_rps: bareRounds[i].rps, ratio: ratio(r.rps, bareRounds[i].rps) })),
       },
@@ -653,6 +693,15 @@ async function main() {
         `${r.resolve.paced_rate_rps} req/s`,
         `p50 ${r.resolve.paced_p50_ms} ms, p99 ${r.resolve.paced_p99_ms} ms, p99.9 ${r.resolve.paced_p999_ms} ms (open loop, half the saturating rate)`,
       ],
+      ...("paced_database_commit_p99_ms" in r.resolve
+        ? [
+            [
+              `${label} durable INSERT, paced (baseline)`,
+              `${r.resolve.paced_rate_rps} req/s`,
+              `p50 ${r.resolve.paced_database_commit_p50_ms} ms, p99 ${r.resolve.paced_database_commit_p99_ms} ms, p99.9 ${r.resolve.paced_database_commit_p999_ms} ms (the same resolve events, one commit each, as many connections as the service's pool)`,
+            ] as [string, string, string],
+          ]
+        : []),
       [
         `${label} resolve, 1 connection`,
         `${r.resolve.one_connection.rps} req/s`,
