@@ -56,6 +56,8 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   /** KEYPLANE_USAGE_RETENTION_DAYS: credential usage rows (one per credential and UTC day) older than this are pruned. */
   usageRetentionDays: number;
+  /** KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS: tokens issued by the identity exchange are deleted this long after they expired or were revoked. */
+  exchangedTokenRetentionDays: number;
   /** Requests per minute per token; 0 disables the limit. */
   rateLimit: { resolvePerMinute: number; authFailuresPerMinute: number; tokenExchangesPerMinute: number; auditedExchangeRefusalsPerMinute: number };
 }
@@ -221,6 +223,7 @@ const schema = z
     KEYPLANE_TLS_CERT_FILE: optionalText.transform((v) => (v === undefined ? undefined : resolve(v))),
     KEYPLANE_TLS_KEY_FILE: optionalText.transform((v) => (v === undefined ? undefined : resolve(v))),
     KEYPLANE_USAGE_RETENTION_DAYS: integer(400, 31, 36_500, "credential usage counts resolves of the last 30 days"),
+    KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS: integer(7, 1, 36_500),
     KEYPLANE_DB_POOL_MAX: integer(10, 1, 1000),
     KEYPLANE_DB_STATEMENT_TIMEOUT_MS: integer(15_000, 100, 3_600_000),
   })
@@ -321,6 +324,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     providerDir: v.KEYPLANE_PROVIDER_DIR,
     tls: v.KEYPLANE_TLS_CERT_FILE && v.KEYPLANE_TLS_KEY_FILE ? { certFile: v.KEYPLANE_TLS_CERT_FILE, keyFile: v.KEYPLANE_TLS_KEY_FILE } : undefined,
     usageRetentionDays: v.KEYPLANE_USAGE_RETENTION_DAYS,
+    exchangedTokenRetentionDays: v.KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS,
     rateLimit: {
       resolvePerMinute: v.KEYPLANE_RATE_LIMIT_RESOLVE_PER_MINUTE,
       authFailuresPerMinute: v.KEYPLANE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,

@@ -12,7 +12,7 @@ import { createLogger } from "./observability/logger.js";
 import { createMetrics } from "./observability/metrics.js";
 import { createApp, type FeatureRegistrar } from "./http/app.js";
 import { HttpProblem, problemBody } from "./http/problem.js";
-import { ensureBootstrapToken } from "./tokens/token-service.js";
+import { ensureBootstrapToken, pruneEndedExchangedTokens } from "./tokens/token-service.js";
 import { destroyExpiredVersions, pruneUsage } from "./credentials/credential-dal.js";
 import { purgeIdempotencyKeys } from "./http/idempotency.js";
 import { providerRoutes } from "./providers/provider-routes.js";
@@ -55,8 +55,8 @@ export interface Runtime {
 }
 
 const MAINTENANCE_INTERVAL_MS = 15_000;
-/** Usage rows are per UTC day: pruning them more often would only scan the table again. */
-const USAGE_RETENTION_INTERVAL_MS = 24 * 3600 * 1000;
+/** Usage rows are per UTC day and retentions are whole days: pruning more often would only scan the tables again. */
+const RETENTION_INTERVAL_MS = 24 * 3600 * 1000;
 
 /** Everything but the listening socket: used by `serve` and by the API tests (supertest). */
 export async function createRuntime(options: { config?: Config; log?: Logger; db?: Db } = {}): Promise<Runtime> {
@@ -115,11 +115,15 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
     void checkKeyring(db, keyring, log);
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
-  let usagePrune = pruneCredentialUsage(db, log, config.usageRetentionDays);
-  const usageRetention = setInterval(() => {
-    usagePrune = pruneCredentialUsage(db, log, config.usageRetentionDays);
-  }, USAGE_RETENTION_INTERVAL_MS);
-  usageRetention.unref();
+  const applyRetention = async () => {
+    await pruneCredentialUsage(db, log, config.usageRetentionDays);
+    await pruneExchangedTokens(db, log, config.exchangedTokenRetentionDays);
+  };
+  let pruning = applyRetention();
+  const retention = setInterval(() => {
+    pruning = applyRetention();
+  }, RETENTION_INTERVAL_MS);
+  retention.unref();
 
   return {
     config,
@@ -133,8 +137,8 @@ export async function createRuntime(options: { config?: Config; log?: Logger; db
     async close() {
       stopping.abort();
       clearInterval(maintenance);
-      clearInterval(usageRetention);
-      await usagePrune;
+      clearInterval(retention);
+      await pruning;
       await app.operations.unauthenticated.close().catch((error: Error) => {
         log.warn({ err: { name: error.name, code: (error as { code?: string }).code } }, "could not write the last unauthenticated-request counts");
       });
@@ -160,6 +164,16 @@ export async function pruneCredentialUsage(db: Db, log: Logger, retentionDays: n
     if (pruned > 0) log.info({ pruned, retention_days: retentionDays }, "pruned credential usage rows older than the retention");
   } catch (error) {
     log.warn({ err: { name: (error as Error).name, code: (error as { code?: string }).code } }, "credential usage retention skipped");
+  }
+}
+
+/** Applies KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS to the tokens the identity exchange issued; never rejects. */
+export async function pruneExchangedTokens(db: Db, log: Logger, retentionDays: number): Promise<void> {
+  try {
+    const pruned = await pruneEndedExchangedTokens(db, retentionDays);
+    if (pruned > 0) log.info({ pruned, retention_days: retentionDays }, "deleted exchanged tokens expired or revoked longer than the retention");
+  } catch (error) {
+    log.warn({ err: { name: (error as Error).name, code: (error as { code?: string }).code } }, "exchanged token retention skipped");
   }
 }
 

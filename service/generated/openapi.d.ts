@@ -246,8 +246,9 @@ export interface paths {
          *     and the binding's claims must match. The first active binding that matches (oldest first),
          *     or the one named by `binding`, decides the role, the project and the lifetime of the token.
          *     The answer is an ordinary `kp_` token that expires at `expires_at` and can be revoked like
-         *     any other. Every refusal is a 401 whose `code` names the check that failed; nothing is
-         *     issued then. Exchanges are rate-limited per issuer and client address and audited with the
+         *     any other; once it has been expired or revoked for `KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS`
+         *     (7 by default) the service deletes it, so it leaves the token list. Every refusal is a 401
+         *     whose `code` names the check that failed; nothing is issued then. Exchanges are rate-limited per issuer and client address and audited with the
          *     issuer, subject and binding, never the identity token; refusals beyond a budget per
          *     organization and minute (`KEYPLANE_AUDITED_EXCHANGE_REFUSALS_PER_MINUTE`) are counted
          *     instead, in one `auth.unauthenticated` event per client address, reason and minute in the
@@ -384,7 +385,9 @@ export interface paths {
         };
         /**
          * List API tokens
-         * @description Active (not revoked) tokens of the organization, newest first. Never includes token values.
+         * @description Active (not revoked) tokens of the organization, newest first, expired ones included; tokens
+         *     issued by the token exchange are deleted once expired or revoked for
+         *     `KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS`. Never includes token values.
          */
         get: operations["listTokens"];
         put?: never;
@@ -1498,7 +1501,11 @@ export interface components {
          */
         CredentialLastUser: {
             token_id: components["schemas"]["TokenId"];
-            /** @description The token's name; null once the token is deleted. */
+            /**
+             * @description The token's name; null once the token is deleted (the service deletes a token issued by
+             *     the token exchange when it has been expired or revoked for
+             *     `KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS`).
+             */
             name: string | null;
         };
         /**

@@ -107,9 +107,12 @@ export async function projectExists(q: Queryable, organizationId: string, projec
   return rows.length > 0;
 }
 
-/** Marks a token as issued through a binding (the token itself is created by the token service). */
+/**
+ * Marks a token as issued through a binding (the token itself is created by the token service), and
+ * as exchanged for good: the retention deletes it after it ends, even once the binding is gone.
+ */
 export async function recordTokenBinding(tx: Queryable, tokenId: string, bindingId: string): Promise<void> {
-  await tx.query("update api_tokens set identity_binding_id = $1 where id = $2", [bindingId, tokenId]);
+  await tx.query("update api_tokens set identity_binding_id = $1, exchanged = true where id = $2", [bindingId, tokenId]);
 }
 
 /** Revokes the live tokens a binding issued; returns their ids. */

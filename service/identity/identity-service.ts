@@ -149,7 +149,7 @@ export class IdentityService {
     });
   }
 
-  /** Deleting revokes the live tokens the binding issued (their rows stay, for the audit trail). */
+  /** Deleting revokes the live tokens the binding issued (their rows stay until the exchanged-token retention deletes them). */
   async delete(organizationId: string, id: string, ifMatch: TagCondition | undefined, meta: CallMeta): Promise<BindingChange<void>> {
     return this.db.transaction(async (tx) => {
       const current = await mustFind(tx, organizationId, id, true);

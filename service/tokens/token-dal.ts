@@ -83,3 +83,22 @@ export async function revokeToken(tx: Queryable, organizationId: string | null, 
   ]);
   return Boolean(rowCount);
 }
+
+/**
+ * Deletes up to `limit` tokens issued by the identity exchange that have been expired or revoked
+ * for more than `retentionDays` (never a token a person created); returns how many. Bounded, so
+ * that one statement never holds many row locks; rows another transaction holds are left for the
+ * next run.
+ */
+export async function deleteEndedExchangedTokens(q: Queryable, retentionDays: number, limit: number): Promise<number> {
+  const { rowCount } = await q.query(
+    // `= any(array(…))`, not `in (…)`: the batch's ids are then looked up by primary key, where a
+    // semi-join would scan the whole table for each batch.
+    `delete from api_tokens where id = any(array(
+       select id from api_tokens
+        where exchanged and least(expires_at, revoked_at) < now() - make_interval(days => $1)
+        limit $2 for update skip locked))`,
+    [retentionDays, limit],
+  );
+  return rowCount ?? 0;
+}

@@ -151,6 +151,24 @@ export async function revokeActiveToken(tx: Queryable, id: string, actor: AuditA
   return token;
 }
 
+/** Rows one statement of the exchanged-token retention deletes at most: short locks, bounded WAL per statement. */
+const PRUNE_BATCH = 10_000;
+
+/**
+ * Deletes the tokens issued by the identity exchange that have been expired or revoked for more
+ * than `retentionDays`, `batch` rows per statement, each committed on its own; returns how many.
+ * Tokens people created are never deleted: revoking them keeps the row, so the audit trail and
+ * KEYPLANE_BOOTSTRAP_TOKEN can still name them.
+ */
+export async function pruneEndedExchangedTokens(db: Db, retentionDays: number, batch = PRUNE_BATCH): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await dal.deleteEndedExchangedTokens(db, retentionDays, batch);
+    total += deleted;
+    if (deleted < batch) return total;
+  }
+}
+
 export interface BootstrapOutcome {
   created: boolean;
   /** The generated token, when none was configured and no platform admin existed: shown once. */

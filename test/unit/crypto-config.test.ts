@@ -119,6 +119,17 @@ describe("loadConfig", () => {
     }
   });
 
+  it("keeps exchanged tokens 7 days after they end unless KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS says otherwise, at least 1", () => {
+    expect(loadConfig({}).exchangedTokenRetentionDays).toBe(7);
+    expect(loadConfig({ KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS: "1" }).exchangedTokenRetentionDays).toBe(1);
+    expect(loadConfig({ KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS: " 36500 " }).exchangedTokenRetentionDays).toBe(36_500);
+    for (const value of ["0", "36501", "-1", "week", "7.5", "7d"]) {
+      const error = configError({ KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS: value });
+      expect(error.issues.map((i) => i.variable)).toEqual(["KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS"]);
+      expect(error.message).toBe(`invalid configuration: KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS must be an integer between 1 and 36500 (got "${value}")`);
+    }
+  });
+
   it("rejects a short bootstrap token without echoing it", () => {
     const error = configError({ KEYPLANE_BOOTSTRAP_TOKEN: "short-secret-token" });
     expect(error.message).toBe("invalid configuration: KEYPLANE_BOOTSTRAP_TOKEN must be at least 32 characters (got 18)");
