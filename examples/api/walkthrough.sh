@@ -47,9 +47,10 @@ say "8. Resolve it the way an AI feature does (resolver token only)"
 api -X POST "$KP/v1/organizations/$ORG/resolve" -H "Authorization: Bearer $RESOLVER" \
   -d '{"provider": "anthropic"}' | jq '{source, credential_id, key_hint, key_version, env_var, secret: (.secret[0:10] + "…")}'
 
-say "9. Deactivate, then delete (an active credential needs ?force=true)"
-api -X POST "$KP/v1/organizations/$ORG/credentials/$ID/deactivate" -H "Authorization: Bearer $ADMIN" | jq '{active}'
-curl -sS -o /dev/null -w "delete: HTTP %{http_code}\n" -X DELETE "$KP/v1/organizations/$ORG/credentials/$ID" -H "Authorization: Bearer $ADMIN"
+say "9. Retire it: step 8 resolved it, so it is in use (409 credential_in_use for a day) unless forced"
+api "$KP/v1/organizations/$ORG/credentials/$ID" -H "Authorization: Bearer $ADMIN" | jq .usage
+api -X POST "$KP/v1/organizations/$ORG/credentials/$ID/deactivate?force=true" -H "Authorization: Bearer $ADMIN" | jq '{active}'
+curl -sS -o /dev/null -w "delete: HTTP %{http_code}\n" -X DELETE "$KP/v1/organizations/$ORG/credentials/$ID?force=true" -H "Authorization: Bearer $ADMIN"
 
 say "10. Everything above is in the hash-chained audit log"
 api "$KP/v1/organizations/$ORG/audit-events?limit=100" -H "Authorization: Bearer $ADMIN" | jq -r '.data[] | "\(.seq)\t\(.action)\t\(.outcome)"'
