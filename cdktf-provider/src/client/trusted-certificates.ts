@@ -30,6 +30,18 @@ function certificatesIn(path: string): string[] | { error: string } {
 export function trustConfiguredAuthorities(caFile: string | undefined, env: NodeJS.ProcessEnv = process.env): Diagnostic[] {
   const sslCertFile = env.SSL_CERT_FILE?.trim() || undefined;
   if (!sslCertFile && !caFile) return [];
+  // The packaged executable carries a Node that has them; the development launcher runs whichever
+  // Node is first on PATH.
+  if (typeof tls.setDefaultCACertificates !== "function") {
+    const setting = caFile ? "ca_file" : "SSL_CERT_FILE";
+    return [
+      diag.error(
+        `Node ${process.versions.node} cannot use ${setting}`,
+        `${setting} needs Node 22.19 or later (24.5 or later on Node 24) to set the authorities the plugin trusts; this plugin runs on Node ${process.versions.node}. Use the packaged executable (npm run build:provider), or put a newer Node first on PATH.`,
+        caFile ? ["ca_file"] : undefined,
+      ),
+    ];
+  }
   const diagnostics: Diagnostic[] = [];
   let trusted = sslCertFile ? [] : tls.getCACertificates("default");
   if (sslCertFile) {
