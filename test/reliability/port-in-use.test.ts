@@ -55,7 +55,11 @@ async function serveOnce(env: Record<string, string>): Promise<string> {
         (r) => r.ok,
         () => false,
       );
-      if (ready) return output;
+      if (ready) {
+        // The log line reaches the pipe asynchronously: /readyz can answer before it arrives.
+        for (let j = 0; j < 50 && !/listening/i.test(output); j++) await delay(100);
+        return output;
+      }
       await delay(100);
     }
     throw new Error(`service not ready after 30 s: ${output}`);
