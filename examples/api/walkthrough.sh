@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's curl walkthrough as a script. Needs a running service (npm start) and a
 # platform-admin token:  KEYPLANE_TOKEN=kp_... bash examples/api/walkthrough.sh
-# Requires curl and jq.
+# Requires curl (7.76 or later, for --fail-with-body) and jq. test/e2e/examples-api.test.ts runs it.
 set -euo pipefail
 : "${KEYPLANE_TOKEN:?export KEYPLANE_TOKEN=<the platform-admin token printed by the first npm start>}"
 KP="${KEYPLANE_ENDPOINT:-http://127.0.0.1:8080}"
@@ -34,7 +34,7 @@ curl -sS -X POST "$KP/v1/organizations/$ORG/credentials" -H "Authorization: Bear
   -d '{"provider": "anthropic", "name": "typo", "api_key": "sk-proj-not-an-anthropic-key"}' | jq '{status, code, errors}'
 
 say "6. Update non-secret fields with optimistic concurrency (If-Match)"
-ETAG=$(curl -sS -D - -o /dev/null "$KP/v1/organizations/$ORG/credentials/$ID" -H "Authorization: Bearer $ADMIN" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
+ETAG=$(api -D - -o /dev/null "$KP/v1/organizations/$ORG/credentials/$ID" -H "Authorization: Bearer $ADMIN" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
 api -X PATCH "$KP/v1/organizations/$ORG/credentials/$ID" -H "Authorization: Bearer $ADMIN" -H "If-Match: $ETAG" \
   -d '{"owner": "ml-platform", "rotation_period_days": 90}' | jq '{owner, rotation_period_days, rotation_due_at, version}'
 
@@ -50,7 +50,7 @@ api -X POST "$KP/v1/organizations/$ORG/resolve" -H "Authorization: Bearer $RESOL
 say "9. Retire it: step 8 resolved it, so it is in use (409 credential_in_use for a day) unless forced"
 api "$KP/v1/organizations/$ORG/credentials/$ID" -H "Authorization: Bearer $ADMIN" | jq .usage
 api -X POST "$KP/v1/organizations/$ORG/credentials/$ID/deactivate?force=true" -H "Authorization: Bearer $ADMIN" | jq '{active}'
-curl -sS -o /dev/null -w "delete: HTTP %{http_code}\n" -X DELETE "$KP/v1/organizations/$ORG/credentials/$ID?force=true" -H "Authorization: Bearer $ADMIN"
+api -o /dev/null -w "delete: HTTP %{http_code}\n" -X DELETE "$KP/v1/organizations/$ORG/credentials/$ID?force=true" -H "Authorization: Bearer $ADMIN"
 
 say "10. Everything above is in the hash-chained audit log"
 api "$KP/v1/organizations/$ORG/audit-events?limit=100" -H "Authorization: Bearer $ADMIN" | jq -r '.data[] | "\(.seq)\t\(.action)\t\(.outcome)"'
