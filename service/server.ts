@@ -157,24 +157,36 @@ export async function runMaintenance(db: Db, log: Logger): Promise<void> {
   }
 }
 
-/** Applies KEYPLANE_USAGE_RETENTION_DAYS to credential usage rows (never to audit events); never rejects. */
-export async function pruneCredentialUsage(db: Db, log: Logger, retentionDays: number): Promise<void> {
+/** Runs one retention, logging how many rows it deleted or that it was skipped; never rejects. */
+async function runRetention(log: Logger, retentionDays: number, prune: () => Promise<number>, deleted: string, skipped: string): Promise<void> {
   try {
-    const pruned = await pruneUsage(db, retentionDays);
-    if (pruned > 0) log.info({ pruned, retention_days: retentionDays }, "pruned credential usage rows older than the retention");
+    const pruned = await prune();
+    if (pruned > 0) log.info({ pruned, retention_days: retentionDays }, deleted);
   } catch (error) {
-    log.warn({ err: { name: (error as Error).name, code: (error as { code?: string }).code } }, "credential usage retention skipped");
+    log.warn({ err: { name: (error as Error).name, code: (error as { code?: string }).code } }, skipped);
   }
 }
 
+/** Applies KEYPLANE_USAGE_RETENTION_DAYS to credential usage rows (never to audit events); never rejects. */
+export function pruneCredentialUsage(db: Db, log: Logger, retentionDays: number): Promise<void> {
+  return runRetention(
+    log,
+    retentionDays,
+    () => pruneUsage(db, retentionDays),
+    "pruned credential usage rows older than the retention",
+    "credential usage retention skipped",
+  );
+}
+
 /** Applies KEYPLANE_EXCHANGED_TOKEN_RETENTION_DAYS to the tokens the identity exchange issued; never rejects. */
-export async function pruneExchangedTokens(db: Db, log: Logger, retentionDays: number): Promise<void> {
-  try {
-    const pruned = await pruneEndedExchangedTokens(db, retentionDays);
-    if (pruned > 0) log.info({ pruned, retention_days: retentionDays }, "deleted exchanged tokens expired or revoked longer than the retention");
-  } catch (error) {
-    log.warn({ err: { name: (error as Error).name, code: (error as { code?: string }).code } }, "exchanged token retention skipped");
-  }
+export function pruneExchangedTokens(db: Db, log: Logger, retentionDays: number): Promise<void> {
+  return runRetention(
+    log,
+    retentionDays,
+    () => pruneEndedExchangedTokens(db, retentionDays),
+    "deleted exchanged tokens expired or revoked longer than the retention",
+    "exchanged token retention skipped",
+  );
 }
 
 /** Stored master key ids this keyring lacks make it reload, and fail /readyz while still lacking. */

@@ -10,6 +10,10 @@
  *   });
  */
 import { randomBytes } from "node:crypto";
+import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { migrate, openDb, type Db, type Queryable } from "../../service/db/index.js";
 
@@ -27,6 +31,24 @@ export interface TestDb {
 export interface OpenTestDbOptions {
   /** Apply service/db/migrations (default true). */
   migrate?: boolean;
+  /** Apply only the migrations numbered below this one: the schema a later migration meets, for testing that migration. */
+  migrateBefore?: number;
+}
+
+const MIGRATIONS_DIR = fileURLToPath(new URL("../../service/db/migrations/", import.meta.url));
+
+/** The migrations numbered below `version`, or all of them. */
+async function applyMigrations(db: Db, version: number | undefined): Promise<void> {
+  if (version === undefined) return void (await migrate(db));
+  const dir = await mkdtemp(join(tmpdir(), "kp-migrations-"));
+  try {
+    for (const file of await readdir(MIGRATIONS_DIR)) {
+      if (/^\d{4}_/.test(file) && Number(file.slice(0, 4)) < version) await cp(join(MIGRATIONS_DIR, file), join(dir, file));
+    }
+    await migrate(db, { dir });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export function testDatabases(): TestDbKind[] {
@@ -71,7 +93,7 @@ export async function createPgTestDatabase(): Promise<{ name: string; url: strin
 export async function openTestDb(kind: TestDbKind, opts: OpenTestDbOptions = {}): Promise<TestDb> {
   if (kind === "pglite") {
     const db = await openDb({ driver: "pglite", dataDir: "memory://" });
-    if (opts.migrate ?? true) await migrate(db);
+    if (opts.migrate ?? true) await applyMigrations(db, opts.migrateBefore);
     return { kind, db, cleanup: () => db.close() };
   }
   const database = await createPgTestDatabase();
@@ -81,7 +103,7 @@ export async function openTestDb(kind: TestDbKind, opts: OpenTestDbOptions = {})
     await database.drop();
   };
   try {
-    if (opts.migrate ?? true) await migrate(db);
+    if (opts.migrate ?? true) await applyMigrations(db, opts.migrateBefore);
   } catch (err) {
     await cleanup();
     throw err;

@@ -1,14 +1,9 @@
 // Migration 0013 totals the resolve events written before it into credential_usage_daily, with
 // the figures 0011's reads gave for them.
-import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../../service/db/index.js";
 import { openTestDb, testDatabases, type TestDb } from "../support/db.js";
 
-const MIGRATIONS_DIR = fileURLToPath(new URL("../../service/db/migrations/", import.meta.url));
 const ORG = "org_usagebackfill";
 
 interface Event {
@@ -23,18 +18,11 @@ interface Event {
 for (const kind of testDatabases()) {
   describe(`migration 0013: credential usage totals from the audit events (${kind})`, () => {
     let t: TestDb;
-    let before: string;
     beforeAll(async () => {
-      t = await openTestDb(kind, { migrate: false });
-      before = await mkdtemp(join(tmpdir(), "kp-migrations-"));
-      for (const file of await readdir(MIGRATIONS_DIR)) {
-        if (/^\d{4}_/.test(file) && Number(file.slice(0, 4)) < 13) await cp(join(MIGRATIONS_DIR, file), join(before, file));
-      }
-      await migrate(t.db, { dir: before });
+      t = await openTestDb(kind, { migrateBefore: 13 });
     }, 60_000);
     afterAll(async () => {
       await t?.cleanup();
-      if (before) await rm(before, { recursive: true, force: true });
     });
 
     it("totals resolves per credential and UTC day, and denied resolves since each inactive credential's last deactivation", async () => {

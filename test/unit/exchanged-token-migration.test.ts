@@ -1,32 +1,20 @@
 // Migration 0015 marks the tokens the identity exchange issued before it: those that name their
 // binding, and those whose binding was deleted, through their identity.exchange audit event.
-import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../../service/db/index.js";
 import { openTestDb, testDatabases, type TestDb } from "../support/db.js";
 
-const MIGRATIONS_DIR = fileURLToPath(new URL("../../service/db/migrations/", import.meta.url));
 const ORG = "org_exchangedbackfill";
 const OTHER_ORG = "org_exchangedother";
 
 for (const kind of testDatabases()) {
   describe(`migration 0015: exchanged tokens are marked (${kind})`, () => {
     let t: TestDb;
-    let before: string;
     beforeAll(async () => {
-      t = await openTestDb(kind, { migrate: false });
-      before = await mkdtemp(join(tmpdir(), "kp-migrations-"));
-      for (const file of await readdir(MIGRATIONS_DIR)) {
-        if (/^\d{4}_/.test(file) && Number(file.slice(0, 4)) < 15) await cp(join(MIGRATIONS_DIR, file), join(before, file));
-      }
-      await migrate(t.db, { dir: before });
+      t = await openTestDb(kind, { migrateBefore: 15 });
     }, 60_000);
     afterAll(async () => {
       await t?.cleanup();
-      if (before) await rm(before, { recursive: true, force: true });
     });
 
     it("marks tokens of live and deleted bindings, never a token a person created", async () => {

@@ -1,16 +1,10 @@
 // Migration 0008 corrects hints stored under the old rule (any provider's prefix) to what the
 // current rule gives for the same secret, without the secret.
-import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../../service/db/index.js";
 import { keyHint } from "../../service/providers/catalog.js";
 import { openTestDb, testDatabases, type TestDb } from "../support/db.js";
-
-const MIGRATIONS_DIR = fileURLToPath(new URL("../../service/db/migrations/", import.meta.url));
 
 // Secrets and the hints the previous rule stored for them.
 const STORED = [
@@ -31,18 +25,11 @@ const STORED = [
 for (const kind of testDatabases()) {
   describe(`migration 0008: hints with the provider's own prefix (${kind})`, () => {
     let t: TestDb;
-    let before: string;
     beforeAll(async () => {
-      t = await openTestDb(kind, { migrate: false });
-      before = await mkdtemp(join(tmpdir(), "kp-migrations-"));
-      for (const file of await readdir(MIGRATIONS_DIR)) {
-        if (/^\d{4}_/.test(file) && Number(file.slice(0, 4)) < 8) await cp(join(MIGRATIONS_DIR, file), join(before, file));
-      }
-      await migrate(t.db, { dir: before });
+      t = await openTestDb(kind, { migrateBefore: 8 });
     }, 60_000);
     afterAll(async () => {
       await t?.cleanup();
-      if (before) await rm(before, { recursive: true, force: true });
     });
 
     it("rewrites stored hints of credentials and versions to the current rule's hint of the same secret", async () => {
