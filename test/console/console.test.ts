@@ -357,7 +357,8 @@ describe.skipIf(!haveChromium)("admin console in Chromium", () => {
 
     await page.getByRole("link", { name: "Add model alias" }).click();
     await heading("Add model alias").waitFor();
-    expect(await page.getByLabel("Project", { exact: true }).inputValue()).toBe(project.body.id);
+    // The project picker's options load after the form: the project is selected once they are there.
+    await expect.poll(() => page.getByLabel("Project", { exact: true }).inputValue()).toBe(project.body.id);
     await page.getByLabel("Name", { exact: true }).fill("support-chat");
     await page.getByLabel("Model", { exact: true }).fill("gpt-5-mini");
     // The project inherits, so the organization's aliases are there to fall back to, in the order picked.
