@@ -1,8 +1,9 @@
 // `tofu plan` of 100 and 400 keyplane_credential resources through the packaged plugin (what
 // `init` installs), side by side with the same number of built-in terraform_data resources (the
 // engine alone) and of the Go baseline provider's keyplane_credential (bench/go-provider:
-// terraform-plugin-framework, one GET per resource), all against one service in one run. The plans of every configuration are interleaved round by round,
-// so the machine's drift falls on all of them alike; each figure is the median of its rounds.
+// terraform-plugin-framework, one GET per resource), all against one service in one run. The
+// plans of every configuration are interleaved round by round, so the machine's drift falls on
+// all of them alike; each figure is the median of its rounds.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

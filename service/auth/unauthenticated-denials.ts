@@ -36,9 +36,10 @@ interface Tally {
  * Requests that could not be authenticated (no token, or one that does not verify) are audited in
  * aggregate: anyone can send them without limit, and one audit event each would let anyone grow
  * the append-only log without bound. Each window writes one event per client address and reason
- * (and organization, for a token exchange: into that organization's log), "n denied requests", with the first request id and the operations called. Memory is bounded as
- * well (MAX_TRACKED_CLIENTS pairs, then "other"). The counts of a failed write are kept for the
- * next one and close() writes what is left, so the fact is never lost. Denials of an authenticated
+ * (and organization, for a token exchange: into that organization's log), "n denied requests",
+ * with the first request id and the operations called. Memory is bounded as well
+ * (MAX_TRACKED_CLIENTS tallies, then "other"). The counts of a failed write are kept for the next
+ * one and close() writes what is left, so the fact is never lost. Denials of an authenticated
  * token (a role that may not do something) are not counted here: each is its own event.
  */
 export class UnauthenticatedDenials {
@@ -100,7 +101,11 @@ export class UnauthenticatedDenials {
     this.tallies = new Map();
     // One append per audit chain, so a chain that failed is counted again without the others.
     const byChain = new Map<string | null, Tally[]>();
-    for (const tally of batch) byChain.set(tally.organizationId, [...(byChain.get(tally.organizationId) ?? []), tally]);
+    for (const tally of batch) {
+      const tallies = byChain.get(tally.organizationId);
+      if (tallies) tallies.push(tally);
+      else byChain.set(tally.organizationId, [tally]);
+    }
     let failure: Error | null = null;
     for (const tallies of byChain.values()) {
       try {
