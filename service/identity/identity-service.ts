@@ -9,7 +9,7 @@ import { createToken } from "../tokens/token-service.js";
 import { TokenBucketLimiter } from "../ratelimit/token-bucket.js";
 import type { Schemas } from "../contract-types.js";
 import { IssuerKeys, type KeySource } from "./issuer-keys.js";
-import { mismatch, peekToken, verifyToken, type MatchFailure } from "./identity-token.js";
+import { mismatch, peekToken, verifyToken, type MatchFailure, type UnverifiedToken } from "./identity-token.js";
 import * as dal from "./identity-dal.js";
 
 export type IdentityBinding = Schemas["IdentityBinding"];
@@ -173,15 +173,25 @@ export class IdentityService {
 
   private async exchangeInScope(body: Schemas["TokenExchangeRequest"], caller: ExchangeCaller): Promise<TokenExchange> {
     const organizationId = body.organization_id;
-    const claimed = peekToken(body.identity_token);
+    let claimed: UnverifiedToken;
+    try {
+      claimed = peekToken(body.identity_token);
+    } catch (error) {
+      if (!(error instanceof IdentityRejectedError)) throw error;
+      this.takeAttempt("", caller);
+      return this.refuseUnattributed(error, caller);
+    }
     const candidates = (await dal.activeBindingsOfIssuer(this.db, organizationId, claimed.issuer)).filter(
       (b) => body.binding === undefined || b.id === body.binding,
     );
-    // Unknown issuers share one budget per address, so changing `iss` buys no fresh attempts.
-    const verdict = this.limiter.take(`${candidates.length > 0 ? claimed.issuer : ""}\n${caller.clientKey}`);
-    if (!verdict.allowed) throw new TooManyRequestsError("Too many token exchanges from this address for this issuer; retry later.", verdict.retryAfterSeconds);
+    // Unknown issuers (and tokens that name none) share one budget per address, so changing `iss`
+    // buys no fresh attempts.
+    this.takeAttempt(candidates.length > 0 ? claimed.issuer : "", caller);
     if (candidates.length === 0)
-      throw new IdentityRejectedError("unknown_issuer", "No active identity binding of this organization accepts the token's issuer.");
+      return this.refuseUnattributed(
+        new IdentityRejectedError("unknown_issuer", "No active identity binding of this organization accepts the token's issuer."),
+        caller,
+      );
 
     const denied = async (error: IdentityRejectedError, bindingId: string | null): Promise<never> => {
       if (!this.auditedRefusals.take(organizationId).allowed) {
@@ -223,6 +233,24 @@ export class IdentityService {
       if (firstFailure === null || MATCH_ORDER.indexOf(failure) > MATCH_ORDER.indexOf(firstFailure)) firstFailure = failure;
     }
     return denied(new IdentityRejectedError(firstFailure!, MATCH_DETAIL[firstFailure!]), body.binding ?? null);
+  }
+
+  /** @throws TooManyRequestsError when the address has used up its attempts for the issuer ("" for unknown ones). */
+  private takeAttempt(issuer: string, caller: ExchangeCaller): void {
+    const verdict = this.limiter.take(`${issuer}\n${caller.clientKey}`);
+    if (!verdict.allowed) throw new TooManyRequestsError("Too many token exchanges from this address for this issuer; retry later.", verdict.retryAfterSeconds);
+  }
+
+  /**
+   * A refusal before any binding matched the token (not a JWT, a disallowed algorithm, an issuer no
+   * binding names): counted with the platform's other requests without a token. The organization
+   * the request names is not known to exist, and its audit log is not a place where anyone may
+   * write by sending garbage.
+   */
+  private refuseUnattributed(error: IdentityRejectedError, caller: ExchangeCaller): never {
+    const { clientAddress, requestId } = caller;
+    this.options.countRefusal({ clientAddress, reason: error.code, operation: "exchangeIdentityToken", requestId });
+    throw error;
   }
 
   private async issue(binding: dal.IdentityBindingRow, subject: string, requestId: string): Promise<TokenExchange> {
