@@ -33,11 +33,14 @@ const OUTPUTS = [
   "dist/cdktf-provider/cdktf/index.js",
   "dist/cdktf-provider/src/protocol/proto/tfplugin6.proto",
   "dist/openapi.json",
+  "dist/service/db/pglite-cluster.tar.gz",
   "dist/service/console/index.html",
 ];
 
 /** Written by the tests and the bench themselves, so never a reason to rebuild. */
-const NOT_SOURCES = new Set(["service/console/screenshots", "bench/results.json", "bench/go-provider"].map((p) => join(repoRoot, p)));
+const NOT_SOURCES = new Set(
+  ["service/console/screenshots", "bench/results.json", "bench/results.partial.json", "bench/go-provider"].map((p) => join(repoRoot, p)),
+);
 
 function newestMtime(path) {
   if (NOT_SOURCES.has(path) || !existsSync(path)) return 0;

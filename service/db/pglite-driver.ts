@@ -1,7 +1,8 @@
-import { unlinkSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { PGlite, TransactionAbortedError as PgliteTransactionAbortedError, types as pgliteTypes } from "@electric-sql/pglite";
 import type { Results, Transaction } from "@electric-sql/pglite";
 import { DbError, TransactionAbortedError, mapDbError } from "./errors.js";
@@ -221,6 +222,28 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   };
 }
 
+/**
+ * initdb's output, written by the build (scripts/copy-assets.mjs) beside the compiled driver in
+ * dist/. PGlite runs initdb in WebAssembly when a data directory has no cluster: 3–4 s of a new
+ * data directory's first start, and of every in-memory database the tests open. Loading the
+ * tarball takes under one.
+ */
+const BUILT_CLUSTER_TARBALL = fileURLToPath(new URL("./pglite-cluster.tar.gz", import.meta.url));
+const clusterTarballs = new Map<string, Promise<Blob | undefined>>();
+
+/** The tarball at `path`, read once per process; undefined when there is none (PGlite then runs initdb). */
+function clusterTarball(path: string): Promise<Blob | undefined> {
+  let tarball = clusterTarballs.get(path);
+  if (!tarball) {
+    tarball = readFile(path).then(
+      (bytes) => new Blob([bytes]),
+      () => undefined,
+    );
+    clusterTarballs.set(path, tarball);
+  }
+  return tarball;
+}
+
 export async function openPgliteDb(opts: PgliteDbOptions): Promise<Db> {
   const inMemory = opts.dataDir.startsWith("memory://");
   let releaseLock = async () => {};
@@ -229,11 +252,14 @@ export async function openPgliteDb(opts: PgliteDbOptions): Promise<Db> {
     releaseLock = await lockDataDir(opts.dataDir);
   }
   try {
+    const hasCluster = !inMemory && existsSync(join(opts.dataDir, "PG_VERSION"));
+    const newCluster = hasCluster ? undefined : await clusterTarball(opts.clusterTarball ?? BUILT_CLUSTER_TARBALL);
     const pglite = await PGlite.create(opts.dataDir, {
       parsers: { [pgliteTypes.BYTEA]: parseBytea },
       // PostgreSQL's default 128 MB of shared buffers live in the WASM heap, which never shrinks;
       // the embedded database is for one small deployment, and 16 MB of them are plenty for it.
       startParams: [...PGlite.defaultStartParams, "-c", "shared_buffers=16MB"],
+      ...(newCluster ? { loadDataDir: newCluster } : {}),
     });
     return new PgliteDb(pglite, releaseLock);
   } catch (err) {

@@ -89,6 +89,12 @@ export interface PgliteDbOptions {
   driver: "pglite";
   /** Directory of the embedded database, or "memory://" (tests). */
   dataDir: string;
+  /**
+   * A new cluster as a tarball, loaded into a data directory that has none instead of running
+   * initdb; by default the one the build writes beside the compiled driver. Without one, PGlite
+   * runs initdb.
+   */
+  clusterTarball?: string;
 }
 
 export type DbOptions = PgDbOptions | PgliteDbOptions;

@@ -36,6 +36,11 @@ export interface OpenTestDbOptions {
 }
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("../../service/db/migrations/", import.meta.url));
+/**
+ * The new cluster the build writes (the global setup builds dist/ first): the drivers' sources,
+ * which the suites import, have no tarball beside them.
+ */
+export const BUILT_CLUSTER_TARBALL = fileURLToPath(new URL("../../dist/service/db/pglite-cluster.tar.gz", import.meta.url));
 
 /** The migrations numbered below `version`, or all of them. */
 async function applyMigrations(db: Db, version: number | undefined): Promise<void> {
@@ -92,7 +97,7 @@ export async function createPgTestDatabase(): Promise<{ name: string; url: strin
 
 export async function openTestDb(kind: TestDbKind, opts: OpenTestDbOptions = {}): Promise<TestDb> {
   if (kind === "pglite") {
-    const db = await openDb({ driver: "pglite", dataDir: "memory://" });
+    const db = await openDb({ driver: "pglite", dataDir: "memory://", clusterTarball: BUILT_CLUSTER_TARBALL });
     if (opts.migrate ?? true) await applyMigrations(db, opts.migrateBefore);
     return { kind, db, cleanup: () => db.close() };
   }

@@ -19,7 +19,7 @@ import {
   type Db,
   type Queryable,
 } from "../../service/db/index.js";
-import { dumpAllTables, openTestDb, testDatabases, type TestDb } from "../support/db.js";
+import { BUILT_CLUSTER_TARBALL, dumpAllTables, openTestDb, testDatabases, type TestDb } from "../support/db.js";
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("../../service/db/migrations/", import.meta.url));
 // What this build ships, so these tests hold as migrations are added.
@@ -434,13 +434,18 @@ for (const kind of testDatabases()) {
 }
 
 describe("embedded database on disk", () => {
-  it(
-    "persists across restarts in its data directory (0700)",
-    async () => {
+  // A new data directory gets its cluster from the build's tarball, or from initdb without one.
+  it.each([
+    ["from the build's cluster tarball", BUILT_CLUSTER_TARBALL],
+    ["through initdb when there is no tarball", "/nonexistent/pglite-cluster.tar.gz"],
+  ])(
+    "persists across restarts in its data directory (0700), created %s",
+    async (_how, clusterTarball) => {
       const home = await mkdtemp(join(tmpdir(), "kp-pglite-"));
       const dataDir = join(home, "data");
       try {
-        const first = await openDb({ driver: "pglite", dataDir });
+        const first = await openDb({ driver: "pglite", dataDir, clusterTarball });
+        expect((await stat(join(dataDir, "PG_VERSION"))).isFile()).toBe(true);
         expect((await migrate(first)).applied).toEqual(SHIPPED);
         const orgId = await insertOrg(first, "persisted");
         await first.close();
@@ -448,7 +453,8 @@ describe("embedded database on disk", () => {
 
         // A lock left by a crashed process (pid no longer running) does not block the next start.
         await writeFile(`${dataDir}.lock`, "2147483646\n");
-        const second = await openDb({ driver: "pglite", dataDir });
+        // Reopened, the directory's own cluster is used: the tarball is only for a new one.
+        const second = await openDb({ driver: "pglite", dataDir, clusterTarball });
         try {
           // A second opener would corrupt the directory: refused while the first is open.
           const err = await caught(openDb({ driver: "pglite", dataDir }));
