@@ -5,7 +5,8 @@
 //   terraform-provider-keyplane_<version>_<os>_<arch>.zip    the executable, zipped
 //   terraform-provider-keyplane_<version>_SHA256SUMS         "<sha256>  <zip name>" per platform
 //   terraform-provider-keyplane_<version>_SHA256SUMS.sig     detached binary OpenPGP signature of it
-//   terraform-provider-keyplane_<version>_signing-key.asc    the public key that made the signature
+//   terraform-provider-keyplane_<version>_signing-key.asc    the public key that made the signature (only
+//                                                            its public part is served, should it hold the private key)
 //   terraform-provider-keyplane_<version>_manifest.json      {"version":1,"metadata":{"protocol_versions":["6.0"]}}
 //
 // A version is served only when its sums, signature and key are all there, and a platform only
@@ -17,7 +18,7 @@ import type { Stats } from "node:fs";
 import * as fsPromises from "node:fs/promises";
 import { join } from "node:path";
 import { NotFoundError, ValidationError } from "../errors.js";
-import { publicKeyId, signDetached } from "./release-signing.js";
+import { publicSigningKey, signDetached } from "./release-signing.js";
 
 export const PROVIDER_NAMESPACE = "keyplane";
 export const PROVIDER_TYPE = "keyplane";
@@ -44,9 +45,10 @@ interface Release {
   version: string;
   protocols: string[];
   platforms: Platform[];
+  /** The signing-key file as it is: it may hold the private key, so it is never served as it is. */
   signingKeyArmor: string;
-  /** The signing key's id, parsed at the first download that needs it. */
-  signingKeyId?: Promise<string>;
+  /** The key's public part and id, parsed at the first download that needs them. */
+  signingKey?: Promise<{ keyId: string; asciiArmor: string }>;
 }
 
 /** The file system calls the registry makes; tests pass node:fs/promises wrapped to count them. */
@@ -102,7 +104,7 @@ export class ProviderRegistry {
         `No keyplane/keyplane ${version.slice(0, 64)} package for ${os.slice(0, 32)}_${arch.slice(0, 32)}.`,
       );
     const files = releaseFiles(version);
-    release.signingKeyId ??= publicKeyId(release.signingKeyArmor);
+    release.signingKey ??= publicSigningKey(release.signingKeyArmor);
     return {
       protocols: release.protocols,
       os,
@@ -111,7 +113,7 @@ export class ProviderRegistry {
       shasum: platform.shasum,
       shasumsFile: files.sums,
       signatureFile: files.signature,
-      signingKey: { keyId: await release.signingKeyId, asciiArmor: release.signingKeyArmor },
+      signingKey: await release.signingKey,
     };
   }
 

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as openpgp from "openpgp";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { generateSigningKey, type SigningKeyPair } from "../../service/provider-registry/release-signing.js";
+import { generateSigningKey, signDetached, type SigningKeyPair } from "../../service/provider-registry/release-signing.js";
 import { ProviderRegistry, publishReleases, releaseFiles, type RegistryFs } from "../../service/provider-registry/registry-service.js";
 import { startTestRuntime, type TestRuntime } from "../support/runtime.js";
 
@@ -30,6 +30,22 @@ function writeRelease(dir: string, version: string, key: SigningKeyPair, platfor
   writeFileSync(join(dir, files.signingKey), key.publicKey);
   writeFileSync(join(dir, files.manifest), JSON.stringify({ version: 1, metadata: { protocol_versions: ["6.0"] } }));
   writeFileSync(join(dir, files.sums), sums.join(""));
+}
+
+/** Signs the release's sums for real, and puts `signingKeyFile` (default the public key) where the key belongs. */
+async function signRelease(dir: string, version: string, key: SigningKeyPair, signingKeyFile = key.publicKey) {
+  const files = releaseFiles(version);
+  const { signature } = await signDetached(await fsPromises.readFile(join(dir, files.sums)), key.privateKey);
+  writeFileSync(join(dir, files.signature), signature);
+  writeFileSync(join(dir, files.signingKey), signingKeyFile);
+}
+
+async function verifies(dir: string, version: string, armoredKey: string): Promise<boolean> {
+  const files = releaseFiles(version);
+  const message = await openpgp.createMessage({ binary: await fsPromises.readFile(join(dir, files.sums)) });
+  const signature = await openpgp.readSignature({ binarySignature: await fsPromises.readFile(join(dir, files.signature)) });
+  const verified = await openpgp.verify({ message, signature, verificationKeys: await openpgp.readKey({ armoredKey }) });
+  return verified.signatures[0].verified;
 }
 
 function countingFs() {
@@ -179,6 +195,21 @@ describe("the registry routes", () => {
     const download = await t.api.get(`/v1/terraform/providers/${NS}/${NS}/1.1.0/download/linux/amd64`);
     expect(download.status).toBe(200);
     expect(download.body.signing_keys.gpg_public_keys[0].key_id).toBe(key.keyId);
+  });
+
+  it("serve only the public part of a signing-key file that holds the private key", async () => {
+    writeRelease(dir, "1.2.0", key);
+    await signRelease(dir, "1.2.0", key, key.privateKey);
+    expect(await fsPromises.readFile(join(dir, releaseFiles("1.2.0").signingKey), "utf8")).toContain("PRIVATE KEY BLOCK");
+
+    const download = await t.api.get(`/v1/terraform/providers/${NS}/${NS}/1.2.0/download/linux/amd64`);
+    expect(download.status).toBe(200);
+    const [served] = download.body.signing_keys.gpg_public_keys as { key_id: string; ascii_armor: string }[];
+    expect(served.ascii_armor).toContain("-----BEGIN PGP PUBLIC KEY BLOCK-----");
+    expect(served.ascii_armor).not.toMatch(/PRIVATE KEY/);
+    expect((await openpgp.readKey({ armoredKey: served.ascii_armor })).isPrivate()).toBe(false);
+    expect(served.key_id).toBe(key.keyId);
+    expect(await verifies(dir, "1.2.0", served.ascii_armor)).toBe(true);
   });
 });
 
