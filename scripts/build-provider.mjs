@@ -13,13 +13,14 @@
 // copies and rewrites a ~120 MB binary and zips it, so the executable and the zip are cached by a
 // hash of everything that goes in (bundle, Node version, this script) and rebuilt only when it changes.
 //
-// Signing key: KEYPLANE_PROVIDER_SIGNING_KEY_FILE (armored private key; passphrase in
-// KEYPLANE_PROVIDER_SIGNING_KEY_PASSPHRASE), else .keyplane/provider-signing-key.asc, which is made
-// on first use for development (.keyplane/ is not committed). See the README, "Signing key".
+// Signing key: KEYPLANE_PROVIDER_SIGNING_KEY_FILE (armored private key), else
+// .keyplane/provider-signing-key.asc (where `keyplane provider keygen` writes by default), made on
+// first use for development (.keyplane/ is not committed); either unlocked with
+// KEYPLANE_PROVIDER_SIGNING_KEY_PASSPHRASE. See the README, "Signing key".
 import { createHash } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, sep } from "node:path";
+import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import postject from "postject";
@@ -33,8 +34,8 @@ const log = (message) => console.log(`build:provider: ${message} (${((performanc
 const entry = join(root, "dist/cdktf-provider/src/main.js");
 if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
 const { releaseFiles } = await import(join(root, "dist/service/provider-registry/registry-service.js"));
-const { generateSigningKey, signDetached } = await import(join(root, "dist/service/provider-registry/release-signing.js"));
-const { DEFAULT_SIGNING_KEY_FILE } = await import(join(root, "dist/service/cli/provider.js"));
+const { signDetached } = await import(join(root, "dist/service/provider-registry/release-signing.js"));
+const { releaseSigningKey } = await import(join(root, "dist/service/cli/provider.js"));
 
 const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
 const OS = { linux: "linux", darwin: "darwin", win32: "windows", freebsd: "freebsd" }[process.platform];
@@ -245,17 +246,13 @@ function writeZip(path, name, target) {
   );
 }
 
+/** The release key, found as `keyplane provider publish` finds it (a development key made on first use). */
 async function signingKey() {
-  const passphrase = process.env.KEYPLANE_PROVIDER_SIGNING_KEY_PASSPHRASE || undefined;
-  const configured = process.env.KEYPLANE_PROVIDER_SIGNING_KEY_FILE;
-  if (configured) return { privateKey: readFileSync(configured, "utf8"), passphrase };
-  const path = join(root, DEFAULT_SIGNING_KEY_FILE);
-  if (!existsSync(path)) {
-    const key = await generateSigningKey({ name: "Keyplane provider (development build)" });
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, key.privateKey, { mode: 0o600, flag: "wx" });
-    writeFileSync(`${path}.pub`, key.publicKey);
-    console.warn(`build:provider: GENERATED a development signing key at ${path} (key id ${key.keyId}); set KEYPLANE_PROVIDER_SIGNING_KEY_FILE for releases`);
+  const { privateKey, passphrase, generated } = await releaseSigningKey(root, { makeDevelopmentKey: true });
+  if (generated) {
+    console.warn(
+      `build:provider: GENERATED a development signing key at ${generated.file} (key id ${generated.keyId}); set KEYPLANE_PROVIDER_SIGNING_KEY_FILE for releases`,
+    );
   }
-  return { privateKey: readFileSync(path, "utf8"), passphrase: undefined };
+  return { privateKey, passphrase };
 }

@@ -12,6 +12,10 @@ class AiCredentials extends TerraformStack {
   constructor(scope: Construct, id: string) {
     super(scope, id);
     new KeyplaneProvider(this, "keyplane");
+    // The bindings' source is "keyplane/keyplane" (the development mirror of README.md). To install
+    // the provider from your Keyplane service instead, name its host (README.md, "Install the
+    // provider from your Keyplane service"):
+    // this.addOverride("terraform.required_providers.keyplane.source", "keyplane.example.com/keyplane/keyplane");
 
     const openai = new Credential(this, "openai", {
       providerType: "openai",

@@ -11,6 +11,9 @@ terraform {
 
   required_providers {
     keyplane = {
+      # For options B and C of README.md (the provider from a checkout). For option A, `init` from
+      # your Keyplane service, put its host here: "keyplane.example.com/keyplane/keyplane", or
+      # "localhost:8443/keyplane/keyplane" for the local service README.md starts.
       source = "keyplane/keyplane"
     }
   }

@@ -1,14 +1,15 @@
 // `keyplane provider …`: the signing key of provider releases and publishing a build into the
 // directory the service's registry serves (KEYPLANE_PROVIDER_DIR).
 import type { Command } from "commander";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { ValidationError } from "../errors.js";
 import { generateSigningKey } from "../provider-registry/release-signing.js";
 import { publishReleases, type ReleaseSigningKey } from "../provider-registry/registry-service.js";
 
-/** Where `npm run build:provider` looks for the key when KEYPLANE_PROVIDER_SIGNING_KEY_FILE is unset. */
-export const DEFAULT_SIGNING_KEY_FILE = ".keyplane/provider-signing-key.asc";
+/** Where `keyplane provider keygen` writes the key, and the build and publish look for it, when KEYPLANE_PROVIDER_SIGNING_KEY_FILE is unset. */
+const DEFAULT_SIGNING_KEY_FILE = ".keyplane/provider-signing-key.asc";
 
 export function registerProviderCommand(program: Command): void {
   const provider = program.command("provider").description("provider releases: signing key and publishing");
@@ -49,25 +50,49 @@ export function registerProviderCommand(program: Command): void {
       const from = resolve(opts.from);
       const target = resolve(to);
       if (from === target) throw new ValidationError([{ path: "--to", message: "is the directory being published from" }]);
-      const versions = await publishReleases(from, target, readSigningKey);
+      const versions = await publishReleases(from, target, () => releaseSigningKey(process.cwd()));
       process.stdout.write(`published ${versions.join(", ")} to ${target}\n`);
     });
 }
 
 /**
- * The release signing key, read only when a publish must sign merged sums: the file
- * KEYPLANE_PROVIDER_SIGNING_KEY_FILE names, else the development key `npm run build:provider` made.
+ * The key that signs releases, found alike by `npm run build:provider` and by `keyplane provider
+ * publish` (which reads it only when it must sign merged sums): the file
+ * KEYPLANE_PROVIDER_SIGNING_KEY_FILE names, else DEFAULT_SIGNING_KEY_FILE under `base` (where
+ * `keyplane provider keygen` writes without --out), unlocked in either case with
+ * KEYPLANE_PROVIDER_SIGNING_KEY_PASSPHRASE, the variable keygen protects the key with. When neither
+ * file exists, the build makes a development key at the default place (`makeDevelopmentKey`,
+ * protected by the passphrase when one is set; `generated` says so) and publish refuses.
  */
-async function readSigningKey(): Promise<ReleaseSigningKey> {
-  const file = resolve(process.env.KEYPLANE_PROVIDER_SIGNING_KEY_FILE ?? DEFAULT_SIGNING_KEY_FILE);
+export async function releaseSigningKey(
+  base: string,
+  options: { makeDevelopmentKey?: boolean } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ReleaseSigningKey & { generated?: { file: string; keyId: string } }> {
+  const configured = env.KEYPLANE_PROVIDER_SIGNING_KEY_FILE;
+  const file = configured ? resolve(configured) : resolve(base, DEFAULT_SIGNING_KEY_FILE);
+  const passphrase = env.KEYPLANE_PROVIDER_SIGNING_KEY_PASSPHRASE || undefined;
+  let generated: { file: string; keyId: string } | undefined;
+  if (!configured && options.makeDevelopmentKey && !existsSync(file)) {
+    const key = await generateSigningKey({ name: "Keyplane provider (development build)", passphrase });
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, key.privateKey, { mode: 0o600, flag: "wx" });
+    await writeFile(`${file}.pub`, key.publicKey);
+    generated = { file, keyId: key.keyId };
+  }
   const privateKey = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
     if (error.code !== "ENOENT") throw error;
-    throw new ValidationError([
-      {
-        path: "signing key",
-        message: `${file} does not exist: set KEYPLANE_PROVIDER_SIGNING_KEY_FILE to the key that signs releases, which must sign the merged sums`,
-      },
-    ]);
+    throw new ValidationError(
+      [
+        {
+          path: "signing key",
+          message: configured
+            ? `${file} (KEYPLANE_PROVIDER_SIGNING_KEY_FILE) does not exist`
+            : `${file} does not exist: set KEYPLANE_PROVIDER_SIGNING_KEY_FILE to the key that signs releases`,
+        },
+      ],
+      "No release signing key.",
+    );
   });
-  return { privateKey, passphrase: process.env.KEYPLANE_PROVIDER_SIGNING_KEY_PASSPHRASE || undefined };
+  return { privateKey, passphrase, generated };
 }

@@ -13,8 +13,10 @@ function param(req: Request, name: string): string {
   return typeof value === "string" ? value : "";
 }
 
-export const providerRegistryRoutes: FeatureRegistrar = (ops, { config }) => {
-  const registry = new ProviderRegistry(config.providerDir);
+export const providerRegistryRoutes: FeatureRegistrar = (ops, { config, log }) => {
+  const registry = new ProviderRegistry(config.providerDir, {
+    onSkip: ({ version, file, reason }) => log.warn({ provider_version: version, file }, `provider release skipped: ${reason}`),
+  });
 
   ops.handle("getTerraformServiceDiscovery", (_req, res) => {
     res.json({ "providers.v1": PROVIDERS_V1 });

@@ -5,11 +5,13 @@
 //   terraform-provider-keyplane_<version>_<os>_<arch>.zip    the executable, zipped
 //   terraform-provider-keyplane_<version>_SHA256SUMS         "<sha256>  <zip name>" per platform
 //   terraform-provider-keyplane_<version>_SHA256SUMS.sig     detached binary OpenPGP signature of it
-//   terraform-provider-keyplane_<version>_signing-key.asc    the public key that made the signature
+//   terraform-provider-keyplane_<version>_signing-key.asc    the public key that made the signature (only
+//                                                            its public part is served, should it hold the private key)
 //   terraform-provider-keyplane_<version>_manifest.json      {"version":1,"metadata":{"protocol_versions":["6.0"]}}
 //
-// A version is served only when its sums, signature and key are all there, and a platform only
-// when its zip is: the engines refuse anything unsigned anyway. The routes are unauthenticated, so
+// A version is served only when its sums, signature and key are all there and the key file reads
+// as an OpenPGP key (else it is left out and the reason logged once: a listed version must be
+// downloadable), and a platform only when its zip is: the engines refuse anything unsigned anyway. The routes are unauthenticated, so
 // the listing is kept while the directory and the files it read are unchanged (one stat each per
 // request); a publish renames files into the directory, which changes its mtime, so it is served
 // at the next request without a restart.
@@ -17,7 +19,7 @@ import type { Stats } from "node:fs";
 import * as fsPromises from "node:fs/promises";
 import { join } from "node:path";
 import { NotFoundError, ValidationError } from "../errors.js";
-import { publicKeyId, signDetached } from "./release-signing.js";
+import { publicSigningKey, signDetached } from "./release-signing.js";
 
 export const PROVIDER_NAMESPACE = "keyplane";
 export const PROVIDER_TYPE = "keyplane";
@@ -44,9 +46,15 @@ interface Release {
   version: string;
   protocols: string[];
   platforms: Platform[];
-  signingKeyArmor: string;
-  /** The signing key's id, parsed at the first download that needs it. */
-  signingKeyId?: Promise<string>;
+  /** The public part of the signing-key file (which may hold the private key) and its id. */
+  signingKey: { keyId: string; asciiArmor: string };
+}
+
+/** A version the directory holds but the registry does not serve, and why (never the file's text). */
+export interface SkippedRelease {
+  version: string;
+  file: string;
+  reason: string;
 }
 
 /** The file system calls the registry makes; tests pass node:fs/promises wrapped to count them. */
@@ -76,14 +84,29 @@ export interface PlatformDownload {
   signingKey: { keyId: string; asciiArmor: string };
 }
 
+export interface RegistryOptions {
+  /** Tests pass node:fs/promises wrapped to count the calls. */
+  fs?: RegistryFs;
+  /** Tests move the clock past the wait before a listing is kept. */
+  now?: () => number;
+  /** Told once per state of the file at fault (not at every rescan) of each version left out. */
+  onSkip?: (skipped: SkippedRelease) => void;
+}
+
 export class ProviderRegistry {
   private listing: Listing | undefined;
+  private readonly fs: RegistryFs;
+  private readonly now: () => number;
+  /** Path of a file at fault → its stamp when it was reported, so a rescan does not report it again. */
+  private readonly reported = new Map<string, string>();
 
   constructor(
     readonly dir: string,
-    private readonly fs: RegistryFs = fsPromises,
-    private readonly now: () => number = Date.now,
-  ) {}
+    private readonly options: RegistryOptions = {},
+  ) {
+    this.fs = options.fs ?? fsPromises;
+    this.now = options.now ?? Date.now;
+  }
 
   async versions(namespace: string, type: string): Promise<{ version: string; protocols: string[]; platforms: { os: string; arch: string }[] }[]> {
     this.checkAddress(namespace, type);
@@ -102,7 +125,6 @@ export class ProviderRegistry {
         `No keyplane/keyplane ${version.slice(0, 64)} package for ${os.slice(0, 32)}_${arch.slice(0, 32)}.`,
       );
     const files = releaseFiles(version);
-    release.signingKeyId ??= publicKeyId(release.signingKeyArmor);
     return {
       protocols: release.protocols,
       os,
@@ -111,7 +133,7 @@ export class ProviderRegistry {
       shasum: platform.shasum,
       shasumsFile: files.sums,
       signatureFile: files.signature,
-      signingKey: { keyId: await release.signingKeyId, asciiArmor: release.signingKeyArmor },
+      signingKey: release.signingKey,
     };
   }
 
@@ -173,10 +195,23 @@ export class ProviderRegistry {
       const manifestPath = join(this.dir, files.manifest);
       const protocols = await stamped(manifestPath, () => protocolsOf(this.fs, manifestPath));
       const keyPath = join(this.dir, files.signingKey);
-      const signingKeyArmor = await stamped(keyPath, () => this.fs.readFile(keyPath, "utf8"));
-      releases.push({ version, protocols, platforms, signingKeyArmor });
+      const keyText = await stamped(keyPath, () => this.fs.readFile(keyPath, "utf8")).catch(() => undefined);
+      // Parsed here, not at the download: a key the engines could not be given must not be listed.
+      const signingKey = keyText === undefined ? undefined : await publicSigningKey(keyText).catch(() => undefined);
+      if (!signingKey) {
+        const reason = keyText === undefined ? "the signing-key file cannot be read" : "the signing-key file is not an armored OpenPGP key";
+        this.skip({ version, file: files.signingKey, reason: `${reason}; the version is not served` }, keyPath, stamps.get(keyPath) ?? "");
+        continue;
+      }
+      releases.push({ version, protocols, platforms, signingKey });
     }
     return { listing: { releases: releases.sort((a, b) => compareVersions(b.version, a.version)), stamps }, settled };
+  }
+
+  private skip(skipped: SkippedRelease, path: string, stamp: string): void {
+    if (this.reported.get(path) === stamp) return;
+    this.reported.set(path, stamp);
+    this.options.onSkip?.(skipped);
   }
 
   /** Identity, size and times of a path, which any change to it changes; "absent" when there is none. */
@@ -268,8 +303,16 @@ function sumsText(platforms: Platform[]): string {
  * before anything is written.
  */
 export async function publishReleases(from: string, to: string, signingKey?: () => Promise<ReleaseSigningKey>): Promise<string[]> {
-  const source = new ProviderRegistry(from);
+  const faults: SkippedRelease[] = [];
+  const source = new ProviderRegistry(from, { onSkip: (skipped) => faults.push(skipped) });
   const versions = await source.releases();
+  if (faults.length > 0) {
+    throw new ValidationError(
+      faults.map((f) => ({ path: "from", message: `${join(from, f.file)}: ${f.reason}` })),
+      "The build holds a release the registry would not serve.",
+      "unservable_release",
+    );
+  }
   if (versions.length === 0) {
     throw new ValidationError(
       [{ path: "from", message: `${from} holds no signed release; run \`npm run build:provider\` first` }],
@@ -305,7 +348,7 @@ export async function publishReleases(from: string, to: string, signingKey?: () 
     await write(temporary);
     await fsPromises.rename(temporary, join(to, name));
   };
-  for (const { version, platforms } of versions) {
+  for (const { version, platforms, signingKey: built } of versions) {
     const files = releaseFiles(version);
     for (const name of platforms.map((p) => files.zip(p.os, p.arch))) {
       await place(name, (temporary) => fsPromises.copyFile(join(from, name), temporary));
@@ -321,9 +364,10 @@ export async function publishReleases(from: string, to: string, signingKey?: () 
       await place(files.signingKey, (temporary) => fsPromises.writeFile(temporary, publicKey));
       await place(files.sums, (temporary) => fsPromises.writeFile(temporary, sums));
     } else {
-      for (const name of [files.signature, files.signingKey, files.sums]) {
-        await place(name, (temporary) => fsPromises.copyFile(join(from, name), temporary));
-      }
+      await place(files.signature, (temporary) => fsPromises.copyFile(join(from, files.signature), temporary));
+      // The public part only: a private key in the build's key file stays out of the served directory.
+      await place(files.signingKey, (temporary) => fsPromises.writeFile(temporary, built.asciiArmor));
+      await place(files.sums, (temporary) => fsPromises.copyFile(join(from, files.sums), temporary));
     }
   }
   return versions.map((v) => v.version);

@@ -24,12 +24,17 @@ export async function generateSigningKey(options: { name: string; email?: string
     passphrase: options.passphrase,
     format: "armored",
   });
-  return { privateKey, publicKey, keyId: await publicKeyId(publicKey) };
+  return { privateKey, publicKey, keyId: (await publicSigningKey(publicKey)).keyId };
 }
 
-export async function publicKeyId(armoredPublicKey: string): Promise<string> {
-  const key = await openpgp.readKey({ armoredKey: armoredPublicKey });
-  return key.getKeyID().toHex().toUpperCase();
+/**
+ * The public part of an armored key, public or private (an operator may drop the private key where
+ * the public one belongs), and its key id: what the registry's download document may show.
+ * Throws when the text is not an OpenPGP key.
+ */
+export async function publicSigningKey(armoredKey: string): Promise<{ keyId: string; asciiArmor: string }> {
+  const key = (await openpgp.readKey({ armoredKey })).toPublic();
+  return { keyId: key.getKeyID().toHex().toUpperCase(), asciiArmor: key.armor() };
 }
 
 /** A binary detached signature of `data` (the engines read the `.sig` file as binary OpenPGP packets). */

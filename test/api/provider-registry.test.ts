@@ -12,8 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as openpgp from "openpgp";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { generateSigningKey, type SigningKeyPair } from "../../service/provider-registry/release-signing.js";
-import { ProviderRegistry, publishReleases, releaseFiles, type RegistryFs } from "../../service/provider-registry/registry-service.js";
+import { generateSigningKey, signDetached, type SigningKeyPair } from "../../service/provider-registry/release-signing.js";
+import { ProviderRegistry, publishReleases, releaseFiles, type RegistryFs, type SkippedRelease } from "../../service/provider-registry/registry-service.js";
 import { startTestRuntime, type TestRuntime } from "../support/runtime.js";
 
 const NS = "keyplane";
@@ -30,6 +30,22 @@ function writeRelease(dir: string, version: string, key: SigningKeyPair, platfor
   writeFileSync(join(dir, files.signingKey), key.publicKey);
   writeFileSync(join(dir, files.manifest), JSON.stringify({ version: 1, metadata: { protocol_versions: ["6.0"] } }));
   writeFileSync(join(dir, files.sums), sums.join(""));
+}
+
+/** Signs the release's sums for real, and puts `signingKeyFile` (default the public key) where the key belongs. */
+async function signRelease(dir: string, version: string, key: SigningKeyPair, signingKeyFile = key.publicKey) {
+  const files = releaseFiles(version);
+  const { signature } = await signDetached(await fsPromises.readFile(join(dir, files.sums)), key.privateKey);
+  writeFileSync(join(dir, files.signature), signature);
+  writeFileSync(join(dir, files.signingKey), signingKeyFile);
+}
+
+async function verifies(dir: string, version: string, armoredKey: string): Promise<boolean> {
+  const files = releaseFiles(version);
+  const message = await openpgp.createMessage({ binary: await fsPromises.readFile(join(dir, files.sums)) });
+  const signature = await openpgp.readSignature({ binarySignature: await fsPromises.readFile(join(dir, files.signature)) });
+  const verified = await openpgp.verify({ message, signature, verificationKeys: await openpgp.readKey({ armoredKey }) });
+  return verified.signatures[0].verified;
 }
 
 function countingFs() {
@@ -67,7 +83,7 @@ describe("the registry's listing", () => {
     counted = countingFs();
     // Minutes after the release was written: past the wait before a listing is kept.
     clock = Date.now() + 60_000;
-    registry = new ProviderRegistry(dir, counted.fs, () => clock);
+    registry = new ProviderRegistry(dir, { fs: counted.fs, now: () => clock });
   });
 
   it("is read once for a burst of requests, then only stamped", async () => {
@@ -144,9 +160,39 @@ describe("the registry's listing", () => {
     ]);
   });
 
+  it("leaves out a version whose signing-key file is not a key, reporting it once per state of the file", async () => {
+    const skipped: SkippedRelease[] = [];
+    registry = new ProviderRegistry(dir, { fs: counted.fs, now: () => clock, onSkip: (s) => skipped.push(s) });
+    writeRelease(dir, "0.2.0", key);
+    const keyFile = join(dir, releaseFiles("0.2.0").signingKey);
+    // What a truncated copy leaves: the armor header of a private key, then nothing that parses.
+    const broken = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxcLYBGZ0secretish\n";
+    writeFileSync(keyFile, broken);
+    clock = Date.now() + 60_000;
+    expect(await versions()).toEqual(["0.1.0:linux_amd64"]);
+    await expect(registry.download(NS, NS, "0.2.0", "linux", "amd64")).rejects.toMatchObject({ kind: "not_found" });
+    await expect(registry.filePath(NS, NS, "0.2.0", releaseFiles("0.2.0").sums)).rejects.toMatchObject({ kind: "not_found" });
+    expect(skipped).toEqual([
+      { version: "0.2.0", file: releaseFiles("0.2.0").signingKey, reason: "the signing-key file is not an armored OpenPGP key; the version is not served" },
+    ]);
+    expect(JSON.stringify(skipped)).not.toContain("secretish");
+
+    // Rescanned (another file changed) with the key unchanged: not reported again.
+    writeRelease(dir, "0.3.0", key);
+    clock = Date.now() + 60_000;
+    expect(await versions()).toEqual(["0.3.0:linux_amd64", "0.1.0:linux_amd64"]);
+    expect(skipped).toHaveLength(1);
+
+    // Fixed: served at the next request.
+    writeFileSync(keyFile, key.publicKey);
+    clock = Date.now() + 60_000;
+    expect(await versions()).toEqual(["0.3.0:linux_amd64", "0.2.0:linux_amd64", "0.1.0:linux_amd64"]);
+    expect((await registry.download(NS, NS, "0.2.0", "linux", "amd64")).signingKey.keyId).toBe(key.keyId);
+  });
+
   it("treats a missing directory as no release, and serves one created later", async () => {
     const later = join(root, "created-later");
-    registry = new ProviderRegistry(later, counted.fs, () => clock);
+    registry = new ProviderRegistry(later, { fs: counted.fs, now: () => clock });
     expect(await registry.versions(NS, NS)).toEqual([]);
     await fsPromises.mkdir(later);
     writeRelease(later, "0.3.0", key);
@@ -179,6 +225,38 @@ describe("the registry routes", () => {
     const download = await t.api.get(`/v1/terraform/providers/${NS}/${NS}/1.1.0/download/linux/amd64`);
     expect(download.status).toBe(200);
     expect(download.body.signing_keys.gpg_public_keys[0].key_id).toBe(key.keyId);
+  });
+
+  it("serve only the public part of a signing-key file that holds the private key", async () => {
+    writeRelease(dir, "1.2.0", key);
+    await signRelease(dir, "1.2.0", key, key.privateKey);
+    expect(await fsPromises.readFile(join(dir, releaseFiles("1.2.0").signingKey), "utf8")).toContain("PRIVATE KEY BLOCK");
+
+    const download = await t.api.get(`/v1/terraform/providers/${NS}/${NS}/1.2.0/download/linux/amd64`);
+    expect(download.status).toBe(200);
+    const [served] = download.body.signing_keys.gpg_public_keys as { key_id: string; ascii_armor: string }[];
+    expect(served.ascii_armor).toContain("-----BEGIN PGP PUBLIC KEY BLOCK-----");
+    expect(served.ascii_armor).not.toMatch(/PRIVATE KEY/);
+    expect((await openpgp.readKey({ armoredKey: served.ascii_armor })).isPrivate()).toBe(false);
+    expect(served.key_id).toBe(key.keyId);
+    expect(await verifies(dir, "1.2.0", served.ascii_armor)).toBe(true);
+  });
+
+  it("do not list a version whose signing-key file is malformed, and answer its download with a 404 problem", async () => {
+    writeRelease(dir, "1.3.0", key);
+    writeFileSync(join(dir, releaseFiles("1.3.0").signingKey), "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n");
+    const listed = await t.api.get(`/v1/terraform/providers/${NS}/${NS}/versions`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.versions.map((v: { version: string }) => v.version)).not.toContain("1.3.0");
+    for (const path of ["1.3.0/download/linux/amd64", `1.3.0/files/${releaseFiles("1.3.0").sums}`]) {
+      const response = await t.api.get(`/v1/terraform/providers/${NS}/${NS}/${path}`);
+      expect(response.status).toBe(404);
+      expect(response.headers["content-type"]).toMatch(/^application\/problem\+json/);
+    }
+    const warnings = t.logs.filter((line) => line.includes("provider release skipped"));
+    expect(warnings).toHaveLength(1);
+    expect(JSON.parse(warnings[0])).toMatchObject({ level: 40, provider_version: "1.3.0", file: releaseFiles("1.3.0").signingKey });
+    expect(warnings[0]).not.toContain("not a key");
   });
 });
 
@@ -224,5 +302,27 @@ describe("publishing one platform's build of a version another platform already 
     writeRelease(build, "2.0.0", key, [["linux", "amd64"]]);
     expect(await publishReleases(build, served)).toEqual(["2.0.0"]);
     expect(await platforms(served)).toEqual(["2.0.0:linux_amd64"]);
+  });
+});
+
+describe("publishing a build whose signing-key file", () => {
+  it("holds the private key writes only its public part into the served directory", async () => {
+    const build = mkdtempSync(join(root, "build-"));
+    const served = mkdtempSync(join(root, "served-"));
+    writeRelease(build, "3.0.0", key);
+    await signRelease(build, "3.0.0", key, key.privateKey);
+    expect(await publishReleases(build, served)).toEqual(["3.0.0"]);
+    const written = await fsPromises.readFile(join(served, releaseFiles("3.0.0").signingKey), "utf8");
+    expect(written).not.toMatch(/PRIVATE KEY/);
+    expect(await verifies(served, "3.0.0", written)).toBe(true);
+  });
+
+  it("is malformed refuses, writing nothing", async () => {
+    const build = mkdtempSync(join(root, "build-"));
+    const served = mkdtempSync(join(root, "served-"));
+    writeRelease(build, "3.1.0", key);
+    writeFileSync(join(build, releaseFiles("3.1.0").signingKey), "garbage");
+    await expect(publishReleases(build, served)).rejects.toMatchObject({ code: "unservable_release" });
+    expect(await fsPromises.readdir(served)).toEqual([]);
   });
 });
