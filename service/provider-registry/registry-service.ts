@@ -11,10 +11,10 @@
 //
 // A version is served only when its sums, signature and key are all there and the key file reads
 // as an OpenPGP key (else it is left out and the reason logged once: a listed version must be
-// downloadable), and a platform only when its zip is: the engines refuse anything unsigned anyway. The routes are unauthenticated, so
-// the listing is kept while the directory and the files it read are unchanged (one stat each per
-// request); a publish renames files into the directory, which changes its mtime, so it is served
-// at the next request without a restart.
+// downloadable), and a platform only when its zip is: the engines refuse anything unsigned
+// anyway. The routes are unauthenticated, so the listing is kept while the directory and the
+// files it read are unchanged (one stat each per request); a publish renames files into the
+// directory, which changes its mtime, so it is served at the next request without a restart.
 import type { Stats } from "node:fs";
 import * as fsPromises from "node:fs/promises";
 import { join } from "node:path";
