@@ -44,13 +44,14 @@ export function registerProviderCommand(program: Command): void {
     .description("copy the signed releases of a build into the directory the service serves")
     .option("--from <dir>", "the build's release directory", "dist/provider")
     .option("--to <dir>", "the served directory (default KEYPLANE_PROVIDER_DIR)")
-    .action(async (opts: { from: string; to?: string }) => {
+    .option("--replace", "replace packages the directory already serves under the same version and platform (lock files that recorded them then fail)")
+    .action(async (opts: { from: string; to?: string; replace?: boolean }) => {
       const to = opts.to ?? process.env.KEYPLANE_PROVIDER_DIR;
       if (!to) throw new ValidationError([{ path: "--to", message: "is required when KEYPLANE_PROVIDER_DIR is not set" }]);
       const from = resolve(opts.from);
       const target = resolve(to);
       if (from === target) throw new ValidationError([{ path: "--to", message: "is the directory being published from" }]);
-      const versions = await publishReleases(from, target, () => releaseSigningKey(process.cwd()));
+      const versions = await publishReleases(from, target, () => releaseSigningKey(process.cwd()), { replace: opts.replace });
       process.stdout.write(`published ${versions.join(", ")} to ${target}\n`);
     });
 }

@@ -302,7 +302,12 @@ function sumsText(platforms: Platform[]): string {
  * with `signingKey` (which then signs the whole version); without a key the publish is refused
  * before anything is written.
  */
-export async function publishReleases(from: string, to: string, signingKey?: () => Promise<ReleaseSigningKey>): Promise<string[]> {
+export async function publishReleases(
+  from: string,
+  to: string,
+  signingKey?: () => Promise<ReleaseSigningKey>,
+  options: { replace?: boolean } = {},
+): Promise<string[]> {
   const faults: SkippedRelease[] = [];
   const source = new ProviderRegistry(from, { onSkip: (skipped) => faults.push(skipped) });
   const versions = await source.releases();
@@ -321,6 +326,24 @@ export async function publishReleases(from: string, to: string, signingKey?: () 
     );
   }
   const served = new Map((await new ProviderRegistry(to).releases()).map((r) => [r.version, r.platforms]));
+  // An engine's lock file pins the package it installed; a different package under the same
+  // version and platform fails every `init` that has it. Registries refuse that; so does this.
+  const changed = versions.flatMap(({ version, platforms }) =>
+    platforms.flatMap((built) => {
+      const current = served.get(version)?.find((p) => p.filename === built.filename);
+      return current && current.shasum !== built.shasum ? [{ version, platform: built, current }] : [];
+    }),
+  );
+  if (changed.length > 0 && !options.replace) {
+    throw new ValidationError(
+      changed.map(({ version, platform, current }) => ({
+        path: "from",
+        message: `${to} already serves ${version} for ${platform.os}_${platform.arch} as another package (SHA-256 ${current.shasum.slice(0, 12)}…, this build ${platform.shasum.slice(0, 12)}…); lock files that recorded it would refuse this one: give the build a new version, or replace it on purpose with --replace`,
+      })),
+      "Publishing would change a published package.",
+      "release_changed",
+    );
+  }
   const merges = new Map<string, Platform[]>();
   for (const { version, platforms } of versions) {
     const built = new Set(platforms.map((p) => p.filename));

@@ -297,11 +297,27 @@ describe("publishing one platform's build of a version another platform already 
     expect(await platforms(served)).toEqual(["2.0.0:linux_amd64"]);
   });
 
-  it("replaces a platform's own build without needing the key", async () => {
+  it("publishes the same package of a platform again without needing the key", async () => {
     const build = mkdtempSync(join(root, "build-"));
     writeRelease(build, "2.0.0", key, [["linux", "amd64"]]);
     expect(await publishReleases(build, served)).toEqual(["2.0.0"]);
     expect(await platforms(served)).toEqual(["2.0.0:linux_amd64"]);
+  });
+
+  it("refuses another package under a published version and platform, writing nothing, unless told to replace it", async () => {
+    const build = mkdtempSync(join(root, "build-"));
+    writeRelease(build, "2.0.0", key, [["linux", "amd64"]]);
+    const zip = releaseFiles("2.0.0").zip("linux", "amd64");
+    writeFileSync(join(build, zip), "a rebuilt package");
+    writeFileSync(join(build, releaseFiles("2.0.0").sums), `${createHash("sha256").update("a rebuilt package").digest("hex")}  ${zip}\n`);
+    const before = await fsPromises.readFile(join(served, zip));
+    await expect(publishReleases(build, served)).rejects.toMatchObject({
+      code: "release_changed",
+      errors: [{ path: "from", message: expect.stringContaining("already serves 2.0.0 for linux_amd64 as another package") }],
+    });
+    expect(await fsPromises.readFile(join(served, zip))).toEqual(before);
+    expect(await publishReleases(build, served, undefined, { replace: true })).toEqual(["2.0.0"]);
+    expect(String(await fsPromises.readFile(join(served, zip)))).toBe("a rebuilt package");
   });
 });
 
