@@ -9,7 +9,7 @@
 // instead of running initdb in WebAssembly (3–4 s of a first start; see service/db/pglite-driver.ts).
 // It is made again only when the installed PGlite's version changes.
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { parse } from "yaml";
 
@@ -35,8 +35,14 @@ if (existsSync(cluster) && existsSync(clusterStamp) && readFileSync(clusterStamp
   utimesSync(cluster, now, now);
 } else {
   const pglite = await PGlite.create("memory://");
+  // A clean shutdown point in the WAL: the copy then starts without crash recovery's work.
+  await pglite.exec("CHECKPOINT");
   const tarball = await pglite.dumpDataDir("gzip");
   await pglite.close();
-  writeFileSync(cluster, Buffer.from(await tarball.arrayBuffer()));
+  // Renamed into place, then stamped: the driver uses a tarball only when its stamp names the
+  // installed PGlite, so an interrupted build leaves no half-written tarball that it would load.
+  rmSync(clusterStamp, { force: true });
+  writeFileSync(`${cluster}.tmp`, Buffer.from(await tarball.arrayBuffer()));
+  renameSync(`${cluster}.tmp`, cluster);
   writeFileSync(clusterStamp, pgliteVersion);
 }

@@ -1,7 +1,8 @@
 import { existsSync, unlinkSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite, TransactionAbortedError as PgliteTransactionAbortedError, types as pgliteTypes } from "@electric-sql/pglite";
 import type { Results, Transaction } from "@electric-sql/pglite";
@@ -224,24 +225,31 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
 
 /**
  * initdb's output, written by the build (scripts/copy-assets.mjs) beside the compiled driver in
- * dist/. PGlite runs initdb in WebAssembly when a data directory has no cluster: 3–4 s of a new
- * data directory's first start, and of every in-memory database the tests open. Loading the
- * tarball takes under one.
+ * dist/, with the version of the PGlite that made it in `<tarball>.version`. PGlite runs initdb in
+ * WebAssembly when a data directory has no cluster: 3–4 s of a new data directory's first start,
+ * and of every in-memory database the tests open. Loading the tarball takes under one.
  */
 const BUILT_CLUSTER_TARBALL = fileURLToPath(new URL("./pglite-cluster.tar.gz", import.meta.url));
-const clusterTarballs = new Map<string, Promise<Blob | undefined>>();
 
-/** The tarball at `path`, read once per process; undefined when there is none (PGlite then runs initdb). */
-function clusterTarball(path: string): Promise<Blob | undefined> {
-  let tarball = clusterTarballs.get(path);
-  if (!tarball) {
-    tarball = readFile(path).then(
-      (bytes) => new Blob([bytes]),
-      () => undefined,
-    );
-    clusterTarballs.set(path, tarball);
-  }
-  return tarball;
+/** PGlite's package.json is not among its exports; it lies beside the dist/ its entry point is in. */
+async function installedPgliteVersion(): Promise<string> {
+  const entry = createRequire(import.meta.url).resolve("@electric-sql/pglite");
+  return (JSON.parse(await readFile(join(dirname(entry), "..", "package.json"), "utf8")) as { version: string }).version;
+}
+
+/**
+ * The tarball at `path`, or undefined when there is none or another PGlite made it (a PGlite
+ * upgraded without a build may run another PostgreSQL): PGlite then runs initdb itself.
+ */
+async function clusterTarball(path: string): Promise<Blob | undefined> {
+  const missing = (error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return undefined;
+    throw error;
+  };
+  const madeBy = await readFile(`${path}.version`, "utf8").catch(missing);
+  if (madeBy?.trim() !== (await installedPgliteVersion())) return undefined;
+  const bytes = await readFile(path).catch(missing);
+  return bytes && new Blob([bytes], { type: "application/gzip" });
 }
 
 export async function openPgliteDb(opts: PgliteDbOptions): Promise<Db> {

@@ -15,7 +15,8 @@
 // anyway. The routes are unauthenticated, so the listing is kept while the directory and the
 // files it read are unchanged (one stat each per request); a publish renames files into the
 // directory, which changes its mtime, so it is served at the next request without a restart.
-import type { Stats } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, type Stats } from "node:fs";
 import * as fsPromises from "node:fs/promises";
 import { join } from "node:path";
 import { NotFoundError, ValidationError } from "../errors.js";
@@ -328,17 +329,20 @@ export async function publishReleases(
   const served = new Map((await new ProviderRegistry(to).releases()).map((r) => [r.version, r.platforms]));
   // An engine's lock file pins the package it installed; a different package under the same
   // version and platform fails every `init` that has it. Registries refuse that; so does this.
-  const changed = versions.flatMap(({ version, platforms }) =>
-    platforms.flatMap((built) => {
-      const current = served.get(version)?.find((p) => p.filename === built.filename);
-      return current && current.shasum !== built.shasum ? [{ version, platform: built, current }] : [];
-    }),
-  );
+  // The zips on disk are compared, not the listing: a version left out of it (its key file
+  // broke) may still have been installed while it was served.
+  const changed: { version: string; platform: Platform; current: string }[] = [];
+  for (const { version, platforms } of versions) {
+    for (const platform of platforms) {
+      const current = await sha256OfFile(join(to, platform.filename));
+      if (current !== undefined && current !== platform.shasum) changed.push({ version, platform, current });
+    }
+  }
   if (changed.length > 0 && !options.replace) {
     throw new ValidationError(
       changed.map(({ version, platform, current }) => ({
         path: "from",
-        message: `${to} already serves ${version} for ${platform.os}_${platform.arch} as another package (SHA-256 ${current.shasum.slice(0, 12)}…, this build ${platform.shasum.slice(0, 12)}…); lock files that recorded it would refuse this one: give the build a new version, or replace it on purpose with --replace`,
+        message: `${to} already holds ${version} for ${platform.os}_${platform.arch} as another package (SHA-256 ${current.slice(0, 12)}…, this build ${platform.shasum.slice(0, 12)}…); lock files that recorded it would refuse this one: give the build a new version, or replace it on purpose with --replace`,
       })),
       "Publishing would change a published package.",
       "release_changed",
@@ -394,4 +398,16 @@ export async function publishReleases(
     }
   }
   return versions.map((v) => v.version);
+}
+
+/** The SHA-256 of a file, hex, or undefined when there is none. */
+async function sha256OfFile(path: string): Promise<string | undefined> {
+  const hash = createHash("sha256");
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  return hash.digest("hex");
 }

@@ -373,26 +373,36 @@ for (const kind of testDatabases()) {
   });
 
   describe(`exchanges refused before any binding matched (${kind})`, () => {
-    // Three attempts a minute per address and issuer.
-    const t = useApiFixture(kind, { ...exchangeEnv(0), KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "3" });
+    // Four attempts a minute per address and issuer.
+    const t = useApiFixture(kind, { ...exchangeEnv(0), KEYPLANE_RATE_LIMIT_TOKEN_EXCHANGES_PER_MINUTE: "4" });
+    // A real issuer that no binding of the organization names.
+    const unbound = new TestOidcIssuer();
+    beforeAll(() => unbound.start());
+    afterAll(() => unbound.stop());
 
     it("share the address's budget for unknown issuers and are counted in the platform's log, not the named organization's", async () => {
-      const garbage = ["not-a-jwt", unsignedToken({ iss: "https://idp.example", sub: "x" }), unsignedToken({ sub: "no issuer" })];
+      const tokens = [
+        "not-a-jwt",
+        unsignedToken({ iss: unbound.url, sub: "x" }),
+        await unbound.sign({ iss: undefined, aud: "keyplane", sub: "x" }),
+        await unbound.sign({ aud: "keyplane", sub: "x" }),
+        await unbound.sign({ aud: "keyplane", sub: "y" }),
+      ];
       const codes: string[] = [];
-      for (const identityToken of [...garbage, "still-not-a-jwt"]) {
+      for (const identityToken of tokens) {
         const res = await t.api.post(EXCHANGE).send({ organization_id: t.orgId, identity_token: identityToken });
         codes.push(`${res.status} ${res.body.code ?? ""}`);
       }
-      expect(codes).toEqual(["401 invalid_signature", "401 algorithm_not_allowed", "401 algorithm_not_allowed", "429 rate_limited"]);
+      expect(codes).toEqual(["401 invalid_signature", "401 algorithm_not_allowed", "401 unknown_issuer", "401 unknown_issuer", "429 rate_limited"]);
       await t.runtime.app.operations.unauthenticated.flush();
       const { rows } = await t.testDb.db.query<{ organization_id: string | null; details: Record<string, unknown> }>(
         "select organization_id, details from audit_events where action = 'auth.unauthenticated' and details->'operations' ? 'exchangeIdentityToken' order by seq",
       );
       expect(rows.map((r) => [r.organization_id, r.details.reason, r.details.count])).toEqual([
         [null, "invalid_signature", 1],
-        [null, "algorithm_not_allowed", 2],
+        [null, "algorithm_not_allowed", 1],
+        [null, "unknown_issuer", 2],
       ]);
-      expect(JSON.stringify(rows)).not.toContain("idp.example");
     });
   });
 }

@@ -313,11 +313,22 @@ describe("publishing one platform's build of a version another platform already 
     const before = await fsPromises.readFile(join(served, zip));
     await expect(publishReleases(build, served)).rejects.toMatchObject({
       code: "release_changed",
-      errors: [{ path: "from", message: expect.stringContaining("already serves 2.0.0 for linux_amd64 as another package") }],
+      errors: [{ path: "from", message: expect.stringContaining("already holds 2.0.0 for linux_amd64 as another package") }],
     });
     expect(await fsPromises.readFile(join(served, zip))).toEqual(before);
     expect(await publishReleases(build, served, undefined, { replace: true })).toEqual(["2.0.0"]);
     expect(String(await fsPromises.readFile(join(served, zip)))).toBe("a rebuilt package");
+  });
+
+  it("refuses it too when the served version is out of the listing (its key file broke after engines installed it)", async () => {
+    writeFileSync(join(served, releaseFiles("2.0.0").signingKey), "garbage");
+    expect(await platforms(served)).toEqual([]);
+    const build = mkdtempSync(join(root, "build-"));
+    writeRelease(build, "2.0.0", key, [["linux", "amd64"]]);
+    const zip = releaseFiles("2.0.0").zip("linux", "amd64");
+    writeFileSync(join(build, zip), "a rebuilt package");
+    writeFileSync(join(build, releaseFiles("2.0.0").sums), `${createHash("sha256").update("a rebuilt package").digest("hex")}  ${zip}\n`);
+    await expect(publishReleases(build, served)).rejects.toMatchObject({ code: "release_changed" });
   });
 });
 

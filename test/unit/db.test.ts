@@ -434,18 +434,36 @@ for (const kind of testDatabases()) {
 }
 
 describe("embedded database on disk", () => {
+  // Every cluster loaded from the build's tarball carries the system identifier initdb gave it; a
+  // cluster initdb makes gets its own.
+  const systemIdentifier = async (db: Queryable) =>
+    (await db.query<{ id: string }>("select system_identifier::text as id from pg_control_system()")).rows[0].id;
+  let tarballIdentifier: string;
+  // The build's tarball stamped as made by another PGlite, whose PostgreSQL may differ.
+  const staleTarball = join(tmpdir(), `kp-stale-cluster-${process.pid}.tar.gz`);
+  beforeAll(async () => {
+    const fromTarball = await openDb({ driver: "pglite", dataDir: "memory://", clusterTarball: BUILT_CLUSTER_TARBALL });
+    tarballIdentifier = await systemIdentifier(fromTarball);
+    await fromTarball.close();
+    await cp(BUILT_CLUSTER_TARBALL, staleTarball);
+    await writeFile(`${staleTarball}.version`, "0.0.1");
+  }, SLOW);
+  afterAll(() => Promise.all([rm(staleTarball, { force: true }), rm(`${staleTarball}.version`, { force: true })]));
+
   // A new data directory gets its cluster from the build's tarball, or from initdb without one.
   it.each([
-    ["from the build's cluster tarball", BUILT_CLUSTER_TARBALL],
-    ["through initdb when there is no tarball", "/nonexistent/pglite-cluster.tar.gz"],
+    ["from the build's cluster tarball", BUILT_CLUSTER_TARBALL, true],
+    ["through initdb when there is no tarball", "/nonexistent/pglite-cluster.tar.gz", false],
+    ["through initdb when another PGlite made the tarball", staleTarball, false],
   ])(
     "persists across restarts in its data directory (0700), created %s",
-    async (_how, clusterTarball) => {
+    async (_how, clusterTarball, fromTarball) => {
       const home = await mkdtemp(join(tmpdir(), "kp-pglite-"));
       const dataDir = join(home, "data");
       try {
         const first = await openDb({ driver: "pglite", dataDir, clusterTarball });
         expect((await stat(join(dataDir, "PG_VERSION"))).isFile()).toBe(true);
+        expect((await systemIdentifier(first)) === tarballIdentifier).toBe(fromTarball);
         expect((await migrate(first)).applied).toEqual(SHIPPED);
         const orgId = await insertOrg(first, "persisted");
         await first.close();
