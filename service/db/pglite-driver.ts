@@ -231,10 +231,14 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
  */
 const BUILT_CLUSTER_TARBALL = fileURLToPath(new URL("./pglite-cluster.tar.gz", import.meta.url));
 
-/** PGlite's package.json is not among its exports; it lies beside the dist/ its entry point is in. */
-async function installedPgliteVersion(): Promise<string> {
-  const entry = createRequire(import.meta.url).resolve("@electric-sql/pglite");
-  return (JSON.parse(await readFile(join(dirname(entry), "..", "package.json"), "utf8")) as { version: string }).version;
+let pgliteVersion: Promise<string> | undefined;
+
+/** Read once per process. PGlite's package.json is not among its exports; it lies beside the dist/ its entry point is in. */
+function installedPgliteVersion(): Promise<string> {
+  pgliteVersion ??= readFile(join(dirname(createRequire(import.meta.url).resolve("@electric-sql/pglite")), "..", "package.json"), "utf8").then(
+    (text) => (JSON.parse(text) as { version: string }).version,
+  );
+  return pgliteVersion;
 }
 
 /**
